@@ -1,0 +1,22 @@
+"""Device models: plain Python, no CPU emulator inside.
+
+Each device declares the I/O ports it answers as ``PortWindow`` data, answers
+``read(port, width, now_ns)`` and ``write(port, width, value, now_ns)``, and
+can describe its state as plain values with ``state()``.  Time arrives with
+each access: a device computes its registers from ``now_ns`` and owns no clock.
+"""
+
+from devices.debug_console import DebugConsole
+from devices.debug_exit import DebugExit
+from devices.pm_timer import PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
+from devices.ports import DeviceError, PortWindow
+
+__all__ = [
+    "PM_TMR_FREQUENCY_HZ",
+    "DebugConsole",
+    "DebugExit",
+    "DeviceError",
+    "IoSemantics",
+    "PmTimer",
+    "PortWindow",
+]

@@ -1,0 +1,34 @@
+"""Debug console on port 0xE9: QEMU's isa-debugcon and the Bochs "port E9 hack".
+
+Every byte written is one byte of console output.  A read returns 0xE9, which is
+how a guest detects the port (qemu/qemu: hw/char/debugcon.c, ``readback``).
+"""
+
+from __future__ import annotations
+
+from devices.ports import PortWindow
+
+DEBUG_CONSOLE_PORT = 0xE9
+
+
+class DebugConsole:
+    name = "debug-console"
+
+    def __init__(self, port: int = DEBUG_CONSOLE_PORT) -> None:
+        self.port = port
+        self.output = bytearray()
+        self.windows = (PortWindow(port, 1),)
+
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        return DEBUG_CONSOLE_PORT
+
+    def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        # A wider OUT carries one character: debugcon prints the low byte.
+        self.output.append(value & 0xFF)
+
+    @property
+    def text(self) -> str:
+        return self.output.decode("latin-1")
+
+    def state(self) -> dict[str, object]:
+        return {"port": self.port, "output": bytes(self.output)}

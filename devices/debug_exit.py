@@ -1,0 +1,39 @@
+"""Debug exit port, compatible with QEMU's isa-debug-exit (qemu/qemu: hw/misc/debugexit.c).
+
+The guest writes its exit code to port 0xF4.  QEMU would end with host status
+``(code << 1) | 1``; this harness keeps the code itself and turns it into a
+verdict: 0 is a pass, anything else a fail.
+
+The first code written is latched: the CPU may retire a few more instructions
+before the run loop stops it, and a later write must not change the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from devices.ports import PortWindow
+
+DEBUG_EXIT_PORT = 0xF4
+
+
+class DebugExit:
+    name = "debug-exit"
+
+    def __init__(self, on_exit: Callable[[int], None], port: int = DEBUG_EXIT_PORT) -> None:
+        self.port = port
+        self.code: int | None = None
+        self._on_exit = on_exit
+        # Reads of isa-debug-exit return nothing useful; only writes are modelled.
+        self.windows = (PortWindow(port, 1, read_widths=frozenset(), write_widths=frozenset({1, 2, 4})),)
+
+    def read(self, port: int, width: int, now_ns: int) -> int:  # pragma: no cover - the bus refuses reads
+        raise AssertionError("debug-exit has no readable register")
+
+    def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        if self.code is None:
+            self.code = value
+            self._on_exit(value)
+
+    def state(self) -> dict[str, object]:
+        return {"port": self.port, "code": self.code}

@@ -1,0 +1,48 @@
+"""Port windows: the I/O ports a device answers and the access sizes it takes.
+
+A device declares its windows as data, in the manner of QEMU's
+``MemoryRegionOps.valid`` table (qemu/qemu: include/exec/memory.h): the bus
+checks every access against them before the device sees it, so a device model
+never branches on an access it does not implement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ACCESS_WIDTHS = (1, 2, 4)
+
+
+@dataclass(frozen=True)
+class PortWindow:
+    """A run of ``length`` ports from ``base``, with the widths each direction allows.
+
+    An empty ``write_widths`` means the window is read-only: any OUT is refused.
+    ``refusal`` explains, in the device's own terms, what a refused access means
+    (for bhyve's timer: what bhyve itself would do).
+    """
+
+    base: int
+    length: int
+    read_widths: frozenset[int] = field(default_factory=lambda: frozenset(ACCESS_WIDTHS))
+    write_widths: frozenset[int] = field(default_factory=lambda: frozenset(ACCESS_WIDTHS))
+    refusal: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.base <= 0xFFFF or self.length < 1 or self.base + self.length > 0x10000:
+            raise ValueError(f"port window {self.base:#x}+{self.length} is outside the 64 KiB I/O space")
+        bad = (self.read_widths | self.write_widths) - set(ACCESS_WIDTHS)
+        if bad:
+            raise ValueError(f"access widths must be 1, 2 or 4 bytes, not {sorted(bad)}")
+
+    @property
+    def ports(self) -> range:
+        return range(self.base, self.base + self.length)
+
+    def allows(self, direction: str, width: int) -> bool:
+        widths = self.read_widths if direction == "in" else self.write_widths
+        return width in widths
+
+
+class DeviceError(Exception):
+    """A device refuses an access or cannot complete it; ends the run with an error verdict."""

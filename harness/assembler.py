@@ -1,0 +1,171 @@
+"""NASM, the guest assembler: find it, run it, cache its output, read its listing.
+
+Guests are flat binaries (``nasm -f bin``).  NASM is used rather than Keystone
+because Keystone mis-assembles 16-bit code (REFERENCE.md, "Assemblers").
+
+The platform is passed to NASM as defines (``TIMER_PORT``, ``TIMER_WIDTH``,
+``INSN_NS``...; see ``MachineConfig.nasm_defines``), so a guest is assembled
+for the machine it will run on, as firmware is built for its board.
+
+Output is cached by content: the key covers NASM's version, the source, the
+defines, and every ``.inc``/``.mac`` file in the include directories (the
+guest's own folder and ``asm/include``), so an edited include rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+BUNDLED_INCLUDE_DIR = Path(__file__).resolve().parent.parent / "asm" / "include"
+INCLUDE_SUFFIXES = (".inc", ".mac")
+NASM_ENV = "HARNESS_NASM"
+CACHE_ENV = "HARNESS_CACHE_DIR"
+NASM_TIMEOUT_S = 60
+
+
+class AssemblyError(Exception):
+    """NASM rejected the guest; the message is NASM's own, with file and line."""
+
+
+class NasmNotFound(Exception):
+    def __init__(self) -> None:
+        super().__init__(
+            "NASM was not found. Install it: Linux `sudo apt-get install nasm`, macOS `brew install nasm`, "
+            f"Windows `choco install nasm`; or set {NASM_ENV} to the nasm executable."
+        )
+
+
+@dataclass(frozen=True)
+class Assembly:
+    image: bytes
+    listing: dict[int, str]  # offset in the image -> "file:line: source"
+
+
+def find_nasm() -> str:
+    configured = os.environ.get(NASM_ENV)
+    if configured:
+        if Path(configured).is_file():
+            return configured
+        raise NasmNotFound()
+    found = shutil.which("nasm")
+    if found is None:
+        raise NasmNotFound()
+    return found
+
+
+@lru_cache(maxsize=1)
+def nasm_version(nasm: str) -> str:
+    run = subprocess.run([nasm, "-v"], capture_output=True, text=True, timeout=NASM_TIMEOUT_S)
+    return run.stdout.strip()
+
+
+def cache_root() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "pmtimer-harness" / "nasm"
+
+
+def include_dirs(source: Path) -> list[Path]:
+    return [source.resolve().parent, BUNDLED_INCLUDE_DIR]
+
+
+def _cache_key(nasm: str, source: Path, defines: dict[str, int]) -> str:
+    digest = hashlib.sha256()
+    digest.update(nasm_version(nasm).encode())
+    digest.update(source.read_bytes())
+    for name, value in sorted(defines.items()):
+        digest.update(f"-D{name}={value}\n".encode())
+    for directory in include_dirs(source):
+        digest.update(str(directory).encode())
+        for include in sorted(directory.glob("*")):
+            if include.suffix in INCLUDE_SUFFIXES and include.is_file():
+                digest.update(include.name.encode() + include.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def assemble(source: Path, defines: dict[str, int], use_cache: bool = True) -> Assembly:
+    nasm = find_nasm()
+    key = _cache_key(nasm, source, defines)
+    entry = cache_root() / key
+    if use_cache and (entry / "guest.bin").is_file() and (entry / "guest.lst").is_file():
+        return _load(entry, source)
+    with tempfile.TemporaryDirectory(prefix="harness-nasm-") as scratch:
+        work = Path(scratch)
+        _run_nasm(nasm, source, defines, work / "guest.bin", work / "guest.lst")
+        if use_cache:
+            _store(work, entry)
+        return _load(work, source)
+
+
+def _run_nasm(nasm: str, source: Path, defines: dict[str, int], image: Path, listing: Path) -> None:
+    command = [nasm, "-f", "bin", "-o", str(image), "-l", str(listing)]
+    for directory in include_dirs(source):
+        command += ["-I", f"{directory}{os.sep}"]
+    command += [f"-D{name}={value}" for name, value in sorted(defines.items())]
+    command.append(str(source))
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=NASM_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise AssemblyError(f"{source}: NASM did not finish within {NASM_TIMEOUT_S} s") from None
+    if run.returncode != 0:
+        raise AssemblyError(run.stderr.strip() or f"{source}: NASM failed with status {run.returncode}")
+
+
+def _store(work: Path, entry: Path) -> None:
+    # Copy into a private folder, then rename: a reader never sees half an entry.
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=entry.parent))
+    for name in ("guest.bin", "guest.lst"):
+        shutil.copyfile(work / name, staging / name)
+    try:
+        staging.replace(entry)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # another process stored it first
+
+
+def _load(folder: Path, source: Path) -> Assembly:
+    listing = parse_listing((folder / "guest.lst").read_text(errors="replace"), source.name)
+    return Assembly((folder / "guest.bin").read_bytes(), listing)
+
+
+LISTING_LINE = re.compile(r"^\s*(\d+) ([0-9A-F]{8}) ")
+
+
+def parse_listing(text: str, source_name: str) -> dict[int, str]:
+    """Map each image offset that starts an instruction or datum to its source line.
+
+    NASM listings are fixed-column: line number, offset, bytes, then at column
+    36 a ``<n>`` marker for lines from an include or macro expansion, and the
+    source text from column 40.  Expanded lines are attributed to the last
+    line of the guest file itself (the macro call).
+    """
+    offsets: dict[int, str] = {}
+    guest_line = 0
+    for line in text.splitlines():
+        number = line[:6].strip()
+        level = line[36:40].strip()
+        if number.isdigit() and not level:
+            guest_line = int(number)
+        match = LISTING_LINE.match(line)
+        if match is None or not line[40:].strip():
+            continue
+        offset = int(match.group(2), 16)
+        where = f"{source_name}:{guest_line}" if not level else f"{source_name}:{guest_line} (expanded)"
+        offsets.setdefault(offset, f"{where}: {line[40:].strip()}")
+    return offsets

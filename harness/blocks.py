@@ -1,0 +1,86 @@
+"""Translation blocks: what the harness knows about each block of guest code.
+
+Unicorn calls the block hook once each time a translation block starts, with
+its address and byte size.  Decoding the block once (capstone) tells how many
+instructions it retires and where its port instructions sit, so the run loop
+can tell, at each IN or OUT, exactly how many instructions came before it
+without reading a register (a register read from a hook costs several
+microseconds, more than the whole access).
+
+A ``rep ins``/``rep outs`` instruction re-enters its own one-instruction block
+for each iteration after the first, so each iteration counts as an instruction,
+as QEMU's icount does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.cpu import disassembler
+
+PORT_MNEMONICS = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd"})
+
+
+@dataclass(frozen=True)
+class Instruction:
+    address: int
+    size: int
+    text: str
+
+    @property
+    def end(self) -> int:
+        return self.address + self.size
+
+
+@dataclass(frozen=True)
+class Block:
+    address: int
+    size: int
+    bits: int
+    instructions: tuple[Instruction, ...]
+    port_instructions: tuple[Instruction, ...]
+    port_index: tuple[int, ...]  # for each port instruction, how many instructions precede it here
+    icount: int  # a field, not a property: read once per block on the hot path
+
+    @property
+    def end(self) -> int:
+        return self.address + self.size
+
+    @property
+    def ends_in_hlt(self) -> bool:
+        return bool(self.instructions) and self.instructions[-1].text == "hlt"
+
+    def retired_before(self, address: int) -> int:
+        """Instructions of this block that retired when execution stands at ``address``."""
+        for index, instruction in enumerate(self.instructions):
+            if instruction.address == address:
+                return index
+        return self.icount
+
+
+EMPTY_BLOCK = Block(0, 0, 16, (), (), (), 0)
+
+
+def _is_port_instruction(mnemonic: str) -> bool:
+    return mnemonic.split()[-1] in PORT_MNEMONICS
+
+
+def decode_block(code: bytes, address: int, bits: int) -> Block:
+    instructions = []
+    port_instructions = []
+    port_index = []
+    for insn_address, size, mnemonic, operands in disassembler(bits).disasm_lite(code, address):
+        instruction = Instruction(insn_address, size, f"{mnemonic} {operands}".strip())
+        if _is_port_instruction(mnemonic):
+            port_index.append(len(instructions))
+            port_instructions.append(instruction)
+        instructions.append(instruction)
+    return Block(
+        address,
+        len(code),
+        bits,
+        tuple(instructions),
+        tuple(port_instructions),
+        tuple(port_index),
+        len(instructions),
+    )

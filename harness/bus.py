@@ -1,0 +1,145 @@
+"""The port bus: routes every IN and OUT to the device that claims the port.
+
+Devices register ``PortWindow``s; the bus refuses overlapping claims when a
+device is attached and enforces each window's access widths on every access, so
+device models only see accesses they implement.
+
+A port nobody claims behaves like an empty ISA slot in lenient mode (reads
+return all ones, writes are dropped, each port noted once), or ends the run
+in strict mode (``--strict-io``, bhyve's ``x86.strictio``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from devices.ports import PortWindow
+
+IN, OUT = "in", "out"
+
+
+class Device(Protocol):
+    name: str
+    windows: tuple[PortWindow, ...]
+
+    def read(self, port: int, width: int, now_ns: int) -> int: ...
+
+    def write(self, port: int, width: int, value: int, now_ns: int) -> None: ...
+
+    def state(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class PortAccess:
+    """One IN or OUT as the guest issued it."""
+
+    direction: str
+    port: int
+    width: int
+    value: int | None = None
+
+    def describe(self) -> str:
+        what = f"{self.width}-byte {self.direction.upper()} at port {self.port:#06x}"
+        if self.value is not None:
+            what += f" value {self.value:#0{2 + 2 * self.width}x}"
+        return what
+
+
+class PortAccessError(Exception):
+    """An access the bus cannot complete: refused by a device's rules, or unclaimed in strict mode."""
+
+    def __init__(self, access: PortAccess, reason: str) -> None:
+        super().__init__(f"{access.describe()}: {reason}")
+        self.access = access
+        self.reason = reason
+
+
+def route_key(port: int, width: int) -> int:
+    """Port and width packed into one int: the routing tables take one dict lookup per access."""
+    return port << 3 | width
+
+
+class PortBus:
+    def __init__(self, strict: bool = False) -> None:
+        self.strict = strict
+        self.devices: list[Device] = []
+        self.unclaimed_log: list[str] = []
+        self._claims: dict[int, tuple[Device, PortWindow]] = {}
+        # Routing tables, keyed by route_key(port, width): only allowed accesses appear.
+        self.readers: dict[int, Callable[[int, int, int], int]] = {}
+        self.writers: dict[int, Callable[[int, int, int, int], None]] = {}
+        self._logged: set[tuple[str, int]] = set()
+
+    def attach(self, device: Device) -> None:
+        for window in device.windows:
+            for port in window.ports:
+                if port in self._claims:
+                    owner = self._claims[port][0].name
+                    raise ValueError(f"{device.name} claims port {port:#x}, already claimed by {owner}")
+        for window in device.windows:
+            for port in window.ports:
+                self._claims[port] = (device, window)
+                for width in window.read_widths:
+                    self.readers[route_key(port, width)] = device.read
+                for width in window.write_widths:
+                    self.writers[route_key(port, width)] = device.write
+        self.devices.append(device)
+
+    def claimant(self, port: int) -> tuple[Device, PortWindow] | None:
+        return self._claims.get(port)
+
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        reader = self.readers.get(route_key(port, width))
+        if reader is None:
+            return self.read_unrouted(port, width)
+        return reader(port, width, now_ns)
+
+    def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        writer = self.writers.get(route_key(port, width))
+        if writer is None:
+            self.write_unrouted(port, width, value)
+        else:
+            writer(port, width, value, now_ns)
+
+    def read_unrouted(self, port: int, width: int) -> int:
+        """An IN no window allows: refused (PortAccessError), or all ones from an empty slot."""
+        self._refuse_or_note(PortAccess(IN, port, width))
+        return (1 << (8 * width)) - 1
+
+    def write_unrouted(self, port: int, width: int, value: int) -> None:
+        """An OUT no window allows: refused (PortAccessError), or dropped."""
+        self._refuse_or_note(PortAccess(OUT, port, width, value))
+
+    def _refuse_or_note(self, access: PortAccess) -> None:
+        claim = self._claims.get(access.port)
+        if claim is not None:
+            device, window = claim
+            allowed = window.read_widths if access.direction == IN else window.write_widths
+            rule = f"it takes {_widths(allowed)}" if allowed else f"it takes no {access.direction.upper()}"
+            reason = f"refused by {device.name} ({rule})"
+            if window.refusal:
+                reason += f"; {window.refusal}"
+            raise PortAccessError(access, reason)
+        if self.strict:
+            raise PortAccessError(access, "no device claims this port (strict I/O)")
+        self._note_unclaimed(access)
+
+    def _note_unclaimed(self, access: PortAccess) -> None:
+        key = (access.direction, access.port)
+        if key in self._logged:
+            return
+        self._logged.add(key)
+        if access.direction == IN:
+            outcome = "read as all ones"
+        else:
+            outcome = "write dropped"
+        self.unclaimed_log.append(
+            f"unclaimed port {access.port:#06x}: {access.width}-byte {access.direction.upper()} {outcome}"
+            " (noted once per port and direction)"
+        )
+
+
+def _widths(widths: frozenset[int]) -> str:
+    return " or ".join(f"{w}-byte" for w in sorted(widths)) + " accesses"

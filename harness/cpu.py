@@ -1,0 +1,88 @@
+"""The x86 CPU as the harness sees it: modes, start state, registers, disassembly.
+
+Unicorn (unicorn 2.1) is the processor.  This module knows what Unicorn leaves
+implicit: which operand size the code at CS runs in, how each start mode is set
+up, and how to read the registers for a report.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import capstone
+import unicorn
+from unicorn import x86_const as x86
+
+UC_MODES = {16: unicorn.UC_MODE_16, 32: unicorn.UC_MODE_32, 64: unicorn.UC_MODE_64}
+CS_MODES = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
+
+REGISTERS_16_32 = {
+    "eax": x86.UC_X86_REG_EAX, "ebx": x86.UC_X86_REG_EBX, "ecx": x86.UC_X86_REG_ECX,
+    "edx": x86.UC_X86_REG_EDX, "esi": x86.UC_X86_REG_ESI, "edi": x86.UC_X86_REG_EDI,
+    "ebp": x86.UC_X86_REG_EBP, "esp": x86.UC_X86_REG_ESP, "eip": x86.UC_X86_REG_EIP,
+    "eflags": x86.UC_X86_REG_EFLAGS, "cs": x86.UC_X86_REG_CS, "ds": x86.UC_X86_REG_DS,
+    "es": x86.UC_X86_REG_ES, "ss": x86.UC_X86_REG_SS, "fs": x86.UC_X86_REG_FS,
+    "gs": x86.UC_X86_REG_GS, "cr0": x86.UC_X86_REG_CR0,
+}  # fmt: skip
+REGISTERS_64 = {
+    "rax": x86.UC_X86_REG_RAX, "rbx": x86.UC_X86_REG_RBX, "rcx": x86.UC_X86_REG_RCX,
+    "rdx": x86.UC_X86_REG_RDX, "rsi": x86.UC_X86_REG_RSI, "rdi": x86.UC_X86_REG_RDI,
+    "rbp": x86.UC_X86_REG_RBP, "rsp": x86.UC_X86_REG_RSP, "r8": x86.UC_X86_REG_R8,
+    "r9": x86.UC_X86_REG_R9, "r10": x86.UC_X86_REG_R10, "r11": x86.UC_X86_REG_R11,
+    "r12": x86.UC_X86_REG_R12, "r13": x86.UC_X86_REG_R13, "r14": x86.UC_X86_REG_R14,
+    "r15": x86.UC_X86_REG_R15, "rip": x86.UC_X86_REG_RIP, "rflags": x86.UC_X86_REG_RFLAGS,
+    "cs": x86.UC_X86_REG_CS, "ss": x86.UC_X86_REG_SS, "cr0": x86.UC_X86_REG_CR0,
+}  # fmt: skip
+
+CR0_PE = 1 << 0
+DESCRIPTOR_D_BIT = 54
+
+
+def new_cpu(start_bits: int) -> unicorn.Uc:
+    """A CPU whose reset state is the given start mode.
+
+    Unicorn's 32-bit mode starts with CR0.PE set and flat 4 GiB segments (no
+    GDT loaded); its 64-bit mode starts in long mode with flat addressing and
+    no page tables.
+    """
+    return unicorn.Uc(unicorn.UC_ARCH_X86, UC_MODES[start_bits])
+
+
+def program_counter_register(start_bits: int) -> int:
+    return x86.UC_X86_REG_RIP if start_bits == 64 else x86.UC_X86_REG_EIP
+
+
+def code_bits(uc: unicorn.Uc, start_bits: int) -> int:
+    """Operand size of the code CS selects now: 16, 32 or 64.
+
+    A real-mode guest can enter protected mode by itself, so this is read from
+    CR0.PE and the D bit of the CS descriptor in the GDT.  Unicorn's flat
+    32-bit start has no GDT (limit 0): its code is 32-bit.
+    """
+    if start_bits == 64:
+        return 64
+    if not uc.reg_read(x86.UC_X86_REG_CR0) & CR0_PE:
+        return 16
+    selector = uc.reg_read(x86.UC_X86_REG_CS)
+    _, gdt_base, gdt_limit, _ = uc.reg_read(x86.UC_X86_REG_GDTR)
+    if gdt_limit < (selector | 7):
+        return start_bits
+    descriptor = int.from_bytes(uc.mem_read(gdt_base + (selector & ~7), 8), "little")
+    return 32 if descriptor >> DESCRIPTOR_D_BIT & 1 else 16
+
+
+def read_registers(uc: unicorn.Uc, start_bits: int) -> dict[str, int]:
+    names = REGISTERS_64 if start_bits == 64 else REGISTERS_16_32
+    values = uc.reg_read_batch(list(names.values()))
+    return dict(zip(names, values))
+
+
+@lru_cache(maxsize=4)
+def disassembler(bits: int) -> capstone.Cs:
+    return capstone.Cs(capstone.CS_ARCH_X86, CS_MODES[bits])
+
+
+def disassemble_one(code: bytes, address: int, bits: int) -> str:
+    for _, _, mnemonic, operands in disassembler(bits).disasm_lite(code, address, 1):
+        return f"{mnemonic} {operands}".strip()
+    return f"(undecodable bytes {code[:8].hex(' ')})"

@@ -1,0 +1,97 @@
+"""Guests: a NASM source or a raw flat binary, with the options its header asks for.
+
+A source may carry header lines that the harness reads:
+
+    ; harness: --timer-width 24 --timer-start 0xFFFF00
+    ; expect: error
+
+``; harness:`` lines give the options the guest needs (the command line
+overrides them); ``; expect:`` names the verdict the suite and pytest expect
+(``pass`` when absent).  Raw ``.bin`` guests have no header.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.assembler import assemble
+from harness.config import MachineConfig
+from harness.result import Verdict
+
+SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
+BINARY_SUFFIXES = (".bin", ".img")
+OPTIONS_TAG = "; harness:"
+EXPECT_TAG = "; expect:"
+
+
+class GuestError(Exception):
+    """A guest that cannot be loaded: missing, of an unknown kind, empty, or with a bad header."""
+
+
+@dataclass(frozen=True)
+class GuestHeader:
+    options: tuple[str, ...] = ()
+    expect: Verdict = Verdict.PASS
+
+
+@dataclass(frozen=True)
+class Guest:
+    path: Path
+    image: bytes
+    source_map: dict[int, str]  # linear address -> "file:line: source"
+
+
+def check_guest_path(path: Path) -> None:
+    if not path.exists():
+        raise GuestError(f"{path}: no such guest file")
+    if not path.is_file():
+        raise GuestError(f"{path}: not a file")
+    if path.suffix.lower() not in SOURCE_SUFFIXES + BINARY_SUFFIXES:
+        raise GuestError(f"{path}: a guest is a NASM source (.asm) or a raw flat binary (.bin)")
+
+
+def is_source(path: Path) -> bool:
+    return path.suffix.lower() in SOURCE_SUFFIXES
+
+
+def read_header(path: Path) -> GuestHeader:
+    check_guest_path(path)
+    if not is_source(path):
+        return GuestHeader()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GuestError(f"{path}: not a text file; a raw binary guest should end in .bin") from None
+    options: list[str] = []
+    expect = Verdict.PASS
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.lower().startswith(OPTIONS_TAG):
+            try:
+                options += shlex.split(stripped[len(OPTIONS_TAG) :])
+            except ValueError as error:
+                raise GuestError(f"{path}:{number}: bad '; harness:' line: {error}") from None
+        elif stripped.lower().startswith(EXPECT_TAG):
+            word = stripped[len(EXPECT_TAG) :].strip().lower()
+            try:
+                expect = Verdict(word)
+            except ValueError:
+                choices = ", ".join(v.value for v in Verdict)
+                raise GuestError(f"{path}:{number}: '; expect:' takes one of {choices}, not {word!r}") from None
+    return GuestHeader(tuple(options), expect)
+
+
+def load_guest(path: Path, config: MachineConfig) -> Guest:
+    check_guest_path(path)
+    if is_source(path):
+        assembly = assemble(path, config.nasm_defines())
+        image = assembly.image
+        source_map = {config.load_address + offset: text for offset, text in assembly.listing.items()}
+    else:
+        image = path.read_bytes()
+        source_map = {}
+    if not image:
+        raise GuestError(f"{path}: the guest image is empty")
+    return Guest(path, image, source_map)

@@ -1,0 +1,56 @@
+"""Unicorn hooks registered through its C API rather than ``Uc.hook_add``.
+
+Why: the binding wraps every callback in two extra Python frames and an
+exception guard.  At one call per port access and one per translation block,
+that wrapper costs more than the harness's own work (``make bench`` shows the
+figures).  The harness's hot callbacks never raise (they latch errors and ask
+the CPU to stop), so the guard is not needed.  This reaches into the binding's
+ctypes layer (``uclib``, ``Uc._uch``), which is why pyproject pins unicorn to 2.1.x.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+
+import unicorn
+from unicorn import x86_const as x86
+from unicorn.unicorn_py3.arch.intel import HOOK_INSN_IN_CFUNC, HOOK_INSN_OUT_CFUNC
+from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, uc_hook_h, uclib
+
+InHook = Callable[[int, int, int, int], int]  # (engine, port, width, user) -> value
+OutHook = Callable[[int, int, int, int, int], None]  # (engine, port, width, value, user)
+BlockHook = Callable[[int, int, int, int], None]  # (engine, address, size, user)
+
+
+class NativeHooks:
+    """Keeps the C function pointers alive for as long as the CPU runs."""
+
+    def __init__(self, uc: unicorn.Uc) -> None:
+        self._uc = uc
+        self._pointers: list[object] = []
+
+    def _add(self, hook_type: int, pointer: object, *extra: object) -> None:
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(
+            self._uc._uch,
+            ctypes.byref(handle),
+            hook_type,
+            ctypes.cast(pointer, ctypes.c_void_p),
+            None,
+            ctypes.c_uint64(1),
+            ctypes.c_uint64(0),  # begin > end: the whole address space
+            *extra,
+        )
+        if status != unicorn.UC_ERR_OK:
+            raise unicorn.UcError(status)
+        self._pointers.append(pointer)
+
+    def on_in(self, callback: InHook) -> None:
+        self._add(unicorn.UC_HOOK_INSN, HOOK_INSN_IN_CFUNC(callback), ctypes.c_int(x86.UC_X86_INS_IN))
+
+    def on_out(self, callback: OutHook) -> None:
+        self._add(unicorn.UC_HOOK_INSN, HOOK_INSN_OUT_CFUNC(callback), ctypes.c_int(x86.UC_X86_INS_OUT))
+
+    def on_block(self, callback: BlockHook) -> None:
+        self._add(unicorn.UC_HOOK_BLOCK, HOOK_CODE_CFUNC(callback))

@@ -1,0 +1,100 @@
+"""Machine options: one parser for the command line and for guests' ``; harness:`` headers.
+
+Every option defaults to "not given", so the header's choices can be laid
+under the command line's: header first, command line over it, and
+``MachineConfig``'s defaults for whatever neither names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+
+from harness.config import MachineConfig
+
+SIZE = re.compile(r"^(0x[0-9a-f]+|\d+)\s*(k|kib|m|mib|g|gib)?$", re.IGNORECASE)
+SIZE_UNITS = {None: 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
+
+
+def number(text: str) -> int:
+    """A decimal or 0x-prefixed integer (also 0o and 0b), with _ separators allowed."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def size(text: str) -> int:
+    """A byte count: 1048576, 0x100000, 1M, 640K, 2MiB."""
+    match = SIZE.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 1M, 640K or 0x100000)")
+    unit = match.group(2).lower() if match.group(2) else None
+    return int(match.group(1), 0) * SIZE_UNITS[unit]
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    return value
+
+
+def add_machine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("machine")
+    unset = argparse.SUPPRESS
+    group.add_argument("--memory", type=size, default=unset, help="guest RAM size (default 1M)")
+    group.add_argument("--mode", type=int, choices=(16, 32, 64), default=unset,
+                       help="start mode: 16 real (default), 32 flat protected, 64 long")
+    group.add_argument("--load-address", type=number, default=unset,
+                       help="where the image is loaded and started (default 0x7C00)")
+    group.add_argument("--strict-io", action="store_true", default=unset,
+                       help="an access to an unclaimed port is an error (default: reads all ones)")
+    group.add_argument("--max-instructions", type=number, default=unset,
+                       help="instruction budget, checked at block boundaries (default 200,000,000)")
+    group.add_argument("--timeout", type=seconds, default=unset, help="wall-clock budget in seconds (default 60)")
+    clock = parser.add_argument_group("clock")
+    clock.add_argument("--clock", choices=("virtual", "host"), default=unset,
+                       help="virtual: deterministic, from instruction counts (default); host: monotonic host time")
+    clock.add_argument("--insn-ns", type=number, default=unset,
+                       help="virtual nanoseconds per instruction (default 1)")
+    clock.add_argument("--io-ns", type=number, default=unset,
+                       help="virtual nanoseconds per port access (default 1000)")
+    timer = parser.add_argument_group("ACPI PM timer")
+    timer.add_argument("--timer-width", type=int, choices=(24, 32), default=unset,
+                       help="counter width in bits (default 32, TMR_VAL_EXT as bhyve sets it)")
+    timer.add_argument("--timer-port", type=number, default=unset, help="timer I/O port (default 0x408)")
+    timer.add_argument("--timer-start", type=number, default=unset, help="counter value at time 0 (default 0)")
+    timer.add_argument("--io-semantics", choices=("bhyve", "qemu"), default=unset,
+                       help="bhyve: only 4-byte IN at the timer port (default); qemu: 1/2/4-byte reads, writes ignored")
+    # fmt: skip
+
+
+class HeaderOptionError(Exception):
+    pass
+
+
+class _HeaderParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise HeaderOptionError(message)
+
+
+def header_parser() -> argparse.ArgumentParser:
+    parser = _HeaderParser(prog="; harness:", add_help=False)
+    add_machine_options(parser)
+    return parser
+
+
+OPTION_FIELDS = (
+    "memory", "mode", "load_address", "strict_io", "max_instructions", "timeout", "clock",
+    "insn_ns", "io_ns", "timer_width", "timer_port", "timer_start", "io_semantics",
+)  # fmt: skip
+
+
+def machine_config(header_options: Sequence[str], command_line: argparse.Namespace) -> MachineConfig:
+    """Header options first, the command line over them, defaults for the rest."""
+    chosen = vars(header_parser().parse_args(list(header_options)))
+    chosen.update({name: value for name, value in vars(command_line).items() if name in OPTION_FIELDS})
+    return MachineConfig(**chosen)

@@ -1,0 +1,60 @@
+"""Run one guest from its path: read its header, build the machine, load, run.
+
+This is the whole public API in one call, used by the command line, the suite,
+the pytest plugin and the tests alike::
+
+    from harness.runner import run_guest
+    run = run_guest("asm/rate.asm", ["--insn-ns", "2"])
+    assert run.result.verdict == "pass"
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.pm_timer import PmTimer
+from harness.config import MachineConfig
+from harness.guest import load_guest, read_header
+from harness.machine import Machine, TraceSink
+from harness.options import header_parser, machine_config
+from harness.result import RunResult, Verdict
+
+
+@dataclass
+class GuestRun:
+    guest: Path
+    config: MachineConfig
+    expect: Verdict
+    result: RunResult
+
+    @property
+    def as_expected(self) -> bool:
+        return self.result.verdict == self.expect
+
+    def as_dict(self) -> dict[str, object]:
+        data = {"guest": str(self.guest), "expect": self.expect.value}
+        data.update(self.result.as_dict())
+        data["options"] = self.config.as_dict()
+        return data
+
+
+def run_guest(
+    path: str | Path,
+    options: Sequence[str] | argparse.Namespace = (),
+    *,
+    trace: TraceSink | None = None,
+    timer_model: type[PmTimer] = PmTimer,
+) -> GuestRun:
+    """Run the guest at ``path`` with command-line style ``options`` over its header's."""
+    guest_path = Path(path)
+    header = read_header(guest_path)
+    if not isinstance(options, argparse.Namespace):
+        options = header_parser().parse_args(list(options))
+    config = machine_config(header.options, options)
+    guest = load_guest(guest_path, config)
+    machine = Machine(config, timer_model=timer_model, source_map=guest.source_map, trace=trace)
+    machine.load(guest.image)
+    return GuestRun(guest_path, config, header.expect, machine.run())
