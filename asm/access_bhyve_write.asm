@@ -1,0 +1,25 @@
+; access_bhyve_write.asm - bhyve refuses a write to the timer port.
+;
+; The PM timer is read-only (ACPI 4.8.3.3).  bhyve's vpmtmr_handler returns
+; an error for any OUT, which fails the vCPU run; QEMU ignores the write (see
+; access_qemu.asm).  This guest writes to the port and expects the run to end
+; with an error verdict; reaching the line after the write is a failure.
+; harness: --io-semantics bhyve
+; expect: error
+
+        bits 16
+        org LOAD_ADDRESS
+        %include "report.inc"
+
+guest_main:
+        PRINT   "INFO: a 4-byte write to the timer port; bhyve would exit here"
+        NEWLINE
+        mov     dx, TIMER_PORT
+        xor     eax, eax
+        out     dx, eax
+
+the_write_was_allowed:
+        xor     eax, eax
+        test    eax, eax
+        CHECK   nz, "the write is refused"
+        FINISH

@@ -1,0 +1,60 @@
+; access_qemu.asm - narrow reads and writes at the timer port, QEMU's way.
+;
+; QEMU (hw/acpi/core.c, acpi_pm_tmr_ops) accepts 1-, 2- and 4-byte reads
+; anywhere in the timer's four ports and returns the low-order bytes of the
+; counter; writes are ignored.  Checks:
+;   - a 2-byte and a 1-byte read return the low bytes of the counter: each
+;     lies between the full reads just before and just after it;
+;   - a 1-byte read at TIMER_PORT+2 returns the low byte too, not byte 2;
+;   - a write of zero neither resets nor changes the counter.
+; The start value is far from zero so that a reset would show.
+; harness: --io-semantics qemu --timer-start 0x12345678
+
+        bits 16
+        org LOAD_ADDRESS
+        %include "report.inc"
+
+%assign NEAR 64
+
+; CHECK_NARROW_READ register, mask, port, "what"
+;   A full read, the narrow `in register, dx` at port, a full read: the narrow
+;   value minus the first full value, in the narrow width, may not exceed the
+;   ticks between the two full reads.
+%macro CHECK_NARROW_READ 4
+        mov     dx, TIMER_PORT
+        in      eax, dx
+        mov     ebx, eax
+        mov     dx, %3
+        xor     eax, eax
+        in      %1, dx
+        mov     esi, eax
+        mov     dx, TIMER_PORT
+        in      eax, dx
+        sub     eax, ebx
+        sub     esi, ebx
+        and     esi, %2
+        cmp     esi, eax
+        CHECK   be, %4
+%endmacro
+
+guest_main:
+        CHECK_NARROW_READ ax, 0xFFFF, TIMER_PORT, "a 2-byte read returns the low 16 bits of the counter"
+        CHECK_NARROW_READ al, 0xFF, TIMER_PORT, "a 1-byte read returns the low 8 bits of the counter"
+        CHECK_NARROW_READ al, 0xFF, TIMER_PORT + 2, "a 1-byte read at the third port returns the low byte too"
+
+write_zero_to_the_timer:
+        mov     dx, TIMER_PORT
+        in      eax, dx
+        mov     ebx, eax
+        xor     eax, eax
+        out     dx, eax
+        in      eax, dx
+        PRINT   "INFO: before the write "
+        PRINT_HEX ebx
+        PRINT   ", after "
+        PRINT_HEX eax
+        NEWLINE
+        sub     eax, ebx
+        cmp     eax, NEAR
+        CHECK   b, "a write neither resets nor changes the counter"
+        FINISH

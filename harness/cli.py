@@ -1,0 +1,102 @@
+"""Command line: ``python -m harness run GUEST``, ``python -m harness suite``.
+
+Exit status: 0 pass, 1 fail, 2 error or usage error, 3 timeout or halted.
+A user mistake (a missing guest, an option out of range, NASM rejecting the
+source) gets one clear message and status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from harness.assembler import AssemblyError, NasmNotFound
+from harness.config import ConfigError
+from harness.guest import GuestError
+from harness.options import HeaderOptionError, add_machine_options
+from harness.result import RunResult
+from harness.runner import GuestRun, run_guest
+from harness.suite import bundled_guests, format_table
+
+USAGE_ERROR = 2
+USER_ERRORS = (GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness",
+        description="Run x86 guests under Unicorn against Python device models (ACPI PM timer, bhyve style).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run one guest (.asm or .bin)")
+    run.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    run.add_argument("--trace", action="store_true", help="print every port access as it happens")
+    add_machine_options(run)
+    suite = commands.add_parser("suite", help="run every bundled guest and print a table")
+    suite.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    add_machine_options(suite)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return command_run(args)
+        return command_suite(args)
+    except USER_ERRORS as error:
+        print(f"harness: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def command_run(args: argparse.Namespace) -> int:
+    trace_stream = sys.stderr if args.json else sys.stdout
+    trace = (lambda line: print(line, file=trace_stream)) if args.trace else None
+    run = run_guest(args.guest, args, trace=trace)
+    for warning in run.result.warnings:
+        print(f"harness: note: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(run.as_dict(), indent=2, default=str))
+    else:
+        print(format_run(run))
+    return run.result.verdict.exit_status
+
+
+def command_suite(args: argparse.Namespace) -> int:
+    runs = []
+    for guest in bundled_guests():
+        try:
+            runs.append(run_guest(guest, args))
+        except USER_ERRORS as error:
+            print(f"harness: error: {guest.name}: {error}", file=sys.stderr)
+            return USAGE_ERROR
+    if args.json:
+        print(json.dumps([run.as_dict() for run in runs], indent=2, default=str))
+    else:
+        print(format_table(runs))
+    return 0 if all(run.as_expected for run in runs) else 1
+
+
+def format_run(run: GuestRun) -> str:
+    result = run.result
+    lines = []
+    if result.console:
+        lines.append(result.console.rstrip("\n"))
+        lines.append("")
+    code = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
+    lines.append(f"{run.guest.name}: {result.verdict.value}{code}")
+    if result.report is not None:
+        lines.append(result.report.format())
+    lines.append(figures(result))
+    return "\n".join(lines)
+
+
+def figures(result: RunResult) -> str:
+    parts = [f"{result.instructions:,} instructions", f"{result.port_reads:,} port reads"]
+    if result.virtual_ns is not None:
+        parts.append(f"{result.virtual_ns / 1e9:.9f} s virtual")
+    parts.append(f"{result.wall_seconds:.3f} s wall")
+    return ", ".join(parts)

@@ -1,0 +1,55 @@
+"""The bundled guest suite: every guest in ``asm/``, run and tabulated."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.runner import GuestRun
+
+BUNDLED_GUESTS_DIR = Path(__file__).resolve().parent.parent / "asm"
+SUMMARY_LINE = re.compile(r"^SUMMARY: (\d+) checks?, (\d+) failed", re.MULTILINE)
+
+
+def bundled_guests() -> list[Path]:
+    return sorted(BUNDLED_GUESTS_DIR.glob("*.asm"))
+
+
+def checks_figure(console: str) -> str:
+    match = SUMMARY_LINE.search(console)
+    if match is None:
+        return "-"
+    total, failed = int(match.group(1)), int(match.group(2))
+    return f"{total - failed}/{total}"
+
+
+def format_table(runs: Sequence[GuestRun]) -> str:
+    header = ("guest", "expect", "verdict", "", "checks", "instructions", "reads", "virtual", "wall")
+    rows = [header]
+    for run in runs:
+        result = run.result
+        virtual = f"{result.virtual_ns / 1e6:.3f} ms" if result.virtual_ns is not None else "host"
+        rows.append((
+            run.guest.name,
+            run.expect.value,
+            result.verdict.value,
+            "ok" if run.as_expected else "UNEXPECTED",
+            checks_figure(result.console),
+            f"{result.instructions:,}",
+            f"{result.port_reads:,}",
+            virtual,
+            f"{result.wall_seconds:.2f} s",
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    numeric = {4, 5, 6, 7, 8}
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [cell.rjust(w) if i in numeric else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    unexpected = sum(not run.as_expected for run in runs)
+    lines.append("")
+    lines.append(f"{len(runs) - unexpected} of {len(runs)} guests as expected" + (f", {unexpected} NOT" if unexpected else ""))
+    return "\n".join(lines)
