@@ -1,0 +1,45 @@
+# make run    - run the bundled guest suite and print the results table
+# make test   - ruff, then the test suite (unit tests, fault injection, every guest)
+# make bench  - the port-read cost against a bare Unicorn hook
+# Each target sets up what it needs: a virtual environment in .venv and NASM.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench lint nasm clean
+
+run: $(STAMP) nasm
+	$(PY) -m harness suite
+
+test: $(STAMP) nasm lint
+	$(PY) -m pytest -q
+
+bench: $(STAMP) nasm
+	$(PY) benchmarks/bench_port_read.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check harness devices tests benchmarks
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+# NASM assembles the guests.  apt-get installs it where that works (as root,
+# or through sudo); elsewhere the message says how.
+nasm:
+	@command -v nasm >/dev/null 2>&1 || [ -n "$$HARNESS_NASM" ] || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	    echo "installing NASM with apt-get"; \
+	    $$SUDO apt-get update -qq >/dev/null 2>&1; \
+	    $$SUDO apt-get install -y -qq nasm >/dev/null 2>&1 || true; \
+	  fi; \
+	  command -v nasm >/dev/null 2>&1 || { \
+	    echo "NASM is required: Linux 'sudo apt-get install nasm', macOS 'brew install nasm', Windows 'choco install nasm' (or set HARNESS_NASM)."; \
+	    exit 1; }; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""Broken PM timers, each with one deliberate fault, for the fault-injection tests."""
+
+from devices.pm_timer import PM_TMR_FREQUENCY_HZ, NS_PER_SECOND, PmTimer
+
+
+class SteppingBackTimer(PmTimer):
+    """Every 1000th read returns a value 5 ticks behind the true count."""
+
+    reads = 0
+
+    def read(self, port, width, now_ns):
+        self.reads += 1
+        value = super().read(port, width, now_ns)
+        return (value - 5) & self.mask if self.reads % 1000 == 0 else value
+
+
+class WrapsAtBit23Timer(PmTimer):
+    """Masks one bit too few: a 24-bit timer that wraps at 2^23."""
+
+    def read(self, port, width, now_ns):
+        return super().read(port, width, now_ns) & (self.mask >> 1)
+
+
+class WrapsAtBit25Timer(PmTimer):
+    """Masks one bit too many: a 24-bit timer that wraps at 2^25."""
+
+    def read(self, port, width, now_ns):
+        ticks = now_ns * PM_TMR_FREQUENCY_HZ // NS_PER_SECOND
+        return (self.start + ticks) & ((self.mask << 1) | 1)
+
+
+class AlwaysWraps24Timer(PmTimer):
+    """Claims 32 bits but wraps at 2^24."""
+
+    def read(self, port, width, now_ns):
+        return super().read(port, width, now_ns) & 0xFFFFFF
+
+
+class BhyveRateTimer(PmTimer):
+    """Runs 720 ppm fast, as bhyve's sbintime rounding makes it (about 3,582,124 Hz)."""
+
+    def read(self, port, width, now_ns):
+        return (self.start + now_ns * 3_582_124 // NS_PER_SECOND) & self.mask
+
+
+class AnyWidthTimer(PmTimer):
+    """bhyve semantics that wrongly accept narrow reads and writes."""
+
+    def _window(self):
+        window = super()._window()
+        return type(window)(window.base, window.length)
+
+
+class ResetOnWriteTimer(PmTimer):
+    """A write resets the count to zero."""
+
+    offset_ns = 0
+
+    def read(self, port, width, now_ns):
+        value = (now_ns - self.offset_ns) * PM_TMR_FREQUENCY_HZ // NS_PER_SECOND
+        return value & self.mask & ((1 << (8 * width)) - 1)
+
+    def write(self, port, width, value, now_ns):
+        self.offset_ns = now_ns

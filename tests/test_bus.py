@@ -1,0 +1,71 @@
+"""The port bus alone: routing, access rules as data, overlap, unclaimed ports."""
+
+import pytest
+
+from devices.ports import PortWindow
+from harness.bus import PortAccessError, PortBus
+
+
+class Register:
+    def __init__(self, name, window):
+        self.name = name
+        self.windows = (window,)
+        self.written = []
+
+    def read(self, port, width, now_ns):
+        return 0x1234
+
+    def write(self, port, width, value, now_ns):
+        self.written.append((port, width, value))
+
+    def state(self):
+        return {}
+
+
+def test_routes_an_allowed_read_and_write_to_the_device():
+    register = Register("reg", PortWindow(0x100, 2))
+    bus = PortBus()
+    bus.attach(register)
+    assert bus.read(0x101, 2, 0) == 0x1234
+    bus.write(0x100, 1, 7, 0)
+    assert register.written == [(0x100, 1, 7)]
+
+
+def test_refuses_a_width_the_window_does_not_allow():
+    bus = PortBus()
+    bus.attach(Register("reg", PortWindow(0x100, 1, read_widths=frozenset({4}), refusal="only dwords")))
+    with pytest.raises(PortAccessError, match="only dwords") as refused:
+        bus.read(0x100, 2, 0)
+    assert refused.value.access.width == 2
+
+
+def test_refuses_a_write_to_a_read_only_window():
+    bus = PortBus()
+    bus.attach(Register("reg", PortWindow(0x100, 1, write_widths=frozenset())))
+    with pytest.raises(PortAccessError, match="takes no OUT"):
+        bus.write(0x100, 4, 0, 0)
+
+
+def test_refuses_overlapping_claims():
+    bus = PortBus()
+    bus.attach(Register("first", PortWindow(0x100, 4)))
+    with pytest.raises(ValueError, match="already claimed by first"):
+        bus.attach(Register("second", PortWindow(0x103, 1)))
+
+
+def test_unclaimed_reads_float_high_and_are_noted_once():
+    bus = PortBus()
+    assert bus.read(0x80, 1, 0) == 0xFF
+    assert bus.read(0x80, 4, 0) == 0xFFFFFFFF
+    bus.write(0x80, 1, 0, 0)
+    assert len(bus.unclaimed_log) == 2  # one IN, one OUT
+
+
+def test_strict_bus_refuses_unclaimed_ports():
+    with pytest.raises(PortAccessError, match="strict"):
+        PortBus(strict=True).read(0x80, 1, 0)
+
+
+def test_windows_outside_the_io_space_are_refused():
+    with pytest.raises(ValueError):
+        PortWindow(0xFFFF, 2)

@@ -1,0 +1,116 @@
+"""The command line as a user meets it: exit statuses, messages, JSON, headers."""
+
+import json
+import subprocess
+import sys
+
+from harness.cli import main
+from tests.guests import REPO, bundled, write_guest
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+
+
+def test_a_passing_guest_exits_0(capsys):
+    assert main(["run", str(bundled("hello.asm"))]) == 0
+    assert "hello.asm: pass" in capsys.readouterr().out
+
+
+def test_a_failing_guest_exits_1(tmp_path, capsys):
+    guest = write_guest(tmp_path, "mov al, 7\n out 0xF4, al\n")
+    assert main(["run", str(guest)]) == 1
+    assert "fail (exit code 7)" in capsys.readouterr().out
+
+
+def test_an_error_verdict_exits_2_with_a_report(capsys):
+    assert main(["run", str(bundled("access_bhyve_write.asm"))]) == 2
+    out = capsys.readouterr().out
+    assert "OUT at port 0x0408" in out and "out dx, eax" in out and "bhyve" in out
+
+
+def test_timeout_and_halted_exit_3(tmp_path):
+    assert main(["run", str(write_guest(tmp_path, "cli\n hlt\n"))]) == 3
+    spin = write_guest(tmp_path, "spin: jmp spin\n", name="spin.asm")
+    assert main(["run", str(spin), "--max-instructions", "1000"]) == 3
+
+
+def test_missing_guest_is_one_clear_line():
+    done = run_cli("run", "no/such/guest.asm")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "harness: error: no/such/guest.asm: no such guest file"
+
+
+def test_unknown_guest_kind_is_refused(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    done = run_cli("run", str(notes))
+    assert done.returncode == 2 and ".asm" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_option_value_is_a_usage_error():
+    done = run_cli("run", "asm/hello.asm", "--timer-width", "12")
+    assert done.returncode == 2 and "--timer-width" in done.stderr
+
+
+def test_out_of_range_option_is_one_clear_line():
+    done = run_cli("run", "asm/hello.asm", "--timer-width", "24", "--timer-start", "0x1000000")
+    assert done.returncode == 2
+    assert "does not fit in 24 bits" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_assembly_error_shows_nasm_message_and_line(tmp_path):
+    guest = write_guest(tmp_path, "mov eax, ebx\n bogus_instruction eax\n")
+    done = run_cli("run", str(guest))
+    assert done.returncode == 2
+    assert "guest.asm:4: error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_header_is_reported_with_its_line(tmp_path):
+    guest = write_guest(tmp_path, "hlt\n", header="; harness: --timer-width 99\n")
+    done = run_cli("run", str(guest))
+    assert done.returncode == 2 and "--timer-width" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_command_line_overrides_the_header(tmp_path):
+    guest = write_guest(tmp_path, "mov dx, TIMER_PORT\n in eax, dx\n out 0xF4, al\n",
+                        header="; harness: --timer-start 5\n")  # fmt: skip
+    assert main(["run", str(guest)]) == 1  # exit code 5: the header's start value
+    assert main(["run", str(guest), "--timer-start", "0"]) == 0
+
+
+def test_json_output_has_the_documented_fields():
+    done = run_cli("run", "asm/monotonic.asm", "--json")
+    data = json.loads(done.stdout)
+    for field in ("verdict", "exit_code", "console", "instructions", "virtual_ns", "port_reads", "report"):
+        assert field in data
+    assert data["verdict"] == "pass" and data["port_reads"] == 20001
+
+
+def test_trace_shows_port_value_address_and_instruction(tmp_path):
+    done = run_cli("run", "asm/hello.asm", "--trace")
+    line = next(line for line in done.stdout.splitlines() if "IN  0x0408/4" in line)
+    assert "->" in line and "in eax, dx" in line and "hello.asm:" in line
+
+
+def test_a_raw_binary_guest_runs(tmp_path):
+    image = tmp_path / "exit.bin"
+    image.write_bytes(bytes([0xB0, 0x00, 0xE6, 0xF4]))  # mov al, 0; out 0xF4, al
+    assert main(["run", str(image)]) == 0
+
+
+def test_an_empty_binary_is_refused(tmp_path):
+    image = tmp_path / "empty.bin"
+    image.write_bytes(b"")
+    done = run_cli("run", str(image))
+    assert done.returncode == 2 and "empty" in done.stderr
+
+
+def test_suite_prints_a_table_of_every_bundled_guest():
+    done = run_cli("suite")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for guest in ("monotonic.asm", "rate.asm", "wrap24.asm", "wrap32.asm", "carry24.asm", "access_qemu.asm"):
+        assert guest in done.stdout
+    assert "guests as expected" in done.stdout

@@ -1,0 +1,43 @@
+"""Each guest check catches the broken timer it exists for."""
+
+import pytest
+
+from harness.result import Verdict
+from harness.runner import run_guest
+from tests.faults import (
+    AlwaysWraps24Timer,
+    AnyWidthTimer,
+    BhyveRateTimer,
+    ResetOnWriteTimer,
+    SteppingBackTimer,
+    WrapsAtBit23Timer,
+    WrapsAtBit25Timer,
+)
+from tests.guests import bundled
+
+CAUGHT = [
+    ("monotonic.asm", SteppingBackTimer, [], "FAIL: every step between two reads is forward"),
+    ("monotonic.asm", SteppingBackTimer, ["--timer-width", "24"], "FAIL: every step between two reads is forward"),
+    ("rate.asm", BhyveRateTimer, [], "FAIL: the timer advances 3579545 ticks per second over 10 ms"),
+    ("wrap24.asm", WrapsAtBit23Timer, [], "FAIL: the first read is the start value plus a few ticks"),
+    ("wrap24.asm", WrapsAtBit25Timer, [], "FAIL: the counter wraps"),
+    ("wrap24.asm", WrapsAtBit25Timer, [], "FAIL: no value has bits set above the timer width"),
+    ("wrap32.asm", AlwaysWraps24Timer, [], "FAIL: the first read is the start value plus a few ticks"),
+    ("carry24.asm", AlwaysWraps24Timer, [], "FAIL: the counter never decreases across 2^24"),
+    ("access_qemu.asm", ResetOnWriteTimer, [], "FAIL: a write neither resets nor changes the counter"),
+    ("access_bhyve_narrow.asm", AnyWidthTimer, [], "FAIL: the 2-byte read is refused"),
+    ("access_bhyve_write.asm", AnyWidthTimer, [], "FAIL: the write is refused"),
+]
+
+
+@pytest.mark.parametrize(("guest", "broken_timer", "options", "failure"), CAUGHT)
+def test_guest_catches_the_broken_timer(guest, broken_timer, options, failure):
+    run = run_guest(bundled(guest), options, timer_model=broken_timer)
+    assert run.result.verdict == Verdict.FAIL, run.result.console
+    assert failure in run.result.console
+
+
+@pytest.mark.parametrize("guest", sorted({case[0] for case in CAUGHT}))
+def test_guest_passes_with_the_real_timer(guest):
+    run = run_guest(bundled(guest))
+    assert run.as_expected, run.result.console

@@ -1,0 +1,210 @@
+"""The machine: time accounting, verdicts, faults, modes, determinism."""
+
+import subprocess
+
+from harness.config import MachineConfig
+from harness.machine import Machine
+from harness.result import Verdict
+from tests.guests import run_source
+
+EXIT_0 = """
+        mov al, 0
+        out 0xF4, al
+"""
+
+
+def trace_lines(tmp_path, body, *options):
+    lines = []
+    run = run_source(tmp_path, body, *options, trace=lines.append)
+    return run, lines
+
+
+def test_a_read_after_a_loop_sees_every_instruction_of_the_loop(tmp_path):
+    body = """
+        mov dx, TIMER_PORT
+        in eax, dx              ; instruction 2: 2 instructions before it
+        mov ecx, 1000
+spin:   dec ecx
+        jnz spin                ; 2000 instructions
+        in eax, dx              ; 2 + 1 + 1 + 2000 instructions before it
+""" + EXIT_0
+    run, lines = trace_lines(tmp_path, body, "--insn-ns", "1", "--io-ns", "0")
+    assert run.result.verdict == Verdict.PASS
+    assert "insn          1]" in lines[0]
+    assert "insn       2003]" in lines[1]
+
+
+def test_port_accesses_add_io_ns(tmp_path):
+    body = """
+        mov dx, TIMER_PORT
+        in eax, dx
+        in eax, dx
+""" + EXIT_0
+    run, lines = trace_lines(tmp_path, body, "--insn-ns", "10", "--io-ns", "500")
+    assert lines[0].startswith("[          10 ns")  # 1 instruction
+    assert lines[1].startswith("[         520 ns")  # 2 instructions, 1 access
+    assert run.result.virtual_ns == 5 * 10 + 3 * 500
+
+
+def test_same_guest_same_options_same_values(tmp_path):
+    body = """
+        mov dx, TIMER_PORT
+        mov ecx, 500
+again:  in eax, dx
+        imul ebx, eax, 7
+        dec ecx
+        jnz again
+""" + EXIT_0
+    first = trace_lines(tmp_path, body)[1]
+    second = trace_lines(tmp_path, body)[1]
+    assert first == second and len(first) == 501
+
+
+def test_first_exit_code_is_latched(tmp_path):
+    run = run_source(tmp_path, "mov al, 3\n out 0xF4, al\n mov al, 0\n out 0xF4, al\n")
+    assert (run.result.verdict, run.result.exit_code) == (Verdict.FAIL, 3)
+
+
+def test_a_device_error_wins_over_a_later_exit(tmp_path):
+    body = "mov dx, TIMER_PORT\n in ax, dx\n" + EXIT_0  # same block as the exit
+    run = run_source(tmp_path, body)
+    assert run.result.verdict == Verdict.ERROR
+    assert run.result.exit_code is None
+    assert run.result.report.access.width == 2
+
+
+def test_rep_insb_reaches_the_device_once_per_element(tmp_path):
+    body = """
+        mov dx, TIMER_PORT
+        mov di, 0x1000
+        mov cx, 4
+        rep insb
+""" + EXIT_0
+    run = run_source(tmp_path, body, "--io-semantics", "qemu")
+    assert run.result.verdict == Verdict.PASS
+    assert run.result.port_reads == 4
+
+
+def test_error_report_names_port_size_value_address_and_instruction(tmp_path):
+    run = run_source(tmp_path, "mov dx, TIMER_PORT\n mov eax, 5\n out dx, eax\n")
+    report = run.result.report
+    assert run.result.verdict == Verdict.ERROR
+    assert (report.access.direction, report.access.port, report.access.width, report.access.value) == (
+        "out", 0x408, 4, 5)  # fmt: skip
+    assert report.address == 0x7C00 + 3 + 6
+    assert report.instruction == "out dx, eax"
+    assert report.source.startswith("guest.asm:")
+    assert report.registers["eax"] == 5
+
+
+def test_divide_error_is_reported_at_the_faulting_instruction(tmp_path):
+    run = run_source(tmp_path, "xor cx, cx\n div cx\n")
+    assert run.result.verdict == Verdict.ERROR
+    assert "#DE" in run.result.report.reason
+    assert run.result.report.instruction == "div cx"
+
+
+def test_software_interrupt_is_explained(tmp_path):
+    run = run_source(tmp_path, "int 0x10\n")
+    assert run.result.verdict == Verdict.ERROR
+    assert "INT 0x10" in run.result.report.reason
+
+
+def test_invalid_instruction(tmp_path):
+    run = run_source(tmp_path, "ud2\n")
+    assert run.result.verdict == Verdict.ERROR
+    assert "invalid instruction" in run.result.report.reason
+
+
+def test_unmapped_memory_access(tmp_path):
+    body = "bits 32\n mov eax, [0x40000000]\n"
+    run = run_source(tmp_path, body, "--mode", "32", "--load-address", "0x1000")
+    assert run.result.verdict == Verdict.ERROR
+    assert "unmapped" in run.result.report.reason
+    assert "0x40000000" in run.result.report.details
+
+
+def test_instruction_budget(tmp_path):
+    run = run_source(tmp_path, "spin: jmp spin\n", "--max-instructions", "10000")
+    assert run.result.verdict == Verdict.TIMEOUT
+    assert "instruction budget" in run.result.report.reason
+    assert 10000 <= run.result.instructions <= 10001
+
+
+def test_wall_clock_budget(tmp_path):
+    run = run_source(tmp_path, "spin: jmp spin\n", "--timeout", "0.2", "--max-instructions", str(10**12))
+    assert run.result.verdict == Verdict.TIMEOUT
+    assert "wall-clock" in run.result.report.reason
+
+
+def test_hlt_with_nothing_to_wait_for_halts(tmp_path):
+    run = run_source(tmp_path, "nop\n cli\n hlt\n")
+    assert run.result.verdict == Verdict.HALTED
+    assert run.result.report.instruction == "hlt"
+    assert run.result.instructions == 3
+
+
+def test_strict_io_refuses_an_unclaimed_port(tmp_path):
+    run = run_source(tmp_path, "in al, 0x80\n" + EXIT_0, "--strict-io")
+    assert run.result.verdict == Verdict.ERROR
+    assert "no device claims" in run.result.report.reason
+
+
+def test_lenient_io_reads_all_ones_and_notes_the_port(tmp_path):
+    body = "in al, 0x80\n cmp al, 0xFF\n setne al\n out 0xF4, al\n"
+    run = run_source(tmp_path, body)
+    assert run.result.verdict == Verdict.PASS
+    assert any("0x0080" in warning for warning in run.result.warnings)
+
+
+def test_real_mode_guest_switches_itself_to_protected_mode(tmp_path):
+    body = """
+        cli
+        lgdt [gdt_descriptor]
+        mov eax, cr0
+        or eax, 1
+        mov cr0, eax
+        jmp 0x08:protected_mode
+        bits 32
+protected_mode:
+        mov ax, 0x10
+        mov ds, ax
+        mov dx, TIMER_PORT
+        in eax, dx
+        mov al, 0
+        out 0xF4, al
+        align 8
+gdt:    dq 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF
+gdt_descriptor:
+        dw 23
+        dd gdt
+"""
+    lines = []
+    run = run_source(tmp_path, body, trace=lines.append)
+    assert run.result.verdict == Verdict.PASS
+    assert "in eax, dx" in lines[0]  # decoded as 32-bit code: no operand-size prefix needed
+
+
+def assemble_raw(tmp_path, bits, source):
+    path = tmp_path / f"raw{bits}.asm"
+    path.write_text(f"bits {bits}\n{source}")
+    subprocess.run(["nasm", "-f", "bin", "-o", str(tmp_path / "raw.bin"), str(path)], check=True)
+    return (tmp_path / "raw.bin").read_bytes()
+
+
+def run_raw(image, **options):
+    machine = Machine(MachineConfig(**options))
+    machine.load(image)
+    return machine.run()
+
+
+def test_32_bit_flat_start(tmp_path):
+    image = assemble_raw(tmp_path, 32, "mov esp, 0x80000\n push dword 0\n pop eax\n out 0xF4, al\n")
+    result = run_raw(image, mode=32, load_address=0x100000, memory=2 << 20)
+    assert result.verdict == Verdict.PASS
+
+
+def test_64_bit_start(tmp_path):
+    image = assemble_raw(tmp_path, 64, "mov rax, 0x100000000\n shr rax, 32\n dec al\n out 0xF4, al\n")
+    result = run_raw(image, mode=64, load_address=0x1000)
+    assert result.verdict == Verdict.PASS

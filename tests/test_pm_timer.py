@@ -1,0 +1,97 @@
+"""The PM timer model alone: rate, width, wrap, start value, access semantics."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from devices.pm_timer import PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
+
+SECOND = 1_000_000_000
+
+
+def test_one_second_is_exactly_3579545_ticks():
+    assert PmTimer().counter(SECOND) == PM_TMR_FREQUENCY_HZ
+
+
+def test_an_hour_has_no_drift():
+    assert PmTimer(width=32).counter(3600 * SECOND) == (3600 * PM_TMR_FREQUENCY_HZ) % 2**32
+
+
+def test_a_tick_starts_on_its_exact_nanosecond():
+    # Tick 1 starts at 10^9 / 3579545 = 279.36... ns.
+    timer = PmTimer()
+    assert timer.counter(279) == 0
+    assert timer.counter(280) == 1
+
+
+def test_start_value_is_the_count_at_time_zero():
+    assert PmTimer(start=0x123456).counter(0) == 0x123456
+
+
+@pytest.mark.parametrize("width", [24, 32])
+def test_wraps_to_zero_at_two_to_the_width(width):
+    timer = PmTimer(width=width, start=2**width - 1)
+    one_tick_later = -(-SECOND // PM_TMR_FREQUENCY_HZ)  # first nanosecond of tick 1
+    assert timer.counter(0) == 2**width - 1
+    assert timer.counter(one_tick_later) == 0
+
+
+def test_a_32_bit_timer_carries_into_bit_24():
+    timer = PmTimer(width=32, start=0xFFFFFF)
+    assert timer.counter(300) == 0x1000000
+
+
+def test_rejects_widths_other_than_24_and_32():
+    with pytest.raises(ValueError, match="24 or 32"):
+        PmTimer(width=16)
+
+
+def test_rejects_a_start_value_wider_than_the_timer():
+    with pytest.raises(ValueError, match="does not fit"):
+        PmTimer(width=24, start=1 << 24)
+
+
+@given(
+    width=st.sampled_from([24, 32]),
+    start=st.integers(0, 2**32 - 1),
+    now_ns=st.integers(0, 10**15),
+)
+def test_counter_is_start_plus_whole_ticks_modulo_the_width(width, start, now_ns):
+    start &= (1 << width) - 1
+    timer = PmTimer(width=width, start=start)
+    assert timer.counter(now_ns) == (start + now_ns * PM_TMR_FREQUENCY_HZ // SECOND) % 2**width
+
+
+@given(earlier=st.integers(0, 10**15), gap=st.integers(0, 4 * SECOND))
+def test_elapsed_ticks_survive_the_wrap_as_linux_computes_them(earlier, gap):
+    timer = PmTimer(width=24)
+    elapsed = (timer.counter(earlier + gap) - timer.counter(earlier)) & 0xFFFFFF
+    exact = (earlier + gap) * PM_TMR_FREQUENCY_HZ // SECOND - earlier * PM_TMR_FREQUENCY_HZ // SECOND
+    assert elapsed == exact
+
+
+def test_bhyve_semantics_claim_one_port_for_4_byte_reads_only():
+    (window,) = PmTimer(semantics=IoSemantics.BHYVE).windows
+    assert (window.base, window.length) == (0x408, 1)
+    assert window.read_widths == {4}
+    assert window.write_widths == set()
+    assert "bhyve" in window.refusal
+
+
+def test_qemu_semantics_claim_four_ports_for_any_width():
+    (window,) = PmTimer(port=0x608, semantics=IoSemantics.QEMU).windows
+    assert (window.base, window.length) == (0x608, 4)
+    assert window.read_widths == {1, 2, 4}
+    assert window.write_widths == {1, 2, 4}
+
+
+@pytest.mark.parametrize(("width", "expected"), [(1, 0x78), (2, 0x5678), (4, 0x12345678)])
+def test_narrow_reads_return_the_low_order_bytes(width, expected):
+    timer = PmTimer(start=0x12345678, semantics=IoSemantics.QEMU)
+    assert timer.read(0x40A, width, 0) == expected
+
+
+def test_a_write_changes_nothing():
+    timer = PmTimer(start=0x12345678, semantics=IoSemantics.QEMU)
+    timer.write(0x408, 4, 0, 1000)
+    assert timer.counter(0) == 0x12345678
