@@ -26,9 +26,9 @@ from unicorn import x86_const as x86
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.assembler import find_nasm  # noqa: E402
-from harness.config import MachineConfig  # noqa: E402
-from harness.machine import Machine  # noqa: E402
+from harness.assembler import find_nasm
+from harness.config import MachineConfig
+from harness.machine import Machine
 
 READS = 200_000
 ROUNDS = 9

@@ -131,10 +131,7 @@ class PortBus:
         if key in self._logged:
             return
         self._logged.add(key)
-        if access.direction == IN:
-            outcome = "read as all ones"
-        else:
-            outcome = "write dropped"
+        outcome = "read as all ones" if access.direction == IN else "write dropped"
         self.unclaimed_log.append(
             f"unclaimed port {access.port:#06x}: {access.width}-byte {access.direction.upper()} {outcome}"
             " (noted once per port and direction)"

@@ -74,7 +74,7 @@ def code_bits(uc: unicorn.Uc, start_bits: int) -> int:
 def read_registers(uc: unicorn.Uc, start_bits: int) -> dict[str, int]:
     names = REGISTERS_64 if start_bits == 64 else REGISTERS_16_32
     values = uc.reg_read_batch(list(names.values()))
-    return dict(zip(names, values))
+    return dict(zip(names, values, strict=True))
 
 
 @lru_cache(maxsize=4)

@@ -268,7 +268,9 @@ class Machine:
         report = self._report_at(address, reason)
         self._latch(Stop(Verdict.ERROR, self._retired + self._block.retired_before(address), report=report))
 
-    def _on_memory_fault(self, _uc: unicorn.Uc, access: int, address: int, size: int, value: int, _user: object) -> bool:
+    def _on_memory_fault(
+        self, _uc: unicorn.Uc, access: int, address: int, size: int, _value: int, _user: object
+    ) -> bool:
         kind = {
             unicorn.UC_MEM_READ_UNMAPPED: "read",
             unicorn.UC_MEM_WRITE_UNMAPPED: "write",

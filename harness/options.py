@@ -69,7 +69,6 @@ def add_machine_options(parser: argparse.ArgumentParser) -> None:
     timer.add_argument("--timer-start", type=number, default=unset, help="counter value at time 0 (default 0)")
     timer.add_argument("--io-semantics", choices=("bhyve", "qemu"), default=unset,
                        help="bhyve: only 4-byte IN at the timer port (default); qemu: 1/2/4-byte reads, writes ignored")
-    # fmt: skip
 
 
 class HeaderOptionError(Exception):

@@ -45,11 +45,15 @@ def format_table(runs: Sequence[GuestRun]) -> str:
     numeric = {4, 5, 6, 7, 8}
     lines = []
     for index, row in enumerate(rows):
-        cells = [cell.rjust(w) if i in numeric else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        cells = [
+            cell.rjust(width) if column in numeric else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
     unexpected = sum(not run.as_expected for run in runs)
     lines.append("")
-    lines.append(f"{len(runs) - unexpected} of {len(runs)} guests as expected" + (f", {unexpected} NOT" if unexpected else ""))
+    summary = f"{len(runs) - unexpected} of {len(runs)} guests as expected"
+    lines.append(summary + (f", {unexpected} NOT" if unexpected else ""))
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Broken PM timers, each with one deliberate fault, for the fault-injection tests."""
 
-from devices.pm_timer import PM_TMR_FREQUENCY_HZ, NS_PER_SECOND, PmTimer
+from devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, PmTimer
 
 
 class SteppingBackTimer(PmTimer):
