@@ -208,3 +208,12 @@ def test_64_bit_start(tmp_path):
     image = assemble_raw(tmp_path, 64, "mov rax, 0x100000000\n shr rax, 32\n dec al\n out 0xF4, al\n")
     result = run_raw(image, mode=64, load_address=0x1000)
     assert result.verdict == Verdict.PASS
+
+
+def test_host_clock_runs_the_monotonic_guest(tmp_path):
+    from harness.runner import run_guest
+    from tests.guests import bundled
+
+    run = run_guest(bundled("monotonic.asm"), ["--clock", "host"])
+    assert run.result.verdict == Verdict.PASS, run.result.console
+    assert run.result.virtual_ns is None
