@@ -24,11 +24,11 @@ class DebugExit:
         self.port = port
         self.code: int | None = None
         self._on_exit = on_exit
-        # Reads of isa-debug-exit return nothing useful; only writes are modelled.
-        self.windows = (PortWindow(port, 1, read_widths=frozenset(), write_widths=frozenset({1, 2, 4})),)
+        self.windows = (PortWindow(port, 1),)
 
-    def read(self, port: int, width: int, now_ns: int) -> int:  # pragma: no cover - the bus refuses reads
-        raise AssertionError("debug-exit has no readable register")
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        # isa-debug-exit's read handler returns 0.
+        return 0
 
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
         if self.code is None:

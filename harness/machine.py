@@ -171,7 +171,7 @@ class Machine:
     def _on_block(self, _engine: int, address: int, size: int, _user: int) -> None:
         self._retired += self._block.icount
         if self._retired >= self._max_instructions:
-            self._instruction_budget_spent()
+            self._instruction_budget_spent(address)
         block = self._blocks.get(address)
         if block is None or block.size != size:
             block = self._decode_block(address, size)
@@ -229,10 +229,9 @@ class Machine:
         verdict = Verdict.PASS if code == 0 else Verdict.FAIL
         self._latch(Stop(verdict, self._access_instructions + 1, exit_code=code))
 
-    def _instruction_budget_spent(self) -> None:
-        pc = self._block.end
+    def _instruction_budget_spent(self, next_address: int) -> None:
         report = self._report_at(
-            pc,
+            next_address,
             f"timeout: instruction budget of {self.config.max_instructions:,} spent (--max-instructions)",
         )
         self._latch(Stop(Verdict.TIMEOUT, self._retired, report=report))

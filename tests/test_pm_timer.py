@@ -95,3 +95,8 @@ def test_a_write_changes_nothing():
     timer = PmTimer(start=0x12345678, semantics=IoSemantics.QEMU)
     timer.write(0x408, 4, 0, 1000)
     assert timer.counter(0) == 0x12345678
+
+
+def test_state_is_plain_values():
+    timer = PmTimer(port=0x608, width=24, start=5, semantics=IoSemantics.QEMU)
+    assert timer.state() == {"port": 0x608, "width": 24, "start": 5, "semantics": "qemu"}
