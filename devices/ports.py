@@ -39,10 +39,6 @@ class PortWindow:
     def ports(self) -> range:
         return range(self.base, self.base + self.length)
 
-    def allows(self, direction: str, width: int) -> bool:
-        widths = self.read_widths if direction == "in" else self.write_widths
-        return width in widths
-
 
 class DeviceError(Exception):
     """A device refuses an access or cannot complete it; ends the run with an error verdict."""

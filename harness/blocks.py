@@ -27,10 +27,6 @@ class Instruction:
     size: int
     text: str
 
-    @property
-    def end(self) -> int:
-        return self.address + self.size
-
 
 @dataclass(frozen=True)
 class Block:
