@@ -5,10 +5,12 @@
 ; counter; writes are ignored.  Checks:
 ;   - a 2-byte and a 1-byte read return the low bytes of the counter: each
 ;     lies between the full reads just before and just after it;
-;   - a 1-byte read at TIMER_PORT+2 returns the low byte too, not byte 2;
+;   - a 2-byte read at TIMER_PORT+2 returns the low 16 bits too, not bits 16-31
+;     (a 16-bit comparison: an 8-bit one can match the wrong byte by chance);
 ;   - a write of zero neither resets nor changes the counter.
-; The start value is far from zero so that a reset would show.
-; harness: --io-semantics qemu --timer-start 0x12345678
+; The start value is far from zero so that a reset would show, and its bytes
+; differ, so that a read of the wrong byte lane would show.
+; harness: --io-semantics qemu --timer-start 0x89ABCD00
 
         bits 16
         org LOAD_ADDRESS
@@ -40,7 +42,7 @@
 guest_main:
         CHECK_NARROW_READ ax, 0xFFFF, TIMER_PORT, "a 2-byte read returns the low 16 bits of the counter"
         CHECK_NARROW_READ al, 0xFF, TIMER_PORT, "a 1-byte read returns the low 8 bits of the counter"
-        CHECK_NARROW_READ al, 0xFF, TIMER_PORT + 2, "a 1-byte read at the third port returns the low byte too"
+        CHECK_NARROW_READ ax, 0xFFFF, TIMER_PORT + 2, "a 2-byte read at the third port returns the low 16 bits too"
 
 write_zero_to_the_timer:
         mov     dx, TIMER_PORT

@@ -43,6 +43,21 @@ class BhyveRateTimer(PmTimer):
         return (self.start + now_ns * 3_582_124 // NS_PER_SECOND) & self.mask
 
 
+class StuckTimer(PmTimer):
+    """Never advances: every read returns the start value."""
+
+    def read(self, port, width, now_ns):
+        return super().read(port, width, 0)
+
+
+class ByteLaneTimer(PmTimer):
+    """A narrow read returns the byte lane its port addresses, not the low-order bytes."""
+
+    def read(self, port, width, now_ns):
+        value = super().read(port, 4, now_ns) >> (8 * (port - self.port))
+        return value & ((1 << (8 * width)) - 1)
+
+
 class AnyWidthTimer(PmTimer):
     """bhyve semantics that wrongly accept narrow reads and writes."""
 
