@@ -45,6 +45,8 @@ class PmTimer:
     """PM_TMR: ``(start + ticks elapsed at now_ns) mod 2**width``, computed when read."""
 
     name = "pm-timer"
+    # Slots: read() runs on every guest timer read, and slot attributes are the quickest to reach.
+    __slots__ = ("mask", "port", "semantics", "start", "width", "windows")
 
     def __init__(
         self,

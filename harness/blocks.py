@@ -21,14 +21,14 @@ from harness.cpu import disassembler
 PORT_MNEMONICS = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Instruction:
     address: int
     size: int
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the block hook reads icount on every block
 class Block:
     address: int
     size: int

@@ -95,7 +95,8 @@ def format_run(run: GuestRun) -> str:
 
 
 def figures(result: RunResult) -> str:
-    parts = [f"{result.instructions:,} instructions", f"{result.port_reads:,} port reads"]
+    counted = "not counted (host clock)" if result.instructions is None else f"{result.instructions:,}"
+    parts = [f"{counted} instructions", f"{result.port_reads:,} port reads"]
     if result.virtual_ns is not None:
         parts.append(f"{result.virtual_ns / 1e9:.9f} s virtual")
     parts.append(f"{result.wall_seconds:.3f} s wall")

@@ -42,10 +42,10 @@ class HostClock:
     kind = "host"
 
     def __init__(self) -> None:
-        self._origin_ns = time.perf_counter_ns()
+        self.origin_ns = time.perf_counter_ns()
 
     def now_ns(self, instructions: int, port_accesses: int) -> int:
-        return time.perf_counter_ns() - self._origin_ns
+        return time.perf_counter_ns() - self.origin_ns
 
 
 Clock = VirtualClock | HostClock

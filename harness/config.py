@@ -38,7 +38,7 @@ class MachineConfig:
     timer_start: int = 0
     io_semantics: str = IoSemantics.BHYVE.value
     strict_io: bool = False
-    max_instructions: int = DEFAULT_MAX_INSTRUCTIONS
+    max_instructions: int | None = None  # None: DEFAULT_MAX_INSTRUCTIONS under the virtual clock
     timeout: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
@@ -67,10 +67,19 @@ class MachineConfig:
             raise ConfigError(f"--timer-port {self.timer_port:#x} is the debug console or exit port")
         if self.io_semantics not in [s.value for s in IoSemantics]:
             raise ConfigError(f"--io-semantics must be 'bhyve' or 'qemu', not {self.io_semantics!r}")
-        if self.max_instructions < 1:
+        if self.max_instructions is not None and self.max_instructions < 1:
             raise ConfigError("--max-instructions must be at least 1")
+        if self.max_instructions is not None and self.clock == "host":
+            raise ConfigError(
+                "--max-instructions needs the virtual clock: the host clock does not count instructions "
+                "(use --timeout)"
+            )
         if not self.timeout > 0:
             raise ConfigError("--timeout must be a positive number of seconds")
+
+    @property
+    def instruction_budget(self) -> int:
+        return DEFAULT_MAX_INSTRUCTIONS if self.max_instructions is None else self.max_instructions
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

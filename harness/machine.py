@@ -28,16 +28,16 @@ from devices.debug_console import DebugConsole
 from devices.debug_exit import DebugExit
 from devices.pm_timer import IoSemantics, PmTimer
 from devices.ports import DeviceError
-from harness.blocks import EMPTY_BLOCK, Block, Instruction, decode_block
-from harness.bus import IN, OUT, PortAccess, PortAccessError, PortBus
-from harness.clock import make_clock
+from harness.bus import PortAccess, PortAccessError, PortBus
+from harness.clock import HostClock, VirtualClock, make_clock
 from harness.config import BOOT_DRIVE, ConfigError, MachineConfig
-from harness.cpu import code_bits, disassemble_one, new_cpu, program_counter_register, read_registers
+from harness.cpu import code_bits, disassemble_one, new_cpu, read_registers
+from harness.dispatch import Dispatch, HostDispatch, VirtualDispatch
 from harness.native_hooks import NativeHooks
 from harness.result import Report, RunResult, Verdict
+from harness.trace import format_access
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFF
-FLOATING_BUS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
 MAX_INSTRUCTION_BYTES = 15
 
 EXCEPTION_NAMES = {
@@ -64,7 +64,7 @@ class Stop:
     """The first reason the run ended: latched, never replaced."""
 
     verdict: Verdict
-    instructions: int
+    instructions: int | None  # None under the host clock, which does not count them
     exit_code: int | None = None
     report: Report | None = None
 
@@ -84,7 +84,6 @@ class Machine:
         self.uc.mem_map(0, config.memory)
         self.source_map = source_map or {}
         self._trace = trace
-        self._pc_register = program_counter_register(config.mode)
 
         self.console = DebugConsole()
         self.exit = DebugExit(on_exit=self._guest_exited)
@@ -100,28 +99,30 @@ class Machine:
                 self.bus.attach(device)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        self._readers = self.bus.readers
-        self._writers = self.bus.writers
-        self._now_ns = self.clock.now_ns
-
-        self.port_writes = 0
+        self.dispatch = self._make_dispatch()
+        if trace is not None:
+            self.dispatch.trace_with(self._trace_access)
         self._stop: Stop | None = None
-        self._retired = 0
-        self._block: Block = EMPTY_BLOCK
-        self._port_ordinal = 0
-        self._port_accesses = 0
-        self._access_instructions = 0  # of the OUT being dispatched, for the exit latch
-        self._max_instructions = config.max_instructions
-        self._blocks: dict[int, Block] = {}
         self._memory_fault: str | None = None
         self._image_size = 0
 
         self._hooks = NativeHooks(self.uc)
-        self._hooks.on_block(self._on_block)
-        self._hooks.on_in(self._on_in)
-        self._hooks.on_out(self._on_out)
+        self.dispatch.install(self._hooks)
         self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, self._on_memory_fault)
+
+    def _make_dispatch(self) -> Dispatch:
+        if isinstance(self.clock, HostClock):
+            return HostDispatch(self.uc, self.bus, self.config.mode, self._access_failed, self.clock)
+        return VirtualDispatch(
+            self.uc,
+            self.bus,
+            self.config.mode,
+            self._access_failed,
+            self.clock,
+            self.config.instruction_budget,
+            self._instruction_budget_spent,
+        )
 
     # --- loading and starting -------------------------------------------
 
@@ -166,80 +167,27 @@ class Machine:
         stop = self._stop or self._classify_end(fault, wall_seconds)
         return self._result(stop, wall_seconds)
 
-    # --- hot path: one call per translation block, one per port access ---
-
-    def _on_block(self, _engine: int, address: int, size: int, _user: int) -> None:
-        self._retired += self._block.icount
-        if self._retired >= self._max_instructions:
-            self._instruction_budget_spent(address)
-        block = self._blocks.get(address)
-        if block is None or block.size != size:
-            block = self._decode_block(address, size)
-        self._block = block
-        self._port_ordinal = 0
-
-    def _on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
-        if self._stop is not None:
-            return FLOATING_BUS[width]
-        ordinal = self._port_ordinal
-        self._port_ordinal = ordinal + 1
-        try:
-            instructions = self._retired + self._block.port_index[ordinal]
-            now_ns = self._now_ns(instructions, self._port_accesses)
-            # PortBus.read, written out: one Python call less on every access.
-            reader = self._readers.get(port << 3 | width)
-            value = self.bus.read_unrouted(port, width) if reader is None else reader(port, width, now_ns)
-        except Exception as error:
-            self._access_failed(PortAccess(IN, port, width), ordinal, error)
-            return FLOATING_BUS[width]
-        if self._trace is not None:
-            self._trace_access(PortAccess(IN, port, width, value), ordinal, instructions, now_ns)
-        self._port_accesses += 1
-        return value
-
-    def _on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
-        if self._stop is not None:
-            return
-        ordinal = self._port_ordinal
-        self._port_ordinal = ordinal + 1
-        try:
-            instructions = self._access_instructions = self._retired + self._block.port_index[ordinal]
-            now_ns = self._now_ns(instructions, self._port_accesses)
-            writer = self._writers.get(port << 3 | width)
-            if writer is None:
-                self.bus.write_unrouted(port, width, value)
-            else:
-                writer(port, width, value, now_ns)
-        except Exception as error:
-            self._access_failed(PortAccess(OUT, port, width, value), ordinal, error)
-            return
-        if self._trace is not None:
-            self._trace_access(PortAccess(OUT, port, width, value), ordinal, instructions, now_ns)
-        self._port_accesses += 1
-        self.port_writes += 1
-
     # --- stopping ---------------------------------------------------------
 
     def _latch(self, stop: Stop) -> None:
         if self._stop is None:
             self._stop = stop
+            self.dispatch.stop()
             self.uc.emu_stop()
 
     def _guest_exited(self, code: int) -> None:
         verdict = Verdict.PASS if code == 0 else Verdict.FAIL
-        self._latch(Stop(verdict, self._access_instructions + 1, exit_code=code))
+        before = self.dispatch.instructions_at_access()
+        self._latch(Stop(verdict, None if before is None else before + 1, exit_code=code))
 
     def _instruction_budget_spent(self, next_address: int) -> None:
-        report = self._report_at(
-            next_address,
-            f"timeout: instruction budget of {self.config.max_instructions:,} spent (--max-instructions)",
-        )
-        self._latch(Stop(Verdict.TIMEOUT, self._retired, report=report))
+        budget = self.config.instruction_budget
+        report = self._report_at(next_address, f"timeout: instruction budget of {budget:,} spent (--max-instructions)")
+        self._latch(Stop(Verdict.TIMEOUT, self.dispatch.instructions_at(next_address), report=report))
 
-    def _access_failed(self, access: PortAccess, ordinal: int, error: Exception) -> None:
-        instruction = self._port_instruction(ordinal)
-        instructions = self._retired + self._block.retired_before(instruction.address) if instruction else self._retired
-        address = instruction.address if instruction else self._read_pc()
+    def _access_failed(self, access: PortAccess, error: Exception) -> None:
+        instruction = self.dispatch.current_instruction()
+        address = instruction.address if instruction else self.dispatch.read_pc()
         details = None
         if isinstance(error, PortAccessError):
             reason = f"error: {error}"
@@ -249,10 +197,10 @@ class Machine:
             reason = f"error: {self._device_name(access.port)} raised {type(error).__name__}: {error}"
             details = "device traceback:\n" + "".join(traceback.format_exception(error)[-4:])
         report = self._report_at(address, reason, access=access, details=details)
-        self._latch(Stop(Verdict.ERROR, instructions, report=report))
+        self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at_access(), report=report))
 
     def _on_interrupt(self, uc: unicorn.Uc, number: int, _user: object) -> None:
-        pc = self._read_pc()
+        pc = self.dispatch.read_pc()
         software = bytes(uc.mem_read(max(0, pc - 2), 2)) == bytes([0xCD, number])
         if software:
             address = pc - 2
@@ -265,7 +213,7 @@ class Machine:
             name = EXCEPTION_NAMES.get(number, f"vector {number}")
             reason = f"error: CPU exception {name}"
         report = self._report_at(address, reason)
-        self._latch(Stop(Verdict.ERROR, self._retired + self._block.retired_before(address), report=report))
+        self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at(address), report=report))
 
     def _on_memory_fault(
         self, _uc: unicorn.Uc, access: int, address: int, size: int, _value: int, _user: object
@@ -279,19 +227,19 @@ class Machine:
         return False
 
     def _classify_end(self, fault: unicorn.UcError | None, wall_seconds: float) -> Stop:
-        pc = self._read_pc()
-        instructions = self._retired + self._block.retired_before(pc)
+        pc = self.dispatch.read_pc()
+        instructions = self.dispatch.instructions_at(pc)
         if fault is not None:
             reason = f"error: {UC_FAULTS.get(fault.errno, str(fault))}"
             report = self._report_at(pc, reason, details=self._memory_fault)
             return Stop(Verdict.ERROR, instructions, report=report)
-        if self._block.ends_in_hlt and pc == self._block.end:
-            hlt = self._block.instructions[-1].address
-            reason = "halted: HLT with no interrupt source to wake the CPU"
-            return Stop(Verdict.HALTED, instructions, report=self._report_at(hlt, reason))
         if wall_seconds >= self.config.timeout:
             reason = f"timeout: wall-clock budget of {self.config.timeout:g} s spent (--timeout)"
             return Stop(Verdict.TIMEOUT, instructions, report=self._report_at(pc, reason))
+        hlt = self.dispatch.halted_at(pc)
+        if hlt is not None:
+            reason = "halted: HLT with no interrupt source to wake the CPU"
+            return Stop(Verdict.HALTED, instructions, report=self._report_at(hlt, reason))
         reason = "error: the CPU stopped without a verdict"
         return Stop(Verdict.ERROR, instructions, report=self._report_at(pc, reason))
 
@@ -314,50 +262,29 @@ class Machine:
             return "(unmapped)"
         return disassemble_one(code, address, code_bits(self.uc, self.config.mode))
 
-    def _port_instruction(self, ordinal: int) -> Instruction | None:
-        instructions = self._block.port_instructions
-        return instructions[ordinal] if ordinal < len(instructions) else None
-
     def _device_name(self, port: int) -> str:
         claim = self.bus.claimant(port)
         return claim[0].name if claim else "the bus"
 
-    def _read_pc(self) -> int:
-        return self.uc.reg_read(self._pc_register)
-
-    def _decode_block(self, address: int, size: int) -> Block:
-        bits = code_bits(self.uc, self.config.mode)
-        block = decode_block(bytes(self.uc.mem_read(address, size)), address, bits)
-        self._blocks[address] = block
-        return block
-
-    def _trace_access(self, access: PortAccess, ordinal: int, instructions: int, now_ns: int) -> None:
-        instruction = self._port_instruction(ordinal)
-        where = f"{instruction.address:#010x}  {instruction.text}" if instruction else "?"
+    def _trace_access(self, access: PortAccess, now_ns: int) -> None:
+        instruction = self.dispatch.current_instruction()
         source = self.source_map.get(instruction.address) if instruction else None
-        arrow = "->" if access.direction == IN else "<-"
-        line = (
-            f"[{now_ns:>12} ns  insn {instructions:>10}] "
-            f"{access.direction.upper():<3} {access.port:#06x}/{access.width} {arrow} "
-            f"{access.value:#0{2 + 2 * access.width}x}  at {where}"
-        )
-        if source:
-            line += f"  ; {source}"
         assert self._trace is not None
-        self._trace(line)
+        self._trace(format_access(access, now_ns, self.dispatch.instructions_at_access(), instruction, source))
 
     def _result(self, stop: Stop, wall_seconds: float) -> RunResult:
+        dispatch = self.dispatch
         virtual_ns = None
-        if self.clock.kind == "virtual":
-            virtual_ns = self.clock.now_ns(stop.instructions, self._port_accesses)
+        if isinstance(self.clock, VirtualClock) and stop.instructions is not None:
+            virtual_ns = self.clock.now_ns(stop.instructions, dispatch.port_accesses)
         return RunResult(
             verdict=stop.verdict,
             exit_code=stop.exit_code,
             console=self.console.text,
             instructions=stop.instructions,
             virtual_ns=virtual_ns,
-            port_reads=self._port_accesses - self.port_writes,
-            port_writes=self.port_writes,
+            port_reads=dispatch.port_accesses - dispatch.port_writes,
+            port_writes=dispatch.port_writes,
             wall_seconds=wall_seconds,
             report=stop.report,
             warnings=list(self.bus.unclaimed_log),

@@ -53,7 +53,7 @@ def add_machine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--strict-io", action="store_true", default=unset,
                        help="an access to an unclaimed port is an error (default: reads all ones)")
     group.add_argument("--max-instructions", type=number, default=unset,
-                       help="instruction budget, checked at block boundaries (default 200,000,000)")
+                       help="instruction budget, checked at block boundaries (default 200,000,000; virtual clock only)")
     group.add_argument("--timeout", type=seconds, default=unset, help="wall-clock budget in seconds (default 60)")
     clock = parser.add_argument_group("clock")
     clock.add_argument("--clock", choices=("virtual", "host"), default=unset,

@@ -61,7 +61,7 @@ class RunResult:
     verdict: Verdict
     exit_code: int | None
     console: str
-    instructions: int
+    instructions: int | None  # None under the host clock, which does not count them
     virtual_ns: int | None  # None under the host clock
     port_reads: int
     port_writes: int

@@ -36,7 +36,7 @@ def format_table(runs: Sequence[GuestRun]) -> str:
             result.verdict.value,
             "ok" if run.as_expected else "UNEXPECTED",
             checks_figure(result.console),
-            f"{result.instructions:,}",
+            "-" if result.instructions is None else f"{result.instructions:,}",
             f"{result.port_reads:,}",
             virtual,
             f"{result.wall_seconds:.2f} s",

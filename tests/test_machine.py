@@ -2,10 +2,13 @@
 
 import subprocess
 
-from harness.config import MachineConfig
+import pytest
+
+from harness.config import ConfigError, MachineConfig
 from harness.machine import Machine
 from harness.result import Verdict
-from tests.guests import run_source
+from harness.runner import run_guest
+from tests.guests import bundled, run_source
 
 EXIT_0 = """
         mov al, 0
@@ -211,9 +214,36 @@ def test_64_bit_start(tmp_path):
 
 
 def test_host_clock_runs_the_monotonic_guest(tmp_path):
-    from harness.runner import run_guest
-    from tests.guests import bundled
-
     run = run_guest(bundled("monotonic.asm"), ["--clock", "host"])
     assert run.result.verdict == Verdict.PASS, run.result.console
     assert run.result.virtual_ns is None
+
+
+def test_host_clock_counts_no_instructions_and_refuses_an_instruction_budget(tmp_path):
+    run = run_source(tmp_path, EXIT_0, "--clock", "host")
+    assert run.result.verdict == Verdict.PASS
+    assert run.result.instructions is None
+    with pytest.raises(ConfigError, match="virtual clock"):
+        run_source(tmp_path, EXIT_0, "--clock", "host", "--max-instructions", "1000")
+
+
+def test_host_clock_halts_and_reports_errors_at_the_instruction(tmp_path):
+    halted = run_source(tmp_path, "nop\n cli\n hlt\n", "--clock", "host")
+    assert halted.result.verdict == Verdict.HALTED
+    assert halted.result.report.instruction == "hlt"
+    refused = run_source(tmp_path, "mov dx, TIMER_PORT\n in ax, dx\n", "--clock", "host")
+    assert refused.result.verdict == Verdict.ERROR
+    assert refused.result.report.instruction == "in ax, dx"
+    assert refused.result.report.address == 0x7C00 + 3
+
+
+def test_tracing_changes_no_value_the_guest_sees(tmp_path):
+    plain = run_guest(bundled("monotonic.asm")).result
+    traced = run_guest(bundled("monotonic.asm"), trace=lambda line: None).result
+    assert (traced.console, traced.instructions, traced.virtual_ns) == (
+        plain.console, plain.instructions, plain.virtual_ns)  # fmt: skip
+
+
+def test_rate_guest_follows_the_clock_options():
+    run = run_guest(bundled("rate.asm"), ["--insn-ns", "3", "--io-ns", "77"])
+    assert run.result.verdict == Verdict.PASS, run.result.console

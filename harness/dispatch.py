@@ -1,0 +1,311 @@
+"""The hot path: what runs each time the guest enters a translation block or touches a port.
+
+Unicorn calls these through C function pointers (``native_hooks.py``), once per
+port access and, under the virtual clock, once per translation block.  Their
+cost is most of what a timer read costs (``make bench``), so they are written
+for speed:
+
+- ``__slots__`` classes: a slot attribute is quicker to reach than one in an
+  instance dictionary, and these methods touch a dozen per access;
+- no register reads (one costs microseconds from inside a hook);
+- one fast path per direction, for the common case of a routed access with no
+  stop latched and no trace; everything else (a refused or unclaimed port, a
+  latched stop, tracing) takes ``careful_in``/``careful_out``, which go through
+  ``PortBus.read``/``write`` and hand errors to the machine.  Going careful
+  empties the fast path's routing tables, so it costs the fast path no test.
+
+``VirtualDispatch`` counts retired instructions a block at a time: each block
+is decoded once (``blocks.py``), and an access adds how many instructions of
+its block precede it, so the virtual clock sees the exact count.
+``HostDispatch`` has no block hook: host time needs no instruction count, and
+without the per-block call a read costs about what a bare hook does.  The
+price: no instruction count and no instruction budget under the host clock.
+
+Once the machine latches a stop reason it calls ``stop()``: from then on no
+device sees an access (INs read all ones), whatever the CPU retires before it
+honours the stop at the next block boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import perf_counter_ns
+
+import unicorn
+
+from harness.blocks import EMPTY_BLOCK, Block, Instruction, decode_block
+from harness.bus import IN, OUT, PortAccess, PortBus
+from harness.clock import HostClock, VirtualClock
+from harness.cpu import code_bits, disassemble_one, program_counter_register
+from harness.native_hooks import NativeHooks
+
+FLOATING_BUS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
+HLT_OPCODE = 0xF4
+MAX_INSTRUCTION_BYTES = 15
+
+FailureHandler = Callable[[PortAccess, Exception], None]
+TraceHandler = Callable[[PortAccess, int], None]
+
+
+class Dispatch:
+    """What both clocks share: routing, counters, the careful path, the hand-off to the machine."""
+
+    __slots__ = (
+        "bus", "on_failure", "on_trace", "port_accesses", "port_writes",
+        "readers", "start_bits", "stopped", "uc", "writers",
+    )  # fmt: skip
+
+    def __init__(self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler) -> None:
+        self.uc = uc
+        self.bus = bus
+        self.readers = bus.readers
+        self.writers = bus.writers
+        self.start_bits = start_bits
+        self.on_failure = on_failure
+        self.on_trace: TraceHandler | None = None
+        self.stopped = False
+        self.port_accesses = 0
+        self.port_writes = 0
+
+    def install(self, hooks: NativeHooks) -> None:
+        hooks.on_in(self.on_in)
+        hooks.on_out(self.on_out)
+
+    def trace_with(self, on_trace: TraceHandler) -> None:
+        self.on_trace = on_trace
+        self._go_careful()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._go_careful()
+
+    def _go_careful(self) -> None:
+        # No route found: every access falls through to the careful path.
+        self.readers = {}
+        self.writers = {}
+
+    # --- the careful path ---------------------------------------------------
+
+    def careful_in(self, port: int, width: int) -> int:
+        if self.stopped:
+            return FLOATING_BUS[width]
+        try:
+            now_ns = self.access_time()
+            value = self.bus.read(port, width, now_ns)
+        except Exception as error:
+            self.on_failure(PortAccess(IN, port, width), error)
+            return FLOATING_BUS[width]
+        if self.on_trace is not None:
+            self.on_trace(PortAccess(IN, port, width, value), now_ns)
+        self.port_accesses += 1
+        return value
+
+    def careful_out(self, port: int, width: int, value: int) -> None:
+        if self.stopped:
+            return
+        try:
+            now_ns = self.access_time()
+            self.bus.write(port, width, value, now_ns)
+        except Exception as error:
+            self.on_failure(PortAccess(OUT, port, width, value), error)
+            return
+        if self.on_trace is not None:
+            self.on_trace(PortAccess(OUT, port, width, value), now_ns)
+        self.port_accesses += 1
+        self.port_writes += 1
+
+    def read_pc(self) -> int:
+        return self.uc.reg_read(program_counter_register(self.start_bits))
+
+    # --- what each clock's dispatch defines ----------------------------------
+
+    def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
+        raise NotImplementedError
+
+    def on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
+        raise NotImplementedError
+
+    def access_time(self) -> int:
+        """The time of the access now being dispatched (and, virtually, count it in its block)."""
+        raise NotImplementedError
+
+    def current_instruction(self) -> Instruction | None:
+        """The port instruction being dispatched."""
+        raise NotImplementedError
+
+    def instructions_at_access(self) -> int | None:
+        """Instructions retired before the access being dispatched; None if not counted."""
+        raise NotImplementedError
+
+    def instructions_at(self, pc: int) -> int | None:
+        """Instructions retired when the CPU stands at ``pc``; None if not counted."""
+        raise NotImplementedError
+
+    def halted_at(self, pc: int) -> int | None:
+        """The HLT's address, if the CPU stopped at ``pc`` because it executed one."""
+        raise NotImplementedError
+
+
+class VirtualDispatch(Dispatch):
+    __slots__ = (
+        "block", "blocks", "budget", "clock", "insn_ns", "io_ns", "on_budget_spent",
+        "ordinal", "port_index", "retired",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        uc: unicorn.Uc,
+        bus: PortBus,
+        start_bits: int,
+        on_failure: FailureHandler,
+        clock: VirtualClock,
+        budget: int,
+        on_budget_spent: Callable[[int], None],
+    ) -> None:
+        super().__init__(uc, bus, start_bits, on_failure)
+        self.clock = clock
+        self.insn_ns = clock.insn_ns
+        self.io_ns = clock.io_ns
+        self.retired = 0  # instructions of every block before the current one
+        self.block: Block = EMPTY_BLOCK
+        self.port_index: tuple[int, ...] = ()  # the current block's, for the fast path
+        self.ordinal = 0  # port accesses so far in the current block
+        self.blocks: dict[int, Block] = {}
+        self.budget = budget
+        self.on_budget_spent = on_budget_spent
+
+    def install(self, hooks: NativeHooks) -> None:
+        hooks.on_block(self.on_block)
+        super().install(hooks)
+
+    def on_block(self, _engine: int, address: int, size: int, _user: int) -> None:
+        retired = self.retired = self.retired + self.block.icount
+        if retired >= self.budget:
+            self.on_budget_spent(address)
+        block = self.blocks.get(address)
+        if block is None or block.size != size:
+            block = self._decode(address, size)
+        self.block = block
+        self.port_index = block.port_index
+        self.ordinal = 0
+
+    def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
+        try:
+            reader = self.readers[port << 3 | width]
+        except KeyError:
+            return self.careful_in(port, width)
+        ordinal = self.ordinal
+        self.ordinal = ordinal + 1
+        try:
+            # VirtualClock.now_ns, written out: a call costs as much as the arithmetic.
+            now_ns = (self.retired + self.port_index[ordinal]) * self.insn_ns + self.port_accesses * self.io_ns
+            value = reader(port, width, now_ns)
+        except Exception as error:
+            self.on_failure(PortAccess(IN, port, width), error)
+            return FLOATING_BUS[width]
+        self.port_accesses += 1
+        return value
+
+    def on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
+        try:
+            writer = self.writers[port << 3 | width]
+        except KeyError:
+            return self.careful_out(port, width, value)
+        try:
+            writer(port, width, value, self.access_time())
+        except Exception as error:
+            self.on_failure(PortAccess(OUT, port, width, value), error)
+            return None
+        self.port_accesses += 1
+        self.port_writes += 1
+        return None
+
+    def access_time(self) -> int:
+        ordinal = self.ordinal
+        self.ordinal = ordinal + 1
+        return self.clock.now_ns(self.retired + self.port_index[ordinal], self.port_accesses)
+
+    def _decode(self, address: int, size: int) -> Block:
+        bits = code_bits(self.uc, self.start_bits)
+        block = decode_block(bytes(self.uc.mem_read(address, size)), address, bits)
+        self.blocks[address] = block
+        return block
+
+    def current_instruction(self) -> Instruction | None:
+        instructions = self.block.port_instructions
+        ordinal = self.ordinal - 1
+        return instructions[ordinal] if 0 <= ordinal < len(instructions) else None
+
+    def instructions_at_access(self) -> int | None:
+        instruction = self.current_instruction()
+        return self.instructions_at(instruction.address) if instruction else self.retired
+
+    def instructions_at(self, pc: int) -> int | None:
+        return self.retired + self.block.retired_before(pc)
+
+    def halted_at(self, pc: int) -> int | None:
+        # HLT ends its translation block: the CPU stands at the block's end.
+        if self.block.ends_in_hlt and pc == self.block.end:
+            return self.block.instructions[-1].address
+        return None
+
+
+class HostDispatch(Dispatch):
+    __slots__ = ("origin_ns",)
+
+    def __init__(
+        self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler, clock: HostClock
+    ) -> None:
+        super().__init__(uc, bus, start_bits, on_failure)
+        self.origin_ns = clock.origin_ns
+
+    def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
+        try:
+            reader = self.readers[port << 3 | width]
+        except KeyError:
+            return self.careful_in(port, width)
+        try:
+            # HostClock.now_ns, written out.
+            value = reader(port, width, perf_counter_ns() - self.origin_ns)
+        except Exception as error:
+            self.on_failure(PortAccess(IN, port, width), error)
+            return FLOATING_BUS[width]
+        self.port_accesses += 1
+        return value
+
+    def on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
+        try:
+            writer = self.writers[port << 3 | width]
+        except KeyError:
+            return self.careful_out(port, width, value)
+        try:
+            writer(port, width, value, perf_counter_ns() - self.origin_ns)
+        except Exception as error:
+            self.on_failure(PortAccess(OUT, port, width, value), error)
+            return None
+        self.port_accesses += 1
+        self.port_writes += 1
+        return None
+
+    def access_time(self) -> int:
+        return perf_counter_ns() - self.origin_ns
+
+    def current_instruction(self) -> Instruction | None:
+        # Inside an IN/OUT hook Unicorn's PC is the port instruction's address.
+        pc = self.read_pc()
+        code = bytes(self.uc.mem_read(pc, MAX_INSTRUCTION_BYTES))
+        return Instruction(pc, 0, disassemble_one(code, pc, code_bits(self.uc, self.start_bits)))
+
+    def instructions_at_access(self) -> int | None:
+        return None
+
+    def instructions_at(self, pc: int) -> int | None:
+        return None
+
+    def halted_at(self, pc: int) -> int | None:
+        # Without block information: the byte before the PC is an HLT opcode.
+        # The machine asks only when no latch, fault or timeout stopped the CPU,
+        # and under the host clock nothing else does.
+        if pc > 0 and self.uc.mem_read(pc - 1, 1)[0] == HLT_OPCODE:
+            return pc - 1
+        return None
