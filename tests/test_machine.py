@@ -247,3 +247,18 @@ def test_tracing_changes_no_value_the_guest_sees(tmp_path):
 def test_rate_guest_follows_the_clock_options():
     run = run_guest(bundled("rate.asm"), ["--insn-ns", "3", "--io-ns", "77"])
     assert run.result.verdict == Verdict.PASS, run.result.console
+
+
+def test_rep_outsb_writes_a_string_to_the_console(tmp_path):
+    body = """
+        mov si, text
+        mov cx, 3
+        mov dx, 0xE9
+        rep outsb
+""" + EXIT_0 + """
+text:   db "abc"
+"""
+    run = run_source(tmp_path, body)
+    assert run.result.verdict == Verdict.PASS
+    assert run.result.console == "abc"
+    assert run.result.port_writes == 4
