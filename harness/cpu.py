@@ -23,7 +23,7 @@ REGISTERS_16_32 = {
     "eflags": x86.UC_X86_REG_EFLAGS, "cs": x86.UC_X86_REG_CS, "ds": x86.UC_X86_REG_DS,
     "es": x86.UC_X86_REG_ES, "ss": x86.UC_X86_REG_SS, "fs": x86.UC_X86_REG_FS,
     "gs": x86.UC_X86_REG_GS, "cr0": x86.UC_X86_REG_CR0,
-}  # fmt: skip
+}
 REGISTERS_64 = {
     "rax": x86.UC_X86_REG_RAX, "rbx": x86.UC_X86_REG_RBX, "rcx": x86.UC_X86_REG_RCX,
     "rdx": x86.UC_X86_REG_RDX, "rsi": x86.UC_X86_REG_RSI, "rdi": x86.UC_X86_REG_RDI,
@@ -32,9 +32,10 @@ REGISTERS_64 = {
     "r12": x86.UC_X86_REG_R12, "r13": x86.UC_X86_REG_R13, "r14": x86.UC_X86_REG_R14,
     "r15": x86.UC_X86_REG_R15, "rip": x86.UC_X86_REG_RIP, "rflags": x86.UC_X86_REG_RFLAGS,
     "cs": x86.UC_X86_REG_CS, "ss": x86.UC_X86_REG_SS, "cr0": x86.UC_X86_REG_CR0,
-}  # fmt: skip
+}
 
 CR0_PE = 1 << 0
+MAX_INSTRUCTION_BYTES = 15
 DESCRIPTOR_D_BIT = 54
 
 
@@ -86,3 +87,12 @@ def disassemble_one(code: bytes, address: int, bits: int) -> str:
     for _, _, mnemonic, operands in disassembler(bits).disasm_lite(code, address, 1):
         return f"{mnemonic} {operands}".strip()
     return f"(undecodable bytes {code[:8].hex(' ')})"
+
+
+def disassemble_at(uc: unicorn.Uc, address: int, start_bits: int) -> str:
+    """The instruction at ``address``, decoded in the mode the CPU is in now."""
+    try:
+        code = bytes(uc.mem_read(address, MAX_INSTRUCTION_BYTES))
+    except unicorn.UcError:
+        return "(unmapped)"
+    return disassemble_one(code, address, code_bits(uc, start_bits))

@@ -36,12 +36,11 @@ import unicorn
 from harness.blocks import EMPTY_BLOCK, Block, Instruction, decode_block
 from harness.bus import IN, OUT, PortAccess, PortBus
 from harness.clock import HostClock, VirtualClock
-from harness.cpu import code_bits, disassemble_one, program_counter_register
+from harness.cpu import code_bits, disassemble_at, program_counter_register
 from harness.native_hooks import NativeHooks
 
 FLOATING_BUS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
 HLT_OPCODE = 0xF4
-MAX_INSTRUCTION_BYTES = 15
 
 FailureHandler = Callable[[PortAccess, Exception], None]
 TraceHandler = Callable[[PortAccess, int], None]
@@ -53,7 +52,7 @@ class Dispatch:
     __slots__ = (
         "bus", "on_failure", "on_trace", "port_accesses", "port_writes",
         "readers", "start_bits", "stopped", "uc", "writers",
-    )  # fmt: skip
+    )
 
     def __init__(self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler) -> None:
         self.uc = uc
@@ -150,7 +149,7 @@ class VirtualDispatch(Dispatch):
     __slots__ = (
         "block", "blocks", "budget", "clock", "insn_ns", "io_ns", "on_budget_spent",
         "ordinal", "port_index", "retired",
-    )  # fmt: skip
+    )
 
     def __init__(
         self,
@@ -293,8 +292,7 @@ class HostDispatch(Dispatch):
     def current_instruction(self) -> Instruction | None:
         # Inside an IN/OUT hook Unicorn's PC is the port instruction's address.
         pc = self.read_pc()
-        code = bytes(self.uc.mem_read(pc, MAX_INSTRUCTION_BYTES))
-        return Instruction(pc, 0, disassemble_one(code, pc, code_bits(self.uc, self.start_bits)))
+        return Instruction(pc, 0, disassemble_at(self.uc, pc, self.start_bits))
 
     def instructions_at_access(self) -> int | None:
         return None

@@ -1,13 +1,9 @@
 """The machine: a Unicorn x86 CPU, guest RAM, the port bus and its devices, and the run loop.
 
-Time and verdicts are the two things this module is careful about.
+The per-block and per-access work lives in ``dispatch.py``; this module builds
+the machine, starts the CPU and turns how it stopped into one verdict.
 
-Time: the block hook counts retired instructions a translation block at a time,
-and at each port access the run loop adds how many instructions of the current
-block precede the IN or OUT (see ``blocks.py``).  The clock therefore sees the
-exact instruction count at every access, with no per-instruction hook.
-
-Verdicts: Unicorn honours ``emu_stop`` only at the next block boundary, so a
+Unicorn honours ``emu_stop`` only at the next block boundary, so a
 guest may retire a few instructions after the one that ended its run.  The
 first stop reason is latched, and once it is, no device sees another access:
 the exit device keeps the first code, and a device error is never overwritten
@@ -31,14 +27,13 @@ from devices.ports import DeviceError
 from harness.bus import PortAccess, PortAccessError, PortBus
 from harness.clock import HostClock, VirtualClock, make_clock
 from harness.config import BOOT_DRIVE, ConfigError, MachineConfig
-from harness.cpu import code_bits, disassemble_one, new_cpu, read_registers
+from harness.cpu import disassemble_at, new_cpu, read_registers
 from harness.dispatch import Dispatch, HostDispatch, VirtualDispatch
 from harness.native_hooks import NativeHooks
 from harness.result import Report, RunResult, Verdict
 from harness.trace import format_access
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFF
-MAX_INSTRUCTION_BYTES = 15
 
 EXCEPTION_NAMES = {
     0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
@@ -46,7 +41,7 @@ EXCEPTION_NAMES = {
     8: "#DF double fault", 10: "#TS invalid TSS", 11: "#NP segment not present",
     12: "#SS stack fault", 13: "#GP general protection", 14: "#PF page fault",
     16: "#MF x87 error", 17: "#AC alignment check", 18: "#MC machine check", 19: "#XM SIMD error",
-}  # fmt: skip
+}
 
 UC_FAULTS = {
     unicorn.UC_ERR_READ_UNMAPPED: "read from unmapped memory",
@@ -256,11 +251,7 @@ class Machine:
         )
 
     def disassemble_at(self, address: int) -> str:
-        try:
-            code = bytes(self.uc.mem_read(address, MAX_INSTRUCTION_BYTES))
-        except unicorn.UcError:
-            return "(unmapped)"
-        return disassemble_one(code, address, code_bits(self.uc, self.config.mode))
+        return disassemble_at(self.uc, address, self.config.mode)
 
     def _device_name(self, port: int) -> str:
         claim = self.bus.claimant(port)

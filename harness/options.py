@@ -89,7 +89,7 @@ def header_parser() -> argparse.ArgumentParser:
 OPTION_FIELDS = (
     "memory", "mode", "load_address", "strict_io", "max_instructions", "timeout", "clock",
     "insn_ns", "io_ns", "timer_width", "timer_port", "timer_start", "io_semantics",
-)  # fmt: skip
+)
 
 
 def machine_config(header_options: Sequence[str], command_line: argparse.Namespace) -> MachineConfig:

@@ -40,7 +40,7 @@ def format_table(runs: Sequence[GuestRun]) -> str:
             f"{result.port_reads:,}",
             virtual,
             f"{result.wall_seconds:.2f} s",
-        ))  # fmt: skip
+        ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     numeric = {4, 5, 6, 7, 8}
     lines = []

@@ -76,7 +76,7 @@ def test_bad_header_is_reported_with_its_line(tmp_path):
 
 def test_command_line_overrides_the_header(tmp_path):
     guest = write_guest(tmp_path, "mov dx, TIMER_PORT\n in eax, dx\n out 0xF4, al\n",
-                        header="; harness: --timer-start 5\n")  # fmt: skip
+                        header="; harness: --timer-start 5\n")
     assert main(["run", str(guest)]) == 1  # exit code 5: the header's start value
     assert main(["run", str(guest), "--timer-start", "0"]) == 0
 

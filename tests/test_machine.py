@@ -93,7 +93,7 @@ def test_error_report_names_port_size_value_address_and_instruction(tmp_path):
     report = run.result.report
     assert run.result.verdict == Verdict.ERROR
     assert (report.access.direction, report.access.port, report.access.width, report.access.value) == (
-        "out", 0x408, 4, 5)  # fmt: skip
+        "out", 0x408, 4, 5)
     assert report.address == 0x7C00 + 3 + 6
     assert report.instruction == "out dx, eax"
     assert report.source.startswith("guest.asm:")
@@ -241,7 +241,7 @@ def test_tracing_changes_no_value_the_guest_sees(tmp_path):
     plain = run_guest(bundled("monotonic.asm")).result
     traced = run_guest(bundled("monotonic.asm"), trace=lambda line: None).result
     assert (traced.console, traced.instructions, traced.virtual_ns) == (
-        plain.console, plain.instructions, plain.virtual_ns)  # fmt: skip
+        plain.console, plain.instructions, plain.virtual_ns)
 
 
 def test_rate_guest_follows_the_clock_options():

@@ -35,4 +35,4 @@ def test_each_guest_is_an_item_and_failures_explain_themselves(guest_dir):
         "*guest refused.asm: expected pass, got error*",
         "*2-byte IN at port 0x0408*",
         "*in ax, dx*",
-    ])  # fmt: skip
+    ])
