@@ -12,10 +12,11 @@ import json
 import sys
 from collections.abc import Sequence
 
+from harness.acpi_tables import build_tables, dump
 from harness.assembler import AssemblyError, NasmNotFound
 from harness.config import ConfigError
 from harness.guest import GuestError
-from harness.options import HeaderOptionError, add_machine_options
+from harness.options import HeaderOptionError, add_machine_options, machine_config
 from harness.result import RunResult
 from harness.runner import GuestRun, run_guest
 from harness.suite import bundled_guests, format_table
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     run.add_argument("--trace", action="store_true", help="print every port access as it happens")
     add_machine_options(run)
+    tables = commands.add_parser("tables", help="dump the ACPI tables the machine gives its guests")
+    add_machine_options(tables)
     suite = commands.add_parser("suite", help="run every bundled guest and print a table")
     suite.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     add_machine_options(suite)
@@ -46,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return command_run(args)
+        if args.command == "tables":
+            return command_tables(args)
         return command_suite(args)
     except USER_ERRORS as error:
         print(f"harness: error: {error}", file=sys.stderr)
@@ -63,6 +68,12 @@ def command_run(args: argparse.Namespace) -> int:
     else:
         print(format_run(run))
     return run.result.verdict.exit_status
+
+
+def command_tables(args: argparse.Namespace) -> int:
+    config = machine_config((), args)
+    print(dump(build_tables(config.timer_port, config.timer_width)), end="")
+    return 0
 
 
 def command_suite(args: argparse.Namespace) -> int:

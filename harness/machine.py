@@ -24,6 +24,7 @@ from devices.debug_console import DebugConsole
 from devices.debug_exit import DebugExit
 from devices.pm_timer import IoSemantics, PmTimer
 from devices.ports import DeviceError
+from harness.acpi_tables import RSDP_ADDRESS, TABLES_END, build_tables
 from harness.bus import PortAccess, PortAccessError, PortBus
 from harness.clock import HostClock, VirtualClock, make_clock
 from harness.config import BOOT_DRIVE, ConfigError, MachineConfig
@@ -77,6 +78,8 @@ class Machine:
         self.clock = make_clock(config.clock, config.insn_ns, config.io_ns)
         self.uc = new_cpu(config.mode)
         self.uc.mem_map(0, config.memory)
+        self.acpi_tables = build_tables(config.timer_port, config.timer_width)
+        self._place_acpi_tables()
         self.source_map = source_map or {}
         self._trace = trace
 
@@ -121,6 +124,14 @@ class Machine:
 
     # --- loading and starting -------------------------------------------
 
+    def _place_acpi_tables(self) -> None:
+        # Firmware's job: the tables sit in the BIOS area, where guests scan for the RSDP.
+        if self.config.memory < TABLES_END:
+            self.acpi_tables = []
+            return
+        for entry in self.acpi_tables:
+            self.uc.mem_write(entry.address, entry.data)
+
     def load(self, image: bytes) -> None:
         end = self.config.load_address + len(image)
         if not image:
@@ -129,6 +140,11 @@ class Machine:
             raise ConfigError(
                 f"a {len(image)}-byte guest at {self.config.load_address:#x} ends at {end:#x}, "
                 f"past the end of guest RAM ({self.config.memory:#x}); raise --memory"
+            )
+        if self.acpi_tables and self.config.load_address < TABLES_END and end > RSDP_ADDRESS:
+            raise ConfigError(
+                f"a guest at {self.config.load_address:#x}-{end - 1:#x} overlaps the ACPI tables at "
+                f"{RSDP_ADDRESS:#x}-{TABLES_END - 1:#x}; load it elsewhere"
             )
         self.uc.mem_write(self.config.load_address, image)
         self._image_size = len(image)

@@ -114,3 +114,10 @@ def test_suite_prints_a_table_of_every_bundled_guest():
     for guest in ("monotonic.asm", "rate.asm", "wrap24.asm", "wrap32.asm", "carry24.asm", "access_qemu.asm"):
         assert guest in done.stdout
     assert "guests as expected" in done.stdout
+
+
+def test_tables_command_dumps_the_fadt_for_the_options():
+    done = run_cli("tables", "--timer-width", "24", "--timer-port", "0x608")
+    assert done.returncode == 0
+    assert "PM_TMR_BLK     0x608" in done.stdout and "TMR_VAL_EXT=0" in done.stdout
+    assert "RSD PTR" in done.stdout

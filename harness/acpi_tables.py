@@ -1,0 +1,202 @@
+"""ACPI tables, placed in guest memory the way firmware would: RSDP, RSDT, XSDT, FADT, DSDT.
+
+Layouts follow the ACPI specification (6.5): section 5.2.5.3 (RSDP), 5.2.6
+(the common table header), 5.2.7 (RSDT), 5.2.8 (XSDT), 5.2.9 (FADT) and 5.2.3.2
+(Generic Address Structure).  The FADT describes the configured platform, as
+bhyve's usr.sbin/bhyve/acpi.c does: PM1a event block at 0x400, PM1a control
+block at 0x404, the timer at its port, SCI on IRQ 9, and TMR_VAL_EXT set exactly
+when the timer is 32 bits wide.
+
+Everything is built as bytes by pure functions; ``place`` writes them.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+OEM_ID = b"PMTHRN"
+OEM_TABLE_ID = b"HARNESS "
+CREATOR_ID = b"PMTH"
+
+RSDP_ADDRESS = 0xE0000  # inside the BIOS area a guest scans (0xE0000-0xFFFFF), 16-byte aligned
+RSDT_ADDRESS = 0xE0040
+XSDT_ADDRESS = 0xE0080
+FADT_ADDRESS = 0xE0100
+DSDT_ADDRESS = 0xE0240
+TABLES_END = 0xE0300
+
+PM1A_EVT_BLK = 0x400  # bhyve: PM1_STS at 0x400, PM1_EN at 0x402
+PM1A_CNT_BLK = 0x404
+PM1_EVT_LEN = 4
+PM1_CNT_LEN = 2
+PM_TMR_LEN = 4
+SCI_IRQ = 9
+
+FADT_REVISION = 6
+FADT_MINOR_REVISION = 5
+FADT_LENGTH = 276
+TMR_VAL_EXT = 1 << 8  # FADT Flags bit 8: the timer is 32 bits wide
+
+GAS_SYSTEM_IO = 1
+GAS_ACCESS_WORD = 2
+GAS_ACCESS_DWORD = 3
+
+# FADT field offsets (ACPI 6.5, table 5.9).
+FADT_DSDT = 40
+FADT_SCI_INT = 46
+FADT_SMI_CMD = 48
+FADT_PM1A_EVT_BLK = 56
+FADT_PM1A_CNT_BLK = 64
+FADT_PM_TMR_BLK = 76
+FADT_PM1_EVT_LEN = 88
+FADT_PM1_CNT_LEN = 89
+FADT_PM_TMR_LEN = 91
+FADT_FLAGS = 112
+FADT_MINOR_VERSION = 131
+FADT_X_DSDT = 140
+FADT_X_PM1A_EVT_BLK = 148
+FADT_X_PM1A_CNT_BLK = 172
+FADT_X_PM_TMR_BLK = 208
+
+
+@dataclass(frozen=True)
+class AcpiTable:
+    name: str
+    address: int
+    data: bytes
+
+
+def checksum_byte(data: bytes) -> int:
+    """The byte that makes the sum of all bytes zero, modulo 256."""
+    return -sum(data) & 0xFF
+
+
+def with_checksum(data: bytes, offset: int) -> bytes:
+    patched = bytearray(data)
+    patched[offset] = 0
+    patched[offset] = checksum_byte(bytes(patched))
+    return bytes(patched)
+
+
+def table(signature: bytes, revision: int, body: bytes) -> bytes:
+    """A system description table: the 36-byte header (5.2.6), the body, a valid checksum."""
+    length = 36 + len(body)
+    header = struct.pack(
+        "<4sIBB6s8sI4sI", signature, length, revision, 0, OEM_ID, OEM_TABLE_ID, 1, CREATOR_ID, 1
+    )
+    return with_checksum(header + body, 9)
+
+
+def generic_address(port: int, bit_width: int, access_size: int) -> bytes:
+    """A Generic Address Structure (5.2.3.2) for an I/O port register."""
+    return struct.pack("<BBBBQ", GAS_SYSTEM_IO, bit_width, 0, access_size, port)
+
+
+def rsdp(rsdt: int, xsdt: int) -> bytes:
+    """Root System Description Pointer, revision 2 (5.2.5.3): two checksums, over 20 and 36 bytes."""
+    first = with_checksum(struct.pack("<8sB6sBI", b"RSD PTR ", 0, OEM_ID, 2, rsdt), 8)
+    whole = first + struct.pack("<IQB3s", 36, xsdt, 0, b"\0\0\0")
+    return with_checksum(whole, 32)
+
+
+def fadt(timer_port: int, timer_width: int) -> bytes:
+    body = bytearray(FADT_LENGTH - 36)
+
+    def put(offset: int, fmt: str, *values: int | bytes) -> None:
+        struct.pack_into(fmt, body, offset - 36, *values)
+
+    put(FADT_DSDT, "<I", DSDT_ADDRESS)
+    put(FADT_SCI_INT, "<H", SCI_IRQ)
+    put(FADT_SMI_CMD, "<I", 0)  # no SMI command port: the platform is always in ACPI mode
+    put(FADT_PM1A_EVT_BLK, "<I", PM1A_EVT_BLK)
+    put(FADT_PM1A_CNT_BLK, "<I", PM1A_CNT_BLK)
+    put(FADT_PM_TMR_BLK, "<I", timer_port)
+    put(FADT_PM1_EVT_LEN, "<B", PM1_EVT_LEN)
+    put(FADT_PM1_CNT_LEN, "<B", PM1_CNT_LEN)
+    put(FADT_PM_TMR_LEN, "<B", PM_TMR_LEN)
+    put(FADT_FLAGS, "<I", TMR_VAL_EXT if timer_width == 32 else 0)
+    put(FADT_MINOR_VERSION, "<B", FADT_MINOR_REVISION)
+    put(FADT_X_DSDT, "<Q", DSDT_ADDRESS)
+    put(FADT_X_PM1A_EVT_BLK, "12s", generic_address(PM1A_EVT_BLK, 8 * PM1_EVT_LEN, GAS_ACCESS_WORD))
+    put(FADT_X_PM1A_CNT_BLK, "12s", generic_address(PM1A_CNT_BLK, 8 * PM1_CNT_LEN, GAS_ACCESS_WORD))
+    put(FADT_X_PM_TMR_BLK, "12s", generic_address(timer_port, 32, GAS_ACCESS_DWORD))
+    return table(b"FACP", FADT_REVISION, bytes(body))
+
+
+def build_tables(timer_port: int, timer_width: int) -> list[AcpiTable]:
+    """The platform's tables, each with the address it goes to."""
+    rsdt = table(b"RSDT", 1, struct.pack("<I", FADT_ADDRESS))
+    xsdt = table(b"XSDT", 1, struct.pack("<Q", FADT_ADDRESS))
+    dsdt = table(b"DSDT", 2, b"")  # no AML: nothing here needs a namespace
+    return [
+        AcpiTable("RSDP", RSDP_ADDRESS, rsdp(RSDT_ADDRESS, XSDT_ADDRESS)),
+        AcpiTable("RSDT", RSDT_ADDRESS, rsdt),
+        AcpiTable("XSDT", XSDT_ADDRESS, xsdt),
+        AcpiTable("FACP", FADT_ADDRESS, fadt(timer_port, timer_width)),
+        AcpiTable("DSDT", DSDT_ADDRESS, dsdt),
+    ]
+
+
+# --- reading them back, for ``python -m harness tables`` ----------------------------
+
+
+def hexdump(data: bytes, address: int) -> list[str]:
+    lines = []
+    for offset in range(0, len(data), 16):
+        chunk = data[offset : offset + 16]
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"  {address + offset:08x}  {chunk.hex(' '):<47}  {text}")
+    return lines
+
+
+def _gas(data: bytes, offset: int) -> str:
+    space, width, _bit_offset, access, address = struct.unpack_from("<BBBBQ", data, offset)
+    kind = {0: "memory", 1: "I/O"}.get(space, f"space {space}")
+    return f"{kind} {address:#x}, {width} bits, access size {access}"
+
+
+def describe(entry: AcpiTable) -> list[str]:
+    data = entry.data
+    if entry.name == "RSDP":
+        _, _, oem, revision, rsdt_address = struct.unpack_from("<8sB6sBI", data)
+        _, xsdt_address = struct.unpack_from("<IQ", data, 20)
+        return [
+            f"  OEM ID {oem.decode()!r}, revision {revision}",
+            f"  RSDT at {rsdt_address:#x}, XSDT at {xsdt_address:#x}",
+            f"  checksums: first 20 bytes sum {sum(data[:20]) & 0xFF}, all 36 sum {sum(data) & 0xFF}",
+        ]
+    signature, length, revision = struct.unpack_from("<4sIB", data)
+    lines = [f"  {signature.decode()} length {length}, revision {revision}, checksum sum {sum(data) & 0xFF}"]
+    if entry.name == "RSDT":
+        lines += [f"  entry: {address:#x}" for (address,) in struct.iter_unpack("<I", data[36:])]
+    elif entry.name == "XSDT":
+        lines += [f"  entry: {address:#x}" for (address,) in struct.iter_unpack("<Q", data[36:])]
+    elif entry.name == "FACP":
+        (flags,) = struct.unpack_from("<I", data, FADT_FLAGS)
+        timer = "1 (32-bit timer)" if flags & TMR_VAL_EXT else "0 (24-bit timer)"
+        lines += [
+            f"  SCI_INT        {struct.unpack_from('<H', data, FADT_SCI_INT)[0]}",
+            f"  PM1a_EVT_BLK   {struct.unpack_from('<I', data, FADT_PM1A_EVT_BLK)[0]:#x}"
+            f"  (PM1_EVT_LEN {data[FADT_PM1_EVT_LEN]})",
+            f"  PM1a_CNT_BLK   {struct.unpack_from('<I', data, FADT_PM1A_CNT_BLK)[0]:#x}"
+            f"  (PM1_CNT_LEN {data[FADT_PM1_CNT_LEN]})",
+            f"  PM_TMR_BLK     {struct.unpack_from('<I', data, FADT_PM_TMR_BLK)[0]:#x}"
+            f"  (PM_TMR_LEN {data[FADT_PM_TMR_LEN]})",
+            f"  Flags          {flags:#010x}  TMR_VAL_EXT={timer}",
+            f"  X_PM_TMR_BLK   {_gas(data, FADT_X_PM_TMR_BLK)}",
+            f"  X_PM1a_EVT_BLK {_gas(data, FADT_X_PM1A_EVT_BLK)}",
+            f"  X_PM1a_CNT_BLK {_gas(data, FADT_X_PM1A_CNT_BLK)}",
+            f"  DSDT           {struct.unpack_from('<I', data, FADT_DSDT)[0]:#x}",
+        ]
+    return lines
+
+
+def dump(tables: list[AcpiTable]) -> str:
+    lines = []
+    for entry in tables:
+        lines.append(f"{entry.name} at {entry.address:#x} ({len(entry.data)} bytes)")
+        lines += describe(entry)
+        lines += hexdump(entry.data, entry.address)
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
