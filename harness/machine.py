@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import unicorn
 from unicorn import x86_const as x86
 
+from devices.acpi_pm1 import Pm1Registers
 from devices.debug_console import DebugConsole
 from devices.debug_exit import DebugExit
 from devices.pm_timer import IoSemantics, PmTimer
@@ -91,9 +92,10 @@ class Machine:
             start=config.timer_start,
             semantics=IoSemantics(config.io_semantics),
         )
+        self.pm1 = Pm1Registers(self.timer, semantics=IoSemantics(config.io_semantics))
         self.bus = PortBus(strict=config.strict_io)
         try:
-            for device in (self.console, self.exit, self.timer):
+            for device in (self.console, self.exit, self.timer, self.pm1):
                 self.bus.attach(device)
         except ValueError as error:
             raise ConfigError(str(error)) from None

@@ -1,0 +1,80 @@
+"""PM1 registers alone: TMR_STS at each toggle of the timer's top bit, write-1-to-clear, TMR_EN."""
+
+import pytest
+
+from devices.acpi_pm1 import Pm1Registers
+from devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
+
+
+def first_ns_of_tick(tick):
+    return -(-tick * NS_PER_SECOND // PM_TMR_FREQUENCY_HZ)
+
+
+def registers(width, start=0, semantics=IoSemantics.BHYVE):
+    return Pm1Registers(PmTimer(width=width, start=start, semantics=semantics), semantics=semantics)
+
+
+@pytest.mark.parametrize("width", [24, 32])
+@pytest.mark.parametrize("toggle", [1, 2, 3])
+def test_tmr_sts_sets_exactly_when_the_top_bit_toggles(width, toggle):
+    start = (1 << (width - 1)) - 1000
+    pm1 = registers(width, start)
+    toggle_tick = toggle * (1 << (width - 1)) - start  # counter reaches k * 2^(width-1)
+    at = first_ns_of_tick(toggle_tick)
+    if toggle > 1:
+        pm1.write(0x400, 2, 1, first_ns_of_tick(toggle_tick - 1))  # cleared one tick before
+    else:
+        assert pm1.read(0x400, 2, first_ns_of_tick(toggle_tick - 1)) == 0
+    assert pm1.read(0x400, 2, at - 1) == 0
+    assert pm1.read(0x400, 2, at) == 1
+    assert pm1.next_toggle_ns(at - 1) == at
+
+
+def test_writing_one_clears_and_zero_does_not():
+    pm1 = registers(24, start=0xFFFFF0)
+    later = first_ns_of_tick(100)
+    assert pm1.read(0x400, 2, later) == 1
+    pm1.write(0x400, 2, 0, later)
+    assert pm1.read(0x400, 2, later) == 1
+    pm1.write(0x400, 2, 1, later)
+    assert pm1.read(0x400, 2, later) == 0
+
+
+def test_sci_needs_tmr_en_and_tmr_sts():
+    pm1 = registers(24, start=0xFFFFF0)
+    later = first_ns_of_tick(100)
+    assert not pm1.sci_asserted(later)
+    pm1.write(0x402, 2, 1, later)
+    assert pm1.read(0x402, 2, later) == 1
+    assert pm1.sci_asserted(later)
+    pm1.write(0x400, 2, 1, later)
+    assert not pm1.sci_asserted(later)
+
+
+def test_a_32_bit_timer_sets_tmr_sts_at_bit_31_not_bit_23():
+    pm1 = registers(32, start=(1 << 23) - 10)
+    assert not pm1.tmr_sts(first_ns_of_tick(20))
+
+
+def test_sci_en_reads_set():
+    assert registers(32).read(0x404, 2, 0) == 1
+
+
+def test_bhyve_takes_2_byte_accesses_qemu_also_1():
+    (bhyve_sts, _, _) = registers(32).windows
+    (qemu_sts, _, _) = registers(32, semantics=IoSemantics.QEMU).windows
+    assert bhyve_sts.read_widths == {2} and "bhyve" in bhyve_sts.refusal
+    assert qemu_sts.read_widths == {1, 2}
+
+
+def test_a_byte_write_to_the_high_half_does_not_touch_bit_0():
+    pm1 = registers(24, start=0xFFFFF0, semantics=IoSemantics.QEMU)
+    later = first_ns_of_tick(100)
+    pm1.write(0x401, 1, 1, later)
+    assert pm1.read(0x400, 1, later) == 1
+    pm1.write(0x403, 1, 1, later)
+    assert pm1.read(0x402, 1, later) == 0
+
+
+def test_no_tmr_sts_at_reset_even_with_the_top_bit_set():
+    assert registers(24, start=0xC00000).read(0x400, 2, 0) == 0
