@@ -27,6 +27,8 @@ CAUGHT = [
     ("wrap24.asm", WrapsAtBit25Timer, [], "FAIL: the counter wraps"),
     ("wrap24.asm", WrapsAtBit25Timer, [], "FAIL: no value has bits set above the timer width"),
     ("wrap32.asm", AlwaysWraps24Timer, [], "FAIL: the first read is the start value plus a few ticks"),
+    ("discovery.asm", AlwaysWraps24Timer, ["--timer-start", "0xFFF000"],
+     "FAIL: every step is forward, modulo the width the FADT gives"),
     ("carry24.asm", AlwaysWraps24Timer, [], "FAIL: the counter never decreases across 2^24"),
     ("access_qemu.asm", ByteLaneTimer, [], "FAIL: a 2-byte read at the third port returns the low 16 bits too"),
     ("access_qemu.asm", ResetOnWriteTimer, [], "FAIL: a write neither resets nor changes the counter"),
@@ -46,3 +48,12 @@ def test_guest_catches_the_broken_timer(guest, broken_timer, options, failure):
 def test_guest_passes_with_the_real_timer(guest):
     run = run_guest(bundled(guest))
     assert run.as_expected, run.result.console
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--timer-width", "32"], ["--timer-width", "24"], ["--timer-port", "0x608"], ["--io-semantics", "qemu"]],
+)
+def test_discovery_guest_passes_unchanged_on_every_platform(options):
+    run = run_guest(bundled("discovery.asm"), options)
+    assert run.result.verdict == Verdict.PASS, run.result.console
