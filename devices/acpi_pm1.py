@@ -18,6 +18,8 @@ tells the machine when the next one comes, so it can skip idle time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
 from devices.ports import PortWindow
 
@@ -39,8 +41,10 @@ class Pm1Registers:
         event_port: int = PM1A_EVT_BLK,
         control_port: int = PM1A_CNT_BLK,
         semantics: IoSemantics = IoSemantics.BHYVE,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.timer = timer
+        self._on_change = on_change  # told when TMR_STS is cleared or TMR_EN changes
         self.status_port = event_port  # PM1_STS
         self.enable_port = event_port + 2  # PM1_EN
         self.control_port = control_port  # PM1_CNT
@@ -97,6 +101,8 @@ class Pm1Registers:
             self.toggles_seen = self.msb_toggles(now_ns)  # write 1 to clear
         elif low_port == self.enable_port and port == low_port:
             self.tmr_en = bool(value & TMR_EN)
+        if self._on_change is not None:
+            self._on_change()
 
     def state(self) -> dict[str, object]:
         return {"tmr_en": self.tmr_en, "toggles_seen": self.toggles_seen, "semantics": self.semantics.value}

@@ -22,7 +22,11 @@ DEFAULT_IO_NS = 1000
 
 
 class VirtualClock:
-    """Virtual time = instructions x ``insn_ns`` + port accesses x ``io_ns``."""
+    """Virtual time = instructions x ``insn_ns`` + port accesses x ``io_ns`` + idle time.
+
+    Idle time is what the CPU skipped while halted, waiting for an interrupt:
+    under the virtual clock a HLT jumps straight to the next timer event.
+    """
 
     kind = "virtual"
 
@@ -32,8 +36,8 @@ class VirtualClock:
         self.insn_ns = insn_ns
         self.io_ns = io_ns
 
-    def now_ns(self, instructions: int, port_accesses: int) -> int:
-        return instructions * self.insn_ns + port_accesses * self.io_ns
+    def now_ns(self, instructions: int, port_accesses: int, idle_ns: int = 0) -> int:
+        return instructions * self.insn_ns + port_accesses * self.io_ns + idle_ns
 
 
 class HostClock:
@@ -44,7 +48,7 @@ class HostClock:
     def __init__(self) -> None:
         self.origin_ns = time.perf_counter_ns()
 
-    def now_ns(self, instructions: int, port_accesses: int) -> int:
+    def now_ns(self, instructions: int = 0, port_accesses: int = 0, idle_ns: int = 0) -> int:
         return time.perf_counter_ns() - self.origin_ns
 
 

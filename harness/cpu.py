@@ -72,6 +72,19 @@ def code_bits(uc: unicorn.Uc, start_bits: int) -> int:
     return 32 if descriptor >> DESCRIPTOR_D_BIT & 1 else 16
 
 
+def resume_address(uc: unicorn.Uc, start_bits: int) -> int:
+    """The ``begin`` that makes ``emu_start`` continue at the current CS:EIP.
+
+    Unicorn's 16-bit mode sets EIP = begin - CS x 16 whatever the CPU mode, so
+    after a real-mode guest has entered protected mode the selector still
+    counts; its 32- and 64-bit modes set EIP = begin.
+    """
+    eip = uc.reg_read(program_counter_register(start_bits))
+    if start_bits == 16:
+        return eip + uc.reg_read(x86.UC_X86_REG_CS) * 16
+    return eip
+
+
 def read_registers(uc: unicorn.Uc, start_bits: int) -> dict[str, int]:
     names = REGISTERS_64 if start_bits == 64 else REGISTERS_16_32
     values = uc.reg_read_batch(list(names.values()))

@@ -83,6 +83,14 @@ class Dispatch:
         self.readers = {}
         self.writers = {}
 
+    def _go_fast_if_allowed(self) -> None:
+        if not self.stopped and self.on_trace is None:
+            self.readers = self.bus.readers
+            self.writers = self.bus.writers
+
+    def after_careful_access(self, now_ns: int) -> None:
+        """Called after each access on the careful path; a clock may need to notice the time."""
+
     # --- the careful path ---------------------------------------------------
 
     def careful_in(self, port: int, width: int) -> int:
@@ -97,6 +105,7 @@ class Dispatch:
         if self.on_trace is not None:
             self.on_trace(PortAccess(IN, port, width, value), now_ns)
         self.port_accesses += 1
+        self.after_careful_access(now_ns)
         return value
 
     def careful_out(self, port: int, width: int, value: int) -> None:
@@ -112,6 +121,7 @@ class Dispatch:
             self.on_trace(PortAccess(OUT, port, width, value), now_ns)
         self.port_accesses += 1
         self.port_writes += 1
+        self.after_careful_access(now_ns)
 
     def read_pc(self) -> int:
         return self.uc.reg_read(program_counter_register(self.start_bits))
@@ -145,10 +155,23 @@ class Dispatch:
         raise NotImplementedError
 
 
+NEVER = 1 << 127  # a time no run reaches
+
+
 class VirtualDispatch(Dispatch):
+    """Counts instructions and keeps virtual time; stops at check points the machine asks for.
+
+    A check point is the first block boundary at or past ``next_check``
+    instructions.  The machine sets it to the instruction budget, or earlier
+    when a timer event may interrupt the guest; ``on_check`` then runs before
+    the block and returns True when it sent the CPU elsewhere (an interrupt).
+    While an event is due (``due_ns``), port accesses take the careful path so
+    that time spent in I/O brings the check point forward.
+    """
+
     __slots__ = (
-        "block", "blocks", "budget", "clock", "insn_ns", "io_ns", "on_budget_spent",
-        "ordinal", "port_index", "retired",
+        "block", "blocks", "budget", "clock", "due_ns", "idle_ns", "insn_ns", "io_ns", "next_check",
+        "on_check", "ordinal", "port_index", "retired",
     )
 
     def __init__(
@@ -159,19 +182,22 @@ class VirtualDispatch(Dispatch):
         on_failure: FailureHandler,
         clock: VirtualClock,
         budget: int,
-        on_budget_spent: Callable[[int], None],
+        on_check: Callable[[int], bool],
     ) -> None:
         super().__init__(uc, bus, start_bits, on_failure)
         self.clock = clock
         self.insn_ns = clock.insn_ns
         self.io_ns = clock.io_ns
+        self.idle_ns = 0  # virtual time skipped while the CPU was halted
         self.retired = 0  # instructions of every block before the current one
         self.block: Block = EMPTY_BLOCK
         self.port_index: tuple[int, ...] = ()  # the current block's, for the fast path
         self.ordinal = 0  # port accesses so far in the current block
         self.blocks: dict[int, Block] = {}
         self.budget = budget
-        self.on_budget_spent = on_budget_spent
+        self.next_check = budget
+        self.due_ns = NEVER
+        self.on_check = on_check
 
     def install(self, hooks: NativeHooks) -> None:
         hooks.on_block(self.on_block)
@@ -179,14 +205,45 @@ class VirtualDispatch(Dispatch):
 
     def on_block(self, _engine: int, address: int, size: int, _user: int) -> None:
         retired = self.retired = self.retired + self.block.icount
-        if retired >= self.budget:
-            self.on_budget_spent(address)
+        if retired >= self.next_check and self.on_check(address):
+            # The CPU went to an interrupt handler: this block does not run.
+            self.block = EMPTY_BLOCK
+            self.port_index = ()
+            self.ordinal = 0
+            return
         block = self.blocks.get(address)
         if block is None or block.size != size:
             block = self._decode(address, size)
         self.block = block
         self.port_index = block.port_index
         self.ordinal = 0
+
+    def now_ns(self, instructions: int) -> int:
+        return self.clock.now_ns(instructions, self.port_accesses, self.idle_ns)
+
+    def arm(self, due_ns: int) -> None:
+        """Check again when virtual time reaches ``due_ns``, or when the budget is spent."""
+        self.due_ns = due_ns
+        now_ns = self.now_ns(self.retired)
+        if self.insn_ns:
+            instructions_until_due = -(-(due_ns - now_ns) // self.insn_ns)
+            self.next_check = min(self.budget, self.retired + max(0, instructions_until_due))
+        else:
+            self.next_check = self.budget
+        self._go_careful()
+
+    def disarm(self) -> None:
+        self.due_ns = NEVER
+        self.next_check = self.budget
+        self._go_fast_if_allowed()
+
+    def check_soon(self) -> None:
+        """Check at the next block boundary."""
+        self.next_check = 0
+
+    def after_careful_access(self, now_ns: int) -> None:
+        if now_ns >= self.due_ns:
+            self.next_check = 0
 
     def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
         try:
@@ -197,7 +254,11 @@ class VirtualDispatch(Dispatch):
         self.ordinal = ordinal + 1
         try:
             # VirtualClock.now_ns, written out: a call costs as much as the arithmetic.
-            now_ns = (self.retired + self.port_index[ordinal]) * self.insn_ns + self.port_accesses * self.io_ns
+            now_ns = (
+                (self.retired + self.port_index[ordinal]) * self.insn_ns
+                + self.port_accesses * self.io_ns
+                + self.idle_ns
+            )
             value = reader(port, width, now_ns)
         except Exception as error:
             self.on_failure(PortAccess(IN, port, width), error)
@@ -222,7 +283,7 @@ class VirtualDispatch(Dispatch):
     def access_time(self) -> int:
         ordinal = self.ordinal
         self.ordinal = ordinal + 1
-        return self.clock.now_ns(self.retired + self.port_index[ordinal], self.port_accesses)
+        return self.now_ns(self.retired + self.port_index[ordinal])
 
     def _decode(self, address: int, size: int) -> Block:
         bits = code_bits(self.uc, self.start_bits)

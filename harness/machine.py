@@ -23,14 +23,16 @@ from unicorn import x86_const as x86
 from devices.acpi_pm1 import Pm1Registers
 from devices.debug_console import DebugConsole
 from devices.debug_exit import DebugExit
+from devices.pic8259 import PicPair
 from devices.pm_timer import IoSemantics, PmTimer
 from devices.ports import DeviceError
-from harness.acpi_tables import RSDP_ADDRESS, TABLES_END, build_tables
+from harness.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END, build_tables
 from harness.bus import PortAccess, PortAccessError, PortBus
 from harness.clock import HostClock, VirtualClock, make_clock
 from harness.config import BOOT_DRIVE, ConfigError, MachineConfig
-from harness.cpu import disassemble_at, new_cpu, read_registers
+from harness.cpu import disassemble_at, new_cpu, read_registers, resume_address
 from harness.dispatch import Dispatch, HostDispatch, VirtualDispatch
+from harness.interrupts import DeliveryError, deliver, interrupts_enabled
 from harness.native_hooks import NativeHooks
 from harness.result import Report, RunResult, Verdict
 from harness.trace import format_access
@@ -72,6 +74,7 @@ class Machine:
         config: MachineConfig,
         *,
         timer_model: type[PmTimer] = PmTimer,
+        pm1_model: type[Pm1Registers] = Pm1Registers,
         source_map: Mapping[int, str] | None = None,
         trace: TraceSink | None = None,
     ) -> None:
@@ -92,10 +95,14 @@ class Machine:
             start=config.timer_start,
             semantics=IoSemantics(config.io_semantics),
         )
-        self.pm1 = Pm1Registers(self.timer, semantics=IoSemantics(config.io_semantics))
+        self.pm1 = pm1_model(
+            self.timer, semantics=IoSemantics(config.io_semantics), on_change=self._interrupt_inputs_changed
+        )
+        self.pic = PicPair(on_change=self._interrupt_inputs_changed)
+        self.interrupts_taken = 0
         self.bus = PortBus(strict=config.strict_io)
         try:
-            for device in (self.console, self.exit, self.timer, self.pm1):
+            for device in (self.console, self.exit, self.timer, self.pm1, self.pic):
                 self.bus.attach(device)
         except ValueError as error:
             raise ConfigError(str(error)) from None
@@ -121,7 +128,7 @@ class Machine:
             self._access_failed,
             self.clock,
             self.config.instruction_budget,
-            self._instruction_budget_spent,
+            self._check_point,
         )
 
     # --- loading and starting -------------------------------------------
@@ -169,16 +176,88 @@ class Machine:
         if not self._image_size:
             raise ConfigError("no guest loaded")
         self._set_start_state()
-        timeout_us = max(1, int(self.config.timeout * 1_000_000))
         began = time.perf_counter()
-        fault: unicorn.UcError | None = None
+        begin = self.config.load_address
+        while True:
+            fault = self._run_cpu(begin, began)
+            wall_seconds = time.perf_counter() - began
+            if self._stop is not None:
+                return self._result(self._stop, wall_seconds)
+            if fault is None and wall_seconds < self.config.timeout and self._woke_from_hlt():
+                begin = resume_address(self.uc, self.config.mode)
+                continue
+            return self._result(self._classify_end(fault, wall_seconds), wall_seconds)
+
+    def _run_cpu(self, begin: int, began: float) -> unicorn.UcError | None:
+        remaining_us = int((self.config.timeout - (time.perf_counter() - began)) * 1_000_000)
         try:
-            self.uc.emu_start(self.config.load_address, UNREACHABLE, timeout=timeout_us)
+            self.uc.emu_start(begin, UNREACHABLE, timeout=max(1, remaining_us))
         except unicorn.UcError as error:
-            fault = error
-        wall_seconds = time.perf_counter() - began
-        stop = self._stop or self._classify_end(fault, wall_seconds)
-        return self._result(stop, wall_seconds)
+            return error
+        return None
+
+    # --- interrupts: the SCI through the PIC to the CPU ----------------------
+
+    def _interrupt_inputs_changed(self) -> None:
+        # A PIC or PM1 register changed: whether an interrupt is due may have too.
+        self.dispatch.check_soon()
+
+    def _check_point(self, address: int) -> bool:
+        """Before the block at ``address``: spend the budget, or take an interrupt (True)."""
+        dispatch = self.dispatch
+        if dispatch.retired >= dispatch.budget:
+            self._instruction_budget_spent(address)
+            return False
+        return self._service_interrupts(dispatch.now_ns(dispatch.retired))
+
+    def _service_interrupts(self, now_ns: int) -> bool:
+        dispatch = self.dispatch
+        self.pic.set_irq(SCI_IRQ, self.pm1.sci_asserted(now_ns))
+        if self.pic.pending_vector() is not None:
+            if interrupts_enabled(self.uc):
+                return self._take_interrupt(now_ns)
+            dispatch.check_soon()  # IF is clear: look again at the next block, an STI may come
+            return False
+        if self.pm1.tmr_en:
+            dispatch.arm(self.pm1.next_toggle_ns(now_ns))
+        else:
+            dispatch.disarm()
+        return False
+
+    def _take_interrupt(self, now_ns: int) -> bool:
+        vector = self.pic.acknowledge()
+        if vector is None:  # pragma: no cover - pending_vector said there was one
+            return False
+        pc = self.dispatch.read_pc()
+        try:
+            handler = deliver(self.uc, vector, self.config.mode)
+        except DeliveryError as error:
+            report = self._report_at(pc, f"error: interrupt vector {vector:#04x}: {error}")
+            self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at(pc), report=report))
+            return False
+        self.interrupts_taken += 1
+        if self._trace is not None:
+            self._trace(f"[{now_ns:>12} ns] IRQ {SCI_IRQ} (SCI) -> vector {vector:#04x}, handler at {handler:#010x}")
+        self.dispatch.check_soon()
+        return True
+
+    def _woke_from_hlt(self) -> bool:
+        """The CPU executed HLT: wait for the next interrupt, skipping idle virtual time; False if none can come."""
+        pc = self.dispatch.read_pc()
+        if self.dispatch.halted_at(pc) is None or not interrupts_enabled(self.uc):
+            return False
+        dispatch = self.dispatch
+        now_ns = dispatch.now_ns(dispatch.instructions_at(pc))
+        for _ in range(2):  # the interrupt may be due now, or at the next timer event
+            self.pic.set_irq(SCI_IRQ, self.pm1.sci_asserted(now_ns))
+            if self.pic.pending_vector() is not None:
+                return self._take_interrupt(now_ns)
+            if not self.pm1.tmr_en:
+                return False
+            next_event_ns = self.pm1.next_toggle_ns(now_ns)
+            dispatch.idle_ns += next_event_ns - now_ns
+            now_ns = next_event_ns
+        return False
 
     # --- stopping ---------------------------------------------------------
 
@@ -251,7 +330,7 @@ class Machine:
             return Stop(Verdict.TIMEOUT, instructions, report=self._report_at(pc, reason))
         hlt = self.dispatch.halted_at(pc)
         if hlt is not None:
-            reason = "halted: HLT with no interrupt source to wake the CPU"
+            reason = "halted: HLT, and no interrupt is coming to wake the CPU"
             return Stop(Verdict.HALTED, instructions, report=self._report_at(hlt, reason))
         reason = "error: the CPU stopped without a verdict"
         return Stop(Verdict.ERROR, instructions, report=self._report_at(pc, reason))
@@ -285,7 +364,7 @@ class Machine:
         dispatch = self.dispatch
         virtual_ns = None
         if isinstance(self.clock, VirtualClock) and stop.instructions is not None:
-            virtual_ns = self.clock.now_ns(stop.instructions, dispatch.port_accesses)
+            virtual_ns = self.clock.now_ns(stop.instructions, dispatch.port_accesses, dispatch.idle_ns)
         return RunResult(
             verdict=stop.verdict,
             exit_code=stop.exit_code,

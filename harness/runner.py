@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.acpi_pm1 import Pm1Registers
 from devices.pm_timer import PmTimer
 from harness.config import MachineConfig
 from harness.guest import load_guest, read_header
@@ -47,6 +48,7 @@ def run_guest(
     *,
     trace: TraceSink | None = None,
     timer_model: type[PmTimer] = PmTimer,
+    pm1_model: type[Pm1Registers] = Pm1Registers,
 ) -> GuestRun:
     """Run the guest at ``path`` with command-line style ``options`` over its header's."""
     guest_path = Path(path)
@@ -55,6 +57,8 @@ def run_guest(
         options = header_parser().parse_args(list(options))
     config = machine_config(header.options, options)
     guest = load_guest(guest_path, config)
-    machine = Machine(config, timer_model=timer_model, source_map=guest.source_map, trace=trace)
+    machine = Machine(
+        config, timer_model=timer_model, pm1_model=pm1_model, source_map=guest.source_map, trace=trace
+    )
     machine.load(guest.image)
     return GuestRun(guest_path, config, header.expect, machine.run())

@@ -1,5 +1,6 @@
 """Broken PM timers, each with one deliberate fault, for the fault-injection tests."""
 
+from devices.acpi_pm1 import Pm1Registers
 from devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, PmTimer
 
 
@@ -77,3 +78,22 @@ class ResetOnWriteTimer(PmTimer):
 
     def write(self, port, width, value, now_ns):
         self.offset_ns = now_ns
+
+
+class TmrStsNeverSets(Pm1Registers):
+    """bhyve's PM1: the timer's top bit toggles, TMR_STS never says so."""
+
+    def msb_toggles(self, now_ns):
+        return 0
+
+
+class TmrStsAtBit22(Pm1Registers):
+    """TMR_STS follows the wrong bit: one below the top of a 24-bit timer."""
+
+    def msb_toggles(self, now_ns):
+        ticks = now_ns * PM_TMR_FREQUENCY_HZ // NS_PER_SECOND
+        return (self.timer.start + ticks) >> (self.timer.width - 2)
+
+    def next_toggle_ns(self, now_ns):
+        next_tick = ((self.msb_toggles(now_ns) + 1) << (self.timer.width - 2)) - self.timer.start
+        return -(-next_tick * NS_PER_SECOND // PM_TMR_FREQUENCY_HZ)

@@ -12,6 +12,8 @@ from tests.faults import (
     ResetOnWriteTimer,
     SteppingBackTimer,
     StuckTimer,
+    TmrStsAtBit22,
+    TmrStsNeverSets,
     WrapsAtBit23Timer,
     WrapsAtBit25Timer,
 )
@@ -57,3 +59,21 @@ def test_guest_passes_with_the_real_timer(guest):
 def test_discovery_guest_passes_unchanged_on_every_platform(options):
     run = run_guest(bundled("discovery.asm"), options)
     assert run.result.verdict == Verdict.PASS, run.result.console
+
+
+@pytest.mark.parametrize("width", ["24", "32"])
+def test_overflow_interrupt_guest_passes_at_both_widths(width):
+    run = run_guest(bundled("overflow_irq.asm"), ["--timer-width", width])
+    assert run.result.verdict == Verdict.PASS, run.result.console
+
+
+def test_a_tmr_sts_that_never_sets_leaves_the_guest_asleep():
+    run = run_guest(bundled("overflow_irq.asm"), pm1_model=TmrStsNeverSets)
+    assert run.result.verdict == Verdict.HALTED
+    assert "HLT" in run.result.report.reason
+
+
+def test_a_tmr_sts_at_the_wrong_bit_fails_the_interrupt_guest():
+    run = run_guest(bundled("overflow_irq.asm"), pm1_model=TmrStsAtBit22)
+    assert run.result.verdict == Verdict.FAIL
+    assert "FAIL: each interrupt came when the top bit had just toggled" in run.result.console

@@ -1,0 +1,184 @@
+; overflow_irq.asm - the timer's overflow interrupt extends it to 64 bits.
+;
+; The ACPI specification gives TMR_STS its purpose: software counts the
+; toggles of the timer's top bit to "emulate a larger timer".  This guest
+; finds the timer and the PM1 registers through the FADT, routes the SCI
+; (IRQ 9, the slave PIC's line 1) to vector 0x29, sets TMR_EN and sleeps in
+; HLT between interrupts.  Its handler clears TMR_STS, counts the toggle and
+; checks the counter: just past a multiple of 2^(width-1), with the top bit
+; equal to the toggle count's lowest bit (the counter starts at 0).  After
+; OVERFLOWS interrupts it checks that
+;     extended = toggles x 2^(width-1) + (counter mod 2^(width-1))
+; agrees with the counter modulo 2^width.
+; Under the virtual clock each HLT skips straight to the next toggle: four
+; 24-bit toggles are 9.4 virtual seconds, four 32-bit ones 40 minutes.
+; harness: --timer-width 24
+
+        bits 16
+        org LOAD_ADDRESS
+        %include "report.inc"
+        %include "acpi.inc"
+
+%assign OVERFLOWS     4
+%assign NEAR          64        ; ticks between a toggle and the handler's read
+%define SCI_VECTOR    0x29      ; slave base 0x28 + line 1 (IRQ 9)
+%define PIC1_COMMAND  0x20
+%define PIC1_DATA     0x21
+%define PIC2_COMMAND  0xA0
+%define PIC2_DATA     0xA1
+%define PIC_EOI       0x20
+%define TMR_STS       1
+%define TMR_EN        1
+
+guest_main:
+        call    find_fadt
+        CHECK   nc, "the FADT is found"
+        jc      finish_here
+        mov     eax, [es:FADT_PM_TMR_BLK]
+        mov     [timer_port], ax
+        mov     eax, [es:FADT_PM1A_EVT_BLK]
+        mov     [pm1_status_port], ax
+        add     ax, 2
+        mov     [pm1_enable_port], ax
+        cmp     word [es:FADT_SCI_INT], 9
+        CHECK   e, "the SCI is on IRQ 9"
+        mov     byte [top_bit], 23
+        test    dword [es:FADT_FLAGS], TMR_VAL_EXT
+        jz      program_the_pics
+        mov     byte [top_bit], 31
+
+program_the_pics:                       ; ICW1-ICW4: vectors 0x20 and 0x28, slave on IRQ 2
+        mov     al, 0x11
+        out     PIC1_COMMAND, al
+        out     PIC2_COMMAND, al
+        mov     al, 0x20
+        out     PIC1_DATA, al
+        mov     al, 0x28
+        out     PIC2_DATA, al
+        mov     al, 0x04
+        out     PIC1_DATA, al
+        mov     al, 0x02
+        out     PIC2_DATA, al
+        mov     al, 0x01
+        out     PIC1_DATA, al
+        out     PIC2_DATA, al
+        mov     al, 0xFB                ; master: only IRQ 2, the cascade
+        out     PIC1_DATA, al
+        mov     al, 0xFD                ; slave: only its line 1, IRQ 9
+        out     PIC2_DATA, al
+
+point_the_vector_at_the_handler:
+        mov     word [SCI_VECTOR * 4], sci_handler
+        mov     word [SCI_VECTOR * 4 + 2], 0
+
+enable_the_overflow_interrupt:
+        mov     dx, [pm1_status_port]
+        mov     ax, TMR_STS             ; write 1 to clear anything stale
+        out     dx, ax
+        mov     dx, [pm1_enable_port]
+        mov     ax, TMR_EN
+        out     dx, ax
+        sti
+
+sleep_until_enough_overflows:
+        hlt
+        cmp     dword [toggles], OVERFLOWS
+        jb      sleep_until_enough_overflows
+        cli
+
+check_what_the_handler_saw:
+        mov     eax, [toggles]
+        cmp     eax, OVERFLOWS
+        CHECK   e, "the handler counted every overflow interrupt"
+        cmp     dword [wrong_top_bit], 0
+        CHECK   e, "each interrupt came when the top bit had just toggled"
+        cmp     dword [late], 0
+        CHECK   e, "each interrupt came within a few ticks of the toggle"
+        cmp     dword [spurious], 0
+        CHECK   e, "every interrupt had TMR_STS set"
+
+extend_the_counter:                     ; extended = toggles << top_bit | counter's low bits
+        mov     dx, [timer_port]
+        in      eax, dx
+        mov     [counter_now], eax
+        mov     cl, [top_bit]
+        mov     ebx, 1
+        shl     ebx, cl
+        dec     ebx                     ; ebx = 2^top_bit - 1: the bits below the top
+        and     eax, ebx
+        mov     [extended_low], eax
+        mov     eax, [toggles]
+        xor     edx, edx
+        shld    edx, eax, cl
+        shl     eax, cl                 ; edx:eax = toggles << top_bit (cl < 32)
+        or      [extended_low], eax
+        mov     [extended_high], edx
+        PRINT   "INFO: "
+        PRINT_DEC [toggles]
+        PRINT   " overflows; extended counter "
+        PRINT_HEX [extended_high]
+        PRINT   ":"
+        PRINT_HEX [extended_low]
+        PRINT   ", counter "
+        PRINT_HEX [counter_now]
+        NEWLINE
+        mov     eax, [extended_low]
+        cmp     byte [top_bit], 31
+        je      compare_with_the_counter
+        and     eax, 0x00FFFFFF         ; modulo 2^24
+compare_with_the_counter:
+        cmp     eax, [counter_now]
+        CHECK   e, "the extended counter agrees with the counter modulo its width"
+finish_here:
+        FINISH
+
+; sci_handler - IRQ 9.  Clears TMR_STS, counts the toggle, checks the counter.
+sci_handler:
+        pushad
+        mov     dx, [pm1_status_port]
+        in      ax, dx
+        test    ax, TMR_STS
+        jnz     .timer_overflowed
+        inc     dword [spurious]
+        jmp     .end_of_interrupt
+.timer_overflowed:
+        mov     ax, TMR_STS
+        out     dx, ax                  ; write 1 to clear
+        inc     dword [toggles]
+        mov     dx, [timer_port]
+        in      eax, dx
+        mov     ebx, eax
+        mov     cl, [top_bit]
+        shr     eax, cl
+        and     eax, 1                  ; the counter's top bit now
+        mov     esi, [toggles]
+        and     esi, 1                  ; what it must be after that many toggles from 0
+        cmp     eax, esi
+        je      .top_bit_agrees
+        inc     dword [wrong_top_bit]
+.top_bit_agrees:
+        mov     eax, 1
+        shl     eax, cl
+        dec     eax
+        and     ebx, eax                ; ticks since the toggle
+        cmp     ebx, NEAR
+        jb      .end_of_interrupt
+        inc     dword [late]
+.end_of_interrupt:
+        mov     al, PIC_EOI
+        out     PIC2_COMMAND, al
+        out     PIC1_COMMAND, al
+        popad
+        iret
+
+timer_port:      dw 0
+pm1_status_port: dw 0
+pm1_enable_port: dw 0
+top_bit:         db 0
+toggles:         dd 0
+wrong_top_bit:   dd 0
+late:            dd 0
+spurious:        dd 0
+counter_now:     dd 0
+extended_low:    dd 0
+extended_high:   dd 0

@@ -1,0 +1,178 @@
+"""The two cascaded 8259A programmable interrupt controllers of the PC.
+
+Source: Intel 8259A datasheet (initialization command words ICW1-ICW4,
+operation command words OCW1-OCW3); the PC/AT wiring: master at 0x20/0x21,
+slave at 0xA0/0xA1 on the master's IRQ 2, so IRQ n >= 8 is the slave's line
+n - 8.  QEMU's hw/intc/i8259.c is the reference model.
+
+What is modelled: the initialization sequence (vector base from ICW2; ICW3 and
+ICW4 accepted), the mask register (OCW1), non-specific and specific EOI (OCW2),
+reading IRR or ISR (OCW3), fully nested priority (IRQ 0 highest), and
+level-sensitive inputs, as the SCI is: a line that stays asserted is requested
+again after its EOI.  Not modelled: rotation, special mask mode, polling,
+auto-EOI, edge triggering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from devices.ports import PortWindow
+
+MASTER_PORT = 0x20
+SLAVE_PORT = 0xA0
+CASCADE_IRQ = 2
+
+ICW1 = 0x10  # command-port bit 4: start initialization
+ICW1_NEEDS_ICW4 = 0x01
+OCW3 = 0x08  # command-port bit 3 (with bit 4 clear): OCW3, else OCW2
+OCW3_READ_REGISTER = 0x02
+OCW3_READ_ISR = 0x01
+OCW2_EOI = 0x20
+OCW2_SPECIFIC = 0x40
+
+
+class Pic8259:
+    """One 8259A."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.irr = 0  # interrupt request register: lines asking for service
+        self.isr = 0  # in-service register: delivered, not yet EOI'd
+        self.imr = 0xFF  # interrupt mask register: all masked until the guest programs it
+        self.vector_base = 0x08 if name == "master" else 0x70  # the BIOS's defaults
+        self.lines = 0  # input levels
+        self.init_step = 0  # 0: operating; 2, 3, 4: the next ICW expected
+        self.needs_icw4 = False
+        self.read_isr = False
+
+    def write_command(self, value: int) -> None:
+        if value & ICW1:
+            self.init_step = 2
+            self.needs_icw4 = bool(value & ICW1_NEEDS_ICW4)
+            self.imr = 0
+            self.isr = 0
+            self.irr = self.lines
+            self.read_isr = False
+        elif value & OCW3:
+            if value & OCW3_READ_REGISTER:
+                self.read_isr = bool(value & OCW3_READ_ISR)
+        elif value & OCW2_EOI:
+            self._end_of_interrupt(value)
+
+    def _end_of_interrupt(self, value: int) -> None:
+        if value & OCW2_SPECIFIC:
+            self.isr &= ~(1 << (value & 7))
+        elif self.isr:
+            self.isr &= ~(self.isr & -self.isr)  # the highest-priority one: lowest bit set
+        self.irr |= self.lines  # level-sensitive: a line still asserted asks again
+
+    def write_data(self, value: int) -> None:
+        if self.init_step == 2:
+            self.vector_base = value & 0xF8
+            self.init_step = 3
+        elif self.init_step == 3:
+            self.init_step = 4 if self.needs_icw4 else 0
+        elif self.init_step == 4:
+            self.init_step = 0
+        else:
+            self.imr = value
+
+    def read_command(self) -> int:
+        return self.isr if self.read_isr else self.irr
+
+    def set_line(self, line: int, level: bool) -> None:
+        bit = 1 << line
+        if level:
+            self.lines |= bit
+            self.irr |= bit
+        else:
+            self.lines &= ~bit
+            self.irr &= ~bit
+
+    def highest_request(self) -> int | None:
+        """The line that would be delivered next: requested, unmasked, above everything in service."""
+        requests = self.irr & ~self.imr
+        if not requests:
+            return None
+        line = (requests & -requests).bit_length() - 1
+        in_service = self.isr & ((1 << (line + 1)) - 1)  # same or higher priority
+        return None if in_service else line
+
+    def acknowledge(self, line: int) -> int:
+        self.isr |= 1 << line
+        self.irr &= ~(1 << line)
+        return self.vector_base + line
+
+
+class PicPair:
+    """Master and slave, cascaded on IRQ 2, as on the PC/AT."""
+
+    name = "pic8259"
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        self._on_change = on_change
+        self.master = Pic8259("master")
+        self.slave = Pic8259("slave")
+        one_byte = frozenset({1})
+        self.windows = (
+            PortWindow(MASTER_PORT, 2, read_widths=one_byte, write_widths=one_byte),
+            PortWindow(SLAVE_PORT, 2, read_widths=one_byte, write_widths=one_byte),
+        )
+
+    def _chip(self, port: int) -> Pic8259:
+        return self.master if port < SLAVE_PORT else self.slave
+
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        chip = self._chip(port)
+        return chip.read_command() if port % 2 == 0 else chip.imr
+
+    def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        chip = self._chip(port)
+        if port % 2 == 0:
+            chip.write_command(value)
+        else:
+            chip.write_data(value)
+        self._cascade()
+        if self._on_change is not None:
+            self._on_change()
+
+    def set_irq(self, irq: int, level: bool) -> None:
+        if irq >= 8:
+            self.slave.set_line(irq - 8, level)
+        else:
+            self.master.set_line(irq, level)
+        self._cascade()
+
+    def _cascade(self) -> None:
+        self.master.set_line(CASCADE_IRQ, self.slave.highest_request() is not None)
+
+    def pending_vector(self) -> int | None:
+        """The vector the CPU would get if it took an interrupt now."""
+        line = self.master.highest_request()
+        if line is None:
+            return None
+        if line == CASCADE_IRQ:
+            slave_line = self.slave.highest_request()
+            return None if slave_line is None else self.slave.vector_base + slave_line
+        return self.master.vector_base + line
+
+    def acknowledge(self) -> int | None:
+        """INTA: move the request into service and return its vector."""
+        line = self.master.highest_request()
+        if line is None:
+            return None
+        vector = self.master.acknowledge(line)
+        if line == CASCADE_IRQ:
+            slave_line = self.slave.highest_request()
+            if slave_line is None:  # pragma: no cover - the cascade line follows the slave
+                return None
+            vector = self.slave.acknowledge(slave_line)
+        self._cascade()
+        return vector
+
+    def state(self) -> dict[str, object]:
+        return {
+            chip.name: {"irr": chip.irr, "isr": chip.isr, "imr": chip.imr, "vector_base": chip.vector_base}
+            for chip in (self.master, self.slave)
+        }
