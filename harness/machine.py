@@ -181,12 +181,12 @@ class Machine:
         while True:
             fault = self._run_cpu(begin, began)
             wall_seconds = time.perf_counter() - began
-            if self._stop is not None:
-                return self._result(self._stop, wall_seconds)
-            if fault is None and wall_seconds < self.config.timeout and self._woke_from_hlt():
+            running = self._stop is None and fault is None and wall_seconds < self.config.timeout
+            if running and self._woke_from_hlt():
                 begin = resume_address(self.uc, self.config.mode)
                 continue
-            return self._result(self._classify_end(fault, wall_seconds), wall_seconds)
+            stop = self._stop or self._classify_end(fault, wall_seconds)
+            return self._result(stop, wall_seconds)
 
     def _run_cpu(self, begin: int, began: float) -> unicorn.UcError | None:
         remaining_us = int((self.config.timeout - (time.perf_counter() - began)) * 1_000_000)

@@ -262,3 +262,93 @@ text:   db "abc"
     assert run.result.verdict == Verdict.PASS
     assert run.result.console == "abc"
     assert run.result.port_writes == 4
+
+
+PROTECTED_MODE_SCI = """
+        cli
+        mov al, 0x11
+        out 0x20, al
+        out 0xA0, al
+        mov al, 0x20
+        out 0x21, al
+        mov al, 0x28
+        out 0xA1, al
+        mov al, 4
+        out 0x21, al
+        mov al, 2
+        out 0xA1, al
+        mov al, 1
+        out 0x21, al
+        out 0xA1, al
+        mov al, 0xFB
+        out 0x21, al
+        mov al, 0xFD
+        out 0xA1, al
+        lgdt [gdt_descriptor]
+        mov eax, cr0
+        or eax, 1
+        mov cr0, eax
+        jmp 0x08:protected_mode
+        bits 32
+protected_mode:
+        mov ax, 0x10
+        mov ds, ax
+        mov ss, ax
+        mov esp, 0x7000
+        lidt [idt_descriptor]
+        mov dx, 0x402
+        mov ax, 1
+        out dx, ax              ; TMR_EN
+        sti
+        hlt
+        mov al, [flags_in_handler]
+        out 0xF4, al            ; exit code: IF as the handler saw it, 2 = never ran
+handler:
+        pushfd
+        pop eax
+        shr eax, 9
+        and al, 1
+        mov [flags_in_handler], al
+        mov dx, 0x400
+        mov ax, 1
+        out dx, ax              ; clear TMR_STS
+        mov al, 0x20
+        out 0xA0, al
+        out 0x20, al
+        iretd
+flags_in_handler: db 2
+        align 8
+gdt:    dq 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF
+gdt_descriptor:
+        dw 23
+        dd gdt
+idt:    times 0x29 dq 0
+        dw handler, 0x08
+        db 0, GATE_TYPE
+        dw 0
+idt_descriptor:
+        dw 0x2A * 8 - 1
+        dd idt
+"""
+
+
+@pytest.mark.parametrize(("gate_type", "flags_in_handler"), [("0x8E", 0), ("0x8F", 1)])
+def test_protected_mode_delivery_through_interrupt_and_trap_gates(tmp_path, gate_type, flags_in_handler):
+    body = f"%define GATE_TYPE {gate_type}\n" + PROTECTED_MODE_SCI
+    run = run_source(tmp_path, body, "--timer-width", "24")
+    # An interrupt gate clears IF (exit code 0), a trap gate leaves it set (exit code 1).
+    assert run.result.exit_code == flags_in_handler, run.result.report
+    assert run.result.virtual_ns > 2_000_000_000  # the HLT slept until bit 23 toggled (2.34 s)
+
+
+def test_an_interrupt_with_no_idt_gate_is_an_error(tmp_path):
+    body = "%define GATE_TYPE 0x00\n" + PROTECTED_MODE_SCI
+    run = run_source(tmp_path, body, "--timer-width", "24")
+    assert run.result.verdict == Verdict.ERROR
+    assert "not present" in run.result.report.reason
+
+
+def test_hlt_with_interrupts_off_halts_even_with_tmr_en(tmp_path):
+    body = "mov dx, 0x402\n mov ax, 1\n out dx, ax\n cli\n hlt\n"
+    run = run_source(tmp_path, body)
+    assert run.result.verdict == Verdict.HALTED
