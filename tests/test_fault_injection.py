@@ -32,6 +32,14 @@ CAUGHT = [
     ("discovery.asm", AlwaysWraps24Timer, ["--timer-start", "0xFFF000"],
      "FAIL: every step is forward, modulo the width the FADT gives"),
     ("carry24.asm", AlwaysWraps24Timer, [], "FAIL: the counter never decreases across 2^24"),
+    ("linux_pmtmr.asm", WrapsAtBit23Timer, ["--timer-width", "24"],
+     "FAIL: elapsed ticks over 10 ms across the 24-bit wrap, masked as Linux does"),
+    ("linux_pmtmr.asm", SteppingBackTimer, [], "FAIL: acpi_pm_read_verified never needs to read again"),
+    ("freebsd_pmtmr.asm", AlwaysWraps24Timer, ["--timer-width", "32"],
+     "FAIL: elapsed ticks over 10 ms across 2^24, masked as TMR_VAL_EXT says"),
+    ("freebsd_pmtmr.asm", SteppingBackTimer, [], "FAIL: every step is forward modulo the timecounter's mask"),
+    ("seabios_pmtmr.asm", BhyveRateTimer, [],
+     "FAIL: elapsed ticks over 10 ms across the wrap, extended as SeaBIOS does"),
     ("access_qemu.asm", ByteLaneTimer, [], "FAIL: a 2-byte read at the third port returns the low 16 bits too"),
     ("access_qemu.asm", ResetOnWriteTimer, [], "FAIL: a write neither resets nor changes the counter"),
     ("access_bhyve_narrow.asm", AnyWidthTimer, [], "FAIL: the 2-byte read is refused"),
@@ -77,3 +85,21 @@ def test_a_tmr_sts_at_the_wrong_bit_fails_the_interrupt_guest():
     run = run_guest(bundled("overflow_irq.asm"), pm1_model=TmrStsAtBit22)
     assert run.result.verdict == Verdict.FAIL
     assert "FAIL: each interrupt came when the top bit had just toggled" in run.result.console
+
+
+@pytest.mark.parametrize("guest", ["linux_pmtmr.asm", "freebsd_pmtmr.asm", "seabios_pmtmr.asm"])
+@pytest.mark.parametrize("width", ["24", "32"])
+def test_consumer_guests_pass_at_both_widths(guest, width):
+    run = run_guest(bundled(guest), ["--timer-width", width])
+    assert run.result.verdict == Verdict.PASS, run.result.console
+
+
+def test_linux_never_notices_a_32_bit_timer_that_wraps_at_24_and_freebsd_does():
+    options = ["--timer-width", "32"]
+    assert run_guest(bundled("linux_pmtmr.asm"), options, timer_model=AlwaysWraps24Timer).result.verdict == "pass"
+    assert run_guest(bundled("freebsd_pmtmr.asm"), options, timer_model=AlwaysWraps24Timer).result.verdict == "fail"
+
+
+def test_a_stuck_timer_never_reaches_the_seabios_deadline():
+    run = run_guest(bundled("seabios_pmtmr.asm"), ["--max-instructions", "3000000"], timer_model=StuckTimer)
+    assert run.result.verdict == Verdict.TIMEOUT

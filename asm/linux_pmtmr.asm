@@ -1,0 +1,121 @@
+; linux_pmtmr.asm - read the timer the way Linux does.
+;
+; torvalds/linux drivers/clocksource/acpi_pm.c and include/linux/acpi_pmtmr.h:
+; Linux takes the port from the FADT, ignores TMR_VAL_EXT and always masks to
+; 24 bits (ACPI_PM_MASK); elapsed time is (now - last) & mask.  This guest
+;   - measures a 10 ms span across the 24-bit wrap (the counter starts 256
+;     ticks below it) and checks the masked elapsed ticks;
+;   - runs the boot-time consistency check of init_acpi_pm_clocksource: a
+;     later read may be smaller than an earlier one only just after a wrap
+;     (below 0xFFF);
+;   - reads through acpi_pm_read_verified, which reads three times and retries
+;     while the middle value is out of order (for buggy chipsets): a sound
+;     timer never needs a retry.
+; It passes at both widths: a 32-bit counter carrying into bit 24 looks like a
+; wrap once masked.
+; harness: --timer-start 0xFFFF00
+
+        bits 16
+        org LOAD_ADDRESS
+        %include "report.inc"
+        %include "acpi.inc"
+        %include "span.inc"
+        %include "fadt_timer.inc"
+
+%define ACPI_PM_MASK 0x00FFFFFF
+%assign MONOTONICITY_CHECKS 10
+%assign READ_CHECKS 10000
+%assign VERIFIED_READS 1000
+%assign SPAN_LOOPS 100000               ; 10 ms: across the wrap
+
+guest_main:
+        call    find_the_timer
+
+elapsed_across_the_wrap:
+        MEASURE_RAW_SPAN SPAN_LOOPS
+        PRINT   "INFO: the span runs from "
+        PRINT_HEX ebx
+        PRINT   " to "
+        PRINT_HEX eax
+        NEWLINE
+        sub     eax, ebx
+        and     eax, ACPI_PM_MASK       ; clocksource_delta: (now - last) & mask
+        CHECK_TICKS EXPECTED_TICKS(SPAN_LOOPS), "elapsed ticks over 10 ms across the 24-bit wrap, masked as Linux does"
+
+boot_time_consistency_check:
+        xor     ebp, ebp                ; ebp = inconsistencies seen
+        mov     esi, MONOTONICITY_CHECKS
+.next_check:
+        in      eax, dx
+        and     eax, ACPI_PM_MASK
+        mov     ebx, eax                ; value1
+        mov     ecx, READ_CHECKS
+.read_again:
+        in      eax, dx
+        and     eax, ACPI_PM_MASK       ; value2
+        cmp     eax, ebx
+        je      .same_value
+        ja      .consistent             ; later and larger
+        cmp     eax, 0xFFF
+        jb      .consistent             ; smaller, but only just past a wrap
+        inc     ebp
+        jmp     .consistent
+.same_value:
+        dec     ecx
+        jnz     .read_again
+        inc     ebp                     ; the timer did not move in READ_CHECKS reads
+.consistent:
+        dec     esi
+        jnz     .next_check
+        test    ebp, ebp
+        CHECK   z, "the boot-time consistency check of init_acpi_pm_clocksource passes"
+
+verified_reads:
+        mov     esi, VERIFIED_READS
+        xor     ebp, ebp                ; ebp = retries
+.next_read:
+        call    acpi_pm_read_verified
+        dec     esi
+        jnz     .next_read
+        test    ebp, ebp
+        CHECK   z, "acpi_pm_read_verified never needs to read again"
+
+        FINISH
+
+; acpi_pm_read_verified: EAX = the middle of three reads with no inversion;
+; EBP counts the retries.
+acpi_pm_read_verified:
+        push    ebx
+        push    ecx
+.read_three:
+        in      eax, dx
+        and     eax, ACPI_PM_MASK
+        mov     ebx, eax                ; v1
+        in      eax, dx
+        and     eax, ACPI_PM_MASK
+        mov     ecx, eax                ; v2
+        in      eax, dx
+        and     eax, ACPI_PM_MASK       ; v3
+        ; retry when (v1 > v2 && v1 < v3) || (v2 > v3 && v2 < v1) || (v3 > v1 && v3 < v2)
+        cmp     ebx, ecx
+        jbe     .second_rule
+        cmp     ebx, eax
+        jb      .retry
+.second_rule:
+        cmp     ecx, eax
+        jbe     .third_rule
+        cmp     ecx, ebx
+        jb      .retry
+.third_rule:
+        cmp     eax, ebx
+        jbe     .in_order
+        cmp     eax, ecx
+        jb      .retry
+.in_order:
+        mov     eax, ecx
+        pop     ecx
+        pop     ebx
+        ret
+.retry:
+        inc     ebp
+        jmp     .read_three

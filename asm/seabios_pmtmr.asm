@@ -1,0 +1,88 @@
+; seabios_pmtmr.asm - read the timer the way SeaBIOS does.
+;
+; coreboot/seabios src/hw/timer.c: SeaBIOS reads the PM timer's low 24 bits
+; and extends them to 32 with timer_adjust_bits(value, 0xFFFFFF): keep the
+; last value's upper bits, and add 2^24 when the low bits went down.  A
+; deadline is reached when (s32)(now - end) > 0 (timer_check).  This guest
+;   - measures a 10 ms span across the 24-bit wrap with extended values;
+;   - waits for a 1 ms deadline (3580 ticks) with timer_check and checks that
+;     it ends within a few ticks of its end, with the extended value never
+;     going backwards on the way.
+; harness: --timer-start 0xFFFF00
+
+        bits 16
+        org LOAD_ADDRESS
+        %include "report.inc"
+        %include "acpi.inc"
+        %include "span.inc"
+        %include "fadt_timer.inc"
+
+%assign SPAN_LOOPS 100000               ; 10 ms: across the 24-bit wrap
+%assign DEADLINE_TICKS 3580             ; 1 ms, as timer_calc(1) would give
+%assign NEAR 16
+
+guest_main:
+        call    find_the_timer
+        in      eax, dx
+        call    timer_adjust_bits       ; start the extension
+
+elapsed_across_the_wrap:
+        MEASURE_RAW_SPAN SPAN_LOOPS
+        push    eax
+        mov     eax, ebx
+        call    timer_adjust_bits
+        mov     ebx, eax                ; t0, extended
+        pop     eax
+        call    timer_adjust_bits       ; t1, extended
+        PRINT   "INFO: extended values from "
+        PRINT_HEX ebx
+        PRINT   " to "
+        PRINT_HEX eax
+        NEWLINE
+        sub     eax, ebx
+        CHECK_TICKS EXPECTED_TICKS(SPAN_LOOPS), "elapsed ticks over 10 ms across the wrap, extended as SeaBIOS does"
+
+wait_for_a_deadline:
+        in      eax, dx
+        call    timer_adjust_bits
+        mov     ebx, eax
+        add     ebx, DEADLINE_TICKS     ; end = timer_read() + ticks
+        mov     edi, eax                ; the last extended value
+        xor     ebp, ebp                ; ebp = backward steps
+.not_yet:
+        in      eax, dx
+        call    timer_adjust_bits
+        cmp     eax, edi
+        jae     .not_backwards
+        inc     ebp
+.not_backwards:
+        mov     edi, eax
+        mov     esi, eax
+        sub     esi, ebx                ; (s32)(now - end) > 0: the deadline has passed
+        jle     .not_yet
+        PRINT   "INFO: the deadline passed "
+        PRINT_DEC esi
+        PRINT   " ticks after its end"
+        NEWLINE
+        cmp     esi, NEAR
+        CHECK   b, "a 1 ms deadline ends within a few ticks of its end"
+        test    ebp, ebp
+        CHECK   z, "the extended value never goes backwards"
+        FINISH
+
+; timer_adjust_bits: EAX = the 24 low bits read, extended to 32 with the last value.
+timer_adjust_bits:
+        push    ebx
+        and     eax, 0x00FFFFFF         ; validbits
+        mov     ebx, [timer_last_value]
+        and     ebx, 0xFF000000         ; the last value's upper bits
+        or      eax, ebx
+        cmp     eax, [timer_last_value]
+        jae     .not_wrapped
+        add     eax, 0x01000000         ; validbits + 1
+.not_wrapped:
+        mov     [timer_last_value], eax
+        pop     ebx
+        ret
+
+timer_last_value: dd 0
