@@ -28,6 +28,8 @@ honours the stop at the next block boundary.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from time import perf_counter_ns
 
@@ -40,6 +42,7 @@ from harness.cpu import code_bits, disassemble_at, program_counter_register
 from harness.native_hooks import NativeHooks
 
 FLOATING_BUS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
+HOST_RECHECK_NS = 1_000_000  # under the host clock, how often to look again while IF is clear
 HLT_OPCODE = 0xF4
 
 FailureHandler = Callable[[PortAccess, Exception], None]
@@ -154,6 +157,35 @@ class Dispatch:
         """The HLT's address, if the CPU stopped at ``pc`` because it executed one."""
         raise NotImplementedError
 
+    # --- check points: when the machine looks at interrupts ------------------
+
+    def time_at(self, pc: int) -> int:
+        """The clock's time with the CPU standing at ``pc``."""
+        raise NotImplementedError
+
+    def arm(self, due_ns: int) -> None:
+        """Make a check point no later than time ``due_ns``."""
+        raise NotImplementedError
+
+    def disarm(self) -> None:
+        raise NotImplementedError
+
+    def check_soon(self) -> None:
+        """Make a check point at the next block boundary."""
+        raise NotImplementedError
+
+    def recheck_later(self) -> None:
+        """An interrupt is pending but IF is clear: make another check point a little later."""
+        raise NotImplementedError
+
+    def take_wakeup(self) -> bool:
+        """True once if the CPU stopped for a check point the run loop must service."""
+        raise NotImplementedError
+
+    def wait_until(self, now_ns: int, due_ns: int) -> int:
+        """The CPU is halted: let time pass from ``now_ns`` to ``due_ns``; returns the time after."""
+        raise NotImplementedError
+
 
 NEVER = 1 << 127  # a time no run reaches
 
@@ -241,6 +273,21 @@ class VirtualDispatch(Dispatch):
         """Check at the next block boundary."""
         self.next_check = 0
 
+    def recheck_later(self) -> None:
+        """An interrupt waits for IF: look again at the next block boundary, after an STI perhaps."""
+        self.next_check = 0
+
+    def take_wakeup(self) -> bool:
+        return False  # check points run inside the block hook
+
+    def time_at(self, pc: int) -> int:
+        return self.now_ns(self.instructions_at(pc))
+
+    def wait_until(self, now_ns: int, due_ns: int) -> int:
+        """Halted from ``now_ns`` until ``due_ns``: skip the idle time."""
+        self.idle_ns += max(0, due_ns - now_ns)
+        return due_ns
+
     def after_careful_access(self, now_ns: int) -> None:
         if now_ns >= self.due_ns:
             self.next_check = 0
@@ -311,13 +358,56 @@ class VirtualDispatch(Dispatch):
 
 
 class HostDispatch(Dispatch):
-    __slots__ = ("origin_ns",)
+    """Host time, no block hook.  Check points come from a host timer thread that stops the CPU.
+
+    Unicorn's ``emu_stop`` may be called from another thread (its own
+    ``timeout`` works that way); the CPU stops at the next block boundary and
+    the machine's run loop services the interrupt, then resumes.
+    """
+
+    __slots__ = ("alarm", "clock", "origin_ns", "wakeup_requested")
 
     def __init__(
         self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler, clock: HostClock
     ) -> None:
         super().__init__(uc, bus, start_bits, on_failure)
+        self.clock = clock
         self.origin_ns = clock.origin_ns
+        self.alarm: threading.Timer | None = None
+        self.wakeup_requested = False
+
+    def time_at(self, pc: int) -> int:
+        return self.clock.now_ns()
+
+    def check_soon(self) -> None:
+        self.wakeup_requested = True
+        self.uc.emu_stop()
+
+    def arm(self, due_ns: int) -> None:
+        self.disarm()
+        delay_s = max(0.0, (due_ns - self.clock.now_ns()) / 1e9)
+        self.alarm = threading.Timer(delay_s, self.check_soon)
+        self.alarm.daemon = True
+        self.alarm.start()
+
+    def disarm(self) -> None:
+        if self.alarm is not None:
+            self.alarm.cancel()
+            self.alarm = None
+
+    def recheck_later(self) -> None:
+        self.arm(self.clock.now_ns() + HOST_RECHECK_NS)
+
+    def take_wakeup(self) -> bool:
+        requested, self.wakeup_requested = self.wakeup_requested, False
+        return requested
+
+    def wait_until(self, now_ns: int, due_ns: int) -> int:
+        """Halted until ``due_ns``: sleep."""
+        delay_ns = due_ns - self.clock.now_ns()
+        if delay_ns > 0:
+            time.sleep(delay_ns / 1e9)
+        return self.clock.now_ns()
 
     def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
         try:

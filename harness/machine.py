@@ -178,15 +178,18 @@ class Machine:
         self._set_start_state()
         began = time.perf_counter()
         begin = self.config.load_address
-        while True:
-            fault = self._run_cpu(begin, began)
-            wall_seconds = time.perf_counter() - began
-            running = self._stop is None and fault is None and wall_seconds < self.config.timeout
-            if running and self._woke_from_hlt():
-                begin = resume_address(self.uc, self.config.mode)
-                continue
-            stop = self._stop or self._classify_end(fault, wall_seconds)
-            return self._result(stop, wall_seconds)
+        try:
+            while True:
+                fault = self._run_cpu(begin, began)
+                wall_seconds = time.perf_counter() - began
+                running = self._stop is None and fault is None and wall_seconds < self.config.timeout
+                if running and (self._woke_from_hlt() or self._serviced_wakeup()):
+                    begin = resume_address(self.uc, self.config.mode)
+                    continue
+                stop = self._stop or self._classify_end(fault, wall_seconds)
+                return self._result(stop, wall_seconds)
+        finally:
+            self.dispatch.disarm()
 
     def _run_cpu(self, begin: int, began: float) -> unicorn.UcError | None:
         remaining_us = int((self.config.timeout - (time.perf_counter() - began)) * 1_000_000)
@@ -216,7 +219,7 @@ class Machine:
         if self.pic.pending_vector() is not None:
             if interrupts_enabled(self.uc):
                 return self._take_interrupt(now_ns)
-            dispatch.check_soon()  # IF is clear: look again at the next block, an STI may come
+            dispatch.recheck_later()  # IF is clear: look again after an STI may have come
             return False
         if self.pm1.tmr_en:
             dispatch.arm(self.pm1.next_toggle_ns(now_ns))
@@ -242,22 +245,31 @@ class Machine:
         return True
 
     def _woke_from_hlt(self) -> bool:
-        """The CPU executed HLT: wait for the next interrupt, skipping idle virtual time; False if none can come."""
-        pc = self.dispatch.read_pc()
-        if self.dispatch.halted_at(pc) is None or not interrupts_enabled(self.uc):
-            return False
+        """The CPU executed HLT: wait for the next interrupt and take it; False if none can come.
+
+        The virtual clock skips the idle time; the host clock sleeps.
+        """
         dispatch = self.dispatch
-        now_ns = dispatch.now_ns(dispatch.instructions_at(pc))
+        pc = dispatch.read_pc()
+        if dispatch.halted_at(pc) is None or not interrupts_enabled(self.uc):
+            return False
+        now_ns = dispatch.time_at(pc)
         for _ in range(2):  # the interrupt may be due now, or at the next timer event
             self.pic.set_irq(SCI_IRQ, self.pm1.sci_asserted(now_ns))
             if self.pic.pending_vector() is not None:
                 return self._take_interrupt(now_ns)
             if not self.pm1.tmr_en:
                 return False
-            next_event_ns = self.pm1.next_toggle_ns(now_ns)
-            dispatch.idle_ns += next_event_ns - now_ns
-            now_ns = next_event_ns
+            now_ns = dispatch.wait_until(now_ns, self.pm1.next_toggle_ns(now_ns))
         return False
+
+    def _serviced_wakeup(self) -> bool:
+        """The host clock's alarm stopped the CPU for a check point: service it and go on."""
+        dispatch = self.dispatch
+        if not dispatch.take_wakeup():
+            return False
+        self._service_interrupts(dispatch.time_at(dispatch.read_pc()))
+        return self._stop is None
 
     # --- stopping ---------------------------------------------------------
 

@@ -24,12 +24,16 @@ def checks_figure(console: str) -> str:
     return f"{total - failed}/{total}"
 
 
+def _duration(ns: int) -> str:
+    return f"{ns / 1e6:.3f} ms" if ns < 1_000_000_000 else f"{ns / 1e9:.3f} s"
+
+
 def format_table(runs: Sequence[GuestRun]) -> str:
     header = ("guest", "expect", "verdict", "", "checks", "instructions", "reads", "virtual", "wall")
     rows = [header]
     for run in runs:
         result = run.result
-        virtual = f"{result.virtual_ns / 1e6:.3f} ms" if result.virtual_ns is not None else "host"
+        virtual = "host" if result.virtual_ns is None else _duration(result.virtual_ns)
         rows.append((
             run.guest.name,
             run.expect.value,

@@ -352,3 +352,61 @@ def test_hlt_with_interrupts_off_halts_even_with_tmr_en(tmp_path):
     body = "mov dx, 0x402\n mov ax, 1\n out dx, ax\n cli\n hlt\n"
     run = run_source(tmp_path, body)
     assert run.result.verdict == Verdict.HALTED
+
+
+REAL_MODE_SPIN_UNTIL_SCI = """
+        cli
+        mov al, 0x11
+        out 0x20, al
+        out 0xA0, al
+        mov al, 0x20
+        out 0x21, al
+        mov al, 0x28
+        out 0xA1, al
+        mov al, 4
+        out 0x21, al
+        mov al, 2
+        out 0xA1, al
+        mov al, 1
+        out 0x21, al
+        out 0xA1, al
+        mov al, 0xFB
+        out 0x21, al
+        mov al, 0xFD
+        out 0xA1, al
+        mov word [0x29 * 4], handler
+        mov word [0x29 * 4 + 2], 0
+        mov dx, 0x402
+        mov ax, 1
+        out dx, ax              ; TMR_EN
+        sti
+spin:   cmp byte [taken], 0     ; no HLT: the interrupt must arrive while the CPU runs
+        je spin
+        mov al, 0
+        out 0xF4, al
+handler:
+        mov byte [taken], 1
+        mov dx, 0x400
+        mov ax, 1
+        out dx, ax
+        mov al, 0x20
+        out 0xA0, al
+        out 0x20, al
+        iret
+taken:  db 0
+"""
+
+
+@pytest.mark.parametrize("clock", ["virtual", "host"])
+def test_an_interrupt_arrives_while_the_cpu_spins(tmp_path, clock):
+    options = ["--clock", clock, "--timer-width", "24", "--timer-start", "0x7FFF00", "--timeout", "10"]
+    run = run_source(tmp_path, REAL_MODE_SPIN_UNTIL_SCI, *options)
+    assert run.result.verdict == Verdict.PASS, run.result.report
+
+
+def test_interrupts_are_deterministic_under_the_virtual_clock():
+    first, second = [], []
+    run_guest(bundled("overflow_irq.asm"), trace=first.append)
+    run_guest(bundled("overflow_irq.asm"), trace=second.append)
+    assert first == second
+    assert sum("IRQ 9 (SCI) -> vector 0x29" in line for line in first) == 4
