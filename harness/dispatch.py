@@ -236,19 +236,22 @@ class VirtualDispatch(Dispatch):
         super().install(hooks)
 
     def on_block(self, _engine: int, address: int, size: int, _user: int) -> None:
-        retired = self.retired = self.retired + self.block.icount
+        block = self.block
+        retired = self.retired = self.retired + block.icount
         if retired >= self.next_check and self.on_check(address):
             # The CPU went to an interrupt handler: this block does not run.
             self.block = EMPTY_BLOCK
             self.port_index = ()
             self.ordinal = 0
             return
+        self.ordinal = 0
+        if block.address == address and block.size == size:
+            return  # the same block again: a loop, the common case when polling
         block = self.blocks.get(address)
         if block is None or block.size != size:
             block = self._decode(address, size)
         self.block = block
         self.port_index = block.port_index
-        self.ordinal = 0
 
     def now_ns(self, instructions: int) -> int:
         return self.clock.now_ns(instructions, self.port_accesses, self.idle_ns)
