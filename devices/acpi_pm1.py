@@ -90,6 +90,11 @@ class Pm1Registers:
         # SMI_CMD is 0 in the FADT: the platform is always in ACPI mode, SCI_EN set.
         return SCI_EN, self.control_port
 
+    def register_name(self, port: int) -> str:
+        if port < self.enable_port:
+            return "PM1_STS"
+        return "PM1_EN" if port < self.enable_port + 2 else "PM1_CNT"
+
     def read(self, port: int, width: int, now_ns: int) -> int:
         value, low_port = self._register(port, now_ns)
         return (value >> (8 * (port - low_port))) & ((1 << (8 * width)) - 1)

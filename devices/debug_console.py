@@ -19,6 +19,9 @@ class DebugConsole:
         self.output = bytearray()
         self.windows = (PortWindow(port, 1),)
 
+    def register_name(self, port: int) -> str:
+        return "DEBUGCON"
+
     def read(self, port: int, width: int, now_ns: int) -> int:
         return DEBUG_CONSOLE_PORT
 

@@ -26,6 +26,9 @@ class DebugExit:
         self._on_exit = on_exit
         self.windows = (PortWindow(port, 1),)
 
+    def register_name(self, port: int) -> str:
+        return "DEBUG_EXIT"
+
     def read(self, port: int, width: int, now_ns: int) -> int:
         # isa-debug-exit's read handler returns 0.
         return 0

@@ -123,6 +123,10 @@ class PicPair:
     def _chip(self, port: int) -> Pic8259:
         return self.master if port < SLAVE_PORT else self.slave
 
+    def register_name(self, port: int) -> str:
+        chip = "PIC1" if port < SLAVE_PORT else "PIC2"
+        return f"{chip} {'command' if port % 2 == 0 else 'data'}"
+
     def read(self, port: int, width: int, now_ns: int) -> int:
         chip = self._chip(port)
         return chip.read_command() if port % 2 == 0 else chip.imr

@@ -74,6 +74,9 @@ class PmTimer:
             )
         return PortWindow(self.port, 4, read_widths=frozenset({1, 2, 4}), write_widths=frozenset({1, 2, 4}))
 
+    def register_name(self, port: int) -> str:
+        return "PM_TMR"
+
     def counter(self, now_ns: int) -> int:
         """TMR_VAL at ``now_ns``: the value a 4-byte read returns."""
         return self.read(self.port, 4, now_ns)

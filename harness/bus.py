@@ -30,6 +30,8 @@ class Device(Protocol):
 
     def state(self) -> dict[str, object]: ...
 
+    # Optional: def register_name(self, port: int) -> str, the register's name for traces.
+
 
 @dataclass(frozen=True)
 class PortAccess:
@@ -89,6 +91,15 @@ class PortBus:
 
     def claimant(self, port: int) -> tuple[Device, PortWindow] | None:
         return self._claims.get(port)
+
+    def register_name(self, port: int) -> str:
+        """What the port is, as its device names it ("PM_TMR", "PM1_STS"), for traces."""
+        claim = self._claims.get(port)
+        if claim is None:
+            return "unclaimed"
+        device = claim[0]
+        describe = getattr(device, "register_name", None)
+        return describe(port) if describe is not None else device.name
 
     def read(self, port: int, width: int, now_ns: int) -> int:
         reader = self.readers.get(route_key(port, width))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ from harness.suite import bundled_guests, format_table
 
 USAGE_ERROR = 2
 USER_ERRORS = (GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError)
+# BrokenPipeError is an OSError: main() handles it first.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tables":
             return command_tables(args)
         return command_suite(args)
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except USER_ERRORS as error:
         print(f"harness: error: {error}", file=sys.stderr)
         return USAGE_ERROR

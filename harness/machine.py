@@ -208,10 +208,16 @@ class Machine:
     def _check_point(self, address: int) -> bool:
         """Before the block at ``address``: spend the budget, or take an interrupt (True)."""
         dispatch = self.dispatch
-        if dispatch.retired >= dispatch.budget:
-            self._instruction_budget_spent(address)
+        try:
+            if dispatch.retired >= dispatch.budget:
+                self._instruction_budget_spent(address)
+                return False
+            return self._service_interrupts(dispatch.now_ns(dispatch.retired))
+        except Exception as error:  # called from a hook: never let an exception vanish there
+            details = "".join(traceback.format_exception(error))
+            report = Report(reason=f"error: internal harness error at a check point: {error!r}", details=details)
+            self._latch(Stop(Verdict.ERROR, dispatch.retired, report=report))
             return False
-        return self._service_interrupts(dispatch.now_ns(dispatch.retired))
 
     def _service_interrupts(self, now_ns: int) -> bool:
         dispatch = self.dispatch
@@ -239,8 +245,7 @@ class Machine:
             self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at(pc), report=report))
             return False
         self.interrupts_taken += 1
-        if self._trace is not None:
-            self._trace(f"[{now_ns:>12} ns] IRQ {SCI_IRQ} (SCI) -> vector {vector:#04x}, handler at {handler:#010x}")
+        self._emit_trace(f"[{now_ns:>12} ns] IRQ {SCI_IRQ} (SCI) -> vector {vector:#04x}, handler at {handler:#010x}")
         self.dispatch.check_soon()
         return True
 
@@ -369,8 +374,21 @@ class Machine:
     def _trace_access(self, access: PortAccess, now_ns: int) -> None:
         instruction = self.dispatch.current_instruction()
         source = self.source_map.get(instruction.address) if instruction else None
-        assert self._trace is not None
-        self._trace(format_access(access, now_ns, self.dispatch.instructions_at_access(), instruction, source))
+        register = self.bus.register_name(access.port)
+        instructions = self.dispatch.instructions_at_access()
+        self._emit_trace(format_access(access, now_ns, instructions, instruction, source, register))
+
+    def _emit_trace(self, line: str) -> None:
+        # Called from inside Unicorn's hooks, where an exception would be lost:
+        # a trace sink that fails (a closed pipe) ends the run instead.
+        if self._trace is None:
+            return
+        try:
+            self._trace(line)
+        except Exception as error:
+            self._trace = None
+            reason = f"error: the trace output failed ({type(error).__name__}: {error}); the run was stopped"
+            self._latch(Stop(Verdict.ERROR, None, report=Report(reason=reason)))
 
     def _result(self, stop: Stop, wall_seconds: float) -> RunResult:
         dispatch = self.dispatch

@@ -121,3 +121,15 @@ def test_tables_command_dumps_the_fadt_for_the_options():
     assert done.returncode == 0
     assert "PM_TMR_BLK     0x608" in done.stdout and "TMR_VAL_EXT=0" in done.stdout
     assert "RSD PTR" in done.stdout
+
+
+def test_a_closed_trace_pipe_stops_quietly():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "asm/monotonic.asm", "--trace"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    process.stdout.readline()
+    process.stdout.close()  # like `| head -1`
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
