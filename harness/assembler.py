@@ -145,27 +145,39 @@ def _load(folder: Path, source: Path) -> Assembly:
 
 
 LISTING_LINE = re.compile(r"^\s*(\d+) ([0-9A-F]{8}) ")
+INCLUDE_DIRECTIVE = re.compile(r'^\s*%include\s+["<]([^">]+)[">]', re.IGNORECASE)
 
 
 def parse_listing(text: str, source_name: str) -> dict[int, str]:
     """Map each image offset that starts an instruction or datum to its source line.
 
     NASM listings are fixed-column: line number, offset, bytes, then at column
-    36 a ``<n>`` marker for lines from an include or macro expansion, and the
-    source text from column 40.  Expanded lines are attributed to the last
-    line of the guest file itself (the macro call).
+    36 a ``<n>`` marker for lines one level down (from an include, or from a
+    macro expansion), and the source text from column 40.  A ``<1>`` line after
+    a ``%include`` line is that file's own line; after any other guest line it
+    is part of the macro that line calls, and is attributed to the call.
+    Deeper levels are attributed to the line above them.
     """
     offsets: dict[int, str] = {}
     guest_line = 0
+    include_name: str | None = None
+    outer = f"{source_name}:0"
     for line in text.splitlines():
         number = line[:6].strip()
         level = line[36:40].strip()
+        source = line[40:].strip()
         if number.isdigit() and not level:
             guest_line = int(number)
+            included = INCLUDE_DIRECTIVE.match(source)
+            include_name = included.group(1) if included else None
+        if number.isdigit() and level == "<1>" and include_name is not None:
+            outer = f"{include_name}:{number}"
+        elif number.isdigit() and not level:
+            outer = f"{source_name}:{guest_line}"
         match = LISTING_LINE.match(line)
-        if match is None or not line[40:].strip():
+        if match is None or not source:
             continue
-        offset = int(match.group(2), 16)
-        where = f"{source_name}:{guest_line}" if not level else f"{source_name}:{guest_line} (expanded)"
-        offsets.setdefault(offset, f"{where}: {line[40:].strip()}")
+        own_line = not level or (level == "<1>" and include_name is not None)
+        where = outer if own_line else f"{outer} (expanded)"
+        offsets.setdefault(int(match.group(2), 16), f"{where}: {source}")
     return offsets

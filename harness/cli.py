@@ -17,7 +17,8 @@ from harness.acpi_tables import build_tables, dump
 from harness.assembler import AssemblyError, NasmNotFound
 from harness.config import ConfigError
 from harness.guest import GuestError
-from harness.options import HeaderOptionError, add_machine_options, machine_config
+from harness.machine import InstructionTraceOptions
+from harness.options import HeaderOptionError, add_machine_options, address_range, machine_config, number
 from harness.result import RunResult
 from harness.runner import GuestRun, run_guest
 from harness.suite import bundled_guests, format_table
@@ -36,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run one guest (.asm or .bin)")
     run.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    run.add_argument("--trace", action="store_true", help="print every port access as it happens")
+    run.add_argument(
+        "--trace", nargs="?", const="ports", choices=("ports", "insn"),
+        help="print every port access (ports, the default) or every instruction as well (insn)",
+    )
+    run.add_argument("--trace-limit", type=number, default=10_000, metavar="N",
+                     help="stop the instruction trace after N instructions (default 10,000)")
+    run.add_argument("--trace-range", type=address_range, action="append", default=[], metavar="FIRST-LAST",
+                     help="trace only instructions in this address range (repeatable), e.g. 0x7c00-0x7cff")
     add_machine_options(run)
     tables = commands.add_parser("tables", help="dump the ACPI tables the machine gives its guests")
     add_machine_options(tables)
@@ -66,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def command_run(args: argparse.Namespace) -> int:
     trace_stream = sys.stderr if args.json else sys.stdout
     trace = (lambda line: print(line, file=trace_stream)) if args.trace else None
-    run = run_guest(args.guest, args, trace=trace)
+    instructions = None
+    if args.trace == "insn":
+        instructions = InstructionTraceOptions(limit=args.trace_limit, ranges=tuple(args.trace_range))
+    run = run_guest(args.guest, args, trace=trace, instruction_trace=instructions)
     for warning in run.result.warnings:
         print(f"harness: note: {warning}", file=sys.stderr)
     if args.json:

@@ -159,6 +159,10 @@ class Dispatch:
 
     # --- check points: when the machine looks at interrupts ------------------
 
+    def resync(self, pc: int) -> None:
+        """Before resuming a CPU that stopped at ``pc``."""
+        raise NotImplementedError
+
     def time_at(self, pc: int) -> int:
         """The clock's time with the CPU standing at ``pc``."""
         raise NotImplementedError
@@ -286,6 +290,13 @@ class VirtualDispatch(Dispatch):
     def time_at(self, pc: int) -> int:
         return self.now_ns(self.instructions_at(pc))
 
+    def resync(self, pc: int) -> None:
+        """The CPU stopped at ``pc``, perhaps inside a block: count exactly what retired, start afresh."""
+        self.retired = self.instructions_at(pc)
+        self.block = EMPTY_BLOCK
+        self.port_index = ()
+        self.ordinal = 0
+
     def wait_until(self, now_ns: int, due_ns: int) -> int:
         """Halted from ``now_ns`` until ``due_ns``: skip the idle time."""
         self.idle_ns += max(0, due_ns - now_ns)
@@ -381,6 +392,9 @@ class HostDispatch(Dispatch):
 
     def time_at(self, pc: int) -> int:
         return self.clock.now_ns()
+
+    def resync(self, pc: int) -> None:
+        """Nothing counted, nothing to correct."""
 
     def check_soon(self) -> None:
         self.wakeup_requested = True

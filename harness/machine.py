@@ -32,6 +32,7 @@ from harness.clock import HostClock, VirtualClock, make_clock
 from harness.config import BOOT_DRIVE, ConfigError, MachineConfig
 from harness.cpu import disassemble_at, new_cpu, read_registers, resume_address
 from harness.dispatch import Dispatch, HostDispatch, VirtualDispatch
+from harness.insn_trace import InstructionTrace
 from harness.interrupts import DeliveryError, deliver, interrupts_enabled
 from harness.native_hooks import NativeHooks
 from harness.result import Report, RunResult, Verdict
@@ -58,6 +59,12 @@ UC_FAULTS = {
 TraceSink = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class InstructionTraceOptions:
+    limit: int = 10_000
+    ranges: tuple[tuple[int, int], ...] = ()  # (first, last) addresses; empty: everywhere
+
+
 @dataclass
 class Stop:
     """The first reason the run ended: latched, never replaced."""
@@ -77,6 +84,7 @@ class Machine:
         pm1_model: type[Pm1Registers] = Pm1Registers,
         source_map: Mapping[int, str] | None = None,
         trace: TraceSink | None = None,
+        instruction_trace: InstructionTraceOptions | None = None,
     ) -> None:
         self.config = config
         self.clock = make_clock(config.clock, config.insn_ns, config.io_ns)
@@ -109,6 +117,12 @@ class Machine:
         self.dispatch = self._make_dispatch()
         if trace is not None:
             self.dispatch.trace_with(self._trace_access)
+        self.instruction_trace: InstructionTrace | None = None
+        if trace is not None and instruction_trace is not None:
+            self.instruction_trace = InstructionTrace(
+                self.uc, config.mode, self.source_map, self._emit_trace, instruction_trace.limit,
+                instruction_trace.ranges,
+            )
         self._stop: Stop | None = None
         self._memory_fault: str | None = None
         self._image_size = 0
@@ -117,6 +131,8 @@ class Machine:
         self.dispatch.install(self._hooks)
         self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, self._on_memory_fault)
+        if self.instruction_trace is not None:
+            self.instruction_trace.install()
 
     def _make_dispatch(self) -> Dispatch:
         if isinstance(self.clock, HostClock):
@@ -183,13 +199,25 @@ class Machine:
                 fault = self._run_cpu(begin, began)
                 wall_seconds = time.perf_counter() - began
                 running = self._stop is None and fault is None and wall_seconds < self.config.timeout
-                if running and (self._woke_from_hlt() or self._serviced_wakeup()):
+                if running and (self._woke_from_hlt() or self._serviced_wakeup() or self._trace_limit_reached()):
                     begin = resume_address(self.uc, self.config.mode)
                     continue
                 stop = self._stop or self._classify_end(fault, wall_seconds)
                 return self._result(stop, wall_seconds)
         finally:
             self.dispatch.disarm()
+            if self.instruction_trace is not None:
+                self.instruction_trace.finish()
+
+    def _trace_limit_reached(self) -> bool:
+        """The instruction trace stopped the CPU at its limit: take it out and go on."""
+        trace = self.instruction_trace
+        if trace is None or not trace.limit_reached or trace.printed < trace.limit:
+            return False
+        trace.remove()
+        self.instruction_trace = None
+        self.dispatch.resync(self.dispatch.read_pc())
+        return True
 
     def _run_cpu(self, begin: int, began: float) -> unicorn.UcError | None:
         remaining_us = int((self.config.timeout - (time.perf_counter() - began)) * 1_000_000)

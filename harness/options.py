@@ -25,6 +25,17 @@ def number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
+def address_range(text: str) -> tuple[int, int]:
+    """FIRST-LAST, both addresses included: 0x7c00-0x7cff."""
+    first, separator, last = text.partition("-")
+    if not separator:
+        raise argparse.ArgumentTypeError(f"not an address range: {text!r} (try 0x7c00-0x7cff)")
+    low, high = number(first), number(last)
+    if low > high:
+        raise argparse.ArgumentTypeError(f"the range {text!r} ends before it starts")
+    return low, high
+
+
 def size(text: str) -> int:
     """A byte count: 1048576, 0x100000, 1M, 640K, 2MiB."""
     match = SIZE.match(text.strip())

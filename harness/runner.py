@@ -19,7 +19,7 @@ from devices.acpi_pm1 import Pm1Registers
 from devices.pm_timer import PmTimer
 from harness.config import MachineConfig
 from harness.guest import load_guest, read_header
-from harness.machine import Machine, TraceSink
+from harness.machine import InstructionTraceOptions, Machine, TraceSink
 from harness.options import header_parser, machine_config
 from harness.result import RunResult, Verdict
 
@@ -47,6 +47,7 @@ def run_guest(
     options: Sequence[str] | argparse.Namespace = (),
     *,
     trace: TraceSink | None = None,
+    instruction_trace: InstructionTraceOptions | None = None,
     timer_model: type[PmTimer] = PmTimer,
     pm1_model: type[Pm1Registers] = Pm1Registers,
 ) -> GuestRun:
@@ -58,7 +59,12 @@ def run_guest(
     config = machine_config(header.options, options)
     guest = load_guest(guest_path, config)
     machine = Machine(
-        config, timer_model=timer_model, pm1_model=pm1_model, source_map=guest.source_map, trace=trace
+        config,
+        timer_model=timer_model,
+        pm1_model=pm1_model,
+        source_map=guest.source_map,
+        trace=trace,
+        instruction_trace=instruction_trace,
     )
     machine.load(guest.image)
     return GuestRun(guest_path, config, header.expect, machine.run())
