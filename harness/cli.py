@@ -19,6 +19,7 @@ from harness.config import ConfigError
 from harness.guest import GuestError
 from harness.machine import InstructionTraceOptions
 from harness.options import HeaderOptionError, add_machine_options, address_range, machine_config, number
+from harness.progress import SuiteProgress
 from harness.result import RunResult
 from harness.runner import GuestRun, run_guest
 from harness.suite import bundled_guests, format_table
@@ -77,7 +78,7 @@ def command_run(args: argparse.Namespace) -> int:
     instructions = None
     if args.trace == "insn":
         instructions = InstructionTraceOptions(limit=args.trace_limit, ranges=tuple(args.trace_range))
-    run = run_guest(args.guest, args, trace=trace, instruction_trace=instructions)
+    run = run_guest(args.guest, args, trace=trace, instruction_trace=instructions, show_progress=not args.trace)
     for warning in run.result.warnings:
         print(f"harness: note: {warning}", file=sys.stderr)
     if args.json:
@@ -95,12 +96,16 @@ def command_tables(args: argparse.Namespace) -> int:
 
 def command_suite(args: argparse.Namespace) -> int:
     runs = []
-    for guest in bundled_guests():
-        try:
-            runs.append(run_guest(guest, args))
-        except USER_ERRORS as error:
-            print(f"harness: error: {guest.name}: {error}", file=sys.stderr)
-            return USAGE_ERROR
+    guests = bundled_guests()
+    with SuiteProgress(len(guests)) as progress:
+        for guest in guests:
+            progress.starting(guest.name)
+            try:
+                runs.append(run_guest(guest, args))
+            except USER_ERRORS as error:
+                print(f"harness: error: {guest.name}: {error}", file=sys.stderr)
+                return USAGE_ERROR
+            progress.finished(runs[-1])
     if args.json:
         print(json.dumps([run.as_dict() for run in runs], indent=2, default=str))
     else:

@@ -50,6 +50,7 @@ def run_guest(
     instruction_trace: InstructionTraceOptions | None = None,
     timer_model: type[PmTimer] = PmTimer,
     pm1_model: type[Pm1Registers] = Pm1Registers,
+    show_progress: bool = False,
 ) -> GuestRun:
     """Run the guest at ``path`` with command-line style ``options`` over its header's."""
     guest_path = Path(path)
@@ -67,4 +68,9 @@ def run_guest(
         instruction_trace=instruction_trace,
     )
     machine.load(guest.image)
-    return GuestRun(guest_path, config, header.expect, machine.run())
+    if not show_progress:
+        return GuestRun(guest_path, config, header.expect, machine.run())
+    from harness.progress import RunProgress  # progress imports this module
+
+    with RunProgress(machine, guest_path.name):
+        return GuestRun(guest_path, config, header.expect, machine.run())

@@ -1,0 +1,108 @@
+"""Progress: the suite's (a tqdm bar on a terminal, one plain line per guest
+elsewhere) and a long run's (a status line, on a terminal only).
+
+Both go to standard error, so the results table on standard output stays
+clean for a pipe or a file.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import TextIO
+
+from tqdm import tqdm
+
+from harness.dispatch import VirtualDispatch
+from harness.machine import Machine
+from harness.runner import GuestRun
+
+
+class SuiteProgress:
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.interactive = self.stream.isatty()
+        self.done = 0
+        self._bar: tqdm | None = None
+
+    def __enter__(self) -> SuiteProgress:
+        if self.interactive:
+            self._bar = tqdm(total=self.total, file=self.stream, unit="guest", leave=False)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def starting(self, name: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description(name)
+
+    def finished(self, run: GuestRun) -> None:
+        self.done += 1
+        if self._bar is not None:
+            self._bar.update(1)
+            return
+        verdict = run.result.verdict.value + ("" if run.as_expected else " (UNEXPECTED)")
+        print(
+            f"[{self.done}/{self.total}] {run.guest.name}: {verdict} in {run.result.wall_seconds:.2f} s",
+            file=self.stream,
+            flush=True,
+        )
+
+
+class RunProgress:
+    """A status line for a long run on a terminal: instructions and time so far, every half second.
+
+    Shown only after the first second, and only on a terminal; it reads the
+    machine's counters from a background thread and never touches the CPU.
+    """
+
+    DELAY_S = 1.0
+    INTERVAL_S = 0.5
+
+    def __init__(self, machine: Machine, name: str, stream: TextIO | None = None) -> None:
+        self.machine = machine
+        self.name = name
+        self.stream = stream or sys.stderr
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._shown = False
+
+    def __enter__(self) -> RunProgress:
+        if self.stream.isatty():
+            self._thread = threading.Thread(target=self._report, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._shown:
+            print("\r\033[K", end="", file=self.stream, flush=True)
+
+    def _report(self) -> None:
+        began = time.monotonic()
+        if self._stop.wait(self.DELAY_S):
+            return
+        while not self._stop.is_set():
+            print(f"\r\033[K{self.status(time.monotonic() - began)}", end="", file=self.stream, flush=True)
+            self._shown = True
+            self._stop.wait(self.INTERVAL_S)
+
+    def status(self, wall_seconds: float) -> str:
+        dispatch = self.machine.dispatch
+        parts = [f"{self.name}: running {wall_seconds:.0f} s"]
+        if isinstance(dispatch, VirtualDispatch):
+            parts.append(f"{dispatch.retired:,} instructions")
+            parts.append(f"{dispatch.now_ns(dispatch.retired) / 1e9:.6f} s virtual")
+        parts.append(f"{dispatch.port_accesses:,} port accesses")
+        return ", ".join(parts)

@@ -1,0 +1,52 @@
+"""Progress: plain lines off a terminal, a bar and a status line on one."""
+
+import io
+
+from harness.config import MachineConfig
+from harness.machine import Machine
+from harness.progress import RunProgress, SuiteProgress
+from harness.runner import run_guest
+from tests.guests import bundled
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_off_a_terminal_each_guest_is_one_plain_line():
+    stream = io.StringIO()
+    run = run_guest(bundled("hello.asm"))
+    with SuiteProgress(2, stream) as progress:
+        progress.starting("hello.asm")
+        progress.finished(run)
+    assert stream.getvalue().startswith("[1/2] hello.asm: pass in ")
+
+
+def test_on_a_terminal_the_suite_draws_a_bar():
+    stream = Terminal()
+    run = run_guest(bundled("hello.asm"))
+    with SuiteProgress(1, stream) as progress:
+        progress.starting("hello.asm")
+        progress.finished(run)
+    assert "1/1" in stream.getvalue() and "hello.asm: pass in" not in stream.getvalue()
+
+
+def test_a_long_run_shows_a_status_line_on_a_terminal(monkeypatch):
+    monkeypatch.setattr(RunProgress, "DELAY_S", 0.0)
+    monkeypatch.setattr(RunProgress, "INTERVAL_S", 0.05)
+    machine = Machine(MachineConfig(timeout=0.5, max_instructions=10**12))
+    machine.load(bytes([0xEB, 0xFE]))  # jmp $
+    stream = Terminal()
+    with RunProgress(machine, "spin.bin", stream):
+        machine.run()
+    assert "spin.bin: running" in stream.getvalue() and "instructions" in stream.getvalue()
+
+
+def test_no_status_line_off_a_terminal():
+    machine = Machine(MachineConfig(timeout=0.2, max_instructions=10**12))
+    machine.load(bytes([0xEB, 0xFE]))
+    stream = io.StringIO()
+    with RunProgress(machine, "spin.bin", stream):
+        machine.run()
+    assert stream.getvalue() == ""
