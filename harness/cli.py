@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.acpi_tables import build_tables, dump
 from harness.assembler import AssemblyError, NasmNotFound
@@ -19,13 +20,16 @@ from harness.config import ConfigError
 from harness.guest import GuestError
 from harness.machine import InstructionTraceOptions
 from harness.options import HeaderOptionError, add_machine_options, address_range, machine_config, number
+from harness.plot import NothingToPlot, PlotUnavailable, plot_guest
 from harness.progress import SuiteProgress
 from harness.result import RunResult
 from harness.runner import GuestRun, run_guest
 from harness.suite import bundled_guests, format_table
 
 USAGE_ERROR = 2
-USER_ERRORS = (GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError)
+USER_ERRORS = (
+    GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, NothingToPlot,
+)
 # BrokenPipeError is an OSError: main() handles it first.
 
 
@@ -49,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_machine_options(run)
     tables = commands.add_parser("tables", help="dump the ACPI tables the machine gives its guests")
     add_machine_options(tables)
+    plot = commands.add_parser("plot", help="draw the timer values a guest read against time (needs matplotlib)")
+    plot.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
+    plot.add_argument("-o", "--output", default="timer.png", help="the picture to write (default timer.png)")
+    add_machine_options(plot)
     suite = commands.add_parser("suite", help="run every bundled guest and print a table")
     suite.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     add_machine_options(suite)
@@ -62,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_run(args)
         if args.command == "tables":
             return command_tables(args)
+        if args.command == "plot":
+            return command_plot(args)
         return command_suite(args)
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as command-line tools do.
@@ -86,6 +96,13 @@ def command_run(args: argparse.Namespace) -> int:
     else:
         print(format_run(run))
     return run.result.verdict.exit_status
+
+
+def command_plot(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    run = plot_guest(args.guest, args, output)
+    print(f"{output}: {run.guest.name}, verdict {run.result.verdict.value}")
+    return 0
 
 
 def command_tables(args: argparse.Namespace) -> int:

@@ -57,6 +57,7 @@ UC_FAULTS = {
 }
 
 TraceSink = Callable[[str], None]
+AccessObserver = Callable[[PortAccess, int], None]  # every port access, with its time
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Machine:
         source_map: Mapping[int, str] | None = None,
         trace: TraceSink | None = None,
         instruction_trace: InstructionTraceOptions | None = None,
+        observer: AccessObserver | None = None,
     ) -> None:
         self.config = config
         self.clock = make_clock(config.clock, config.insn_ns, config.io_ns)
@@ -115,7 +117,8 @@ class Machine:
         except ValueError as error:
             raise ConfigError(str(error)) from None
         self.dispatch = self._make_dispatch()
-        if trace is not None:
+        self._observer = observer
+        if trace is not None or observer is not None:
             self.dispatch.trace_with(self._trace_access)
         self.instruction_trace: InstructionTrace | None = None
         if trace is not None and instruction_trace is not None:
@@ -400,6 +403,10 @@ class Machine:
         return claim[0].name if claim else "the bus"
 
     def _trace_access(self, access: PortAccess, now_ns: int) -> None:
+        if self._observer is not None:
+            self._observer(access, now_ns)
+        if self._trace is None:
+            return
         instruction = self.dispatch.current_instruction()
         source = self.source_map.get(instruction.address) if instruction else None
         register = self.bus.register_name(access.port)

@@ -19,7 +19,7 @@ from devices.acpi_pm1 import Pm1Registers
 from devices.pm_timer import PmTimer
 from harness.config import MachineConfig
 from harness.guest import load_guest, read_header
-from harness.machine import InstructionTraceOptions, Machine, TraceSink
+from harness.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
 from harness.options import header_parser, machine_config
 from harness.result import RunResult, Verdict
 
@@ -51,6 +51,7 @@ def run_guest(
     timer_model: type[PmTimer] = PmTimer,
     pm1_model: type[Pm1Registers] = Pm1Registers,
     show_progress: bool = False,
+    observer: AccessObserver | None = None,
 ) -> GuestRun:
     """Run the guest at ``path`` with command-line style ``options`` over its header's."""
     guest_path = Path(path)
@@ -66,6 +67,7 @@ def run_guest(
         source_map=guest.source_map,
         trace=trace,
         instruction_trace=instruction_trace,
+        observer=observer,
     )
     machine.load(guest.image)
     if not show_progress:

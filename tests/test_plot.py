@@ -1,0 +1,40 @@
+"""The timer plot: a picture from a run, or a clear message."""
+
+import sys
+
+import pytest
+
+from harness.cli import main
+from tests.guests import bundled, write_guest
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_writes_a_png_of_the_reads(tmp_path, capsys):
+    picture = tmp_path / "timer.png"
+    status = main(["plot", str(bundled("wrap24.asm")), "-o", str(picture)])
+    assert status == 0
+    assert picture.read_bytes()[:8] == PNG_SIGNATURE
+    assert "wrap24.asm, verdict pass" in capsys.readouterr().out
+
+
+def test_a_guest_that_never_reads_the_timer_has_nothing_to_plot(tmp_path, capsys):
+    guest = write_guest(tmp_path, "mov al, 0\n out 0xF4, al\n")
+    assert main(["plot", str(guest), "-o", str(tmp_path / "x.png")]) == 2
+    assert "never read the timer" in capsys.readouterr().err
+
+
+def test_without_matplotlib_the_message_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["plot", str(bundled("wrap24.asm")), "-o", str(tmp_path / "x.png")]) == 2
+    assert "pip install '.[plot]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("guest", ["overflow_irq.asm"])
+def test_the_toggles_are_marked(tmp_path, guest):
+    from harness.plot import toggle_times_ns
+    from harness.runner import run_guest
+
+    run = run_guest(bundled(guest))
+    times = toggle_times_ns(run, run.result.virtual_ns)
+    assert len(times) == 4  # the four TMR_STS interrupts the guest counted
