@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace", nargs="?", const="ports", choices=("ports", "insn"),
         help="print every port access (ports, the default) or every instruction as well (insn)",
     )
+    run.add_argument("--gdb", type=number, metavar="PORT",
+                     help="serve the GDB remote protocol on localhost:PORT (0: any free port) and wait for gdb")
     run.add_argument("--trace-limit", type=number, default=10_000, metavar="N",
                      help="stop the instruction trace after N instructions (default 10,000)")
     run.add_argument("--trace-range", type=address_range, action="append", default=[], metavar="FIRST-LAST",
@@ -88,7 +90,10 @@ def command_run(args: argparse.Namespace) -> int:
     instructions = None
     if args.trace == "insn":
         instructions = InstructionTraceOptions(limit=args.trace_limit, ranges=tuple(args.trace_range))
-    run = run_guest(args.guest, args, trace=trace, instruction_trace=instructions, show_progress=not args.trace)
+    run = run_guest(
+        args.guest, args, trace=trace, instruction_trace=instructions,
+        show_progress=not args.trace and args.gdb is None, gdb_port=args.gdb,
+    )
     for warning in run.result.warnings:
         print(f"harness: note: {warning}", file=sys.stderr)
     if args.json:

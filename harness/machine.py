@@ -32,6 +32,7 @@ from harness.clock import HostClock, VirtualClock, make_clock
 from harness.config import BOOT_DRIVE, ConfigError, MachineConfig
 from harness.cpu import disassemble_at, new_cpu, read_registers, resume_address
 from harness.dispatch import Dispatch, HostDispatch, VirtualDispatch
+from harness.gdbstub import GdbStub
 from harness.insn_trace import InstructionTrace
 from harness.interrupts import DeliveryError, deliver, interrupts_enabled
 from harness.native_hooks import NativeHooks
@@ -87,6 +88,8 @@ class Machine:
         trace: TraceSink | None = None,
         instruction_trace: InstructionTraceOptions | None = None,
         observer: AccessObserver | None = None,
+        gdb_port: int | None = None,
+        announce: Callable[[str], None] = print,
     ) -> None:
         self.config = config
         self.clock = make_clock(config.clock, config.insn_ns, config.io_ns)
@@ -136,6 +139,9 @@ class Machine:
         self.uc.hook_add(unicorn.UC_HOOK_MEM_INVALID, self._on_memory_fault)
         if self.instruction_trace is not None:
             self.instruction_trace.install()
+        self.debugger: GdbStub | None = None
+        if gdb_port is not None:
+            self.debugger = GdbStub(self.uc, gdb_port, self._monitor_command, announce)
 
     def _make_dispatch(self) -> Dispatch:
         if isinstance(self.clock, HostClock):
@@ -211,6 +217,19 @@ class Machine:
             self.dispatch.disarm()
             if self.instruction_trace is not None:
                 self.instruction_trace.finish()
+            if self.debugger is not None:
+                self.debugger.finished(self._stop.exit_code if self._stop else None)
+
+    def _monitor_command(self, command: str) -> str:
+        """GDB's ``monitor`` commands: ``monitor timer`` shows the PM timer and its PM1 bits now."""
+        if command != "timer":
+            return "monitor commands: timer\n"
+        now_ns = self.dispatch.time_at(self.dispatch.read_pc())
+        timer, pm1 = self.timer, self.pm1
+        return (
+            f"PM_TMR {timer.counter(now_ns):#010x} ({timer.width}-bit, port {timer.port:#x}), "
+            f"TMR_STS {int(pm1.tmr_sts(now_ns))}, TMR_EN {int(pm1.tmr_en)}, time {now_ns} ns\n"
+        )
 
     def _trace_limit_reached(self) -> bool:
         """The instruction trace stopped the CPU at its limit: take it out and go on."""
@@ -373,6 +392,8 @@ class Machine:
             reason = f"error: {UC_FAULTS.get(fault.errno, str(fault))}"
             report = self._report_at(pc, reason, details=self._memory_fault)
             return Stop(Verdict.ERROR, instructions, report=report)
+        if self.debugger is not None and self.debugger.killed:
+            return Stop(Verdict.ERROR, instructions, report=self._report_at(pc, "error: killed from the debugger"))
         if wall_seconds >= self.config.timeout:
             reason = f"timeout: wall-clock budget of {self.config.timeout:g} s spent (--timeout)"
             return Stop(Verdict.TIMEOUT, instructions, report=self._report_at(pc, reason))

@@ -11,6 +11,7 @@ the pytest plugin and the tests alike::
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ def run_guest(
     pm1_model: type[Pm1Registers] = Pm1Registers,
     show_progress: bool = False,
     observer: AccessObserver | None = None,
+    gdb_port: int | None = None,
 ) -> GuestRun:
     """Run the guest at ``path`` with command-line style ``options`` over its header's."""
     guest_path = Path(path)
@@ -68,6 +70,8 @@ def run_guest(
         trace=trace,
         instruction_trace=instruction_trace,
         observer=observer,
+        gdb_port=gdb_port,
+        announce=lambda line: print(line, file=sys.stderr, flush=True),
     )
     machine.load(guest.image)
     if not show_progress:
