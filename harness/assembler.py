@@ -30,6 +30,7 @@ INCLUDE_SUFFIXES = (".inc", ".mac")
 NASM_ENV = "HARNESS_NASM"
 CACHE_ENV = "HARNESS_CACHE_DIR"
 NASM_TIMEOUT_S = 60
+OUTPUTS = ("guest.bin", "guest.lst", "guest.map")
 
 
 class AssemblyError(Exception):
@@ -48,6 +49,7 @@ class NasmNotFound(Exception):
 class Assembly:
     image: bytes
     listing: dict[int, str]  # offset in the image -> "file:line: source"
+    symbols: dict[str, int]  # label -> address (as NASM computed it: org + offset)
 
 
 def find_nasm() -> str:
@@ -103,18 +105,21 @@ def assemble(source: Path, defines: dict[str, int], use_cache: bool = True) -> A
     nasm = find_nasm()
     key = _cache_key(nasm, source, defines)
     entry = cache_root() / key
-    if use_cache and (entry / "guest.bin").is_file() and (entry / "guest.lst").is_file():
+    if use_cache and all((entry / name).is_file() for name in OUTPUTS):
         return _load(entry, source)
     with tempfile.TemporaryDirectory(prefix="harness-nasm-") as scratch:
         work = Path(scratch)
-        _run_nasm(nasm, source, defines, work / "guest.bin", work / "guest.lst")
+        _run_nasm(nasm, source, defines, work)
         if use_cache:
             _store(work, entry)
         return _load(work, source)
 
 
-def _run_nasm(nasm: str, source: Path, defines: dict[str, int], image: Path, listing: Path) -> None:
-    command = [nasm, "-f", "bin", "-o", str(image), "-l", str(listing)]
+def _run_nasm(nasm: str, source: Path, defines: dict[str, int], work: Path) -> None:
+    # The symbol map can only be asked for from inside the source: a pre-included file does it.
+    (work / "map.inc").write_text(f"[map symbols {work / 'guest.map'}]\n")
+    command = [nasm, "-f", "bin", "-o", str(work / "guest.bin"), "-l", str(work / "guest.lst")]
+    command += ["-p", str(work / "map.inc")]
     for directory in include_dirs(source):
         command += ["-I", f"{directory}{os.sep}"]
     command += [f"-D{name}={value}" for name, value in sorted(defines.items())]
@@ -131,7 +136,7 @@ def _store(work: Path, entry: Path) -> None:
     # Copy into a private folder, then rename: a reader never sees half an entry.
     entry.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=entry.parent))
-    for name in ("guest.bin", "guest.lst"):
+    for name in OUTPUTS:
         shutil.copyfile(work / name, staging / name)
     try:
         staging.replace(entry)
@@ -141,7 +146,21 @@ def _store(work: Path, entry: Path) -> None:
 
 def _load(folder: Path, source: Path) -> Assembly:
     listing = parse_listing((folder / "guest.lst").read_text(errors="replace"), source.name)
-    return Assembly((folder / "guest.bin").read_bytes(), listing)
+    symbols = parse_symbol_map((folder / "guest.map").read_text(errors="replace"))
+    return Assembly((folder / "guest.bin").read_bytes(), listing, symbols)
+
+
+MAP_SYMBOL = re.compile(r"^\s*([0-9A-F]+)\s+([0-9A-F]+)\s+(\S+)\s*$")
+
+
+def parse_symbol_map(text: str) -> dict[str, int]:
+    """Labels from NASM's map file ("Real  Virtual  Name"), without macro-local ``..@`` ones."""
+    symbols = {}
+    for line in text.splitlines():
+        match = MAP_SYMBOL.match(line)
+        if match and not match.group(3).startswith("..@"):
+            symbols[match.group(3)] = int(match.group(2), 16)
+    return symbols
 
 
 LISTING_LINE = re.compile(r"^\s*(\d+) ([0-9A-F]{8}) ")

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import unicorn
 from unicorn import x86_const as x86
@@ -35,6 +36,14 @@ GDB_REGISTERS = (
     x86.UC_X86_REG_DS, x86.UC_X86_REG_ES, x86.UC_X86_REG_FS, x86.UC_X86_REG_GS,
 )
 SIGTRAP = 5
+
+
+def write_label_script(symbols: Mapping[str, int], folder: Path) -> Path:
+    """A gdb script that names each label: ``source`` it, then ``break *$guest_main``."""
+    lines = [f"set ${name.replace('.', '_')} = {address:#x}" for name, address in sorted(symbols.items())]
+    script = folder / "labels.gdb"
+    script.write_text("\n".join(lines) + "\n")
+    return script
 
 
 def checksum(data: bytes) -> int:

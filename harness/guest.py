@@ -41,6 +41,7 @@ class Guest:
     path: Path
     image: bytes
     source_map: dict[int, str]  # linear address -> "file:line: source"
+    symbols: dict[str, int]  # label -> address; assumes the guest's org is its load address
 
 
 def check_guest_path(path: Path) -> None:
@@ -89,9 +90,10 @@ def load_guest(path: Path, config: MachineConfig) -> Guest:
         assembly = assemble(path, config.nasm_defines())
         image = assembly.image
         source_map = {config.load_address + offset: text for offset, text in assembly.listing.items()}
+        symbols = assembly.symbols
     else:
         image = path.read_bytes()
-        source_map = {}
+        source_map, symbols = {}, {}
     if not image:
         raise GuestError(f"{path}: the guest image is empty")
-    return Guest(path, image, source_map)
+    return Guest(path, image, source_map, symbols)

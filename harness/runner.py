@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from devices.acpi_pm1 import Pm1Registers
 from devices.pm_timer import PmTimer
 from harness.config import MachineConfig
+from harness.gdbstub import write_label_script
 from harness.guest import load_guest, read_header
 from harness.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
 from harness.options import header_parser, machine_config
@@ -62,6 +64,10 @@ def run_guest(
         options = header_parser().parse_args(list(options))
     config = machine_config(header.options, options)
     guest = load_guest(guest_path, config)
+    if gdb_port is not None and guest.symbols:
+        script = write_label_script(guest.symbols, Path(tempfile.mkdtemp(prefix="harness-gdb-")))
+        print(f"gdb: labels as convenience variables: source {script}, then e.g. break *$guest_main",
+              file=sys.stderr, flush=True)
     machine = Machine(
         config,
         timer_model=timer_model,

@@ -36,3 +36,10 @@ def test_listing_maps_offsets_to_guest_lines_and_macro_calls():
     assert offsets[0] == "g.asm:6: mov al, 0"
     assert offsets[2] == "g.asm:7 (expanded): nop"
     assert 1 not in offsets
+
+
+def test_labels_come_from_nasm_s_map_without_macro_locals(tmp_path):
+    source = tmp_path / "guest.asm"
+    source.write_text("org 0x7c00\nstart: nop\n%macro M 0\n%%inner: nop\n%endmacro\nM\nafter: nop\n.local: hlt\n")
+    symbols = assemble(source, {}).symbols
+    assert symbols == {"start": 0x7C00, "after": 0x7C02, "after.local": 0x7C03}

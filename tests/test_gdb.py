@@ -29,10 +29,11 @@ def test_break_step_read_registers_and_the_timer(tmp_path):
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        announcement = harness.stderr.readline()
-        port = re.search(r"localhost:(\d+)", announcement).group(1)
+        labels = re.search(r"source (\S+),", harness.stderr.readline()).group(1)
+        port = re.search(r"localhost:(\d+)", harness.stderr.readline()).group(1)
         commands = [
-            "set architecture i386", f"target remote localhost:{port}", "break *0x7c05", "continue",
+            "set architecture i386", f"source {labels}", f"target remote localhost:{port}",
+            "break *$timer_was_read", "continue",
             "info registers eip", "stepi", "print/x $ebx == $eax", "monitor timer", "continue",
         ]
         gdb = subprocess.run(
@@ -43,7 +44,7 @@ def test_break_step_read_registers_and_the_timer(tmp_path):
     finally:
         harness.kill()
     output = gdb.stdout + gdb.stderr
-    assert "Breakpoint 1, 0x00007c05" in output
+    assert "Breakpoint 1, 0x00007c05" in output  # timer_was_read, from NASM's map
     assert re.search(r"eip\s+0x7c05", output)
     assert "0x00007c08 in" in output  # one instruction stepped
     assert "$1 = 0x1" in output  # ebx took the timer value
