@@ -23,12 +23,14 @@ from harness.options import HeaderOptionError, add_machine_options, address_rang
 from harness.plot import NothingToPlot, PlotUnavailable, plot_guest
 from harness.progress import SuiteProgress
 from harness.result import RunResult
-from harness.runner import GuestRun, run_guest
+from harness.runner import GuestRun, resume_snapshot, run_guest
+from harness.snapshot_format import SnapshotError
 from harness.suite import bundled_guests, format_table
 
 USAGE_ERROR = 2
 USER_ERRORS = (
     GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, NothingToPlot,
+    SnapshotError,
 )
 # BrokenPipeError is an OSError: main() handles it first.
 
@@ -46,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace", nargs="?", const="ports", choices=("ports", "insn"),
         help="print every port access (ports, the default) or every instruction as well (insn)",
     )
+    run.add_argument("--snapshot", type=Path, metavar="FILE",
+                     help="where to save snapshots: at --save-at, and whenever the guest writes port 0xF5")
+    run.add_argument("--save-at", type=number, metavar="N",
+                     help="save a snapshot once N instructions have retired (virtual clock), then go on")
     run.add_argument("--gdb", type=number, metavar="PORT",
                      help="serve the GDB remote protocol on localhost:PORT (0: any free port) and wait for gdb")
     run.add_argument("--trace-limit", type=number, default=10_000, metavar="N",
@@ -53,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trace-range", type=address_range, action="append", default=[], metavar="FIRST-LAST",
                      help="trace only instructions in this address range (repeatable), e.g. 0x7c00-0x7cff")
     add_machine_options(run)
+    resume = commands.add_parser("resume", help="restore a snapshot and run it to the end")
+    resume.add_argument("file", help="a snapshot written by --snapshot")
+    resume.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    resume.add_argument("--trace", nargs="?", const="ports", choices=("ports", "insn"),
+                        help="print every port access (ports) or every instruction as well (insn)")
+    resume.add_argument("--trace-limit", type=number, default=10_000, metavar="N")
+    resume.add_argument("--trace-range", type=address_range, action="append", default=[], metavar="FIRST-LAST")
+    resume.add_argument("--snapshot", type=Path, metavar="FILE", help="where the guest's own snapshot requests go")
+    snapshot = commands.add_parser("snapshot", help="inspect a snapshot")
+    snapshot_commands = snapshot.add_subparsers(dest="snapshot_command", required=True, metavar="ACTION")
+    info = snapshot_commands.add_parser("info", help="print the header, configuration and chunks")
+    info.add_argument("file", help="a snapshot")
     tables = commands.add_parser("tables", help="dump the ACPI tables the machine gives its guests")
     add_machine_options(tables)
     plot = commands.add_parser("plot", help="draw the timer values a guest read against time (needs matplotlib)")
@@ -74,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_tables(args)
         if args.command == "plot":
             return command_plot(args)
+        if args.command == "resume":
+            return command_resume(args)
+        if args.command == "snapshot":
+            return command_snapshot(args)
         return command_suite(args)
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as command-line tools do.
@@ -93,10 +115,46 @@ def command_run(args: argparse.Namespace) -> int:
     run = run_guest(
         args.guest, args, trace=trace, instruction_trace=instructions,
         show_progress=not args.trace and args.gdb is None, gdb_port=args.gdb,
+        snapshot_path=args.snapshot, save_at=args.save_at,
     )
+    return report_run(run, args.json)
+
+
+def command_resume(args: argparse.Namespace) -> int:
+    trace_stream = sys.stderr if args.json else sys.stdout
+    trace = (lambda line: print(line, file=trace_stream)) if args.trace else None
+    instructions = None
+    if args.trace == "insn":
+        instructions = InstructionTraceOptions(limit=args.trace_limit, ranges=tuple(args.trace_range))
+    run = resume_snapshot(
+        args.file, trace=trace, instruction_trace=instructions, show_progress=not args.trace,
+        snapshot_path=args.snapshot,
+    )
+    return report_run(run, args.json)
+
+
+def describe_snapshot(data: bytes) -> str:
+    from harness.snapshot import describe
+
+    return describe(data)
+
+
+def command_snapshot(args: argparse.Namespace) -> int:
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as error:
+        raise SnapshotError(f"{args.file}: {error.strerror or error}") from None
+    try:
+        print(describe_snapshot(data))
+    except SnapshotError as error:
+        raise SnapshotError(f"{args.file}: {error}") from None
+    return 0
+
+
+def report_run(run: GuestRun, as_json: bool) -> int:
     for warning in run.result.warnings:
         print(f"harness: note: {warning}", file=sys.stderr)
-    if args.json:
+    if as_json:
         print(json.dumps(run.as_dict(), indent=2, default=str))
     else:
         print(format_run(run))

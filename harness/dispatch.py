@@ -86,6 +86,11 @@ class Dispatch:
         self.readers = {}
         self.writers = {}
 
+    def restore_counts(self, instructions: int, port_accesses: int, port_writes: int, idle_ns: int) -> None:
+        """Take up counting where a snapshot left off."""
+        self.port_accesses = port_accesses
+        self.port_writes = port_writes
+
     def _go_fast_if_allowed(self) -> None:
         if not self.stopped and self.on_trace is None:
             self.readers = self.bus.readers
@@ -289,6 +294,13 @@ class VirtualDispatch(Dispatch):
 
     def time_at(self, pc: int) -> int:
         return self.now_ns(self.instructions_at(pc))
+
+    def restore_counts(self, instructions: int, port_accesses: int, port_writes: int, idle_ns: int) -> None:
+        super().restore_counts(instructions, port_accesses, port_writes, idle_ns)
+        self.retired = instructions
+        self.idle_ns = idle_ns
+        self.block = EMPTY_BLOCK
+        self.next_check = 0  # look at interrupts before the first block
 
     def resync(self, pc: int) -> None:
         """The CPU stopped at ``pc``, perhaps inside a block: count exactly what retired, start afresh."""

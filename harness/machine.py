@@ -26,6 +26,7 @@ from devices.debug_exit import DebugExit
 from devices.pic8259 import PicPair
 from devices.pm_timer import IoSemantics, PmTimer
 from devices.ports import DeviceError
+from devices.snapshot_port import SnapshotPort
 from harness.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END, build_tables
 from harness.bus import PortAccess, PortAccessError, PortBus
 from harness.clock import HostClock, VirtualClock, make_clock
@@ -112,10 +113,11 @@ class Machine:
             self.timer, semantics=IoSemantics(config.io_semantics), on_change=self._interrupt_inputs_changed
         )
         self.pic = PicPair(on_change=self._interrupt_inputs_changed)
+        self.snapshot_port = SnapshotPort(on_request=self._snapshot_requested)
         self.interrupts_taken = 0
         self.bus = PortBus(strict=config.strict_io)
         try:
-            for device in (self.console, self.exit, self.timer, self.pm1, self.pic):
+            for device in (self.console, self.exit, self.timer, self.pm1, self.pic, self.snapshot_port):
                 self.bus.attach(device)
         except ValueError as error:
             raise ConfigError(str(error)) from None
@@ -132,6 +134,11 @@ class Machine:
         self._stop: Stop | None = None
         self._memory_fault: str | None = None
         self._image_size = 0
+        self._restored = False
+        self._save_at: int | None = None
+        self._snapshot_due = False
+        self.on_snapshot: Callable[[Machine], None] | None = None  # called at each save point
+        self.warnings: list[str] = []
 
         self._hooks = NativeHooks(self.uc)
         self.dispatch.install(self._hooks)
@@ -197,18 +204,29 @@ class Machine:
         else:
             self.uc.reg_write(x86.UC_X86_REG_RSP, start)
 
+    def save_at(self, instructions: int) -> None:
+        """Pause for ``on_snapshot`` at the first block boundary after ``instructions`` (virtual clock)."""
+        if not isinstance(self.dispatch, VirtualDispatch):
+            raise ConfigError("--save-at counts instructions: it needs the virtual clock")
+        self._save_at = instructions
+        self.dispatch.budget = min(self.config.instruction_budget, instructions)
+        self.dispatch.next_check = min(self.dispatch.next_check, instructions)
+
     def run(self) -> RunResult:
         if not self._image_size:
             raise ConfigError("no guest loaded")
-        self._set_start_state()
+        if self._restored:
+            begin = resume_address(self.uc, self.config.mode)
+        else:
+            self._set_start_state()
+            begin = self.config.load_address
         began = time.perf_counter()
-        begin = self.config.load_address
         try:
             while True:
                 fault = self._run_cpu(begin, began)
                 wall_seconds = time.perf_counter() - began
                 running = self._stop is None and fault is None and wall_seconds < self.config.timeout
-                if running and (self._woke_from_hlt() or self._serviced_wakeup() or self._trace_limit_reached()):
+                if running and self._paused_to_go_on():
                     begin = resume_address(self.uc, self.config.mode)
                     continue
                 stop = self._stop or self._classify_end(fault, wall_seconds)
@@ -231,6 +249,30 @@ class Machine:
             f"TMR_STS {int(pm1.tmr_sts(now_ns))}, TMR_EN {int(pm1.tmr_en)}, time {now_ns} ns\n"
         )
 
+    # --- snapshots ----------------------------------------------------------
+
+    def restore_progress(self, instructions: int, port_accesses: int, port_writes: int, idle_ns: int) -> None:
+        """Continue counting from a snapshot's figures; the next ``run()`` resumes at the saved CPU state."""
+        self.dispatch.restore_counts(instructions, port_accesses, port_writes, idle_ns)
+        self._restored = True
+        self._image_size = self.config.memory  # the guest is in RAM already
+
+    def _snapshot_requested(self) -> None:
+        # Saved at the next block boundary, where the CPU's state is whole.
+        self._snapshot_due = True
+        self.uc.emu_stop()
+
+    def _snapshot_taken(self) -> bool:
+        if not self._snapshot_due or self._stop is not None:
+            return False
+        self._snapshot_due = False
+        self.dispatch.resync(self.dispatch.read_pc())
+        self.snapshot_port.taken += 1
+        if self.on_snapshot is not None:
+            self.on_snapshot(self)
+        self.dispatch.check_soon()
+        return True
+
     def _trace_limit_reached(self) -> bool:
         """The instruction trace stopped the CPU at its limit: take it out and go on."""
         trace = self.instruction_trace
@@ -240,6 +282,12 @@ class Machine:
         self.instruction_trace = None
         self.dispatch.resync(self.dispatch.read_pc())
         return True
+
+    def _paused_to_go_on(self) -> bool:
+        """The CPU stopped without a verdict: for a snapshot, a HLT, an alarm or the trace limit."""
+        return (
+            self._snapshot_taken() or self._woke_from_hlt() or self._serviced_wakeup() or self._trace_limit_reached()
+        )
 
     def _run_cpu(self, begin: int, began: float) -> unicorn.UcError | None:
         remaining_us = int((self.config.timeout - (time.perf_counter() - began)) * 1_000_000)
@@ -259,8 +307,13 @@ class Machine:
         """Before the block at ``address``: spend the budget, or take an interrupt (True)."""
         dispatch = self.dispatch
         try:
-            if dispatch.retired >= dispatch.budget:
+            if dispatch.retired >= self.config.instruction_budget:
                 self._instruction_budget_spent(address)
+                return False
+            if self._save_at is not None and dispatch.retired >= self._save_at:
+                self._save_at = None
+                dispatch.budget = self.config.instruction_budget
+                self._snapshot_requested()
                 return False
             return self._service_interrupts(dispatch.now_ns(dispatch.retired))
         except Exception as error:  # called from a hook: never let an exception vanish there

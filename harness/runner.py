@@ -19,12 +19,13 @@ from pathlib import Path
 
 from devices.acpi_pm1 import Pm1Registers
 from devices.pm_timer import PmTimer
-from harness.config import MachineConfig
+from harness.config import ConfigError, MachineConfig
 from harness.gdbstub import write_label_script
 from harness.guest import load_guest, read_header
 from harness.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
 from harness.options import header_parser, machine_config
 from harness.result import RunResult, Verdict
+from harness.snapshot_format import SnapshotError
 
 
 @dataclass
@@ -56,6 +57,8 @@ def run_guest(
     show_progress: bool = False,
     observer: AccessObserver | None = None,
     gdb_port: int | None = None,
+    snapshot_path: Path | None = None,
+    save_at: int | None = None,
 ) -> GuestRun:
     """Run the guest at ``path`` with command-line style ``options`` over its header's."""
     guest_path = Path(path)
@@ -80,9 +83,54 @@ def run_guest(
         announce=lambda line: print(line, file=sys.stderr, flush=True),
     )
     machine.load(guest.image)
-    if not show_progress:
-        return GuestRun(guest_path, config, header.expect, machine.run())
-    from harness.progress import RunProgress  # progress imports this module
+    if save_at is not None and snapshot_path is None:
+        raise ConfigError("--save-at needs --snapshot FILE: where to save")
+    if snapshot_path is not None:
+        machine.on_snapshot = lambda stopped: save_snapshot(stopped, snapshot_path)
+    if save_at is not None:
+        machine.save_at(save_at)
+    return GuestRun(guest_path, config, header.expect, run_machine(machine, guest_path.name, show_progress))
 
-    with RunProgress(machine, guest_path.name):
-        return GuestRun(guest_path, config, header.expect, machine.run())
+
+def resume_snapshot(
+    path: str | Path,
+    *,
+    trace: TraceSink | None = None,
+    instruction_trace: InstructionTraceOptions | None = None,
+    show_progress: bool = False,
+    snapshot_path: Path | None = None,
+) -> GuestRun:
+    """Restore the machine a snapshot saved and run it to its end."""
+    from harness.snapshot import load  # snapshot imports the machine module
+
+    snapshot = Path(path)
+    try:
+        data = snapshot.read_bytes()
+    except OSError as error:
+        raise SnapshotError(f"{snapshot}: {error.strerror or error}") from None
+    try:
+        machine = load(data, trace=trace, instruction_trace=instruction_trace)
+    except SnapshotError as error:
+        raise SnapshotError(f"{snapshot}: {error}") from None
+    if snapshot_path is not None:
+        machine.on_snapshot = lambda stopped: save_snapshot(stopped, snapshot_path)
+    return GuestRun(snapshot, machine.config, Verdict.PASS, run_machine(machine, snapshot.name, show_progress))
+
+
+def save_snapshot(machine: Machine, path: Path) -> None:
+    from harness.snapshot import save
+
+    save(machine, path)
+
+
+def run_machine(machine: Machine, name: str, show_progress: bool) -> RunResult:
+    """Run the machine, with a status line on a terminal if asked."""
+    if show_progress:
+        from harness.progress import RunProgress  # progress imports this module
+
+        with RunProgress(machine, name):
+            result = machine.run()
+    else:
+        result = machine.run()
+    result.warnings[:0] = machine.warnings
+    return result

@@ -1,0 +1,390 @@
+"""Saving and restoring a running machine: what goes into each chunk of a snapshot.
+
+The byte layout is ``snapshot_format.py``'s; ``docs/snapshot-format.md`` has
+every field.  Chunks (all version 1):
+
+- ``config``: the machine configuration as JSON, so a restore needs no command line;
+- ``cpu``: every register a real-, protected- or long-mode guest can depend on,
+  as (name, value) records; restoring loads control registers and descriptor
+  tables before the selectors, so the hidden descriptor parts are re-read
+  from the GDT;
+- ``cpu/unicorn-context`` (optional): Unicorn's own CPU context, exact to the
+  hidden descriptor caches; used only by the same Unicorn version;
+- ``ram``: guest memory, zlib-compressed;
+- ``time``: instructions retired, port accesses, idle time: under the virtual
+  clock the rest of the run is bit-identical to an uninterrupted one;
+- ``devices/...``: each device's state as plain values.
+
+The PM timer saves its current count.  bhyve's ``vpmtmr_snapshot`` saves only
+``baseval`` (always 0), so a restored guest sees its timer jump backwards;
+here the count continues from where it was, under either clock.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import unicorn
+from unicorn import x86_const as x86
+
+from harness.config import ConfigError, MachineConfig
+from harness.machine import Machine
+from harness.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode, write_atomically
+
+CPU_REGISTERS_16_32 = {
+    "eax": x86.UC_X86_REG_EAX, "ebx": x86.UC_X86_REG_EBX, "ecx": x86.UC_X86_REG_ECX,
+    "edx": x86.UC_X86_REG_EDX, "esi": x86.UC_X86_REG_ESI, "edi": x86.UC_X86_REG_EDI,
+    "ebp": x86.UC_X86_REG_EBP, "esp": x86.UC_X86_REG_ESP, "eip": x86.UC_X86_REG_EIP,
+    "eflags": x86.UC_X86_REG_EFLAGS,
+}
+CPU_REGISTERS_64 = {
+    "rax": x86.UC_X86_REG_RAX, "rbx": x86.UC_X86_REG_RBX, "rcx": x86.UC_X86_REG_RCX,
+    "rdx": x86.UC_X86_REG_RDX, "rsi": x86.UC_X86_REG_RSI, "rdi": x86.UC_X86_REG_RDI,
+    "rbp": x86.UC_X86_REG_RBP, "rsp": x86.UC_X86_REG_RSP, "r8": x86.UC_X86_REG_R8,
+    "r9": x86.UC_X86_REG_R9, "r10": x86.UC_X86_REG_R10, "r11": x86.UC_X86_REG_R11,
+    "r12": x86.UC_X86_REG_R12, "r13": x86.UC_X86_REG_R13, "r14": x86.UC_X86_REG_R14,
+    "r15": x86.UC_X86_REG_R15, "rip": x86.UC_X86_REG_RIP, "rflags": x86.UC_X86_REG_RFLAGS,
+}
+CONTROL_REGISTERS = {
+    "cr0": x86.UC_X86_REG_CR0, "cr2": x86.UC_X86_REG_CR2, "cr3": x86.UC_X86_REG_CR3,
+    "cr4": x86.UC_X86_REG_CR4,
+}
+SEGMENT_REGISTERS = {
+    "cs": x86.UC_X86_REG_CS, "ds": x86.UC_X86_REG_DS, "es": x86.UC_X86_REG_ES,
+    "fs": x86.UC_X86_REG_FS, "gs": x86.UC_X86_REG_GS, "ss": x86.UC_X86_REG_SS,
+}
+DESCRIPTOR_TABLES = {"gdtr": x86.UC_X86_REG_GDTR, "idtr": x86.UC_X86_REG_IDTR}
+EFER = 0xC0000080
+COMPRESSION_ZLIB = 1
+CLOCK_KINDS = {"virtual": 0, "host": 1}
+
+
+@dataclass
+class TimeState:
+    """Where the run stands: the counts virtual time is made of, and the timer's count."""
+
+    clock: str
+    instructions: int
+    port_accesses: int
+    port_writes: int
+    idle_ns: int
+    now_ns: int
+
+
+# --- cpu ------------------------------------------------------------------------
+
+
+def _records(values: dict[str, int]) -> bytes:
+    parts = []
+    for name, value in values.items():
+        encoded = name.encode()
+        parts.append(struct.pack("<B", len(encoded)) + encoded + struct.pack("<Q", value & (2**64 - 1)))
+    return b"".join(parts)
+
+
+def _read_records(payload: bytes, chunk: str) -> dict[str, int]:
+    values = {}
+    offset = 0
+    while offset < len(payload):
+        length = payload[offset]
+        end = offset + 1 + length + 8
+        if end > len(payload):
+            raise SnapshotError(f"chunk {chunk!r} is cut short in record {len(values) + 1}")
+        try:
+            name = payload[offset + 1 : offset + 1 + length].decode()
+        except UnicodeDecodeError:
+            raise SnapshotError(f"chunk {chunk!r} has a register name that is not UTF-8") from None
+        (values[name],) = struct.unpack_from("<Q", payload, offset + 1 + length)
+        offset = end
+    return values
+
+
+def cpu_chunks(uc: unicorn.Uc, start_bits: int) -> list[Chunk]:
+    general = CPU_REGISTERS_64 if start_bits == 64 else CPU_REGISTERS_16_32
+    values = {name: uc.reg_read(register) for name, register in general.items()}
+    values.update({name: uc.reg_read(register) for name, register in CONTROL_REGISTERS.items()})
+    values.update({name: uc.reg_read(register) for name, register in SEGMENT_REGISTERS.items()})
+    for name, register in DESCRIPTOR_TABLES.items():
+        _, base, limit, _ = uc.reg_read(register)
+        values[f"{name}.base"] = base
+        values[f"{name}.limit"] = limit
+    values["efer"] = uc.reg_read(x86.UC_X86_REG_MSR, EFER)
+    context = bytes(uc.context_save())
+    version = unicorn.__version__.encode()
+    return [
+        Chunk("cpu", 1, _records(values)),
+        Chunk("cpu/unicorn-context", 1, struct.pack("<B", len(version)) + version + context, optional=True),
+    ]
+
+
+def restore_cpu(uc: unicorn.Uc, start_bits: int, chunks: dict[str, Chunk], warnings: list[str]) -> None:
+    values = _read_records(chunks["cpu"].payload, "cpu")
+    general = CPU_REGISTERS_64 if start_bits == 64 else CPU_REGISTERS_16_32
+    missing = [name for name in [*general, *CONTROL_REGISTERS, *SEGMENT_REGISTERS] if name not in values]
+    if missing:
+        raise SnapshotError(f"chunk 'cpu' lacks register {missing[0]}")
+    # Order matters: the mode and the descriptor tables first, so that loading
+    # a selector reads the right descriptor into the hidden part.
+    uc.reg_write(x86.UC_X86_REG_MSR, (EFER, values.get("efer", 0)))
+    for name, register in CONTROL_REGISTERS.items():
+        uc.reg_write(register, values[name])
+    for name, register in DESCRIPTOR_TABLES.items():
+        uc.reg_write(register, (0, values.get(f"{name}.base", 0), values.get(f"{name}.limit", 0), 0))
+    for name, register in SEGMENT_REGISTERS.items():
+        uc.reg_write(register, values[name])
+    for name, register in general.items():
+        uc.reg_write(register, values[name])
+    context = chunks.get("cpu/unicorn-context")
+    if context is not None:
+        _restore_context(uc, start_bits, context.payload, warnings)
+
+
+def _restore_context(uc: unicorn.Uc, start_bits: int, payload: bytes, warnings: list[str]) -> None:
+    length = payload[0] if payload else 0
+    version = payload[1 : 1 + length].decode(errors="replace")
+    context = payload[1 + length :]
+    if version != unicorn.__version__:
+        warnings.append(f"snapshot made with Unicorn {version}, this is {unicorn.__version__}: "
+                        "hidden segment state re-read from the GDT")
+        return
+    saved = uc.context_save()
+    if len(context) != saved.size:
+        raise SnapshotError(f"chunk 'cpu/unicorn-context' is {len(context)} bytes, Unicorn expects {saved.size}")
+    saved.__setstate__((context, saved.size, saved.arch, saved.mode))
+    uc.context_restore(saved)
+
+
+# --- ram ------------------------------------------------------------------------
+
+
+def ram_chunk(uc: unicorn.Uc, size: int) -> Chunk:
+    memory = bytes(uc.mem_read(0, size))
+    return Chunk("ram", 1, struct.pack("<QB", size, COMPRESSION_ZLIB) + zlib.compress(memory, 6))
+
+
+def restore_ram(uc: unicorn.Uc, size: int, chunk: Chunk) -> None:
+    if len(chunk.payload) < 9:
+        raise SnapshotError("chunk 'ram' is too short for its header")
+    saved_size, compression = struct.unpack_from("<QB", chunk.payload)
+    if saved_size != size:
+        raise SnapshotError(f"chunk 'ram' holds {saved_size} bytes but the configuration says {size}")
+    if compression != COMPRESSION_ZLIB:
+        raise SnapshotError(f"chunk 'ram' uses compression {compression}; this harness knows zlib (1)")
+    decompressor = zlib.decompressobj()
+    try:
+        memory = decompressor.decompress(chunk.payload[9:], size + 1)
+    except zlib.error as error:
+        raise SnapshotError(f"chunk 'ram' does not decompress: {error}") from None
+    if len(memory) != size or not decompressor.eof:
+        raise SnapshotError(f"chunk 'ram' decompresses to the wrong size (expected {size} bytes)")
+    uc.mem_write(0, memory)
+
+
+# --- time -----------------------------------------------------------------------
+
+TIME = struct.Struct("<BQQQQQ")
+
+
+def time_chunk(state: TimeState) -> Chunk:
+    return Chunk("time", 1, TIME.pack(
+        CLOCK_KINDS[state.clock], state.instructions, state.port_accesses, state.port_writes, state.idle_ns,
+        state.now_ns,
+    ))
+
+
+def read_time(chunk: Chunk) -> TimeState:
+    if len(chunk.payload) != TIME.size:
+        raise SnapshotError(f"chunk 'time' is {len(chunk.payload)} bytes, expected {TIME.size}")
+    kind, instructions, accesses, writes, idle_ns, now_ns = TIME.unpack(chunk.payload)
+    clocks = {number: name for name, number in CLOCK_KINDS.items()}
+    if kind not in clocks:
+        raise SnapshotError(f"chunk 'time' names clock kind {kind}, which does not exist")
+    return TimeState(clocks[kind], instructions, accesses, writes, idle_ns, now_ns)
+
+
+# --- config and devices: JSON, read with care -----------------------------------
+
+
+def json_chunk(name: str, value: object) -> Chunk:
+    return Chunk(name, 1, json.dumps(value, sort_keys=True).encode())
+
+
+def read_json(chunk: Chunk) -> dict[str, object]:
+    try:
+        value = json.loads(chunk.payload.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SnapshotError(f"chunk {chunk.name!r} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise SnapshotError(f"chunk {chunk.name!r} should hold a JSON object")
+    return value
+
+
+def field(values: dict[str, object], name: str, kind: type, chunk: str) -> object:
+    value = values.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise SnapshotError(f"chunk {chunk!r}: field {name!r} is missing or not {kind.__name__}")
+    return value
+
+
+# --- the whole machine ------------------------------------------------------------
+
+KNOWN_CHUNKS = {
+    "config": 1, "cpu": 1, "cpu/unicorn-context": 1, "ram": 1, "time": 1,
+    "devices/pm-timer": 1, "devices/acpi-pm1": 1, "devices/pic8259": 1,
+    "devices/debug-console": 1, "devices/debug-exit": 1, "devices/snapshot-request": 1,
+}
+REQUIRED_CHUNKS = [name for name in KNOWN_CHUNKS if name != "cpu/unicorn-context"]
+# Older chunk versions are read through explicit steps: UPGRADES[name][version]
+# turns a payload of that version into one of the next.  None exist yet: every
+# chunk is at version 1, the first.
+UPGRADES: dict[str, dict[int, Callable[[bytes], bytes]]] = {}
+HEX_FIELDS = ("load_address", "timer_port", "timer_start", "memory")
+PIC_FIELDS = ("irr", "isr", "imr", "vector_base", "lines", "init_step", "needs_icw4", "read_isr")
+
+
+def take(machine: Machine) -> bytes:
+    """The machine as snapshot bytes.  Call it while the CPU is stopped (``Machine.on_snapshot``)."""
+    dispatch = machine.dispatch
+    pc = dispatch.read_pc()
+    instructions = dispatch.instructions_at(pc)
+    now_ns = dispatch.time_at(pc)
+    state = TimeState(
+        machine.clock.kind, instructions or 0, dispatch.port_accesses, dispatch.port_writes,
+        getattr(dispatch, "idle_ns", 0), now_ns,
+    )
+    chips = (machine.pic.master, machine.pic.slave)
+    pic = {chip.name: {name: int(getattr(chip, name)) for name in PIC_FIELDS} for chip in chips}
+    chunks = [
+        json_chunk("config", {"config": machine.config.as_dict(), "unicorn": unicorn.__version__}),
+        *cpu_chunks(machine.uc, machine.config.mode),
+        ram_chunk(machine.uc, machine.config.memory),
+        time_chunk(state),
+        json_chunk("devices/pm-timer", {"counter": machine.timer.counter(now_ns)}),
+        json_chunk("devices/acpi-pm1", {"tmr_en": machine.pm1.tmr_en, "tmr_sts": machine.pm1.tmr_sts(now_ns)}),
+        json_chunk("devices/pic8259", pic),
+        Chunk("devices/debug-console", 1, bytes(machine.console.output)),
+        json_chunk("devices/debug-exit", {"code": machine.exit.code}),
+        json_chunk("devices/snapshot-request", {"taken": machine.snapshot_port.taken}),
+    ]
+    return encode(chunks)
+
+
+def save(machine: Machine, path: Path) -> None:
+    write_atomically(path, take(machine))
+
+
+def read_chunks(data: bytes) -> tuple[dict[str, Chunk], list[str]]:
+    """The chunks a restore uses, upgraded to the versions it reads; warnings for optional unknowns."""
+    warnings: list[str] = []
+    chunks: dict[str, Chunk] = {}
+    for chunk in decode(data):
+        known = KNOWN_CHUNKS.get(chunk.name)
+        if known is None:
+            if not chunk.optional:
+                raise SnapshotError(f"chunk {chunk.name!r} is unknown to this harness and not marked optional")
+            warnings.append(f"skipped optional chunk {chunk.name!r}, unknown to this harness")
+            continue
+        chunks[chunk.name] = _upgraded(chunk, known)
+    missing = [name for name in REQUIRED_CHUNKS if name not in chunks]
+    if missing:
+        raise SnapshotError(f"the snapshot has no {missing[0]!r} chunk")
+    return chunks, warnings
+
+
+def _upgraded(chunk: Chunk, known: int) -> Chunk:
+    if chunk.version > known:
+        raise SnapshotError(f"chunk {chunk.name!r} is version {chunk.version}; this harness reads up to {known}")
+    payload, version = chunk.payload, chunk.version
+    while version < known:
+        step = UPGRADES.get(chunk.name, {}).get(version)
+        if step is None:
+            raise SnapshotError(f"chunk {chunk.name!r} version {version} has no upgrade to {version + 1}")
+        payload, version = step(payload), version + 1
+    return Chunk(chunk.name, version, payload, chunk.optional)
+
+
+def read_config(chunks: dict[str, Chunk]) -> MachineConfig:
+    values = field(read_json(chunks["config"]), "config", dict, "config")
+    try:
+        return MachineConfig(**values)
+    except TypeError as error:
+        raise SnapshotError(f"chunk 'config' does not describe a machine this harness can build: {error}") from None
+    except ConfigError as error:
+        raise SnapshotError(f"chunk 'config': {error}") from None
+
+
+def load(data: bytes, **machine_options: object) -> Machine:
+    """A machine in the state the snapshot saved, ready to ``run()`` on.  Raises SnapshotError."""
+    chunks, warnings = read_chunks(data)
+    config = read_config(chunks)
+    time_state = read_time(chunks["time"])
+    if time_state.clock != config.clock:
+        raise SnapshotError(f"chunk 'time' is for the {time_state.clock} clock, the configuration says {config.clock}")
+    machine = Machine(config, **machine_options)
+    machine.warnings.extend(warnings)
+    restore_ram(machine.uc, config.memory, chunks["ram"])
+    restore_cpu(machine.uc, config.mode, chunks, machine.warnings)
+    _restore_devices(machine, chunks, time_state)
+    machine.restore_progress(
+        time_state.instructions, time_state.port_accesses, time_state.port_writes, time_state.idle_ns
+    )
+    return machine
+
+
+def _restore_devices(machine: Machine, chunks: dict[str, Chunk], time_state: TimeState) -> None:
+    timer_values = read_json(chunks["devices/pm-timer"])
+    counter = field(timer_values, "counter", int, "devices/pm-timer")
+    if not 0 <= counter <= machine.timer.mask:
+        raise SnapshotError(f"chunk 'devices/pm-timer': count {counter:#x} does not fit the timer's width")
+    if time_state.clock == "host":
+        # Host time restarts at 0 with the new machine: the count goes on from where it was.
+        machine.timer.start = counter
+        now_ns = 0
+    else:
+        now_ns = time_state.now_ns
+        if machine.timer.counter(now_ns) != counter:
+            raise SnapshotError("chunk 'devices/pm-timer': the count does not match the saved virtual time")
+    pm1 = read_json(chunks["devices/acpi-pm1"])
+    machine.pm1.tmr_en = bool(field(pm1, "tmr_en", bool, "devices/acpi-pm1"))
+    pending = bool(field(pm1, "tmr_sts", bool, "devices/acpi-pm1"))
+    machine.pm1.toggles_seen = machine.pm1.msb_toggles(now_ns) - int(pending)
+    pic = read_json(chunks["devices/pic8259"])
+    for chip in (machine.pic.master, machine.pic.slave):
+        values = field(pic, chip.name, dict, "devices/pic8259")
+        for name in PIC_FIELDS:
+            setattr(chip, name, field(values, name, int, "devices/pic8259"))
+        chip.needs_icw4, chip.read_isr = bool(chip.needs_icw4), bool(chip.read_isr)
+    machine.console.output = bytearray(chunks["devices/debug-console"].payload)
+    code = read_json(chunks["devices/debug-exit"]).get("code")
+    if code is not None and not isinstance(code, int):
+        raise SnapshotError("chunk 'devices/debug-exit': field 'code' is not a number")
+    machine.exit.code = code
+    taken = field(read_json(chunks["devices/snapshot-request"]), "taken", int, "devices/snapshot-request")
+    machine.snapshot_port.taken = taken
+
+
+def describe(data: bytes) -> str:
+    """``python -m harness snapshot info``: header, configuration and chunks."""
+    chunks = decode(data)
+    lines = [f"snapshot format {FORMAT_VERSION}, {len(chunks)} chunks, {len(data):,} bytes"]
+    by_name = {chunk.name: chunk for chunk in chunks}
+    if "config" in by_name:
+        config = read_json(by_name["config"])
+        lines.append(f"made with Unicorn {config.get('unicorn', '?')}")
+        for name, value in field(config, "config", dict, "config").items():
+            shown = f"{value:#x}" if name in HEX_FIELDS and isinstance(value, int) else str(value)
+            lines.append(f"  {name:<18} {shown}")
+    if "time" in by_name:
+        state = read_time(by_name["time"])
+        lines.append(f"time: {state.clock} clock, {state.instructions:,} instructions, "
+                     f"{state.port_accesses:,} port accesses, {state.now_ns:,} ns")
+    lines.append("chunks:")
+    for chunk in chunks:
+        note = " (optional)" if chunk.optional else ""
+        lines.append(f"  {chunk.name:<26} version {chunk.version}  {len(chunk.payload):>9,} bytes{note}")
+    return "\n".join(lines)
