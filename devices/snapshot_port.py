@@ -1,9 +1,10 @@
 """The snapshot request port, 0xF5: a guest asks the harness to save the machine here.
 
-Any write to the port is a request.  The harness finishes the current block
-of instructions, saves a snapshot to the file named by ``--snapshot``, and
-lets the guest go on; reading the port returns how many snapshots have been
-taken so far, so a guest can tell a first run from a restored one.
+Any write to the port is a request.  The harness lets the CPU finish its
+current block of instructions (a jump ends one: put ``jmp`` right after the
+OUT to save exactly there), saves a snapshot to the file named by
+``--snapshot`` and lets the guest go on.  Reading the port returns how many
+snapshots have been requested, counting this one, so a guest can tell.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class SnapshotPort:
         return self.taken
 
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        self.taken += 1
         self._on_request()
 
     def state(self) -> dict[str, object]:

@@ -267,7 +267,6 @@ class Machine:
             return False
         self._snapshot_due = False
         self.dispatch.resync(self.dispatch.read_pc())
-        self.snapshot_port.taken += 1
         if self.on_snapshot is not None:
             self.on_snapshot(self)
         self.dispatch.check_soon()
@@ -313,6 +312,7 @@ class Machine:
             if self._save_at is not None and dispatch.retired >= self._save_at:
                 self._save_at = None
                 dispatch.budget = self.config.instruction_budget
+                self.snapshot_port.taken += 1
                 self._snapshot_requested()
                 return False
             return self._service_interrupts(dispatch.now_ns(dispatch.retired))

@@ -110,7 +110,10 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Temporary file beside the target, flushed to disk, then renamed over it."""
     path = Path(path)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a snapshot is an ordinary file
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)
             file.flush()

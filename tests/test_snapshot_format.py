@@ -1,0 +1,155 @@
+"""The snapshot file format: every kind of bad input is one clear SnapshotError."""
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.config import MachineConfig
+from harness.machine import Machine
+from harness.snapshot import load, read_chunks, take
+from harness.snapshot_format import Chunk, SnapshotError, decode, encode, write_atomically
+
+EXIT_AFTER_A_READ = bytes.fromhex("ba0804 66ed b000 e6f4".replace(" ", ""))  # mov dx,0x408; in eax,dx; mov al,0; out
+
+
+def snapshot_of_a_fresh_machine() -> bytes:
+    machine = Machine(MachineConfig())
+    machine.load(EXIT_AFTER_A_READ)
+    machine.dispatch.resync(0x7C00)
+    return take(machine)
+
+
+VALID = snapshot_of_a_fresh_machine()
+
+
+def test_chunks_round_trip():
+    chunks = [Chunk("a", 1, b"payload"), Chunk("b/c", 3, b"", optional=True)]
+    assert decode(encode(chunks)) == chunks
+
+
+def test_a_one_mib_machine_snapshots_to_well_under_a_mib():
+    assert len(VALID) < 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda data: data[:10], "too short"),
+        (lambda data: data[: len(data) // 2], "claims"),
+        (lambda data: b"NOTSNAPS" + data[8:], "not a snapshot"),
+        (lambda data: data + b"junk", "follow the last chunk"),
+        (lambda data: data[:8] + struct.pack("<H", 99) + data[10:], "format version 99 is newer"),
+        (lambda data: data[:10] + struct.pack("<H", 60000) + data[12:], "claims 60000 chunks"),
+    ],
+)
+def test_damaged_files_are_refused_with_one_line(damage, message):
+    with pytest.raises(SnapshotError, match=message) as refused:
+        read_chunks(damage(VALID))
+    assert "\n" not in str(refused.value)
+
+
+def test_a_flipped_bit_fails_the_checksum():
+    data = bytearray(VALID)
+    data[-5] ^= 0x10  # inside the last chunk's payload
+    with pytest.raises(SnapshotError, match="fails its checksum"):
+        read_chunks(bytes(data))
+
+
+def test_unknown_optional_chunks_are_skipped_with_a_warning_and_required_ones_refused():
+    chunks = decode(VALID)
+    _, warnings = read_chunks(encode([*chunks, Chunk("future/thing", 1, b"x", optional=True)]))
+    assert warnings == ["skipped optional chunk 'future/thing', unknown to this harness"]
+    with pytest.raises(SnapshotError, match="'future/thing' is unknown"):
+        read_chunks(encode([*chunks, Chunk("future/thing", 1, b"x")]))
+
+
+def test_a_chunk_version_newer_than_known_is_refused_by_name():
+    chunks = [Chunk(c.name, 2, c.payload, c.optional) if c.name == "ram" else c for c in decode(VALID)]
+    with pytest.raises(SnapshotError, match="chunk 'ram' is version 2"):
+        read_chunks(encode(chunks))
+
+
+def test_a_missing_chunk_is_named():
+    chunks = [chunk for chunk in decode(VALID) if chunk.name != "time"]
+    with pytest.raises(SnapshotError, match="no 'time' chunk"):
+        read_chunks(encode(chunks))
+
+
+def test_a_configuration_this_harness_cannot_build_is_refused():
+    chunks = decode(VALID)
+    bad = [Chunk("config", 1, b'{"config": {"mode": 17}}') if c.name == "config" else c for c in chunks]
+    with pytest.raises(SnapshotError, match="--mode must be 16, 32 or 64"):
+        load(encode(bad))
+
+
+def test_ram_of_the_wrong_size_is_refused():
+    chunks = decode(VALID)
+    ram = Chunk("ram", 1, struct.pack("<QB", 1 << 20, 1) + zlib.compress(bytes(100)))
+    with pytest.raises(SnapshotError, match="decompresses to the wrong size"):
+        load(encode([ram if c.name == "ram" else c for c in chunks]))
+
+
+def test_without_unicorn_s_own_context_the_registers_still_restore():
+    chunks = [chunk for chunk in decode(VALID) if chunk.name != "cpu/unicorn-context"]
+    result = load(encode(chunks)).run()
+    assert result.verdict.value == "pass"
+
+
+def test_writes_are_atomic(tmp_path, monkeypatch):
+    target = tmp_path / "machine.snap"
+    target.write_bytes(b"old")
+
+    def crash(descriptor):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "fsync", crash)  # the save dies before the rename
+    with pytest.raises(OSError, match="disk on fire"):
+        write_atomically(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [path.name for path in tmp_path.iterdir()] == ["machine.snap"]
+    monkeypatch.undo()
+    write_atomically(target, b"new")
+    assert target.read_bytes() == b"new"
+
+
+REFERENCE = load(VALID).run()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_mutated_snapshot_loads_identically_or_fails_cleanly(data):
+    snapshot = bytearray(VALID)
+    for _ in range(data.draw(st.integers(1, 4))):
+        kind = data.draw(st.sampled_from(["flip", "truncate", "insert", "overwrite"]))
+        if kind == "flip" and snapshot:
+            position = data.draw(st.integers(0, len(snapshot) - 1))
+            snapshot[position] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "truncate":
+            del snapshot[data.draw(st.integers(0, len(snapshot))) :]
+        elif kind == "insert":
+            position = data.draw(st.integers(0, len(snapshot)))
+            snapshot[position:position] = data.draw(st.binary(min_size=1, max_size=8))
+        elif snapshot:
+            position = data.draw(st.integers(0, len(snapshot) - 1))
+            snapshot[position] = data.draw(st.integers(0, 255))
+    try:
+        machine = load(bytes(snapshot))
+    except SnapshotError as error:
+        assert "\n" not in str(error)
+        return
+    result = machine.run()
+    assert (result.verdict, result.exit_code, result.console, result.virtual_ns) == (
+        REFERENCE.verdict, REFERENCE.exit_code, REFERENCE.console, REFERENCE.virtual_ns)
+
+
+def test_golden_snapshots_keep_loading():
+    golden = sorted((Path(__file__).parent / "data").glob("*.snap"))
+    assert golden, "tests/data holds golden snapshots"
+    for path in golden:
+        result = load(path.read_bytes()).run()
+        assert result.verdict.value == "pass", path.name
