@@ -135,28 +135,39 @@ def restore_cpu(uc: unicorn.Uc, start_bits: int, chunks: dict[str, Chunk], warni
         uc.reg_write(register, values[name])
     for name, register in DESCRIPTOR_TABLES.items():
         uc.reg_write(register, (0, values.get(f"{name}.base", 0), values.get(f"{name}.limit", 0), 0))
+    unloadable = []
     for name, register in SEGMENT_REGISTERS.items():
-        uc.reg_write(register, values[name])
+        if uc.reg_read(register) == values[name]:
+            continue  # as the machine starts: Unicorn's flat 32/64-bit segments have selector 0 and no GDT
+        try:
+            uc.reg_write(register, values[name])
+        except unicorn.UcError:
+            unloadable.append(name)
     for name, register in general.items():
         uc.reg_write(register, values[name])
     context = chunks.get("cpu/unicorn-context")
-    if context is not None:
-        _restore_context(uc, start_bits, context.payload, warnings)
+    exact = context is not None and _restore_context(uc, context.payload, warnings)
+    if unloadable and not exact:
+        raise SnapshotError(
+            f"chunk 'cpu': selector {unloadable[0]} = {values[unloadable[0]]:#x} cannot be loaded from the saved GDT"
+        )
 
 
-def _restore_context(uc: unicorn.Uc, start_bits: int, payload: bytes, warnings: list[str]) -> None:
+def _restore_context(uc: unicorn.Uc, payload: bytes, warnings: list[str]) -> bool:
+    """Restore Unicorn's own context if this Unicorn wrote it; True when it did."""
     length = payload[0] if payload else 0
     version = payload[1 : 1 + length].decode(errors="replace")
     context = payload[1 + length :]
     if version != unicorn.__version__:
         warnings.append(f"snapshot made with Unicorn {version}, this is {unicorn.__version__}: "
                         "hidden segment state re-read from the GDT")
-        return
+        return False
     saved = uc.context_save()
     if len(context) != saved.size:
         raise SnapshotError(f"chunk 'cpu/unicorn-context' is {len(context)} bytes, Unicorn expects {saved.size}")
     saved.__setstate__((context, saved.size, saved.arch, saved.mode))
     uc.context_restore(saved)
+    return True
 
 
 # --- ram ------------------------------------------------------------------------
@@ -327,9 +338,13 @@ def load(data: bytes, **machine_options: object) -> Machine:
         raise SnapshotError(f"chunk 'time' is for the {time_state.clock} clock, the configuration says {config.clock}")
     machine = Machine(config, **machine_options)
     machine.warnings.extend(warnings)
-    restore_ram(machine.uc, config.memory, chunks["ram"])
-    restore_cpu(machine.uc, config.mode, chunks, machine.warnings)
-    _restore_devices(machine, chunks, time_state)
+    try:
+        restore_ram(machine.uc, config.memory, chunks["ram"])
+        restore_cpu(machine.uc, config.mode, chunks, machine.warnings)
+        _restore_devices(machine, chunks, time_state)
+    except (unicorn.UcError, ValueError, OverflowError, struct.error) as error:
+        # Values that pass every check yet that the CPU or a device will not take.
+        raise SnapshotError(f"the saved state cannot be restored: {error}") from None
     machine.restore_progress(
         time_state.instructions, time_state.port_accesses, time_state.port_writes, time_state.idle_ns
     )
