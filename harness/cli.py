@@ -18,7 +18,7 @@ from harness.acpi_tables import build_tables, dump
 from harness.assembler import AssemblyError, NasmNotFound
 from harness.config import ConfigError
 from harness.guest import GuestError
-from harness.machine import InstructionTraceOptions
+from harness.machine import InstructionTraceOptions, TraceSink
 from harness.options import HeaderOptionError, add_machine_options, address_range, machine_config, number
 from harness.plot import NothingToPlot, PlotUnavailable, plot_guest
 from harness.progress import SuiteProgress
@@ -106,12 +106,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
 
 
-def command_run(args: argparse.Namespace) -> int:
-    trace_stream = sys.stderr if args.json else sys.stdout
-    trace = (lambda line: print(line, file=trace_stream)) if args.trace else None
+def trace_options(args: argparse.Namespace) -> tuple[TraceSink | None, InstructionTraceOptions | None]:
+    """The trace sink (stderr when standard output carries JSON) and the instruction trace, as asked."""
+    stream = sys.stderr if args.json else sys.stdout
+    trace = (lambda line: print(line, file=stream)) if args.trace else None
     instructions = None
     if args.trace == "insn":
         instructions = InstructionTraceOptions(limit=args.trace_limit, ranges=tuple(args.trace_range))
+    return trace, instructions
+
+
+def command_run(args: argparse.Namespace) -> int:
+    trace, instructions = trace_options(args)
     run = run_guest(
         args.guest, args, trace=trace, instruction_trace=instructions,
         show_progress=not args.trace and args.gdb is None, gdb_port=args.gdb,
@@ -121,11 +127,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_resume(args: argparse.Namespace) -> int:
-    trace_stream = sys.stderr if args.json else sys.stdout
-    trace = (lambda line: print(line, file=trace_stream)) if args.trace else None
-    instructions = None
-    if args.trace == "insn":
-        instructions = InstructionTraceOptions(limit=args.trace_limit, ranges=tuple(args.trace_range))
+    trace, instructions = trace_options(args)
     run = resume_snapshot(
         args.file, trace=trace, instruction_trace=instructions, show_progress=not args.trace,
         snapshot_path=args.snapshot,

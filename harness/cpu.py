@@ -16,23 +16,31 @@ from unicorn import x86_const as x86
 UC_MODES = {16: unicorn.UC_MODE_16, 32: unicorn.UC_MODE_32, 64: unicorn.UC_MODE_64}
 CS_MODES = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
 
-REGISTERS_16_32 = {
+GENERAL_REGISTERS_16_32 = {
     "eax": x86.UC_X86_REG_EAX, "ebx": x86.UC_X86_REG_EBX, "ecx": x86.UC_X86_REG_ECX,
     "edx": x86.UC_X86_REG_EDX, "esi": x86.UC_X86_REG_ESI, "edi": x86.UC_X86_REG_EDI,
     "ebp": x86.UC_X86_REG_EBP, "esp": x86.UC_X86_REG_ESP, "eip": x86.UC_X86_REG_EIP,
-    "eflags": x86.UC_X86_REG_EFLAGS, "cs": x86.UC_X86_REG_CS, "ds": x86.UC_X86_REG_DS,
-    "es": x86.UC_X86_REG_ES, "ss": x86.UC_X86_REG_SS, "fs": x86.UC_X86_REG_FS,
-    "gs": x86.UC_X86_REG_GS, "cr0": x86.UC_X86_REG_CR0,
+    "eflags": x86.UC_X86_REG_EFLAGS,
 }
-REGISTERS_64 = {
+GENERAL_REGISTERS_64 = {
     "rax": x86.UC_X86_REG_RAX, "rbx": x86.UC_X86_REG_RBX, "rcx": x86.UC_X86_REG_RCX,
     "rdx": x86.UC_X86_REG_RDX, "rsi": x86.UC_X86_REG_RSI, "rdi": x86.UC_X86_REG_RDI,
     "rbp": x86.UC_X86_REG_RBP, "rsp": x86.UC_X86_REG_RSP, "r8": x86.UC_X86_REG_R8,
     "r9": x86.UC_X86_REG_R9, "r10": x86.UC_X86_REG_R10, "r11": x86.UC_X86_REG_R11,
     "r12": x86.UC_X86_REG_R12, "r13": x86.UC_X86_REG_R13, "r14": x86.UC_X86_REG_R14,
     "r15": x86.UC_X86_REG_R15, "rip": x86.UC_X86_REG_RIP, "rflags": x86.UC_X86_REG_RFLAGS,
-    "cs": x86.UC_X86_REG_CS, "ss": x86.UC_X86_REG_SS, "cr0": x86.UC_X86_REG_CR0,
 }
+SEGMENT_REGISTERS = {
+    "cs": x86.UC_X86_REG_CS, "ds": x86.UC_X86_REG_DS, "es": x86.UC_X86_REG_ES,
+    "fs": x86.UC_X86_REG_FS, "gs": x86.UC_X86_REG_GS, "ss": x86.UC_X86_REG_SS,
+}
+CONTROL_REGISTERS = {
+    "cr0": x86.UC_X86_REG_CR0, "cr2": x86.UC_X86_REG_CR2, "cr3": x86.UC_X86_REG_CR3,
+    "cr4": x86.UC_X86_REG_CR4,
+}
+# What a report shows.
+REGISTERS_16_32 = {**GENERAL_REGISTERS_16_32, **SEGMENT_REGISTERS, "cr0": x86.UC_X86_REG_CR0}
+REGISTERS_64 = {**GENERAL_REGISTERS_64, **SEGMENT_REGISTERS, "cr0": x86.UC_X86_REG_CR0}
 
 CR0_PE = 1 << 0
 MAX_INSTRUCTION_BYTES = 15

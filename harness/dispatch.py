@@ -140,7 +140,19 @@ class Dispatch:
         raise NotImplementedError
 
     def on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
-        raise NotImplementedError
+        # OUTs are rarer than INs (a console write, a PIC command): one path serves both clocks.
+        try:
+            writer = self.writers[port << 3 | width]
+        except KeyError:
+            return self.careful_out(port, width, value)
+        try:
+            writer(port, width, value, self.access_time())
+        except Exception as error:
+            self.on_failure(PortAccess(OUT, port, width, value), error)
+            return None
+        self.port_accesses += 1
+        self.port_writes += 1
+        return None
 
     def access_time(self) -> int:
         """The time of the access now being dispatched (and, virtually, count it in its block)."""
@@ -339,20 +351,6 @@ class VirtualDispatch(Dispatch):
         self.port_accesses += 1
         return value
 
-    def on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
-        try:
-            writer = self.writers[port << 3 | width]
-        except KeyError:
-            return self.careful_out(port, width, value)
-        try:
-            writer(port, width, value, self.access_time())
-        except Exception as error:
-            self.on_failure(PortAccess(OUT, port, width, value), error)
-            return None
-        self.port_accesses += 1
-        self.port_writes += 1
-        return None
-
     def access_time(self) -> int:
         ordinal = self.ordinal
         self.ordinal = ordinal + 1
@@ -451,20 +449,6 @@ class HostDispatch(Dispatch):
             return FLOATING_BUS[width]
         self.port_accesses += 1
         return value
-
-    def on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
-        try:
-            writer = self.writers[port << 3 | width]
-        except KeyError:
-            return self.careful_out(port, width, value)
-        try:
-            writer(port, width, value, perf_counter_ns() - self.origin_ns)
-        except Exception as error:
-            self.on_failure(PortAccess(OUT, port, width, value), error)
-            return None
-        self.port_accesses += 1
-        self.port_writes += 1
-        return None
 
     def access_time(self) -> int:
         return perf_counter_ns() - self.origin_ns

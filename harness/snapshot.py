@@ -33,31 +33,10 @@ import unicorn
 from unicorn import x86_const as x86
 
 from harness.config import ConfigError, MachineConfig
+from harness.cpu import CONTROL_REGISTERS, GENERAL_REGISTERS_16_32, GENERAL_REGISTERS_64, SEGMENT_REGISTERS
 from harness.machine import Machine
 from harness.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode, write_atomically
 
-CPU_REGISTERS_16_32 = {
-    "eax": x86.UC_X86_REG_EAX, "ebx": x86.UC_X86_REG_EBX, "ecx": x86.UC_X86_REG_ECX,
-    "edx": x86.UC_X86_REG_EDX, "esi": x86.UC_X86_REG_ESI, "edi": x86.UC_X86_REG_EDI,
-    "ebp": x86.UC_X86_REG_EBP, "esp": x86.UC_X86_REG_ESP, "eip": x86.UC_X86_REG_EIP,
-    "eflags": x86.UC_X86_REG_EFLAGS,
-}
-CPU_REGISTERS_64 = {
-    "rax": x86.UC_X86_REG_RAX, "rbx": x86.UC_X86_REG_RBX, "rcx": x86.UC_X86_REG_RCX,
-    "rdx": x86.UC_X86_REG_RDX, "rsi": x86.UC_X86_REG_RSI, "rdi": x86.UC_X86_REG_RDI,
-    "rbp": x86.UC_X86_REG_RBP, "rsp": x86.UC_X86_REG_RSP, "r8": x86.UC_X86_REG_R8,
-    "r9": x86.UC_X86_REG_R9, "r10": x86.UC_X86_REG_R10, "r11": x86.UC_X86_REG_R11,
-    "r12": x86.UC_X86_REG_R12, "r13": x86.UC_X86_REG_R13, "r14": x86.UC_X86_REG_R14,
-    "r15": x86.UC_X86_REG_R15, "rip": x86.UC_X86_REG_RIP, "rflags": x86.UC_X86_REG_RFLAGS,
-}
-CONTROL_REGISTERS = {
-    "cr0": x86.UC_X86_REG_CR0, "cr2": x86.UC_X86_REG_CR2, "cr3": x86.UC_X86_REG_CR3,
-    "cr4": x86.UC_X86_REG_CR4,
-}
-SEGMENT_REGISTERS = {
-    "cs": x86.UC_X86_REG_CS, "ds": x86.UC_X86_REG_DS, "es": x86.UC_X86_REG_ES,
-    "fs": x86.UC_X86_REG_FS, "gs": x86.UC_X86_REG_GS, "ss": x86.UC_X86_REG_SS,
-}
 DESCRIPTOR_TABLES = {"gdtr": x86.UC_X86_REG_GDTR, "idtr": x86.UC_X86_REG_IDTR}
 EFER = 0xC0000080
 COMPRESSION_ZLIB = 1
@@ -105,7 +84,7 @@ def _read_records(payload: bytes, chunk: str) -> dict[str, int]:
 
 
 def cpu_chunks(uc: unicorn.Uc, start_bits: int) -> list[Chunk]:
-    general = CPU_REGISTERS_64 if start_bits == 64 else CPU_REGISTERS_16_32
+    general = GENERAL_REGISTERS_64 if start_bits == 64 else GENERAL_REGISTERS_16_32
     values = {name: uc.reg_read(register) for name, register in general.items()}
     values.update({name: uc.reg_read(register) for name, register in CONTROL_REGISTERS.items()})
     values.update({name: uc.reg_read(register) for name, register in SEGMENT_REGISTERS.items()})
@@ -124,7 +103,7 @@ def cpu_chunks(uc: unicorn.Uc, start_bits: int) -> list[Chunk]:
 
 def restore_cpu(uc: unicorn.Uc, start_bits: int, chunks: dict[str, Chunk], warnings: list[str]) -> None:
     values = _read_records(chunks["cpu"].payload, "cpu")
-    general = CPU_REGISTERS_64 if start_bits == 64 else CPU_REGISTERS_16_32
+    general = GENERAL_REGISTERS_64 if start_bits == 64 else GENERAL_REGISTERS_16_32
     missing = [name for name in [*general, *CONTROL_REGISTERS, *SEGMENT_REGISTERS] if name not in values]
     if missing:
         raise SnapshotError(f"chunk 'cpu' lacks register {missing[0]}")

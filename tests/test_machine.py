@@ -264,8 +264,8 @@ text:   db "abc"
     assert run.result.port_writes == 4
 
 
-PROTECTED_MODE_SCI = """
-        cli
+# ICW1-ICW4 for both PICs (vectors 0x20 and 0x28), then only IRQ 9 unmasked.
+PIC_SETUP = """
         mov al, 0x11
         out 0x20, al
         out 0xA0, al
@@ -284,7 +284,11 @@ PROTECTED_MODE_SCI = """
         out 0x21, al
         mov al, 0xFD
         out 0xA1, al
-        lgdt [gdt_descriptor]
+"""
+
+PROTECTED_MODE_SCI = """
+        cli
+""" + PIC_SETUP + """        lgdt [gdt_descriptor]
         mov eax, cr0
         or eax, 1
         mov cr0, eax
@@ -356,25 +360,7 @@ def test_hlt_with_interrupts_off_halts_even_with_tmr_en(tmp_path):
 
 REAL_MODE_SPIN_UNTIL_SCI = """
         cli
-        mov al, 0x11
-        out 0x20, al
-        out 0xA0, al
-        mov al, 0x20
-        out 0x21, al
-        mov al, 0x28
-        out 0xA1, al
-        mov al, 4
-        out 0x21, al
-        mov al, 2
-        out 0xA1, al
-        mov al, 1
-        out 0x21, al
-        out 0xA1, al
-        mov al, 0xFB
-        out 0x21, al
-        mov al, 0xFD
-        out 0xA1, al
-        mov word [0x29 * 4], handler
+""" + PIC_SETUP + """        mov word [0x29 * 4], handler
         mov word [0x29 * 4 + 2], 0
         mov dx, 0x402
         mov ax, 1
