@@ -9,6 +9,7 @@
 ;     error verdict.  Reaching the line after it is a failure.
 ; harness: --io-semantics bhyve
 ; expect: error
+; portable: no, bhyve's access rules: QEMU accepts a narrow read
 
         bits 16
         org LOAD_ADDRESS

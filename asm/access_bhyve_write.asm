@@ -6,6 +6,7 @@
 ; with an error verdict; reaching the line after the write is a failure.
 ; harness: --io-semantics bhyve
 ; expect: error
+; portable: no, bhyve's access rules: QEMU ignores the write
 
         bits 16
         org LOAD_ADDRESS

@@ -7,6 +7,7 @@
 ;   - bit 24 becomes set within CARRY_READS reads;
 ;   - the first value with bit 24 set is 2^24 plus a few ticks.
 ; harness: --timer-width 32 --timer-start 0xFFFF00
+; portable: no, needs --timer-start and a 32-bit timer; QEMU's is 24 bits
 
         bits 16
         org LOAD_ADDRESS

@@ -9,6 +9,7 @@
 ; and checks the elapsed ticks; then checks, over many reads, that every step
 ; is forward modulo that mask.
 ; harness: --timer-start 0xFFFF00
+; portable: no, finds the timer through the FADT, above 1 MiB under SeaBIOS
 
         bits 16
         org LOAD_ADDRESS

@@ -14,6 +14,7 @@
 ; It passes at both widths: a 32-bit counter carrying into bit 24 looks like a
 ; wrap once masked.
 ; harness: --timer-start 0xFFFF00
+; portable: no, finds the timer through the FADT, above 1 MiB under SeaBIOS
 
         bits 16
         org LOAD_ADDRESS

@@ -14,6 +14,7 @@
 ; 24-bit toggles are 9.4 virtual seconds, four 32-bit ones 40 minutes.  Under
 ; the host clock the guest really sleeps, and may wake up to 10 ms late.
 ; harness: --timer-width 24
+; portable: no, finds the PM1 block through the FADT, which SeaBIOS puts above 1 MiB
 
         bits 16
         org LOAD_ADDRESS

@@ -9,6 +9,7 @@
 ;     it ends within a few ticks of its end, with the extended value never
 ;     going backwards on the way.
 ; harness: --timer-start 0xFFFF00
+; portable: no, finds the timer through the FADT, above 1 MiB under SeaBIOS
 
         bits 16
         org LOAD_ADDRESS

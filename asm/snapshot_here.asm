@@ -14,6 +14,7 @@
 ;
 ; Without --snapshot the request is counted and nothing is written.
 ; Checks: one snapshot was requested, and the timer never went back across it.
+; portable: no, port 0xF5 (snapshots) is the harness's own
 
         bits 16
         org LOAD_ADDRESS

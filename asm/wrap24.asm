@@ -4,6 +4,7 @@
 ; The counter starts 256 ticks below the wrap; the checks are in
 ; include/wrap_check.inc.
 ; harness: --timer-width 24 --timer-start 0xFFFF00
+; portable: no, needs --timer-start near the wrap; QEMU's counter starts where it is
 
         bits 16
         org LOAD_ADDRESS

@@ -4,6 +4,7 @@
 ; The counter starts 256 ticks below the wrap; the checks are in
 ; include/wrap_check.inc.
 ; harness: --timer-width 32 --timer-start 0xFFFFFF00
+; portable: no, needs --timer-start and a 32-bit timer; QEMU's is 24 bits
 
         bits 16
         org LOAD_ADDRESS

@@ -17,11 +17,13 @@ from pathlib import Path
 from harness.acpi_tables import build_tables, dump
 from harness.assembler import AssemblyError, NasmNotFound
 from harness.config import ConfigError
-from harness.guest import GuestError
+from harness.differential import compare, format_comparisons
+from harness.guest import GuestError, check_guest_path
 from harness.machine import InstructionTraceOptions, TraceSink
 from harness.options import HeaderOptionError, add_machine_options, address_range, machine_config, number
 from harness.plot import NothingToPlot, PlotUnavailable, plot_guest
 from harness.progress import SuiteProgress
+from harness.qemu import QemuUnavailable, find_qemu, portability, run_in_qemu
 from harness.result import RunResult
 from harness.runner import GuestRun, resume_snapshot, run_guest
 from harness.snapshot_format import SnapshotError
@@ -30,7 +32,7 @@ from harness.suite import bundled_guests, format_table
 USAGE_ERROR = 2
 USER_ERRORS = (
     GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, NothingToPlot,
-    SnapshotError,
+    SnapshotError, QemuUnavailable,
 )
 # BrokenPipeError is an OSError: main() handles it first.
 
@@ -77,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
     plot.add_argument("-o", "--output", default="timer.png", help="the picture to write (default timer.png)")
     add_machine_options(plot)
+    qemu = commands.add_parser("qemu", help="run one guest, unmodified, in QEMU (needs qemu-system-x86_64)")
+    qemu.add_argument("guest", help="path to a NASM source (.asm)")
+    qemu.add_argument("--timeout", type=float, default=60.0, help="kill QEMU after this many seconds (default 60)")
+    differential = commands.add_parser("differential", help="run every portable bundled guest here and in QEMU")
+    differential.add_argument("--timeout", type=float, default=60.0, help="per guest, in QEMU (default 60)")
     suite = commands.add_parser("suite", help="run every bundled guest and print a table")
     suite.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     add_machine_options(suite)
@@ -92,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_tables(args)
         if args.command == "plot":
             return command_plot(args)
+        if args.command == "qemu":
+            return command_qemu(args)
+        if args.command == "differential":
+            return command_differential(args)
         if args.command == "resume":
             return command_resume(args)
         if args.command == "snapshot":
@@ -168,6 +179,28 @@ def command_plot(args: argparse.Namespace) -> int:
     run = plot_guest(args.guest, args, output)
     print(f"{output}: {run.guest.name}, verdict {run.result.verdict.value}")
     return 0
+
+
+def command_qemu(args: argparse.Namespace) -> int:
+    guest = Path(args.guest)
+    check_guest_path(guest)
+    reason = portability(guest)
+    if reason is not None:
+        print(f"harness: note: {guest.name} is marked not portable: {reason}", file=sys.stderr)
+    run = run_in_qemu(guest, args.timeout)
+    if run.console:
+        print(run.console.rstrip("\n"))
+        print()
+    code = f" (exit code {run.exit_code})" if run.exit_code is not None else ""
+    print(f"{guest.name} in QEMU: {run.verdict}{code}, {run.wall_seconds:.2f} s wall")
+    return {"pass": 0, "fail": 1, "error": 2, "timeout": 3}[run.verdict]
+
+
+def command_differential(args: argparse.Namespace) -> int:
+    find_qemu()
+    comparisons = [compare(guest, args.timeout) for guest in bundled_guests()]
+    print(format_comparisons(comparisons))
+    return 0 if all(item.agree for item in comparisons) else 1
 
 
 def command_tables(args: argparse.Namespace) -> int:
