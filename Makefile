@@ -1,5 +1,6 @@
 # make run    - run the bundled guest suite and print the results table
-# make test   - ruff, then the test suite (unit tests, fault injection, every guest)
+# make test   - ruff, then the test suite (unit tests, fault injection, every guest,
+#               and the same guests in QEMU where it can be installed)
 # make bench  - the port-read cost against a bare Unicorn hook
 # Each target sets up what it needs: a virtual environment in .venv and NASM.
 
@@ -8,12 +9,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint nasm clean
+.PHONY: run test bench lint nasm qemu clean
 
 run: $(STAMP) nasm
 	$(PY) -m harness suite
 
-test: $(STAMP) nasm lint
+test: $(STAMP) nasm qemu lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP) nasm
@@ -40,6 +41,19 @@ nasm:
 	  command -v nasm >/dev/null 2>&1 || { \
 	    echo "NASM is required: Linux 'sudo apt-get install nasm', macOS 'brew install nasm', Windows 'choco install nasm' (or set HARNESS_NASM)."; \
 	    exit 1; }; }
+
+# QEMU runs the differential check (tests/test_qemu.py); without it those
+# tests are skipped, and say so.  apt-get installs it where that works.
+qemu:
+	@command -v qemu-system-x86_64 >/dev/null 2>&1 || [ -n "$$HARNESS_QEMU" ] || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	    echo "installing QEMU with apt-get (for the differential check)"; \
+	    $$SUDO apt-get update -qq >/dev/null 2>&1; \
+	    $$SUDO apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null 2>&1 || true; \
+	  fi; \
+	  command -v qemu-system-x86_64 >/dev/null 2>&1 || \
+	    echo "note: QEMU is not installed, the differential check will be skipped (Linux: apt-get install qemu-system-x86, macOS: brew install qemu, Windows: choco install qemu)"; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
