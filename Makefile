@@ -19,6 +19,7 @@ test: $(STAMP) nasm qemu lint
 
 bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_port_read.py
+	$(PY) benchmarks/bench_end_to_end.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check harness devices tests benchmarks

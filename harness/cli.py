@@ -17,12 +17,10 @@ from pathlib import Path
 from harness.acpi_tables import build_tables, dump
 from harness.assembler import AssemblyError, NasmNotFound
 from harness.config import ConfigError
-from harness.differential import compare, format_comparisons
 from harness.guest import GuestError, check_guest_path
 from harness.machine import InstructionTraceOptions, TraceSink
 from harness.options import HeaderOptionError, add_machine_options, address_range, machine_config, number
 from harness.plot import NothingToPlot, PlotUnavailable, plot_guest
-from harness.progress import SuiteProgress
 from harness.qemu import QemuUnavailable, find_qemu, portability, run_in_qemu
 from harness.result import RunResult
 from harness.runner import GuestRun, resume_snapshot, run_guest
@@ -197,6 +195,8 @@ def command_qemu(args: argparse.Namespace) -> int:
 
 
 def command_differential(args: argparse.Namespace) -> int:
+    from harness.differential import compare, format_comparisons
+
     find_qemu()
     comparisons = [compare(guest, args.timeout) for guest in bundled_guests()]
     print(format_comparisons(comparisons))
@@ -211,6 +211,8 @@ def command_tables(args: argparse.Namespace) -> int:
 
 def command_suite(args: argparse.Namespace) -> int:
     runs = []
+    from harness.progress import SuiteProgress  # tqdm: only the suite needs it
+
     guests = bundled_guests()
     with SuiteProgress(len(guests)) as progress:
         for guest in guests:

@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import unicorn
 from unicorn import x86_const as x86
@@ -33,12 +34,14 @@ from harness.clock import HostClock, VirtualClock, make_clock
 from harness.config import BOOT_DRIVE, ConfigError, MachineConfig
 from harness.cpu import disassemble_at, new_cpu, read_registers, resume_address
 from harness.dispatch import Dispatch, HostDispatch, VirtualDispatch
-from harness.gdbstub import GdbStub
 from harness.insn_trace import InstructionTrace
 from harness.interrupts import DeliveryError, deliver, interrupts_enabled
 from harness.native_hooks import NativeHooks
 from harness.result import Report, RunResult, Verdict
 from harness.trace import format_access
+
+if TYPE_CHECKING:
+    from harness.gdbstub import GdbStub
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFF
 
@@ -148,6 +151,8 @@ class Machine:
             self.instruction_trace.install()
         self.debugger: GdbStub | None = None
         if gdb_port is not None:
+            from harness.gdbstub import GdbStub  # sockets: only a debugging session needs them
+
             self.debugger = GdbStub(self.uc, gdb_port, self._monitor_command, announce)
 
     def _make_dispatch(self) -> Dispatch:

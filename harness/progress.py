@@ -11,13 +11,14 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import TextIO
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, TextIO
 
 from harness.dispatch import VirtualDispatch
 from harness.machine import Machine
 from harness.runner import GuestRun
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class SuiteProgress:
@@ -26,10 +27,12 @@ class SuiteProgress:
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty()
         self.done = 0
-        self._bar: tqdm | None = None
+        self._bar: tqdm | None = None  # made on entering, on a terminal only
 
     def __enter__(self) -> SuiteProgress:
         if self.interactive:
+            from tqdm import tqdm  # imported only where a bar is drawn: it costs start-up time
+
             self._bar = tqdm(total=self.total, file=self.stream, unit="guest", leave=False)
         return self
 
