@@ -117,7 +117,8 @@ def assemble(source: Path, defines: dict[str, int], use_cache: bool = True) -> A
 
 def _run_nasm(nasm: str, source: Path, defines: dict[str, int], work: Path) -> None:
     # The symbol map can only be asked for from inside the source: a pre-included file does it.
-    (work / "map.inc").write_text(f"[map symbols {work / 'guest.map'}]\n")
+    # Forward slashes: NASM on Windows takes them, and a backslash is not special to it.
+    (work / "map.inc").write_text(f"[map symbols {(work / 'guest.map').as_posix()}]\n")
     command = [nasm, "-f", "bin", "-o", str(work / "guest.bin"), "-l", str(work / "guest.lst")]
     command += ["-p", str(work / "map.inc")]
     for directory in include_dirs(source):

@@ -1,0 +1,20 @@
+"""`pip install .` carries the bundled guests, their includes and the QEMU loader."""
+
+import subprocess
+import sys
+import zipfile
+
+from tests.guests import REPO
+
+
+def test_the_wheel_holds_the_guests_and_the_console_script(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), "."],
+        cwd=REPO, check=True, capture_output=True, timeout=300,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in ("asm/monotonic.asm", "asm/include/report.inc", "harness/qemu_loader.asm", "devices/pm_timer.py"):
+        assert expected in names
+    entry_points = next(name for name in names if name.endswith("entry_points.txt"))
+    assert "pmtimer-harness = harness.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
