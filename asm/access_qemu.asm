@@ -10,7 +10,7 @@
 ;   - a write of zero neither resets nor changes the counter.
 ; The start value is far from zero so that a reset would show, and its bytes
 ; differ, so that a read of the wrong byte lane would show.
-; harness: --io-semantics qemu --timer-start 0x89ABCD00
+; harness: --io-semantics qemu --timer-start 0xABCD00
 
         bits 16
         org LOAD_ADDRESS

@@ -6,8 +6,8 @@
 ; bits, else 24.  Then it runs the monotonic check with what it found: every
 ; step (now - last) mod 2^width is forward, no value has bits above the width,
 ; and time advances.  It passes unchanged with --timer-width 24 or 32 and with
-; the timer moved (--timer-port 0x608).
-; portable: no, SeaBIOS puts the RSDT above 1 MiB, out of this real-mode reader's reach
+; the timer moved (--timer-port 0x608), and in QEMU, whose SeaBIOS puts the
+; tables near the top of RAM.
 
         bits 16
         org LOAD_ADDRESS

@@ -14,7 +14,6 @@
 ; 24-bit toggles are 9.4 virtual seconds, four 32-bit ones 40 minutes.  Under
 ; the host clock the guest really sleeps, and may wake up to 10 ms late.
 ; harness: --timer-width 24
-; portable: no, finds the PM1 block through the FADT, which SeaBIOS puts above 1 MiB
 
         bits 16
         org LOAD_ADDRESS
@@ -52,6 +51,28 @@ guest_main:
         test    dword [es:FADT_FLAGS], TMR_VAL_EXT
         jz      program_the_pics
         mov     byte [top_bit], 31
+
+switch_to_acpi_mode:                    ; as an OS does: write ACPI_ENABLE to SMI_CMD, if there is one
+        mov     eax, [es:FADT_PM1A_CNT_BLK]
+        mov     [pm1_control_port], ax
+        mov     edx, [es:FADT_SMI_CMD]
+        test    edx, edx
+        jz      program_the_pics        ; no SMI_CMD: always in ACPI mode
+        mov     dx, [pm1_control_port]
+        in      ax, dx
+        test    ax, 1                   ; SCI_EN
+        jnz     program_the_pics
+        mov     al, [es:FADT_ACPI_ENABLE]
+        mov     edx, [es:FADT_SMI_CMD]
+        out     dx, al
+        mov     dx, [pm1_control_port]
+        mov     ecx, 100000
+.wait_for_sci_en:
+        in      ax, dx
+        test    ax, 1
+        jnz     program_the_pics
+        dec     ecx
+        jnz     .wait_for_sci_en
 
 program_the_pics:                       ; ICW1-ICW4: vectors 0x20 and 0x28, slave on IRQ 2
         mov     al, 0x11
@@ -180,6 +201,7 @@ sci_handler:
 timer_port:      dw 0
 pm1_status_port: dw 0
 pm1_enable_port: dw 0
+pm1_control_port: dw 0
 top_bit:         db 0
 toggles:         dd 0
 wrong_top_bit:   dd 0
