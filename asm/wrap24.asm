@@ -1,10 +1,9 @@
 ; wrap24.asm - a 24-bit PM timer wraps to zero exactly at 2^24.
 ;
 ; The ACPI timer is 24 bits wide unless the FADT sets TMR_VAL_EXT; QEMU's is.
-; The counter starts 256 ticks below the wrap; the checks are in
-; include/wrap_check.inc.
+; The counter starts 256 ticks below the wrap (in QEMU the guest waits for
+; it to get there); the checks are in include/wrap_check.inc.
 ; harness: --timer-width 24 --timer-start 0xFFFF00
-; portable: no, needs --timer-start near the wrap; QEMU's counter starts where it is
 
         bits 16
         org LOAD_ADDRESS

@@ -41,11 +41,15 @@ class VirtualClock:
 
 
 class HostClock:
-    """Host monotonic nanoseconds since the clock was made."""
+    """Host monotonic nanoseconds since the run began (``restart``)."""
 
     kind = "host"
 
     def __init__(self) -> None:
+        self.origin_ns = time.perf_counter_ns()
+
+    def restart(self) -> None:
+        """Time 0 is now: the guest's first instruction, not the machine's construction."""
         self.origin_ns = time.perf_counter_ns()
 
     def now_ns(self, instructions: int = 0, port_accesses: int = 0, idle_ns: int = 0) -> int:

@@ -180,6 +180,9 @@ class Dispatch:
         """Before resuming a CPU that stopped at ``pc``."""
         raise NotImplementedError
 
+    def start_clock(self) -> None:
+        """The run begins: a clock that follows the host starts counting now."""
+
     def time_at(self, pc: int) -> int:
         """The clock's time with the CPU standing at ``pc``."""
         raise NotImplementedError
@@ -452,6 +455,10 @@ class HostDispatch(Dispatch):
 
     def access_time(self) -> int:
         return perf_counter_ns() - self.origin_ns
+
+    def start_clock(self) -> None:
+        self.clock.restart()
+        self.origin_ns = self.clock.origin_ns
 
     def current_instruction(self) -> Instruction | None:
         # Inside an IN/OUT hook Unicorn's PC is the port instruction's address.

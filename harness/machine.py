@@ -225,6 +225,7 @@ class Machine:
         else:
             self._set_start_state()
             begin = self.config.load_address
+        self.dispatch.start_clock()
         began = time.perf_counter()
         try:
             while True:

@@ -54,7 +54,7 @@ def test_a_broken_harness_timer_shows_as_a_difference():
 
 
 def test_guests_that_need_the_harness_say_why():
-    assert "timer-start" in portability(bundled("wrap24.asm"))
+    assert "32-bit timer" in portability(bundled("wrap32.asm"))
     assert "bhyve" in portability(bundled("access_bhyve_write.asm"))
     assert portability(bundled("monotonic.asm")) is None
     assert len(PORTABLE) >= 4
