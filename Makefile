@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test bench lint nasm qemu clean
 
 run: $(STAMP) nasm
-	$(PY) -m harness suite
+	$(PY) -m pmtimer_harness suite
 
 test: $(STAMP) nasm qemu lint
 	$(PY) -m pytest -q
@@ -22,7 +22,7 @@ bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_end_to_end.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check harness devices tests benchmarks
+	$(PY) -m ruff check harness devices asm tests benchmarks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -8,9 +8,9 @@
 ; snapshot, because the virtual clock, the timer and the CPU continue from the
 ; saved state.
 ;
-;   python -m harness run asm/snapshot_here.asm --snapshot here.snap
-;   python -m harness resume here.snap
-;   python -m harness resume here.snap
+;   python -m pmtimer_harness run asm/snapshot_here.asm --snapshot here.snap
+;   python -m pmtimer_harness resume here.snap
+;   python -m pmtimer_harness resume here.snap
 ;
 ; Without --snapshot the request is counted and nothing is written.
 ; Checks: one snapshot was requested, and the timer never went back across it.

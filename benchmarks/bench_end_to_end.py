@@ -3,7 +3,7 @@
 For each portable bundled guest, and for a guest that polls the timer 10^3,
 10^5 and 10^6 times, one run measures side by side:
 
-- ``python -m harness run GUEST`` as a process: Python start-up, importing
+- ``python -m pmtimer_harness run GUEST`` as a process: Python start-up, importing
   Unicorn and capstone, assembly from the cache, the run (with Python's
   bytecode cache allowed, as on a user's machine);
 - ``run_guest(GUEST)`` inside an already running Python, as pytest calls it;
@@ -27,9 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.qemu import QemuUnavailable, boot_disk, find_qemu, portability  # noqa: E402
-from harness.runner import run_guest  # noqa: E402
-from harness.suite import bundled_guests  # noqa: E402
+from pmtimer_harness.frontends.suite import bundled_guests  # noqa: E402
+from pmtimer_harness.peers.qemu import QemuUnavailable, boot_disk, find_qemu, portability  # noqa: E402
+from pmtimer_harness.tools.runner import run_guest  # noqa: E402
 
 POLL_SIZES = (1_000, 100_000, 1_000_000)
 RUNS = 3

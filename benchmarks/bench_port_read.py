@@ -28,9 +28,9 @@ from unicorn import x86_const as x86
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.assembler import find_nasm
-from harness.config import MachineConfig
-from harness.machine import Machine
+from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.tools.assembler import find_nasm
 
 READS = 100_000
 ROUNDS = 21

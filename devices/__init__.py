@@ -6,10 +6,10 @@ can describe its state as plain values with ``state()``.  Time arrives with
 each access: a device computes its registers from ``now_ns`` and owns no clock.
 """
 
-from devices.debug_console import DebugConsole
-from devices.debug_exit import DebugExit
-from devices.pm_timer import PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
-from devices.ports import DeviceError, PortWindow
+from pmtimer_harness.devices.debug_console import DebugConsole
+from pmtimer_harness.devices.debug_exit import DebugExit
+from pmtimer_harness.devices.pm_timer import PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
+from pmtimer_harness.devices.ports import DeviceError, PortWindow
 
 __all__ = [
     "PM_TMR_FREQUENCY_HZ",

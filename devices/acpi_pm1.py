@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
-from devices.ports import PortWindow
+from pmtimer_harness.devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
+from pmtimer_harness.devices.ports import PortWindow
 
 PM1A_EVT_BLK = 0x400
 PM1A_CNT_BLK = 0x404

@@ -6,7 +6,7 @@ how a guest detects the port (qemu/qemu: hw/char/debugcon.c, ``readback``).
 
 from __future__ import annotations
 
-from devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow
 
 DEBUG_CONSOLE_PORT = 0xE9
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow
 
 DEBUG_EXIT_PORT = 0xF4
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow
 
 MASTER_PORT = 0x20
 SLAVE_PORT = 0xA0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow
 
 PM_TMR_FREQUENCY_HZ = 3_579_545
 NS_PER_SECOND = 1_000_000_000

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow
 
 SNAPSHOT_PORT = 0xF5
 

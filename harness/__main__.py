@@ -1,5 +1,5 @@
 import sys
 
-from harness.cli import main
+from pmtimer_harness.frontends.cli import main
 
 sys.exit(main())

@@ -1,7 +1,7 @@
 """Broken PM timers, each with one deliberate fault, for the fault-injection tests."""
 
-from devices.acpi_pm1 import Pm1Registers
-from devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, PmTimer
+from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
+from pmtimer_harness.devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, PmTimer
 
 
 class SteppingBackTimer(PmTimer):

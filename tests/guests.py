@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.runner import GuestRun, run_guest
+from pmtimer_harness.tools.runner import GuestRun, run_guest
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "asm"

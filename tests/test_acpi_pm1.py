@@ -1,9 +1,8 @@
 """PM1 registers alone: TMR_STS at each toggle of the timer's top bit, write-1-to-clear, TMR_EN."""
 
 import pytest
-
-from devices.acpi_pm1 import Pm1Registers
-from devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
+from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
+from pmtimer_harness.devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
 
 
 def first_ns_of_tick(tick):

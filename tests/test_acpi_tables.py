@@ -3,15 +3,14 @@
 The reader below knows only the ACPI specification (6.5): it scans the BIOS
 area for the RSDP, checks every checksum, follows the RSDT and the XSDT to the
 FADT and decodes the fields by their offsets in table 5.9.  It shares no code
-with harness/acpi_tables.py.
+with harness/platform/acpi_tables.py.
 """
 
 import struct
 
 import pytest
-
-from harness.config import ConfigError, MachineConfig
-from harness.machine import Machine
+from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.core.machine import Machine
 
 
 def memory_of(**options):

@@ -1,6 +1,6 @@
 """NASM: the cache follows content, the listing maps addresses to source lines."""
 
-from harness.assembler import assemble, parse_listing
+from pmtimer_harness.tools.assembler import assemble, parse_listing
 
 
 def test_an_edited_include_rebuilds_the_guest(tmp_path):

@@ -1,9 +1,8 @@
 """The port bus alone: routing, access rules as data, overlap, unclaimed ports."""
 
 import pytest
-
-from devices.ports import PortWindow
-from harness.bus import PortAccessError, PortBus
+from pmtimer_harness.core.bus import PortAccessError, PortBus
+from pmtimer_harness.devices.ports import PortWindow
 
 
 class Register:

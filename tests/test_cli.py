@@ -4,7 +4,8 @@ import json
 import subprocess
 import sys
 
-from harness.cli import main
+from pmtimer_harness.frontends.cli import main
+
 from tests.guests import REPO, bundled, write_guest
 
 

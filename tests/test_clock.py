@@ -1,6 +1,5 @@
 import pytest
-
-from harness.clock import HostClock, VirtualClock, make_clock
+from pmtimer_harness.core.clock import HostClock, VirtualClock, make_clock
 
 
 def test_virtual_time_is_instructions_and_port_accesses_weighted():

@@ -1,5 +1,5 @@
-from devices.debug_console import DebugConsole
-from devices.debug_exit import DebugExit
+from pmtimer_harness.devices.debug_console import DebugConsole
+from pmtimer_harness.devices.debug_exit import DebugExit
 
 
 def test_console_collects_bytes_and_identifies_itself():

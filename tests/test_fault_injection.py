@@ -1,9 +1,9 @@
 """Each guest check catches the broken timer it exists for."""
 
 import pytest
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.tools.runner import run_guest
 
-from harness.result import Verdict
-from harness.runner import run_guest
 from tests.faults import (
     AlwaysWraps24Timer,
     AnyWidthTimer,

@@ -3,9 +3,9 @@
 import re
 
 import pytest
+from pmtimer_harness.core.machine import InstructionTraceOptions
+from pmtimer_harness.tools.runner import run_guest
 
-from harness.machine import InstructionTraceOptions
-from harness.runner import run_guest
 from tests.guests import bundled
 
 INSTRUCTION_LINE = re.compile(r"^0x([0-9a-f]{8})  ")

@@ -3,11 +3,11 @@
 import subprocess
 
 import pytest
+from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.tools.runner import run_guest
 
-from harness.config import ConfigError, MachineConfig
-from harness.machine import Machine
-from harness.result import Verdict
-from harness.runner import run_guest
 from tests.guests import bundled, run_source
 
 EXIT_0 = """

@@ -14,7 +14,14 @@ def test_the_wheel_holds_the_guests_and_the_console_script(tmp_path):
     )
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for expected in ("asm/monotonic.asm", "asm/include/report.inc", "harness/qemu_loader.asm", "devices/pm_timer.py"):
+    for expected in (
+        "pmtimer_harness/asm/monotonic.asm",
+        "pmtimer_harness/asm/include/report.inc",
+        "pmtimer_harness/peers/qemu_loader.asm",
+        "pmtimer_harness/devices/pm_timer.py",
+    ):
         assert expected in names
+    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"pmtimer_harness"}
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
-    assert "pmtimer-harness = harness.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "pmtimer-harness = pmtimer_harness.frontends.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -1,6 +1,6 @@
 """The PIC pair alone: initialization, masks, priority, cascade, EOI, level-sensitive lines."""
 
-from devices.pic8259 import PicPair
+from pmtimer_harness.devices.pic8259 import PicPair
 
 
 def programmed(master_mask=0xFB, slave_mask=0xFD):

@@ -3,8 +3,8 @@
 import sys
 
 import pytest
+from pmtimer_harness.frontends.cli import main
 
-from harness.cli import main
 from tests.guests import bundled, write_guest
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -32,8 +32,8 @@ def test_without_matplotlib_the_message_says_how_to_get_it(tmp_path, capsys, mon
 
 @pytest.mark.parametrize("guest", ["overflow_irq.asm"])
 def test_the_toggles_are_marked(tmp_path, guest):
-    from harness.plot import toggle_times_ns
-    from harness.runner import run_guest
+    from pmtimer_harness.frontends.plot import toggle_times_ns
+    from pmtimer_harness.tools.runner import run_guest
 
     run = run_guest(bundled(guest))
     times = toggle_times_ns(run, run.result.virtual_ns)

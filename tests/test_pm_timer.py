@@ -3,8 +3,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from devices.pm_timer import PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
+from pmtimer_harness.devices.pm_timer import PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
 
 SECOND = 1_000_000_000
 

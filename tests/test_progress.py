@@ -2,10 +2,11 @@
 
 import io
 
-from harness.config import MachineConfig
-from harness.machine import Machine
-from harness.progress import RunProgress, SuiteProgress
-from harness.runner import run_guest
+from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.frontends.progress import RunProgress, SuiteProgress
+from pmtimer_harness.tools.runner import run_guest
+
 from tests.guests import bundled
 
 

@@ -27,7 +27,7 @@ def guest_dir(pytester):
 
 
 def test_each_guest_is_an_item_and_failures_explain_themselves(guest_dir):
-    result = guest_dir.runpytest("-p", "harness.pytest_plugin")
+    result = guest_dir.runpytest("-p", "pmtimer_harness.frontends.pytest_plugin")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines([
         "*guest failing.asm: expected pass, got fail (exit code 9)*",

@@ -7,11 +7,11 @@ apt-get where it can.  Where QEMU cannot be had they are skipped, and say why.
 import shutil
 
 import pytest
+from pmtimer_harness.devices.pm_timer import PmTimer
+from pmtimer_harness.frontends.suite import bundled_guests
+from pmtimer_harness.peers.differential import checks, compare
+from pmtimer_harness.peers.qemu import QemuUnavailable, find_qemu, portability, run_in_qemu
 
-from devices.pm_timer import PmTimer
-from harness.differential import checks, compare
-from harness.qemu import QemuUnavailable, find_qemu, portability, run_in_qemu
-from harness.suite import bundled_guests
 from tests.guests import bundled, write_guest
 
 needs_qemu = pytest.mark.skipif(

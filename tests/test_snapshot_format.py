@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from harness.config import MachineConfig
-from harness.machine import Machine
-from harness.snapshot import load, read_chunks, take
-from harness.snapshot_format import Chunk, SnapshotError, decode, encode, write_atomically
+from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.core.snapshot import load, read_chunks, take
+from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode, write_atomically
 
 EXIT_AFTER_A_READ = bytes.fromhex("ba0804 66ed b000 e6f4".replace(" ", ""))  # mov dx,0x408; in eax,dx; mov al,0; out
 

@@ -3,11 +3,11 @@
 import subprocess
 
 import pytest
+from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.core.snapshot import load, take
+from pmtimer_harness.core.snapshot_format import decode, encode
 
-from harness.config import MachineConfig
-from harness.machine import Machine
-from harness.snapshot import load, take
-from harness.snapshot_format import decode, encode
 from tests.guests import run_source
 from tests.test_machine import PROTECTED_MODE_SCI
 
@@ -67,8 +67,8 @@ def test_a_real_mode_guest_in_protected_mode_with_an_idt_splits_cleanly(tmp_path
     guest = run_source(tmp_path, body, "--timer-width", "24").guest
 
     def factory():
-        from harness.guest import load_guest, read_header
-        from harness.options import header_parser, machine_config
+        from pmtimer_harness.tools.guest import load_guest, read_header
+        from pmtimer_harness.tools.options import header_parser, machine_config
 
         config = machine_config(read_header(guest).options, header_parser().parse_args(["--timer-width", "24"]))
         machine = Machine(config)

@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
+from pmtimer_harness.core.snapshot import read_chunks, read_json
 
-from harness.snapshot import read_chunks, read_json
 from tests.guests import REPO, bundled, write_guest
 
 FIELDS = ("verdict", "exit_code", "console", "instructions", "virtual_ns", "port_reads", "port_writes")

@@ -10,8 +10,8 @@ NASM's listing.
 
 from __future__ import annotations
 
-from harness.blocks import Instruction
-from harness.bus import IN, PortAccess
+from pmtimer_harness.core.blocks import Instruction
+from pmtimer_harness.core.bus import IN, PortAccess
 
 
 def format_access(

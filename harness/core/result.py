@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
-from harness.bus import PortAccess
+from pmtimer_harness.core.bus import PortAccess
 
 
 class Verdict(str, Enum):

@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness run GUEST``, ``python -m harness suite``.
+"""Command line: ``python -m pmtimer_harness run GUEST``, ``python -m pmtimer_harness suite``.
 
 Exit status: 0 pass, 1 fail, 2 error or usage error, 3 timeout or halted.
 A user mistake (a missing guest, an option out of range, NASM rejecting the
@@ -14,18 +14,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.acpi_tables import build_tables, dump
-from harness.assembler import AssemblyError, NasmNotFound
-from harness.config import ConfigError
-from harness.guest import GuestError, check_guest_path
-from harness.machine import InstructionTraceOptions, TraceSink
-from harness.options import HeaderOptionError, add_machine_options, address_range, machine_config, number
-from harness.plot import NothingToPlot, PlotUnavailable, plot_guest
-from harness.qemu import QemuUnavailable, find_qemu, portability, run_in_qemu
-from harness.result import RunResult
-from harness.runner import GuestRun, resume_snapshot, run_guest
-from harness.snapshot_format import SnapshotError
-from harness.suite import bundled_guests, format_table
+from pmtimer_harness.core.config import ConfigError
+from pmtimer_harness.core.machine import InstructionTraceOptions, TraceSink
+from pmtimer_harness.core.result import RunResult
+from pmtimer_harness.core.snapshot_format import SnapshotError
+from pmtimer_harness.frontends.plot import NothingToPlot, PlotUnavailable, plot_guest
+from pmtimer_harness.frontends.suite import bundled_guests, format_table
+from pmtimer_harness.peers.qemu import QemuUnavailable, find_qemu, portability, run_in_qemu
+from pmtimer_harness.platform.acpi_tables import build_tables, dump
+from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
+from pmtimer_harness.tools.guest import GuestError, check_guest_path
+from pmtimer_harness.tools.options import HeaderOptionError, add_machine_options, address_range, machine_config, number
+from pmtimer_harness.tools.runner import GuestRun, resume_snapshot, run_guest
 
 USAGE_ERROR = 2
 USER_ERRORS = (
@@ -37,7 +37,7 @@ USER_ERRORS = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m harness",
+        prog="python -m pmtimer_harness",
         description="Run x86 guests under Unicorn against Python device models (ACPI PM timer, bhyve style).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -145,7 +145,7 @@ def command_resume(args: argparse.Namespace) -> int:
 
 
 def describe_snapshot(data: bytes) -> str:
-    from harness.snapshot import describe
+    from pmtimer_harness.core.snapshot import describe
 
     return describe(data)
 
@@ -195,7 +195,7 @@ def command_qemu(args: argparse.Namespace) -> int:
 
 
 def command_differential(args: argparse.Namespace) -> int:
-    from harness.differential import compare, format_comparisons
+    from pmtimer_harness.peers.differential import compare, format_comparisons
 
     find_qemu()
     comparisons = [compare(guest, args.timeout) for guest in bundled_guests()]
@@ -211,7 +211,7 @@ def command_tables(args: argparse.Namespace) -> int:
 
 def command_suite(args: argparse.Namespace) -> int:
     runs = []
-    from harness.progress import SuiteProgress  # tqdm: only the suite needs it
+    from pmtimer_harness.frontends.progress import SuiteProgress  # tqdm: only the suite needs it
 
     guests = bundled_guests()
     with SuiteProgress(len(guests)) as progress:

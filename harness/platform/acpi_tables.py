@@ -138,7 +138,7 @@ def build_tables(timer_port: int, timer_width: int) -> list[AcpiTable]:
     ]
 
 
-# --- reading them back, for ``python -m harness tables`` ----------------------------
+# --- reading them back, for ``python -m pmtimer_harness tables`` ----------------------------
 
 
 def hexdump(data: bytes, address: int) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow
 
 IN, OUT = "in", "out"
 

@@ -6,9 +6,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.runner import GuestRun
+from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+from pmtimer_harness.tools.runner import GuestRun
 
-BUNDLED_GUESTS_DIR = Path(__file__).resolve().parent.parent / "asm"
 SUMMARY_LINE = re.compile(r"^SUMMARY: (\d+) checks?, (\d+) failed", re.MULTILINE)
 
 

@@ -5,7 +5,7 @@ verdict is the one its ``; expect:`` line names (``pass`` by default).  A
 failing item shows the guest's console, exit code and the harness's report.
 
 This repository loads it from ``conftest.py``; elsewhere, run pytest with
-``-p harness.pytest_plugin``.  Guests are collected from ``*.asm`` files
+``-p pmtimer_harness.frontends.pytest_plugin``.  Guests are collected from ``*.asm`` files
 outside folders named ``include``.
 """
 
@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from harness.runner import GuestRun, run_guest
+from pmtimer_harness.tools.runner import GuestRun, run_guest
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:

@@ -34,12 +34,11 @@ from collections.abc import Callable
 from time import perf_counter_ns
 
 import unicorn
-
-from harness.blocks import EMPTY_BLOCK, Block, Instruction, decode_block
-from harness.bus import IN, OUT, PortAccess, PortBus
-from harness.clock import HostClock, VirtualClock
-from harness.cpu import code_bits, disassemble_at, program_counter_register
-from harness.native_hooks import NativeHooks
+from pmtimer_harness.core.blocks import EMPTY_BLOCK, Block, Instruction, decode_block
+from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
+from pmtimer_harness.core.clock import HostClock, VirtualClock
+from pmtimer_harness.core.cpu import code_bits, disassemble_at, program_counter_register
+from pmtimer_harness.core.native_hooks import NativeHooks
 
 FLOATING_BUS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
 HOST_RECHECK_NS = 1_000_000  # under the host clock, how often to look again while IF is clear

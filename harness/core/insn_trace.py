@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import unicorn
-
-from harness.cpu import code_bits, disassemble_one, read_registers
+from pmtimer_harness.core.cpu import code_bits, disassemble_one, read_registers
 
 DEFAULT_LIMIT = 10_000
 PROGRAM_COUNTERS = ("eip", "rip")

@@ -13,9 +13,9 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
-from harness.dispatch import VirtualDispatch
-from harness.machine import Machine
-from harness.runner import GuestRun
+from pmtimer_harness.core.dispatch import VirtualDispatch
+from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.tools.runner import GuestRun
 
 if TYPE_CHECKING:
     from tqdm import tqdm

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-BUNDLED_INCLUDE_DIR = Path(__file__).resolve().parent.parent / "asm" / "include"
+from pmtimer_harness.asm import BUNDLED_INCLUDE_DIR
+
 INCLUDE_SUFFIXES = (".inc", ".mac")
 NASM_ENV = "HARNESS_NASM"
 CACHE_ENV = "HARNESS_CACHE_DIR"

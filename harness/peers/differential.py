@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.pm_timer import PmTimer
-from harness.qemu import QEMU_PLATFORM_OPTIONS, QemuRun, portability, run_in_qemu
-from harness.result import RunResult
-from harness.runner import run_guest
+from pmtimer_harness.core.result import RunResult
+from pmtimer_harness.devices.pm_timer import PmTimer
+from pmtimer_harness.peers.qemu import QEMU_PLATFORM_OPTIONS, QemuRun, portability, run_in_qemu
+from pmtimer_harness.tools.runner import run_guest
 
 CHECK_LINE = re.compile(r"^(PASS|FAIL): (.*)$", re.MULTILINE)
 

@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import unicorn
+from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.core.cpu import CONTROL_REGISTERS, GENERAL_REGISTERS_16_32, GENERAL_REGISTERS_64, SEGMENT_REGISTERS
+from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.core.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode, write_atomically
 from unicorn import x86_const as x86
-
-from harness.config import ConfigError, MachineConfig
-from harness.cpu import CONTROL_REGISTERS, GENERAL_REGISTERS_16_32, GENERAL_REGISTERS_64, SEGMENT_REGISTERS
-from harness.machine import Machine
-from harness.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode, write_atomically
 
 DESCRIPTOR_TABLES = {"gdtr": x86.UC_X86_REG_GDTR, "idtr": x86.UC_X86_REG_IDTR}
 EFER = 0xC0000080
@@ -363,7 +362,7 @@ def _restore_devices(machine: Machine, chunks: dict[str, Chunk], time_state: Tim
 
 
 def describe(data: bytes) -> str:
-    """``python -m harness snapshot info``: header, configuration and chunks."""
+    """``python -m pmtimer_harness snapshot info``: header, configuration and chunks."""
     chunks = decode(data)
     lines = [f"snapshot format {FORMAT_VERSION}, {len(chunks)} chunks, {len(data):,} bytes"]
     by_name = {chunk.name: chunk for chunk in chunks}

@@ -1,4 +1,4 @@
-"""``python -m harness plot GUEST -o timer.png``: the timer values a guest read, against virtual time.
+"""``python -m pmtimer_harness plot GUEST -o timer.png``: the timer values a guest read, against virtual time.
 
 Runs the guest with an observer on the port bus, keeps every read of the PM
 timer (virtual time, value), and draws them with matplotlib: a wrap shows as
@@ -14,8 +14,8 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.bus import IN, PortAccess
-from harness.runner import GuestRun, run_guest
+from pmtimer_harness.core.bus import IN, PortAccess
+from pmtimer_harness.tools.runner import GuestRun, run_guest
 
 MAX_TOGGLE_MARKS = 200
 
@@ -47,8 +47,8 @@ class PortReads:
 
 def toggle_times_ns(run: GuestRun, end_ns: int) -> list[int]:
     """When the timer's top bit toggled during the run (TMR_STS setting), at most MAX_TOGGLE_MARKS."""
-    from devices.acpi_pm1 import Pm1Registers
-    from devices.pm_timer import PmTimer
+    from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
+    from pmtimer_harness.devices.pm_timer import PmTimer
 
     config = run.config
     pm1 = Pm1Registers(PmTimer(port=config.timer_port, width=config.timer_width, start=config.timer_start))

@@ -19,29 +19,28 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import unicorn
+from pmtimer_harness.core.bus import PortAccess, PortAccessError, PortBus
+from pmtimer_harness.core.clock import HostClock, VirtualClock, make_clock
+from pmtimer_harness.core.config import BOOT_DRIVE, ConfigError, MachineConfig
+from pmtimer_harness.core.cpu import disassemble_at, new_cpu, read_registers, resume_address
+from pmtimer_harness.core.dispatch import Dispatch, HostDispatch, VirtualDispatch
+from pmtimer_harness.core.insn_trace import InstructionTrace
+from pmtimer_harness.core.interrupts import DeliveryError, deliver, interrupts_enabled
+from pmtimer_harness.core.native_hooks import NativeHooks
+from pmtimer_harness.core.result import Report, RunResult, Verdict
+from pmtimer_harness.core.trace import format_access
+from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
+from pmtimer_harness.devices.debug_console import DebugConsole
+from pmtimer_harness.devices.debug_exit import DebugExit
+from pmtimer_harness.devices.pic8259 import PicPair
+from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer
+from pmtimer_harness.devices.ports import DeviceError
+from pmtimer_harness.devices.snapshot_port import SnapshotPort
+from pmtimer_harness.platform.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END, build_tables
 from unicorn import x86_const as x86
 
-from devices.acpi_pm1 import Pm1Registers
-from devices.debug_console import DebugConsole
-from devices.debug_exit import DebugExit
-from devices.pic8259 import PicPair
-from devices.pm_timer import IoSemantics, PmTimer
-from devices.ports import DeviceError
-from devices.snapshot_port import SnapshotPort
-from harness.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END, build_tables
-from harness.bus import PortAccess, PortAccessError, PortBus
-from harness.clock import HostClock, VirtualClock, make_clock
-from harness.config import BOOT_DRIVE, ConfigError, MachineConfig
-from harness.cpu import disassemble_at, new_cpu, read_registers, resume_address
-from harness.dispatch import Dispatch, HostDispatch, VirtualDispatch
-from harness.insn_trace import InstructionTrace
-from harness.interrupts import DeliveryError, deliver, interrupts_enabled
-from harness.native_hooks import NativeHooks
-from harness.result import Report, RunResult, Verdict
-from harness.trace import format_access
-
 if TYPE_CHECKING:
-    from harness.gdbstub import GdbStub
+    from pmtimer_harness.frontends.gdbstub import GdbStub
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFF
 
@@ -151,7 +150,7 @@ class Machine:
             self.instruction_trace.install()
         self.debugger: GdbStub | None = None
         if gdb_port is not None:
-            from harness.gdbstub import GdbStub  # sockets: only a debugging session needs them
+            from pmtimer_harness.frontends.gdbstub import GdbStub  # sockets: only a debugging session needs them
 
             self.debugger = GdbStub(self.uc, gdb_port, self._monitor_command, announce)
 

@@ -16,9 +16,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.assembler import assemble
-from harness.config import MachineConfig
-from harness.result import Verdict
+from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.tools.assembler import assemble
 
 SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
 BINARY_SUFFIXES = (".bin", ".img")

@@ -11,7 +11,7 @@ import argparse
 import re
 from collections.abc import Sequence
 
-from harness.config import MachineConfig
+from pmtimer_harness.core.config import MachineConfig
 
 SIZE = re.compile(r"^(0x[0-9a-f]+|\d+)\s*(k|kib|m|mib|g|gib)?$", re.IGNORECASE)
 SIZE_UNITS = {None: 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}

@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.assembler import assemble, find_nasm
-from harness.config import MachineConfig
-from harness.guest import is_source
+from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.tools.assembler import assemble, find_nasm
+from pmtimer_harness.tools.guest import is_source
 
 QEMU_ENV = "HARNESS_QEMU"
 LOADER = Path(__file__).resolve().parent / "qemu_loader.asm"

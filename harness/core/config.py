@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from devices.debug_console import DEBUG_CONSOLE_PORT
-from devices.debug_exit import DEBUG_EXIT_PORT
-from devices.pm_timer import BHYVE_PM_TMR_PORT, TIMER_WIDTHS, IoSemantics
-from harness.clock import DEFAULT_INSN_NS, DEFAULT_IO_NS
+from pmtimer_harness.core.clock import DEFAULT_INSN_NS, DEFAULT_IO_NS
+from pmtimer_harness.devices.debug_console import DEBUG_CONSOLE_PORT
+from pmtimer_harness.devices.debug_exit import DEBUG_EXIT_PORT
+from pmtimer_harness.devices.pm_timer import BHYVE_PM_TMR_PORT, TIMER_WIDTHS, IoSemantics
 
 BOOT_SECTOR_ADDRESS = 0x7C00
 BOOT_DRIVE = 0x80  # DL at boot: the first hard disk

@@ -3,7 +3,7 @@
 This is the whole public API in one call, used by the command line, the suite,
 the pytest plugin and the tests alike::
 
-    from harness.runner import run_guest
+    from pmtimer_harness.tools.runner import run_guest
     run = run_guest("asm/rate.asm", ["--insn-ns", "2"])
     assert run.result.verdict == "pass"
 """
@@ -17,15 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.acpi_pm1 import Pm1Registers
-from devices.pm_timer import PmTimer
-from harness.config import ConfigError, MachineConfig
-from harness.gdbstub import write_label_script
-from harness.guest import load_guest, read_header
-from harness.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
-from harness.options import header_parser, machine_config
-from harness.result import RunResult, Verdict
-from harness.snapshot_format import SnapshotError
+from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.core.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
+from pmtimer_harness.core.result import RunResult, Verdict
+from pmtimer_harness.core.snapshot_format import SnapshotError
+from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
+from pmtimer_harness.devices.pm_timer import PmTimer
+from pmtimer_harness.frontends.gdbstub import write_label_script
+from pmtimer_harness.tools.guest import load_guest, read_header
+from pmtimer_harness.tools.options import header_parser, machine_config
 
 
 @dataclass
@@ -101,7 +101,7 @@ def resume_snapshot(
     snapshot_path: Path | None = None,
 ) -> GuestRun:
     """Restore the machine a snapshot saved and run it to its end."""
-    from harness.snapshot import load  # snapshot imports the machine module
+    from pmtimer_harness.core.snapshot import load  # snapshot imports the machine module
 
     snapshot = Path(path)
     try:
@@ -118,7 +118,7 @@ def resume_snapshot(
 
 
 def save_snapshot(machine: Machine, path: Path) -> None:
-    from harness.snapshot import save
+    from pmtimer_harness.core.snapshot import save
 
     save(machine, path)
 
@@ -126,7 +126,7 @@ def save_snapshot(machine: Machine, path: Path) -> None:
 def run_machine(machine: Machine, name: str, show_progress: bool) -> RunResult:
     """Run the machine, with a status line on a terminal if asked."""
     if show_progress:
-        from harness.progress import RunProgress  # progress imports this module
+        from pmtimer_harness.frontends.progress import RunProgress  # progress imports this module
 
         with RunProgress(machine, name):
             result = machine.run()

@@ -20,9 +20,8 @@ from __future__ import annotations
 import struct
 
 import unicorn
+from pmtimer_harness.core.cpu import CR0_PE
 from unicorn import x86_const as x86
-
-from harness.cpu import CR0_PE
 
 EFLAGS_TF = 1 << 8
 EFLAGS_IF = 1 << 9

@@ -1,0 +1,1 @@
+"""The ways in: the command line, the suite table, pytest, plots and the GDB stub."""

@@ -1,0 +1,1 @@
+"""Real machines to compare against: the same guests booted in QEMU."""
