@@ -1,0 +1,79 @@
+"""What the commands share: the errors that are the user's, trace options, and how a run is printed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pmtimer_harness.core.config import ConfigError
+from pmtimer_harness.core.machine import InstructionTraceOptions, TraceSink
+from pmtimer_harness.core.result import RunResult
+from pmtimer_harness.core.snapshot_format import SnapshotError
+from pmtimer_harness.frontends.plot import NothingToPlot, PlotUnavailable
+from pmtimer_harness.peers.qemu import QemuUnavailable
+from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
+from pmtimer_harness.tools.guest import GuestError
+from pmtimer_harness.tools.options import HeaderOptionError, address_range, number
+from pmtimer_harness.tools.runner import GuestRun
+
+USAGE_ERROR = 2
+USER_ERRORS = (
+    GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, NothingToPlot,
+    SnapshotError, QemuUnavailable,
+)
+# BrokenPipeError is an OSError: main() handles it first.
+
+
+def add_trace_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trace", nargs="?", const="ports", choices=("ports", "insn"),
+        help="print every port access (ports, the default) or every instruction as well (insn)",
+    )
+    parser.add_argument("--trace-limit", type=number, default=10_000, metavar="N",
+                        help="stop the instruction trace after N instructions (default 10,000)")
+    parser.add_argument("--trace-range", type=address_range, action="append", default=[], metavar="FIRST-LAST",
+                        help="trace only instructions in this address range (repeatable), e.g. 0x7c00-0x7cff")
+
+
+def trace_options(args: argparse.Namespace) -> tuple[TraceSink | None, InstructionTraceOptions | None]:
+    """The trace sink (stderr when standard output carries JSON) and the instruction trace, as asked."""
+    stream = sys.stderr if args.json else sys.stdout
+    trace = (lambda line: print(line, file=stream)) if args.trace else None
+    instructions = None
+    if args.trace == "insn":
+        instructions = InstructionTraceOptions(limit=args.trace_limit, ranges=tuple(args.trace_range))
+    return trace, instructions
+
+
+def report_run(run: GuestRun, as_json: bool) -> int:
+    for warning in run.result.warnings:
+        print(f"harness: note: {warning}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(run.as_dict(), indent=2, default=str))
+    else:
+        print(format_run(run))
+    return run.result.verdict.exit_status
+
+
+def format_run(run: GuestRun) -> str:
+    result = run.result
+    lines = []
+    if result.console:
+        lines.append(result.console.rstrip("\n"))
+        lines.append("")
+    code = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
+    lines.append(f"{run.guest.name}: {result.verdict.value}{code}")
+    if result.report is not None:
+        lines.append(result.report.format())
+    lines.append(figures(result))
+    return "\n".join(lines)
+
+
+def figures(result: RunResult) -> str:
+    counted = "not counted (host clock)" if result.instructions is None else f"{result.instructions:,}"
+    parts = [f"{counted} instructions", f"{result.port_reads:,} port reads"]
+    if result.virtual_ns is not None:
+        parts.append(f"{result.virtual_ns / 1e9:.9f} s virtual")
+    parts.append(f"{result.wall_seconds:.3f} s wall")
+    return ", ".join(parts)

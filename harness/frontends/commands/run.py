@@ -1,0 +1,51 @@
+"""``run GUEST`` and ``resume SNAPSHOT``: one guest to its verdict."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pmtimer_harness.frontends.commands.common import add_trace_options, report_run, trace_options
+from pmtimer_harness.tools.options import add_machine_options, number
+from pmtimer_harness.tools.runner import resume_snapshot, run_guest
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="run one guest (.asm or .bin)")
+    run.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    add_trace_options(run)
+    run.add_argument("--snapshot", type=Path, metavar="FILE",
+                     help="where to save snapshots: at --save-at, and whenever the guest writes port 0xF5")
+    run.add_argument("--save-at", type=number, metavar="N",
+                     help="save a snapshot once N instructions have retired (virtual clock), then go on")
+    run.add_argument("--gdb", type=number, metavar="PORT",
+                     help="serve the GDB remote protocol on localhost:PORT (0: any free port) and wait for gdb")
+    add_machine_options(run)
+    run.set_defaults(handler=command_run)
+
+    resume = commands.add_parser("resume", help="restore a snapshot and run it to the end")
+    resume.add_argument("file", help="a snapshot written by --snapshot")
+    resume.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    add_trace_options(resume)
+    resume.add_argument("--snapshot", type=Path, metavar="FILE", help="where the guest's own snapshot requests go")
+    resume.set_defaults(handler=command_resume)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    trace, instructions = trace_options(args)
+    run = run_guest(
+        args.guest, args, trace=trace, instruction_trace=instructions,
+        show_progress=not args.trace and args.gdb is None, gdb_port=args.gdb,
+        snapshot_path=args.snapshot, save_at=args.save_at,
+    )
+    return report_run(run, args.json)
+
+
+def command_resume(args: argparse.Namespace) -> int:
+    trace, instructions = trace_options(args)
+    run = resume_snapshot(
+        args.file, trace=trace, instruction_trace=instructions, show_progress=not args.trace,
+        snapshot_path=args.snapshot,
+    )
+    return report_run(run, args.json)

@@ -1,0 +1,30 @@
+"""``snapshot info FILE``: what a snapshot holds."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pmtimer_harness.core.snapshot_format import SnapshotError
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    snapshot = commands.add_parser("snapshot", help="inspect a snapshot")
+    actions = snapshot.add_subparsers(dest="snapshot_command", required=True, metavar="ACTION")
+    info = actions.add_parser("info", help="print the header, configuration and chunks")
+    info.add_argument("file", help="a snapshot")
+    info.set_defaults(handler=command_snapshot_info)
+
+
+def command_snapshot_info(args: argparse.Namespace) -> int:
+    from pmtimer_harness.core.snapshot import describe
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as error:
+        raise SnapshotError(f"{args.file}: {error.strerror or error}") from None
+    try:
+        print(describe(data))
+    except SnapshotError as error:
+        raise SnapshotError(f"{args.file}: {error}") from None
+    return 0
