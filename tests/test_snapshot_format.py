@@ -1,6 +1,5 @@
 """The snapshot file format: every kind of bad input is one clear SnapshotError."""
 
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.snapshot import load, read_chunks, take
-from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode, write_atomically
+from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode
 
 EXIT_AFTER_A_READ = bytes.fromhex("ba0804 66ed b000 e6f4".replace(" ", ""))  # mov dx,0x408; in eax,dx; mov al,0; out
 
@@ -97,23 +96,6 @@ def test_without_unicorn_s_own_context_the_registers_still_restore():
     chunks = [chunk for chunk in decode(VALID) if chunk.name != "cpu/unicorn-context"]
     result = load(encode(chunks)).run()
     assert result.verdict.value == "pass"
-
-
-def test_writes_are_atomic(tmp_path, monkeypatch):
-    target = tmp_path / "machine.snap"
-    target.write_bytes(b"old")
-
-    def crash(descriptor):
-        raise OSError("disk on fire")
-
-    monkeypatch.setattr(os, "fsync", crash)  # the save dies before the rename
-    with pytest.raises(OSError, match="disk on fire"):
-        write_atomically(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert [path.name for path in tmp_path.iterdir()] == ["machine.snap"]
-    monkeypatch.undo()
-    write_atomically(target, b"new")
-    assert target.read_bytes() == b"new"
 
 
 REFERENCE = load(VALID).run()

@@ -33,7 +33,8 @@ import unicorn
 from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.core.cpu import CONTROL_REGISTERS, GENERAL_REGISTERS_16_32, GENERAL_REGISTERS_64, SEGMENT_REGISTERS
 from pmtimer_harness.core.machine import Machine
-from pmtimer_harness.core.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode, write_atomically
+from pmtimer_harness.core.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode
+from pmtimer_harness.tools.output import write_output
 from unicorn import x86_const as x86
 
 DESCRIPTOR_TABLES = {"gdtr": x86.UC_X86_REG_GDTR, "idtr": x86.UC_X86_REG_IDTR}
@@ -263,8 +264,9 @@ def take(machine: Machine) -> bytes:
     return encode(chunks)
 
 
-def save(machine: Machine, path: Path) -> None:
-    write_atomically(path, take(machine))
+def save(machine: Machine, path: Path) -> Path:
+    """Write the snapshot to ``path`` (``tools/output.py``'s rules); the file written."""
+    return write_output(path, take(machine))
 
 
 def read_chunks(data: bytes) -> tuple[dict[str, Chunk], list[str]]:

@@ -15,12 +15,9 @@ and a reader can skip what it does not know when the writer marked it optional.
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 MAGIC = b"PMTHSNAP"
 FORMAT_VERSION = 1
@@ -104,21 +101,3 @@ def _decode_chunk(data: bytes, offset: int, index: int) -> tuple[Chunk, int]:
     if zlib.crc32(payload) != crc:
         raise SnapshotError(f"chunk {name!r} fails its checksum: the file is damaged")
     return Chunk(name, version, payload, bool(flags & OPTIONAL)), offset + length
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Temporary file beside the target, flushed to disk, then renamed over it."""
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a snapshot is an ordinary file
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -1,9 +1,10 @@
 """``python -m pmtimer_harness plot GUEST -o timer.png``: the timer values a guest read, against virtual time.
 
-Runs the guest with an observer on the port bus, keeps every read of the PM
+Runs the guest with an observer on the port bus, keeps the reads of the PM
 timer (virtual time, value), and draws them with matplotlib: a wrap shows as
 the counter dropping to zero, and the moments the timer's top bit toggles
-(when TMR_STS sets) are marked as vertical lines.
+(when TMR_STS sets) are marked as vertical lines.  Past ``MAX_PLOT_POINTS``
+reads the points are thinned evenly, and the command says so.
 
 matplotlib is an optional extra: ``pip install .[plot]``.
 """
@@ -13,14 +14,24 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.bus import IN, PortAccess
-from pmtimer_harness.tools.runner import GuestRun, run_guest
+from pmtimer_harness.tools.output import open_output, output_target
+from pmtimer_harness.tools.runner import GuestRun, guest_config, run_guest
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 MAX_TOGGLE_MARKS = 200
+MAX_PLOT_POINTS = 100_000  # a 10 s poll reads the timer ~10 million times: a picture needs far fewer
 
 
-class NothingToPlot(Exception):
+class PlotError(Exception):
+    """A plot that cannot be made as asked; the message is one line."""
+
+
+class NothingToPlot(PlotError):
     pass
 
 
@@ -30,19 +41,45 @@ class PlotUnavailable(Exception):
 
 
 @dataclass
-class PortReads:
-    """Every 4-byte IN of a run: (port, time, value)."""
+class TimerReads:
+    """The 4-byte reads of the timer port as (time, value), thinned to at most ``limit`` points.
 
-    reads: list[tuple[int, int, int]] = field(default_factory=list)
+    When the list fills, every other point is dropped and from then on only
+    every ``stride``-th read is kept: memory stays bounded however long the
+    guest polls, and the points still span the whole run.
+    """
+
+    port: int
+    limit: int = MAX_PLOT_POINTS
+    stride: int = 1
+    seen: int = 0
+    times_ns: list[int] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)
 
     def observe(self, access: PortAccess, now_ns: int) -> None:
-        if access.direction == IN and access.width == 4:
-            self.reads.append((access.port, now_ns, access.value or 0))
+        if access.direction != IN or access.width != 4 or access.port != self.port:
+            return
+        if self.seen % self.stride == 0:
+            self.times_ns.append(now_ns)
+            self.values.append(access.value or 0)
+            if len(self.times_ns) >= self.limit:
+                del self.times_ns[1::2], self.values[1::2]
+                self.stride *= 2
+        self.seen += 1
 
-    def of_port(self, port: int) -> tuple[list[int], list[int]]:
-        times = [now_ns for read_port, now_ns, _ in self.reads if read_port == port]
-        values = [value for read_port, _, value in self.reads if read_port == port]
-        return times, values
+    def dropped(self) -> str | None:
+        """One line saying what was left out, or None when every read is drawn."""
+        if self.stride == 1:
+            return None
+        return (f"{self.seen:,} timer reads, 1 in {self.stride:,} drawn: {len(self.values):,} points "
+                f"(at most {self.limit:,})")
+
+
+@dataclass
+class Plot:
+    run: GuestRun
+    written: Path  # the file written: a link's target
+    reads: TimerReads
 
 
 def toggle_times_ns(run: GuestRun, end_ns: int) -> list[int]:
@@ -62,7 +99,16 @@ def toggle_times_ns(run: GuestRun, end_ns: int) -> list[int]:
     return times
 
 
-def plot_guest(guest: str | Path, options: argparse.Namespace | list[str], output: Path) -> GuestRun:
+def picture_format(output: Path, supported: dict[str, str]) -> str:
+    """The picture format ``output``'s suffix names; matplotlib would otherwise add a suffix of its own."""
+    suffix = output.suffix.lower().lstrip(".")
+    if suffix not in supported:
+        choices = ", ".join(f".{name}" for name in sorted(supported))
+        raise PlotError(f"{output}: the picture's name must end in one of {choices}")
+    return suffix
+
+
+def plot_guest(guest: str | Path, options: argparse.Namespace | list[str], output: Path) -> Plot:
     try:
         import matplotlib
 
@@ -70,28 +116,39 @@ def plot_guest(guest: str | Path, options: argparse.Namespace | list[str], outpu
         import matplotlib.pyplot as plt
     except ImportError:
         raise PlotUnavailable() from None
-    reads = PortReads()
-    run = run_guest(guest, options, observer=reads.observe)
-    times_ns, values = reads.of_port(run.config.timer_port)
-    if not times_ns:
-        raise NothingToPlot(f"{Path(guest).name} never read the timer at port {run.config.timer_port:#x}")
-    end_ns = times_ns[-1]
     figure, axes = plt.subplots(figsize=(9, 4.5), dpi=100)
+    try:
+        kind = picture_format(output, figure.canvas.get_supported_filetypes())
+        output_target(output)  # refuse a directory or a device before the run, not after
+        _, config = guest_config(guest, options)
+        reads = TimerReads(config.timer_port)
+        run = run_guest(guest, options, observer=reads.observe)
+        if not reads.times_ns:
+            raise NothingToPlot(f"{Path(guest).name} never read the timer at port {config.timer_port:#x}")
+        draw(axes, run, reads)
+        figure.tight_layout()
+        with open_output(output) as file:
+            figure.savefig(file, format=kind)
+    finally:
+        plt.close(figure)
+    return Plot(run, output_target(output), reads)
+
+
+def draw(axes: Axes, run: GuestRun, reads: TimerReads) -> None:
+    import matplotlib.ticker
+
+    times_ns, values = reads.times_ns, reads.values
     seconds = [t / 1e9 for t in times_ns]
     axes.plot(seconds, values, marker=".", markersize=2, linewidth=0.6, color="tab:blue", label="PM_TMR read")
-    for index, toggle_ns in enumerate(toggle_times_ns(run, end_ns)):
+    for index, toggle_ns in enumerate(toggle_times_ns(run, times_ns[-1])):
         axes.axvline(toggle_ns / 1e9, color="tab:red", linewidth=0.8, linestyle="--",
                      label="top bit toggles (TMR_STS)" if index == 0 else None)
     axes.set_xlabel("virtual time (s)" if run.result.virtual_ns is not None else "host time (s)")
     axes.set_ylabel("timer value")
-    axes.set_title(f"{Path(guest).name}: {len(values):,} reads, {run.config.timer_width}-bit timer, "
+    axes.set_title(f"{run.guest.name}: {reads.seen:,} reads, {run.config.timer_width}-bit timer, "
                    f"verdict {run.result.verdict.value}")
     width = run.config.timer_width
     axes.set_yticks([step << (width - 2) for step in range(5)])  # quarters of the span: 0 .. 2^width
     axes.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{int(value):#x}"))
     axes.grid(True, linewidth=0.3)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small", frameon=False)
-    figure.tight_layout()
-    figure.savefig(output)
-    plt.close(figure)
-    return run

@@ -24,7 +24,7 @@ from pmtimer_harness.core.snapshot_format import SnapshotError
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.frontends.gdbstub import write_label_script
-from pmtimer_harness.tools.guest import load_guest, read_header
+from pmtimer_harness.tools.guest import GuestHeader, load_guest, read_header
 from pmtimer_harness.tools.options import header_parser, machine_config
 
 
@@ -62,10 +62,7 @@ def run_guest(
 ) -> GuestRun:
     """Run the guest at ``path`` with command-line style ``options`` over its header's."""
     guest_path = Path(path)
-    header = read_header(guest_path)
-    if not isinstance(options, argparse.Namespace):
-        options = header_parser().parse_args(list(options))
-    config = machine_config(header.options, options)
+    header, config = guest_config(guest_path, options)
     guest = load_guest(guest_path, config)
     if gdb_port is not None and guest.symbols:
         script = write_label_script(guest.symbols, Path(tempfile.mkdtemp(prefix="harness-gdb-")))
@@ -90,6 +87,16 @@ def run_guest(
     if save_at is not None:
         machine.save_at(save_at)
     return GuestRun(guest_path, config, header.expect, run_machine(machine, guest_path.name, show_progress))
+
+
+def guest_config(
+    path: str | Path, options: Sequence[str] | argparse.Namespace = ()
+) -> tuple[GuestHeader, MachineConfig]:
+    """The guest's header and the machine it runs on: its header's options under ``options``."""
+    header = read_header(Path(path))
+    if not isinstance(options, argparse.Namespace):
+        options = header_parser().parse_args(list(options))
+    return header, machine_config(header.options, options)
 
 
 def resume_snapshot(
