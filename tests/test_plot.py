@@ -1,5 +1,6 @@
 """The timer plot: a picture from a run, or a clear message."""
 
+import itertools
 import sys
 
 import pytest
@@ -38,3 +39,28 @@ def test_the_toggles_are_marked(tmp_path, guest):
     run = run_guest(bundled(guest))
     times = toggle_times_ns(run, run.result.virtual_ns)
     assert len(times) == 4  # the four TMR_STS interrupts the guest counted
+
+
+def test_a_long_poll_is_thinned_evenly_to_the_point_limit_and_says_so():
+    from pmtimer_harness.core.bus import IN, PortAccess
+    from pmtimer_harness.frontends.plot import TimerReads
+
+    reads = TimerReads(port=0x408, limit=100)
+    for tick in range(10_000):
+        reads.observe(PortAccess(IN, 0x408, 4, tick), now_ns=tick)
+        reads.observe(PortAccess(IN, 0x80, 4, 0), now_ns=tick)  # another port: never kept
+    assert len(reads.times_ns) < 100
+    assert reads.times_ns[0] == 0 and reads.times_ns[-1] > 9_500  # still spans the whole run
+    steps = {later - earlier for earlier, later in itertools.pairwise(reads.times_ns)}
+    assert steps == {reads.stride}
+    assert reads.dropped() == f"10,000 timer reads, 1 in {reads.stride} drawn: {len(reads.values)} points (at most 100)"
+
+
+def test_a_short_poll_keeps_every_read():
+    from pmtimer_harness.core.bus import IN, PortAccess
+    from pmtimer_harness.frontends.plot import TimerReads
+
+    reads = TimerReads(port=0x408)
+    for tick in range(1_000):
+        reads.observe(PortAccess(IN, 0x408, 4, tick), now_ns=tick)
+    assert reads.values == list(range(1_000)) and reads.dropped() is None
