@@ -108,7 +108,9 @@ def picture_format(output: Path, supported: dict[str, str]) -> str:
     return suffix
 
 
-def plot_guest(guest: str | Path, options: argparse.Namespace | list[str], output: Path) -> Plot:
+def plot_guest(
+    guest: str | Path, options: argparse.Namespace | list[str], output: Path, use_cache: bool | None = None
+) -> Plot:
     try:
         import matplotlib
 
@@ -122,7 +124,7 @@ def plot_guest(guest: str | Path, options: argparse.Namespace | list[str], outpu
         output_target(output)  # refuse a directory or a device before the run, not after
         _, config = guest_config(guest, options)
         reads = TimerReads(config.timer_port)
-        run = run_guest(guest, options, observer=reads.observe)
+        run = run_guest(guest, options, observer=reads.observe, use_cache=use_cache)
         if not reads.times_ns:
             raise NothingToPlot(f"{Path(guest).name} never read the timer at port {config.timer_port:#x}")
         draw(axes, run, reads)

@@ -7,31 +7,30 @@ The platform is passed to NASM as defines (``TIMER_PORT``, ``TIMER_WIDTH``,
 ``INSN_NS``...; see ``MachineConfig.nasm_defines``), so a guest is assembled
 for the machine it will run on, as firmware is built for its board.
 
-Output is cached by content: the key covers NASM's version, the source, the
-defines, and every ``.inc``/``.mac`` file in the include directories (the
-guest's own folder and ``asm/include``), so an edited include rebuilds.
+NASM runs in the guest's folder, so a relative ``%include "../common/cfg.inc"``
+means the same file from wherever the harness is started.  Its output is
+cached (``cache.py``): an entry is found by NASM's version, the source, its
+folder and the defines, and is used only while every file NASM read for it
+(the dependency list of ``nasm -M``: includes and ``incbin`` files, wherever
+they live) still has the content it had.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from pmtimer_harness.asm import BUNDLED_INCLUDE_DIR
+from pmtimer_harness.tools import cache
 
-INCLUDE_SUFFIXES = (".inc", ".mac")
 NASM_ENV = "HARNESS_NASM"
-CACHE_ENV = "HARNESS_CACHE_DIR"
 NASM_TIMEOUT_S = 60
-OUTPUTS = ("guest.bin", "guest.lst", "guest.map")
 
 
 class AssemblyError(Exception):
@@ -51,6 +50,7 @@ class Assembly:
     image: bytes
     listing: dict[int, str]  # offset in the image -> "file:line: source"
     symbols: dict[str, int]  # label -> address (as NASM computed it: org + offset)
+    dependencies: tuple[Path, ...] = ()  # every file NASM read: the source, its includes, incbin files
 
 
 def find_nasm() -> str:
@@ -65,96 +65,103 @@ def find_nasm() -> str:
     return found
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def nasm_version(nasm: str) -> str:
-    run = subprocess.run([nasm, "-v"], capture_output=True, text=True, timeout=NASM_TIMEOUT_S)
+    try:
+        run = subprocess.run([nasm, "-v"], capture_output=True, text=True, timeout=NASM_TIMEOUT_S)
+    except OSError:
+        raise NasmNotFound() from None
     return run.stdout.strip()
 
 
-def cache_root() -> Path:
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured)
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "pmtimer-harness" / "nasm"
-
-
 def include_dirs(source: Path) -> list[Path]:
-    return [source.resolve().parent, BUNDLED_INCLUDE_DIR]
+    return [source.parent, BUNDLED_INCLUDE_DIR]
 
 
-def _cache_key(nasm: str, source: Path, defines: dict[str, int]) -> str:
-    digest = hashlib.sha256()
-    digest.update(nasm_version(nasm).encode())
-    digest.update(source.read_bytes())
-    for name, value in sorted(defines.items()):
-        digest.update(f"-D{name}={value}\n".encode())
-    for directory in include_dirs(source):
-        digest.update(str(directory).encode())
-        for include in sorted(directory.glob("*")):
-            if include.suffix in INCLUDE_SUFFIXES and include.is_file():
-                digest.update(include.name.encode() + include.read_bytes())
-    return digest.hexdigest()[:32]
-
-
-def assemble(source: Path, defines: dict[str, int], use_cache: bool = True) -> Assembly:
+def assemble(source: Path, defines: dict[str, int], use_cache: bool | None = None) -> Assembly:
+    """Assemble ``source`` with ``-D`` defines; ``use_cache`` None follows ``HARNESS_NO_CACHE``."""
     nasm = find_nasm()
-    key = _cache_key(nasm, source, defines)
-    entry = cache_root() / key
-    if use_cache and all((entry / name).is_file() for name in OUTPUTS):
-        return _load(entry, source)
+    source = Path(source).resolve()
+    if use_cache is None:
+        use_cache = cache.enabled()
+    key = cache.key(nasm_version(nasm), source, [str(d) for d in include_dirs(source)], defines)
+    if use_cache:
+        entry = cache.lookup(key)
+        if entry is not None:
+            return _assembly(entry.image, entry.listing, entry.symbol_map, source, entry.dependencies)
     with tempfile.TemporaryDirectory(prefix="harness-nasm-") as scratch:
         work = Path(scratch)
         _run_nasm(nasm, source, defines, work)
-        if use_cache:
-            _store(work, entry)
-        return _load(work, source)
+        image = (work / "guest.bin").read_bytes()
+        listing = (work / "guest.lst").read_text(errors="replace")
+        symbol_map = (work / "guest.map").read_text(errors="replace")
+        dependencies = _dependencies(nasm, source, defines, work)
+    if use_cache:
+        cache.store(key, cache.Entry(image, listing, symbol_map, dependencies))
+    return _assembly(image, listing, symbol_map, source, dependencies)
+
+
+def _assembly(image: bytes, listing: str, symbol_map: str, source: Path, dependencies) -> Assembly:
+    return Assembly(image, parse_listing(listing, source.name), parse_symbol_map(symbol_map), tuple(dependencies))
+
+
+def _nasm_arguments(source: Path, defines: dict[str, int], work: Path) -> list[str]:
+    arguments = ["-f", "bin", "-p", str(work / "map.inc")]
+    for directory in include_dirs(source):
+        arguments += ["-I", f"{directory}{os.sep}"]
+    arguments += [f"-D{name}={value}" for name, value in sorted(defines.items())]
+    return [*arguments, str(source)]
+
+
+def _nasm(nasm: str, arguments: list[str], source: Path) -> subprocess.CompletedProcess[str]:
+    # In the guest's folder: relative includes resolve against it, never against the caller's folder.
+    try:
+        return subprocess.run(
+            [nasm, *arguments], capture_output=True, text=True, timeout=NASM_TIMEOUT_S, cwd=source.parent
+        )
+    except subprocess.TimeoutExpired:
+        raise AssemblyError(f"{source}: NASM did not finish within {NASM_TIMEOUT_S} s") from None
+    except OSError as error:
+        raise AssemblyError(f"{source}: NASM could not be started: {error.strerror or error}") from None
 
 
 def _run_nasm(nasm: str, source: Path, defines: dict[str, int], work: Path) -> None:
     # The symbol map can only be asked for from inside the source: a pre-included file does it.
     # Forward slashes: NASM on Windows takes them, and a backslash is not special to it.
     (work / "map.inc").write_text(f"[map symbols {(work / 'guest.map').as_posix()}]\n")
-    command = [nasm, "-f", "bin", "-o", str(work / "guest.bin"), "-l", str(work / "guest.lst")]
-    command += ["-p", str(work / "map.inc")]
-    for directory in include_dirs(source):
-        command += ["-I", f"{directory}{os.sep}"]
-    command += [f"-D{name}={value}" for name, value in sorted(defines.items())]
-    command.append(str(source))
-    try:
-        run = subprocess.run(command, capture_output=True, text=True, timeout=NASM_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise AssemblyError(f"{source}: NASM did not finish within {NASM_TIMEOUT_S} s") from None
+    outputs = ["-o", str(work / "guest.bin"), "-l", str(work / "guest.lst")]
+    run = _nasm(nasm, outputs + _nasm_arguments(source, defines, work), source)
     if run.returncode != 0:
         raise AssemblyError(run.stderr.strip() or f"{source}: NASM failed with status {run.returncode}")
 
 
-def _store(work: Path, entry: Path) -> None:
-    # Copy into a private folder, then rename: a reader never sees half an entry.
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=entry.parent))
-    for name in OUTPUTS:
-        shutil.copyfile(work / name, staging / name)
-    try:
-        staging.replace(entry)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)  # another process stored it first
+def _dependencies(nasm: str, source: Path, defines: dict[str, int], work: Path) -> tuple[Path, ...]:
+    """Every file NASM reads for this source, from ``nasm -M`` (NASM 2.16's ``-MD`` leaves out includes)."""
+    # -MW quotes names with spaces and leaves backslashes alone (Windows paths), continuing lines with '&'.
+    run = _nasm(nasm, ["-M", "-MW", "-MT", "guest", *_nasm_arguments(source, defines, work)], source)
+    if run.returncode != 0:
+        raise AssemblyError(run.stderr.strip() or f"{source}: NASM failed to list its dependencies")
+    return parse_dependencies(run.stdout, source.parent, work)
 
 
-def _load(folder: Path, source: Path) -> Assembly:
-    listing = parse_listing((folder / "guest.lst").read_text(errors="replace"), source.name)
-    symbols = parse_symbol_map((folder / "guest.map").read_text(errors="replace"))
-    return Assembly((folder / "guest.bin").read_bytes(), listing, symbols)
+DEPENDENCY_WORD = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def parse_dependencies(text: str, folder: Path, work: Path) -> tuple[Path, ...]:
+    """The files in a Watcom-style dependency line (``guest : a.asm "b c.inc" &``), without our own."""
+    _, _, after = text.partition(":")
+    paths = []
+    for quoted, plain in DEPENDENCY_WORD.findall(after):
+        word = quoted or plain
+        if word == "&":
+            continue
+        path = (folder / word).resolve()
+        if path.parent != work.resolve() and path not in paths:
+            paths.append(path)
+    return tuple(paths)
 
 
 MAP_SYMBOL = re.compile(r"^\s*([0-9A-F]+)\s+([0-9A-F]+)\s+(\S+)\s*$")
-
-
 def parse_symbol_map(text: str) -> dict[str, int]:
     """Labels from NASM's map file ("Real  Virtual  Name"), without macro-local ``..@`` ones."""
     symbols = {}

@@ -84,10 +84,10 @@ def read_header(path: Path) -> GuestHeader:
     return GuestHeader(tuple(options), expect)
 
 
-def load_guest(path: Path, config: MachineConfig) -> Guest:
+def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None) -> Guest:
     check_guest_path(path)
     if is_source(path):
-        assembly = assemble(path, config.nasm_defines())
+        assembly = assemble(path, config.nasm_defines(), use_cache=use_cache)
         image = assembly.image
         source_map = {config.load_address + offset: text for offset, text in assembly.listing.items()}
         symbols = assembly.symbols

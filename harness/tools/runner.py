@@ -1,22 +1,26 @@
-"""Run one guest from its path: read its header, build the machine, load, run.
+"""Run one guest: read its header, build the machine, load, run.
 
-This is the whole public API in one call, used by the command line, the suite,
-the pytest plugin and the tests alike::
+One call, used by the command line, the suite, the pytest plugin and the tests
+alike (``pmtimer_harness.run_guest``)::
 
-    from pmtimer_harness.tools.runner import run_guest
-    run = run_guest("asm/rate.asm", ["--insn-ns", "2"])
+    from pmtimer_harness import MachineConfig, run_guest
+    run = run_guest("asm/rate.asm", ["--insn-ns", "2"])             # options as on the command line
+    run = run_guest("asm/rate.asm", MachineConfig(timer_width=24))  # or a configuration, used as given
+    run = run_guest(bytes([0xB0, 0x00, 0xE6, 0xF4]))                # or a flat binary image
     assert run.result.verdict == "pass"
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pmtimer_harness.core.bus import Device
 from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.core.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
 from pmtimer_harness.core.result import RunResult, Verdict
@@ -24,8 +28,10 @@ from pmtimer_harness.core.snapshot_format import SnapshotError
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.frontends.gdbstub import write_label_script
-from pmtimer_harness.tools.guest import GuestHeader, load_guest, read_header
+from pmtimer_harness.tools.guest import Guest, GuestError, GuestHeader, load_guest, read_header
 from pmtimer_harness.tools.options import header_parser, machine_config
+
+IMAGE_NAME = "<image>"  # the name a guest given as bytes goes by in results
 
 
 @dataclass
@@ -47,9 +53,11 @@ class GuestRun:
 
 
 def run_guest(
-    path: str | Path,
-    options: Sequence[str] | argparse.Namespace = (),
+    guest: str | os.PathLike[str] | bytes,
+    options: Sequence[str] | argparse.Namespace | MachineConfig = (),
     *,
+    devices: Sequence[Device] = (),
+    use_cache: bool | None = None,
     trace: TraceSink | None = None,
     instruction_trace: InstructionTraceOptions | None = None,
     timer_model: type[PmTimer] = PmTimer,
@@ -60,26 +68,38 @@ def run_guest(
     snapshot_path: Path | None = None,
     save_at: int | None = None,
 ) -> GuestRun:
-    """Run the guest at ``path`` with command-line style ``options`` over its header's."""
-    guest_path = Path(path)
-    header, config = guest_config(guest_path, options)
-    guest = load_guest(guest_path, config)
-    if gdb_port is not None and guest.symbols:
-        script = write_label_script(guest.symbols, Path(tempfile.mkdtemp(prefix="harness-gdb-")))
+    """Run ``guest`` (a path to a .asm or .bin file, or a flat binary image as bytes) to its verdict.
+
+    ``options`` are command-line style strings or a parsed namespace, laid
+    over the guest's ``; harness:`` header; or a ``MachineConfig``, used
+    exactly as given (the header's options are then not read; its
+    ``; expect:`` line still is).  ``devices`` are attached to the port bus
+    beside the machine's own.  ``use_cache`` None follows ``HARNESS_NO_CACHE``.
+    """
+    guest_path = Path(IMAGE_NAME) if isinstance(guest, bytes) else Path(guest)
+    header, config = guest_config(None if isinstance(guest, bytes) else guest_path, options)
+    loaded = _load(guest, guest_path, config, use_cache)
+    if gdb_port is not None and loaded.symbols:
+        script = write_label_script(loaded.symbols, Path(tempfile.mkdtemp(prefix="harness-gdb-")))
         print(f"gdb: labels as convenience variables: source {script}, then e.g. break *$guest_main",
               file=sys.stderr, flush=True)
     machine = Machine(
         config,
         timer_model=timer_model,
         pm1_model=pm1_model,
-        source_map=guest.source_map,
+        source_map=loaded.source_map,
         trace=trace,
         instruction_trace=instruction_trace,
         observer=observer,
         gdb_port=gdb_port,
         announce=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    machine.load(guest.image)
+    for device in devices:
+        try:
+            machine.bus.attach(device)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    machine.load(loaded.image)
     if save_at is not None and snapshot_path is None:
         raise ConfigError("--save-at needs --snapshot FILE: where to save")
     if snapshot_path is not None:
@@ -90,13 +110,26 @@ def run_guest(
 
 
 def guest_config(
-    path: str | Path, options: Sequence[str] | argparse.Namespace = ()
+    path: str | Path | None, options: Sequence[str] | argparse.Namespace | MachineConfig = ()
 ) -> tuple[GuestHeader, MachineConfig]:
-    """The guest's header and the machine it runs on: its header's options under ``options``."""
-    header = read_header(Path(path))
+    """The guest's header and the machine it runs on: its header's options under ``options``.
+
+    A ``MachineConfig`` is taken as it is; ``path`` None is an image without a header.
+    """
+    header = GuestHeader() if path is None else read_header(Path(path))
+    if isinstance(options, MachineConfig):
+        return header, options
     if not isinstance(options, argparse.Namespace):
         options = header_parser().parse_args(list(options))
     return header, machine_config(header.options, options)
+
+
+def _load(guest: str | os.PathLike[str] | bytes, path: Path, config: MachineConfig, use_cache: bool | None) -> Guest:
+    if not isinstance(guest, bytes):
+        return load_guest(path, config, use_cache=use_cache)
+    if not guest:
+        raise GuestError("the guest image is empty")
+    return Guest(path, bytes(guest), {}, {})
 
 
 def resume_snapshot(

@@ -25,6 +25,16 @@ USER_ERRORS = (
 # BrokenPipeError is an OSError: main() handles it first.
 
 
+def add_cache_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-cache", action="store_true",
+                        help="assemble afresh and keep nothing (as HARNESS_NO_CACHE=1)")
+
+
+def use_cache(args: argparse.Namespace) -> bool | None:
+    """False when --no-cache was given, else None: the environment decides."""
+    return False if args.no_cache else None
+
+
 def add_trace_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trace", nargs="?", const="ports", choices=("ports", "insn"),

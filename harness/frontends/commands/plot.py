@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pmtimer_harness.frontends.commands.common import add_cache_option, use_cache
 from pmtimer_harness.frontends.plot import plot_guest
 from pmtimer_harness.tools.options import add_machine_options
 from pmtimer_harness.tools.output import shown
@@ -16,12 +17,13 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     plot.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
     plot.add_argument("-o", "--output", default="timer.png",
                       help="the picture to write; its suffix names the format (default timer.png)")
+    add_cache_option(plot)
     add_machine_options(plot)
     plot.set_defaults(handler=command_plot)
 
 
 def command_plot(args: argparse.Namespace) -> int:
-    plot = plot_guest(args.guest, args, Path(args.output))
+    plot = plot_guest(args.guest, args, Path(args.output), use_cache=use_cache(args))
     dropped = plot.reads.dropped()
     if dropped is not None:
         print(f"harness: note: {dropped}", file=sys.stderr)

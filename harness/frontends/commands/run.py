@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pmtimer_harness.frontends.commands.common import add_trace_options, report_run, trace_options
+from pmtimer_harness.frontends.commands.common import (
+    add_cache_option,
+    add_trace_options,
+    report_run,
+    trace_options,
+    use_cache,
+)
 from pmtimer_harness.tools.options import add_machine_options, number
 from pmtimer_harness.tools.runner import resume_snapshot, run_guest
 
@@ -15,6 +21,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     run.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     add_trace_options(run)
+    add_cache_option(run)
     run.add_argument("--snapshot", type=Path, metavar="FILE",
                      help="where to save snapshots: at --save-at, and whenever the guest writes port 0xF5")
     run.add_argument("--save-at", type=number, metavar="N",
@@ -37,7 +44,7 @@ def command_run(args: argparse.Namespace) -> int:
     run = run_guest(
         args.guest, args, trace=trace, instruction_trace=instructions,
         show_progress=not args.trace and args.gdb is None, gdb_port=args.gdb,
-        snapshot_path=args.snapshot, save_at=args.save_at,
+        snapshot_path=args.snapshot, save_at=args.save_at, use_cache=use_cache(args),
     )
     return report_run(run, args.json)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from pmtimer_harness.frontends.commands.common import USAGE_ERROR, USER_ERRORS
+from pmtimer_harness.frontends.commands.common import USAGE_ERROR, USER_ERRORS, add_cache_option, use_cache
 from pmtimer_harness.frontends.suite import bundled_guests, format_table
 from pmtimer_harness.tools.options import add_machine_options
 from pmtimer_harness.tools.runner import run_guest
@@ -15,6 +15,7 @@ from pmtimer_harness.tools.runner import run_guest
 def add_to(commands: argparse._SubParsersAction) -> None:
     suite = commands.add_parser("suite", help="run every bundled guest and print a table")
     suite.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    add_cache_option(suite)
     add_machine_options(suite)
     suite.set_defaults(handler=command_suite)
 
@@ -28,7 +29,7 @@ def command_suite(args: argparse.Namespace) -> int:
         for guest in guests:
             progress.starting(guest.name)
             try:
-                runs.append(run_guest(guest, args))
+                runs.append(run_guest(guest, args, use_cache=use_cache(args)))
             except USER_ERRORS as error:
                 print(f"harness: error: {guest.name}: {error}", file=sys.stderr)
                 return USAGE_ERROR

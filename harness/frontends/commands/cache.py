@@ -1,0 +1,27 @@
+"""``cache info`` and ``cache clear``: the assembly cache's folder, size and entries."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    cache = commands.add_parser("cache", help="show or clear the assembly cache")
+    actions = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    actions.add_parser("info", help="the cache folder, its entries and size").set_defaults(handler=command_info)
+    actions.add_parser("clear", help="remove every cached assembly").set_defaults(handler=command_clear)
+
+
+def command_info(args: argparse.Namespace) -> int:
+    from pmtimer_harness.tools import cache
+
+    print(cache.describe())
+    return 0
+
+
+def command_clear(args: argparse.Namespace) -> int:
+    from pmtimer_harness.tools import cache
+
+    removed = cache.clear()
+    print(f"{cache.folder()}: {removed} cached assemblies removed")
+    return 0
