@@ -149,6 +149,17 @@ def test_a_folder_that_refuses_writes_does_not_fail_the_run(tmp_path, cache_dir,
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cache.tempfile, "mkstemp", refused)  # as a read-only folder does, even for root
+    monkeypatch.setattr("tempfile.mkstemp", refused)  # as a read-only folder does, even for root
     assert assemble(sibling_project(tmp_path), {}).image == b"\x01"
     assert cache.entries() == []
+
+
+def test_an_old_temporary_file_from_a_killed_process_is_removed(tmp_path, cache_dir):
+    cache_dir.mkdir()
+    stale = cache_dir / ".0123.entry.abcd.tmp"
+    fresh = cache_dir / ".4567.entry.efgh.tmp"
+    stale.write_text("half")
+    fresh.write_text("being written")
+    os.utime(stale, (0, 0))
+    assemble(sibling_project(tmp_path), {})
+    assert not stale.exists() and fresh.exists()

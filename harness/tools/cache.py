@@ -11,8 +11,8 @@ includes ``../common/cfg.inc`` rebuilds when that file changes.
 
 The cache never fails a run: a folder that cannot be read or written (full,
 read-only, missing) means the guest is assembled without caching.  Entries are
-written to a temporary file and renamed into place, so a reader never sees
-half of one.  The folder is kept under a size cap (``HARNESS_CACHE_MAX_MB``,
+written through ``output.py`` (a temporary file renamed into place), so a
+reader never sees half of one.  The folder is kept under a size cap (``HARNESS_CACHE_MAX_MB``,
 default 64 MiB) by removing the least recently used entries; ``python -m
 pmtimer_harness cache clear`` empties it, ``cache info`` describes it, and
 ``--no-cache`` or ``HARNESS_NO_CACHE=1`` turns it off.
@@ -26,17 +26,17 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from pmtimer_harness.tools.output import write_output
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
 NO_CACHE_ENV = "HARNESS_NO_CACHE"
 MAX_MB_ENV = "HARNESS_CACHE_MAX_MB"
 DEFAULT_MAX_BYTES = 64 << 20
 ENTRY_SUFFIX = ".entry"
-STAGING_PREFIX = ".staging-"
 ENTRY_FORMAT = 1
 MAX_ENTRY_BYTES = 64 << 20  # a larger file is not one of ours
 
@@ -124,20 +124,11 @@ def store(cache_key: str, entry: Entry) -> bool:
         "map": entry.symbol_map,
     })
     root = folder()
-    staging = None
     try:
         root.mkdir(parents=True, exist_ok=True)
-        descriptor, staging = tempfile.mkstemp(prefix=STAGING_PREFIX, dir=root)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(staging, root / (cache_key + ENTRY_SUFFIX))
-        staging = None
+        write_output(root / (cache_key + ENTRY_SUFFIX), text.encode("utf-8"))
     except OSError:
-        return False  # full, read-only, or not a folder: run without caching
-    finally:
-        if staging is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(staging)
+        return False  # full, read-only, or not a folder: run without caching (output.py leaves nothing behind)
     prune(max_bytes())
     return True
 
@@ -149,8 +140,8 @@ def remove_stale_staging(root: Path, now: float) -> None:
     """A process killed between writing and renaming leaves a staging file: remove it once it is old."""
     with contextlib.suppress(OSError), os.scandir(root) as listing:
         for item in listing:
-            if not item.name.startswith(STAGING_PREFIX):
-                continue
+            if not (item.name.startswith(".") and ENTRY_SUFFIX + "." in item.name and item.name.endswith(".tmp")):
+                continue  # output.py's temporary files are ".<key>.entry.<random>.tmp"
             with contextlib.suppress(OSError):
                 if now - item.stat(follow_symlinks=False).st_mtime > STALE_STAGING_S:
                     os.unlink(item.path)
