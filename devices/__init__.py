@@ -2,8 +2,9 @@
 
 Each device declares the I/O ports it answers as ``PortWindow`` data, answers
 ``read(port, width, now_ns)`` and ``write(port, width, value, now_ns)``, and
-can describe its state as plain values with ``state()``.  Time arrives with
-each access: a device computes its registers from ``now_ns`` and owns no clock.
+saves and takes back its state as plain values with ``state(now_ns)`` and
+``restore(state, now_ns)``.  Time arrives with each access: a device computes
+its registers from ``now_ns`` and owns no clock.
 """
 
 from pmtimer_harness.devices.debug_console import DebugConsole

@@ -7,20 +7,24 @@ TMR_EN, bit 0 of PM1_CNT is SCI_EN.  Port layout as in bhyve
 
 TMR_STS "is set when the most significant bit of the timer toggles" (bit 23,
 or bit 31 when TMR_VAL_EXT is set), and writing 1 clears it.  While TMR_EN and
-TMR_STS are both set, the SCI is asserted.  bhyve never sets TMR_STS; QEMU sets
-it only for 24 bits (hw/acpi/core.c); here it follows the configured width.
+TMR_STS are both set, the SCI is asserted.  Platforms differ (``Pm1Rules``,
+chosen by ``harness/platform/profiles.py`` with their sources): bhyve and
+Hyper-V never set TMR_STS, QEMU and Bochs watch bit 23, Xen and VirtualBox bit
+31; VirtualBox raises the SCI only while SCI_EN is set, Xen does not look.
 
-Like the counter, TMR_STS is computed when read: the number of MSB toggles
-since time 0 is ``(start + ticks) >> (width - 1)``; the bit is set when more
-have happened than had when the guest last cleared it.  ``next_toggle_ns``
-tells the machine when the next one comes, so it can skip idle time.
+Like the counter, TMR_STS is computed when read: the number of toggles of the
+watched bit since time 0 is ``(start + ticks) >> bit``; the status is set when
+more have happened than had when the guest last cleared it.  ``next_toggle_ns``
+tells the board when the next one comes, so it can skip idle time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
 
-from pmtimer_harness.devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, IoSemantics, PmTimer
+from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer
 from pmtimer_harness.devices.ports import PortWindow
 
 PM1A_EVT_BLK = 0x400
@@ -32,8 +36,40 @@ SCI_EN = 1 << 0
 BHYVE_PM1_REFUSAL = "bhyve's PM1 registers (usr.sbin/bhyve/amd64/pm.c) take 2-byte accesses only"
 
 
+class TmrSts(str, Enum):
+    """Which timer bit's toggles set TMR_STS."""
+
+    TOP_BIT = "top-bit"  # bit 23, or 31 for a 32-bit timer: the specification
+    BIT_23 = "bit-23"
+    BIT_31 = "bit-31"
+    NEVER = "never"
+
+
+class SciGate(str, Enum):
+    """What the SCI needs besides TMR_EN and TMR_STS."""
+
+    ALWAYS_ACPI = "always-acpi"  # SCI_EN reads 1 and cannot be cleared (SMI_CMD 0: always in ACPI mode)
+    SCI_EN = "sci-en"  # SCI_EN is the guest's to set and clear; no SCI while it is clear
+    IGNORES_SCI_EN = "ignores-sci-en"  # SCI_EN is kept, but the SCI does not look at it
+
+
+@dataclass(frozen=True)
+class Pm1Rules:
+    tmr_sts: TmrSts = TmrSts.TOP_BIT
+    sci: SciGate = SciGate.ALWAYS_ACPI
+    widths: frozenset[int] = field(default_factory=lambda: frozenset({2}))
+    refusal: str = BHYVE_PM1_REFUSAL
+
+    @staticmethod
+    def of(semantics: IoSemantics) -> Pm1Rules:
+        if IoSemantics(semantics) is IoSemantics.BHYVE:
+            return Pm1Rules()
+        return Pm1Rules(widths=frozenset({1, 2}), refusal="")
+
+
 class Pm1Registers:
     name = "acpi-pm1"
+    state_version = 1
 
     def __init__(
         self,
@@ -42,6 +78,8 @@ class Pm1Registers:
         control_port: int = PM1A_CNT_BLK,
         semantics: IoSemantics = IoSemantics.BHYVE,
         on_change: Callable[[], None] | None = None,
+        *,
+        rules: Pm1Rules | None = None,
     ) -> None:
         self.timer = timer
         self._on_change = on_change  # told when TMR_STS is cleared or TMR_EN changes
@@ -49,35 +87,45 @@ class Pm1Registers:
         self.enable_port = event_port + 2  # PM1_EN
         self.control_port = control_port  # PM1_CNT
         self.semantics = IoSemantics(semantics)
+        self.rules = rules or Pm1Rules.of(self.semantics)
         self.tmr_en = False
-        # MSB toggles when the guest last cleared TMR_STS; at reset none is pending.
+        self.sci_en = True  # the firmware hands over in ACPI mode
+        self.status_bit = self._status_bit()
+        # Toggles when the guest last cleared TMR_STS; at reset none is pending.
         self.toggles_seen = self.msb_toggles(0)
-        widths = frozenset({2}) if self.semantics is IoSemantics.BHYVE else frozenset({1, 2})
-        refusal = BHYVE_PM1_REFUSAL if self.semantics is IoSemantics.BHYVE else ""
+        widths = self.rules.widths
         self.windows = tuple(
-            PortWindow(port, 2, read_widths=widths, write_widths=widths, refusal=refusal)
+            PortWindow(port, 2, read_widths=widths, write_widths=widths, refusal=self.rules.refusal)
             for port in (self.status_port, self.enable_port, self.control_port)
         )
+
+    def _status_bit(self) -> int | None:
+        watched = {TmrSts.TOP_BIT: self.timer.width - 1, TmrSts.BIT_23: 23, TmrSts.BIT_31: 31}.get(self.rules.tmr_sts)
+        return watched if watched is not None and watched < self.timer.width else None
 
     # --- the timer's overflow ----------------------------------------------
 
     def msb_toggles(self, now_ns: int) -> int:
-        """How many times the timer's top bit has toggled between time 0 and ``now_ns``."""
-        timer = self.timer
-        ticks = now_ns * PM_TMR_FREQUENCY_HZ // NS_PER_SECOND
-        return (timer.start + ticks) >> (timer.width - 1)
+        """How many times the watched bit has toggled between time 0 and ``now_ns`` (0: never watched)."""
+        if self.status_bit is None:
+            return 0
+        return (self.timer.start + self.timer.ticks(now_ns)) >> self.status_bit
 
     def tmr_sts(self, now_ns: int) -> bool:
         return self.msb_toggles(now_ns) > self.toggles_seen
 
     def sci_asserted(self, now_ns: int) -> bool:
+        if self.rules.sci is SciGate.SCI_EN and not self.sci_en:
+            return False
         return self.tmr_en and self.tmr_sts(now_ns)
 
-    def next_toggle_ns(self, now_ns: int) -> int:
-        """The first nanosecond after ``now_ns`` at which the top bit toggles again."""
+    def next_toggle_ns(self, now_ns: int) -> int | None:
+        """The first nanosecond after ``now_ns`` at which the watched bit toggles again; None: never."""
+        if self.status_bit is None:
+            return None
         timer = self.timer
-        next_tick = ((self.msb_toggles(now_ns) + 1) << (timer.width - 1)) - timer.start
-        return -(-next_tick * NS_PER_SECOND // PM_TMR_FREQUENCY_HZ)
+        next_tick = ((self.msb_toggles(now_ns) + 1) << self.status_bit) - timer.start
+        return timer.time_base.first_ns_at(next_tick)
 
     # --- registers ----------------------------------------------------------
 
@@ -87,8 +135,7 @@ class Pm1Registers:
             return (TMR_STS if self.tmr_sts(now_ns) else 0), self.status_port
         if port < self.enable_port + 2:
             return (TMR_EN if self.tmr_en else 0), self.enable_port
-        # SMI_CMD is 0 in the FADT: the platform is always in ACPI mode, SCI_EN set.
-        return SCI_EN, self.control_port
+        return (SCI_EN if self.sci_en else 0), self.control_port
 
     def register_name(self, port: int) -> str:
         if port < self.enable_port:
@@ -106,8 +153,21 @@ class Pm1Registers:
             self.toggles_seen = self.msb_toggles(now_ns)  # write 1 to clear
         elif low_port == self.enable_port and port == low_port:
             self.tmr_en = bool(value & TMR_EN)
+        elif low_port == self.control_port and port == low_port and self.rules.sci is not SciGate.ALWAYS_ACPI:
+            self.sci_en = bool(value & SCI_EN)
         if self._on_change is not None:
             self._on_change()
 
-    def state(self) -> dict[str, object]:
-        return {"tmr_en": self.tmr_en, "toggles_seen": self.toggles_seen, "semantics": self.semantics.value}
+    # --- saved state ----------------------------------------------------------
+
+    def state(self, now_ns: int) -> dict[str, object]:
+        return {"tmr_en": self.tmr_en, "tmr_sts": self.tmr_sts(now_ns), "sci_en": self.sci_en}
+
+    def restore(self, state: dict[str, object], now_ns: int) -> None:
+        """Take the saved bits back at ``now_ns``; the timer is restored first."""
+        for name in ("tmr_en", "tmr_sts"):
+            if not isinstance(state.get(name), bool):
+                raise ValueError(f"field {name!r} is missing or not true/false")
+        self.tmr_en = bool(state["tmr_en"])
+        self.sci_en = bool(state.get("sci_en", True))
+        self.toggles_seen = self.msb_toggles(now_ns) - int(bool(state["tmr_sts"]))

@@ -6,13 +6,24 @@ how a guest detects the port (qemu/qemu: hw/char/debugcon.c, ``readback``).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import ClassVar
+
 from pmtimer_harness.devices.ports import PortWindow
 
 DEBUG_CONSOLE_PORT = 0xE9
 
 
+def _raw_output_to_json(payload: bytes) -> bytes:
+    """State version 1 was the output bytes themselves; version 2 is JSON like every device's."""
+    return json.dumps({"output": payload.decode("latin-1")}).encode()
+
+
 class DebugConsole:
     name = "debug-console"
+    state_version = 2
+    state_upgrades: ClassVar[dict[int, Callable[[bytes], bytes]]] = {1: _raw_output_to_json}
 
     def __init__(self, port: int = DEBUG_CONSOLE_PORT) -> None:
         self.port = port
@@ -33,5 +44,11 @@ class DebugConsole:
     def text(self) -> str:
         return self.output.decode("latin-1")
 
-    def state(self) -> dict[str, object]:
-        return {"port": self.port, "output": bytes(self.output)}
+    def state(self, now_ns: int) -> dict[str, object]:
+        return {"output": self.output.decode("latin-1")}
+
+    def restore(self, state: dict[str, object], now_ns: int) -> None:
+        output = state.get("output")
+        if not isinstance(output, str):
+            raise ValueError("field 'output' is missing or not text")
+        self.output = bytearray(output.encode("latin-1"))

@@ -19,6 +19,7 @@ DEBUG_EXIT_PORT = 0xF4
 
 class DebugExit:
     name = "debug-exit"
+    state_version = 1
 
     def __init__(self, on_exit: Callable[[int], None], port: int = DEBUG_EXIT_PORT) -> None:
         self.port = port
@@ -38,5 +39,11 @@ class DebugExit:
             self.code = value
             self._on_exit(value)
 
-    def state(self) -> dict[str, object]:
-        return {"port": self.port, "code": self.code}
+    def state(self, now_ns: int) -> dict[str, object]:
+        return {"code": self.code}
+
+    def restore(self, state: dict[str, object], now_ns: int) -> None:
+        code = state.get("code")
+        if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+            raise ValueError("field 'code' is not a number")
+        self.code = code

@@ -32,6 +32,9 @@ OCW2_EOI = 0x20
 OCW2_SPECIFIC = 0x40
 
 
+STATE_FIELDS = ("irr", "isr", "imr", "vector_base", "lines", "init_step", "needs_icw4", "read_isr")
+
+
 class Pic8259:
     """One 8259A."""
 
@@ -109,6 +112,7 @@ class PicPair:
     """Master and slave, cascaded on IRQ 2, as on the PC/AT."""
 
     name = "pic8259"
+    state_version = 1
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self._on_change = on_change
@@ -175,8 +179,18 @@ class PicPair:
         self._cascade()
         return vector
 
-    def state(self) -> dict[str, object]:
-        return {
-            chip.name: {"irr": chip.irr, "isr": chip.isr, "imr": chip.imr, "vector_base": chip.vector_base}
-            for chip in (self.master, self.slave)
-        }
+    def state(self, now_ns: int) -> dict[str, object]:
+        chips = (self.master, self.slave)
+        return {chip.name: {name: int(getattr(chip, name)) for name in STATE_FIELDS} for chip in chips}
+
+    def restore(self, state: dict[str, object], now_ns: int) -> None:
+        for chip in (self.master, self.slave):
+            values = state.get(chip.name)
+            if not isinstance(values, dict):
+                raise ValueError(f"no registers for the {chip.name}")
+            for name in STATE_FIELDS:
+                value = values.get(name)
+                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFF:
+                    raise ValueError(f"{chip.name} register {name!r} is missing or not a byte")
+                setattr(chip, name, value)
+            chip.needs_icw4, chip.read_isr = bool(chip.needs_icw4), bool(chip.read_isr)

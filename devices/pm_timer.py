@@ -1,4 +1,4 @@
-"""ACPI power-management timer (PM_TMR), as FreeBSD's bhyve models it.
+"""ACPI power-management timer (PM_TMR), with each platform's access rules and time base as data.
 
 Sources:
 - ACPI specification, section 4.8.3.3 "Power Management Timer": a free-running
@@ -9,15 +9,18 @@ Sources:
   vCPU run and bhyve exits.
 - qemu/qemu: hw/acpi/core.c (``acpi_pm_tmr_ops``): 1-, 2- and 4-byte reads
   return the low-order bytes of the counter; writes are ignored.
+- The other platforms' rules (narrow reads that return byte lanes, all ones or
+  a stale buffer; time bases in 100 ns or microsecond steps; bhyve's rate) are
+  chosen by ``harness/platform/profiles.py``, which cites a source for each.
 
 The count is a pure function of the time the harness passes with each access
-(``now_ns``); nothing polls and the device keeps no clock of its own.
-Unlike bhyve, whose sbintime rounding runs the counter about 720 ppm fast, the
-rate here is exact: integer nanoseconds times 3,579,545, divided by 10^9.
+(``now_ns``); nothing polls and the device keeps no clock of its own.  The
+default time base is exact: integer nanoseconds times 3,579,545, divided by 10^9.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 from pmtimer_harness.devices.ports import PortWindow
@@ -29,11 +32,54 @@ TIMER_WIDTHS = (24, 32)
 
 
 class IoSemantics(str, Enum):
-    """Which hypervisor's access rules the timer port follows."""
+    """Which hypervisor's access rules the timer port follows (``--io-semantics``)."""
 
     BHYVE = "bhyve"
     QEMU = "qemu"
 
+
+class NarrowRead(str, Enum):
+    """What a 1- or 2-byte IN in the timer's four ports (or a 4-byte IN at port+1..+3) returns."""
+
+    REFUSE = "refuse"  # the platform stops the guest (bhyve)
+    LOW_BYTES = "low-bytes"  # the low-order bytes of the counter, at any of the four ports (QEMU)
+    LANES = "lanes"  # the bytes of the counter at the port's offset (Hyper-V)
+    ALL_ONES = "all-ones"  # 0xFF / 0xFFFF (Xen, VirtualBox, Bochs)
+    STALE = "stale"  # the I/O buffer left untouched: what the last read returned (cloud-hypervisor)
+
+
+class TimerWrite(str, Enum):
+    REFUSE = "refuse"  # the platform stops the guest (bhyve)
+    IGNORE = "ignore"  # dropped
+
+
+@dataclass(frozen=True)
+class TimeBase:
+    """How nanoseconds become ticks: ``(ns - ns % quantum_ns) * numerator // denominator``.
+
+    The quantum is the platform's own clock step (Hyper-V counts 100 ns units,
+    Bochs simulated microseconds); numerator / denominator is its rate in ticks
+    per nanosecond, exact or as the platform's arithmetic truncates it.
+    """
+
+    numerator: int = PM_TMR_FREQUENCY_HZ
+    denominator: int = NS_PER_SECOND
+    quantum_ns: int = 1
+
+    def ticks(self, now_ns: int) -> int:
+        return (now_ns - now_ns % self.quantum_ns) * self.numerator // self.denominator
+
+    def first_ns_at(self, tick: int) -> int:
+        """The first nanosecond at which ``ticks`` reaches ``tick`` (tick > 0)."""
+        ns = -(-tick * self.denominator // self.numerator)
+        return -(-ns // self.quantum_ns) * self.quantum_ns
+
+    @property
+    def hz(self) -> float:
+        return self.numerator * NS_PER_SECOND / self.denominator
+
+
+EXACT = TimeBase()
 
 BHYVE_REFUSAL = (
     "bhyve's vpmtmr_handler accepts only a 4-byte IN at the timer port "
@@ -41,12 +87,42 @@ BHYVE_REFUSAL = (
 )
 
 
+@dataclass(frozen=True)
+class TimerAccess:
+    """The timer port's access rules: narrow reads, writes, and what a refusal means."""
+
+    narrow_reads: NarrowRead = NarrowRead.REFUSE
+    writes: TimerWrite = TimerWrite.REFUSE
+    refusal: str = BHYVE_REFUSAL
+
+    @staticmethod
+    def of(semantics: IoSemantics) -> TimerAccess:
+        if IoSemantics(semantics) is IoSemantics.BHYVE:
+            return TimerAccess()
+        return TimerAccess(NarrowRead.LOW_BYTES, TimerWrite.IGNORE, "")
+
+
 class PmTimer:
     """PM_TMR: ``(start + ticks elapsed at now_ns) mod 2**width``, computed when read."""
 
     name = "pm-timer"
+    state_version = 1
     # Slots: read() runs on every guest timer read, and slot attributes are the quickest to reach.
-    __slots__ = ("mask", "port", "semantics", "start", "width", "windows")
+    __slots__ = (
+        "access",
+        "denominator",
+        "last",
+        "mask",
+        "numerator",
+        "port",
+        "quantum_ns",
+        "restarts_on_restore",
+        "semantics",
+        "start",
+        "time_base",
+        "width",
+        "windows",
+    )
 
     def __init__(
         self,
@@ -54,6 +130,10 @@ class PmTimer:
         width: int = 32,
         start: int = 0,
         semantics: IoSemantics = IoSemantics.BHYVE,
+        *,
+        access: TimerAccess | None = None,
+        time_base: TimeBase = EXACT,
+        restarts_on_restore: bool = False,
     ) -> None:
         if width not in TIMER_WIDTHS:
             raise ValueError(f"timer width must be 24 or 32 bits, not {width}")
@@ -63,33 +143,111 @@ class PmTimer:
         self.width = width
         self.start = start
         self.semantics = IoSemantics(semantics)
+        self.access = access or TimerAccess.of(self.semantics)
+        self.time_base = time_base
+        self.numerator, self.denominator = time_base.numerator, time_base.denominator
+        self.quantum_ns = time_base.quantum_ns
+        self.restarts_on_restore = restarts_on_restore
         self.mask = (1 << width) - 1
+        self.last = start  # what the last read returned: the stale buffer a STALE narrow read gives
         self.windows = (self._window(),)
 
     def _window(self) -> PortWindow:
-        if self.semantics is IoSemantics.BHYVE:
+        access = self.access
+        writes = frozenset({1, 2, 4}) if access.writes is TimerWrite.IGNORE else frozenset()
+        if access.narrow_reads is NarrowRead.REFUSE:
             # Only the timer port itself: 0x409-0x40B have no handler in bhyve.
-            return PortWindow(
-                self.port, 1, read_widths=frozenset({4}), write_widths=frozenset(), refusal=BHYVE_REFUSAL
-            )
-        return PortWindow(self.port, 4, read_widths=frozenset({1, 2, 4}), write_widths=frozenset({1, 2, 4}))
+            return PortWindow(self.port, 1, read_widths=frozenset({4}), write_widths=writes, refusal=access.refusal)
+        return PortWindow(self.port, 4, read_widths=frozenset({1, 2, 4}), write_widths=writes, refusal=access.refusal)
 
     def register_name(self, port: int) -> str:
         return "PM_TMR"
 
+    def ticks(self, now_ns: int) -> int:
+        return self.time_base.ticks(now_ns)
+
     def counter(self, now_ns: int) -> int:
         """TMR_VAL at ``now_ns``: the value a 4-byte read returns."""
-        return self.read(self.port, 4, now_ns)
+        return (self.start + self.time_base.ticks(now_ns)) & self.mask
 
     def read(self, port: int, width: int, now_ns: int) -> int:
-        # Whole ticks elapsed, exactly: integer nanoseconds x 3,579,545 / 10^9.
-        value = (self.start + now_ns * PM_TMR_FREQUENCY_HZ // NS_PER_SECOND) & self.mask
-        # QEMU implements the register as one 32-bit access and keeps the
-        # low-order bytes of a narrower read, whichever of its four ports it hits.
-        return value if width == 4 else value & ((1 << (8 * width)) - 1)
+        # TimeBase.ticks, inlined: this is the hot path of every timer read.
+        value = (
+            self.start + (now_ns - now_ns % self.quantum_ns) * self.numerator // self.denominator
+        ) & self.mask
+        if width == 4 and port == self.port:
+            self.last = value
+            return value
+        return self.narrow(port, width, value)
+
+    def narrow(self, port: int, width: int, value: int) -> int:
+        """A read other than 4 bytes at the timer port, by the platform's rule."""
+        rule = self.access.narrow_reads
+        lane_mask = (1 << (8 * width)) - 1
+        if rule is NarrowRead.LANES:
+            return (value >> (8 * (port - self.port))) & lane_mask
+        if rule is NarrowRead.ALL_ONES:
+            return lane_mask
+        if rule is NarrowRead.STALE:
+            return self.last & lane_mask
+        # LOW_BYTES: QEMU implements the register as one 32-bit access and keeps
+        # the low-order bytes of a narrower read, whichever of its four ports it hits.
+        self.last = value
+        return value & lane_mask
 
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
-        """The register is read-only; under qemu semantics a write is ignored."""
+        """The register is read-only; where a write is allowed at all, it is ignored."""
 
-    def state(self) -> dict[str, object]:
-        return {"port": self.port, "width": self.width, "start": self.start, "semantics": self.semantics.value}
+    # --- saved state ----------------------------------------------------------
+
+    def state(self, now_ns: int) -> dict[str, object]:
+        return {"counter": self.counter(now_ns), "last": self.last}
+
+    def restore(self, state: dict[str, object], now_ns: int) -> None:
+        """Continue from the saved count at ``now_ns`` (or from 0, where the platform loses it)."""
+        counter = state["counter"]
+        if not isinstance(counter, int) or isinstance(counter, bool) or not 0 <= counter <= self.mask:
+            raise ValueError(f"count {counter!r} does not fit the timer's {self.width} bits")
+        if self.restarts_on_restore:
+            counter = 0  # bhyve's vpmtmr_snapshot saves baseval, always 0; the time base is not restored
+        self.start = (counter - self.time_base.ticks(now_ns)) & self.mask
+        last = state.get("last", counter)
+        self.last = last if isinstance(last, int) and not isinstance(last, bool) else counter
+
+
+class UnlatchedPmTimer(PmTimer):
+    """A timer whose reads are not latched (Intel PIIX4 before revision 3).
+
+    torvalds/linux: drivers/clocksource/acpi_pm.c: "a 3 ns window every 69.8 ns
+    where the timer value is indeterminate (a 4.2% chance that the data will be
+    incorrect when read)".  The harness chooses the bad reads deterministically,
+    by the read's position: read n is bad when ``(n * 2654435761) mod 2^32``
+    falls in the lowest 4.2% of the range, so the same guest sees the same bad
+    reads on every run.  A bad read catches the counter mid-carry: the low byte
+    is current, the upper bytes are those from before the carry reached them,
+    256 ticks back; it comes back out of order with its neighbours, the
+    middle-value inversion ``acpi_pm_read_verified`` retries on.
+    """
+
+    __slots__ = ("reads",)
+    BAD_PER_2_32 = 42 * (1 << 32) // 1000  # 4.2%
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.reads = 0
+
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        self.reads += 1
+        value = super().read(port, width, now_ns)
+        if (self.reads * 2654435761) & 0xFFFF_FFFF < self.BAD_PER_2_32:
+            mask = self.mask if width == 4 else (1 << (8 * width)) - 1
+            return (value - 0x100) & mask
+        return value
+
+    def state(self, now_ns: int) -> dict[str, object]:
+        return {**super().state(now_ns), "reads": self.reads}
+
+    def restore(self, state: dict[str, object], now_ns: int) -> None:
+        super().restore(state, now_ns)
+        reads = state.get("reads", 0)
+        self.reads = reads if isinstance(reads, int) and not isinstance(reads, bool) else 0

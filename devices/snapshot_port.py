@@ -18,6 +18,7 @@ SNAPSHOT_PORT = 0xF5
 
 class SnapshotPort:
     name = "snapshot-request"
+    state_version = 1
 
     def __init__(self, on_request: Callable[[], None], port: int = SNAPSHOT_PORT) -> None:
         self.port = port
@@ -35,5 +36,11 @@ class SnapshotPort:
         self.taken += 1
         self._on_request()
 
-    def state(self) -> dict[str, object]:
-        return {"port": self.port, "taken": self.taken}
+    def state(self, now_ns: int) -> dict[str, object]:
+        return {"taken": self.taken}
+
+    def restore(self, state: dict[str, object], now_ns: int) -> None:
+        taken = state.get("taken")
+        if not isinstance(taken, int) or isinstance(taken, bool):
+            raise ValueError("field 'taken' is missing or not a number")
+        self.taken = taken

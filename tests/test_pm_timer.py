@@ -96,6 +96,19 @@ def test_a_write_changes_nothing():
     assert timer.counter(0) == 0x12345678
 
 
-def test_state_is_plain_values():
+def test_state_is_the_count_and_a_restore_continues_from_it_at_any_time():
     timer = PmTimer(port=0x608, width=24, start=5, semantics=IoSemantics.QEMU)
-    assert timer.state() == {"port": 0x608, "width": 24, "start": 5, "semantics": "qemu"}
+    saved = timer.state(SECOND)
+    assert saved == {"counter": 5 + PM_TMR_FREQUENCY_HZ, "last": 5}
+    resumed = PmTimer(port=0x608, width=24, semantics=IoSemantics.QEMU)
+    resumed.restore(saved, 0)  # the host clock starts again at 0
+    assert resumed.counter(0) == saved["counter"]
+    resumed.restore(saved, 7 * SECOND)  # the virtual clock goes on from the saved instant
+    assert resumed.counter(7 * SECOND) == saved["counter"]
+
+
+def test_a_timer_that_loses_its_time_base_restarts_at_zero_after_a_restore():
+    timer = PmTimer(restarts_on_restore=True)
+    timer.restore({"counter": 123_456}, 3 * SECOND)
+    assert timer.counter(3 * SECOND) == 0
+    assert timer.counter(4 * SECOND) == PM_TMR_FREQUENCY_HZ

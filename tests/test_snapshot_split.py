@@ -72,7 +72,7 @@ def test_the_pending_sci_is_in_the_snapshot(tmp_path):
     save_at = inside_the_first_sci_handler(trace)
     harness("run", str(bundled("overflow_irq.asm")), "--save-at", str(save_at), "--snapshot", str(snapshot))
     chunks, _ = read_chunks(snapshot.read_bytes())
-    assert read_json(chunks["devices/acpi-pm1"]) == {"tmr_en": True, "tmr_sts": True}
+    assert read_json(chunks["devices/acpi-pm1"]) == {"tmr_en": True, "tmr_sts": True, "sci_en": True}
     assert read_json(chunks["devices/pic8259"])["slave"]["isr"] == 0x02
 
 

@@ -1,17 +1,32 @@
 """Machine configuration: every option a run can take, with its default.
 
 One frozen dataclass; the command line, a guest's ``; harness:`` header and
-the Python API all end up here.
+the Python API all end up here.  ``platform`` names a profile
+(``harness/platform/profiles.py``) and ``quirks`` lay single properties over
+it; the timer's port and width, when not given, come from the profile, and
+``io_semantics``, when given, replaces the profile's access rules.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.clock import DEFAULT_INSN_NS, DEFAULT_IO_NS
+from pmtimer_harness.devices.acpi_pm1 import BHYVE_PM1_REFUSAL
 from pmtimer_harness.devices.debug_console import DEBUG_CONSOLE_PORT
 from pmtimer_harness.devices.debug_exit import DEBUG_EXIT_PORT
-from pmtimer_harness.devices.pm_timer import BHYVE_PM_TMR_PORT, TIMER_WIDTHS, IoSemantics
+from pmtimer_harness.devices.pm_timer import (
+    BHYVE_PM_TMR_PORT,
+    BHYVE_REFUSAL,
+    TIMER_WIDTHS,
+    IoSemantics,
+    NarrowRead,
+    TimerWrite,
+)
+
+if TYPE_CHECKING:
+    from pmtimer_harness.platform.profiles import Profile
 
 BOOT_SECTOR_ADDRESS = 0x7C00
 BOOT_DRIVE = 0x80  # DL at boot: the first hard disk
@@ -25,6 +40,19 @@ class ConfigError(ValueError):
     """An option value the machine cannot honour."""
 
 
+# --io-semantics: the two access rule sets that were options before platforms were profiles.
+IO_SEMANTICS_RULES: dict[str, dict[str, object]] = {
+    IoSemantics.BHYVE.value: {
+        "narrow_reads": NarrowRead.REFUSE, "writes": TimerWrite.REFUSE, "refusal": BHYVE_REFUSAL,
+        "pm1_widths": frozenset({2}), "pm1_refusal": BHYVE_PM1_REFUSAL,
+    },
+    IoSemantics.QEMU.value: {
+        "narrow_reads": NarrowRead.LOW_BYTES, "writes": TimerWrite.IGNORE, "refusal": "",
+        "pm1_widths": frozenset({1, 2}), "pm1_refusal": "",
+    },
+}
+
+
 @dataclass(frozen=True)
 class MachineConfig:
     memory: int = DEFAULT_MEMORY
@@ -33,16 +61,39 @@ class MachineConfig:
     clock: str = "virtual"
     insn_ns: int = DEFAULT_INSN_NS
     io_ns: int = DEFAULT_IO_NS
-    timer_width: int = 32
-    timer_port: int = BHYVE_PM_TMR_PORT
+    timer_width: int = None  # type: ignore[assignment]  # None: the platform's
+    timer_port: int = None  # type: ignore[assignment]  # None: the platform's
     timer_start: int = 0
-    io_semantics: str = IoSemantics.BHYVE.value
+    io_semantics: str | None = None  # None: the platform's access rules
     strict_io: bool = False
     max_instructions: int | None = None  # None: DEFAULT_MAX_INSTRUCTIONS under the virtual clock
     timeout: float = DEFAULT_TIMEOUT_S
+    platform: str = "acpi"
+    quirks: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        from pmtimer_harness.platform.profiles import UnknownPlatform, resolve  # profiles import devices only
+
+        if not isinstance(self.quirks, tuple):
+            object.__setattr__(self, "quirks", tuple(self.quirks))
+        if self.io_semantics is not None and self.io_semantics not in IO_SEMANTICS_RULES:
+            raise ConfigError(f"--io-semantics must be 'bhyve' or 'qemu', not {self.io_semantics!r}")
+        try:
+            resolved = resolve(self.platform, self.quirks)
+        except UnknownPlatform as error:
+            raise ConfigError(str(error)) from None
+        if self.timer_port is None:
+            object.__setattr__(self, "timer_port", resolved.port if resolved.port is not None else BHYVE_PM_TMR_PORT)
+        if self.timer_width is None:
+            object.__setattr__(self, "timer_width", resolved.width)
         self._check()
+
+    def profile(self) -> Profile:
+        """The platform as this configuration has it: the profile, the quirks, the explicit options."""
+        from pmtimer_harness.platform.profiles import resolve
+
+        access = IO_SEMANTICS_RULES.get(self.io_semantics) if self.io_semantics else None
+        return resolve(self.platform, self.quirks, port=self.timer_port, width=self.timer_width, access=access)
 
     def _check(self) -> None:
         if self.memory < PAGE or self.memory % PAGE:
@@ -65,8 +116,6 @@ class MachineConfig:
             raise ConfigError(f"--timer-port {self.timer_port:#x} is outside the I/O space")
         if self.timer_port in (DEBUG_CONSOLE_PORT, DEBUG_EXIT_PORT):
             raise ConfigError(f"--timer-port {self.timer_port:#x} is the debug console or exit port")
-        if self.io_semantics not in [s.value for s in IoSemantics]:
-            raise ConfigError(f"--io-semantics must be 'bhyve' or 'qemu', not {self.io_semantics!r}")
         if self.max_instructions is not None and self.max_instructions < 1:
             raise ConfigError("--max-instructions must be at least 1")
         if self.max_instructions is not None and self.clock == "host":
@@ -82,7 +131,9 @@ class MachineConfig:
         return DEFAULT_MAX_INSTRUCTIONS if self.max_instructions is None else self.max_instructions
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        values = asdict(self)
+        values["quirks"] = list(self.quirks)
+        return values
 
     def nasm_defines(self) -> dict[str, int]:
         """The platform as NASM sees it: guests are assembled for the machine they run on."""
@@ -93,6 +144,7 @@ class MachineConfig:
             "TIMER_WIDTH": self.timer_width,
             "TIMER_START": self.timer_start,
             "IO_SEMANTICS_QEMU": int(self.io_semantics == IoSemantics.QEMU.value),
+            "HAS_PM_TIMER": int(self.profile().has_timer),
             "CLOCK_VIRTUAL": int(self.clock == "virtual"),
             "INSN_NS": self.insn_ns,
             "IO_NS": self.io_ns,

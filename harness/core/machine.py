@@ -1,7 +1,10 @@
-"""The machine: a Unicorn x86 CPU, guest RAM, the port bus and its devices, and the run loop.
+"""The machine: a Unicorn x86 CPU, guest RAM, the board's devices, and the run loop.
 
-The per-block and per-access work lives in ``dispatch.py``; this module builds
-the machine, starts the CPU and turns how it stopped into one verdict.
+The board (``harness/platform/board.py``) builds the devices, the port bus and
+the ACPI tables from the platform profile, and routes the SCI to the PIC; the
+per-block and per-access work lives in ``dispatch.py``; this module starts the
+CPU, delivers the interrupts the board has ready, and turns how it stopped into
+one verdict.
 
 Unicorn honours ``emu_stop`` only at the next block boundary, so a
 guest may retire a few instructions after the one that ended its run.  The
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import unicorn
-from pmtimer_harness.core.bus import PortAccess, PortAccessError, PortBus
+from pmtimer_harness.core.bus import PortAccess, PortAccessError
 from pmtimer_harness.core.clock import HostClock, VirtualClock, make_clock
 from pmtimer_harness.core.config import BOOT_DRIVE, ConfigError, MachineConfig
 from pmtimer_harness.core.cpu import disassemble_at, new_cpu, read_registers, resume_address
@@ -30,13 +33,10 @@ from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.result import Report, RunResult, Verdict
 from pmtimer_harness.core.trace import format_access
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
-from pmtimer_harness.devices.debug_console import DebugConsole
-from pmtimer_harness.devices.debug_exit import DebugExit
-from pmtimer_harness.devices.pic8259 import PicPair
-from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer
+from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.devices.ports import DeviceError
-from pmtimer_harness.devices.snapshot_port import SnapshotPort
-from pmtimer_harness.platform.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END, build_tables
+from pmtimer_harness.platform.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END
+from pmtimer_harness.platform.board import Board
 from unicorn import x86_const as x86
 
 if TYPE_CHECKING:
@@ -98,31 +98,20 @@ class Machine:
         self.clock = make_clock(config.clock, config.insn_ns, config.io_ns)
         self.uc = new_cpu(config.mode)
         self.uc.mem_map(0, config.memory)
-        self.acpi_tables = build_tables(config.timer_port, config.timer_width)
-        self._place_acpi_tables()
         self.source_map = source_map or {}
         self._trace = trace
-
-        self.console = DebugConsole()
-        self.exit = DebugExit(on_exit=self._guest_exited)
-        self.timer = timer_model(
-            port=config.timer_port,
-            width=config.timer_width,
-            start=config.timer_start,
-            semantics=IoSemantics(config.io_semantics),
+        self.board = Board(
+            config,
+            on_exit=self._guest_exited,
+            on_snapshot_request=self._snapshot_requested,
+            on_interrupt_change=self._interrupt_inputs_changed,
+            timer_model=timer_model,
+            pm1_model=pm1_model,
         )
-        self.pm1 = pm1_model(
-            self.timer, semantics=IoSemantics(config.io_semantics), on_change=self._interrupt_inputs_changed
-        )
-        self.pic = PicPair(on_change=self._interrupt_inputs_changed)
-        self.snapshot_port = SnapshotPort(on_request=self._snapshot_requested)
+        self.bus = self.board.bus
+        self.acpi_tables = self.board.acpi_tables
+        self._place_acpi_tables()
         self.interrupts_taken = 0
-        self.bus = PortBus(strict=config.strict_io)
-        try:
-            for device in (self.console, self.exit, self.timer, self.pm1, self.pic, self.snapshot_port):
-                self.bus.attach(device)
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
         self.dispatch = self._make_dispatch()
         self._observer = observer
         if trace is not None or observer is not None:
@@ -247,12 +236,7 @@ class Machine:
         """GDB's ``monitor`` commands: ``monitor timer`` shows the PM timer and its PM1 bits now."""
         if command != "timer":
             return "monitor commands: timer\n"
-        now_ns = self.dispatch.time_at(self.dispatch.read_pc())
-        timer, pm1 = self.timer, self.pm1
-        return (
-            f"PM_TMR {timer.counter(now_ns):#010x} ({timer.width}-bit, port {timer.port:#x}), "
-            f"TMR_STS {int(pm1.tmr_sts(now_ns))}, TMR_EN {int(pm1.tmr_en)}, time {now_ns} ns\n"
-        )
+        return self.board.describe_timer(self.dispatch.time_at(self.dispatch.read_pc()))
 
     # --- snapshots ----------------------------------------------------------
 
@@ -317,7 +301,7 @@ class Machine:
             if self._save_at is not None and dispatch.retired >= self._save_at:
                 self._save_at = None
                 dispatch.budget = self.config.instruction_budget
-                self.snapshot_port.taken += 1
+                self.board.snapshot_port.taken += 1
                 self._snapshot_requested()
                 return False
             return self._service_interrupts(dispatch.now_ns(dispatch.retired))
@@ -329,20 +313,20 @@ class Machine:
 
     def _service_interrupts(self, now_ns: int) -> bool:
         dispatch = self.dispatch
-        self.pic.set_irq(SCI_IRQ, self.pm1.sci_asserted(now_ns))
-        if self.pic.pending_vector() is not None:
+        if self.board.pending_vector(now_ns) is not None:
             if interrupts_enabled(self.uc):
                 return self._take_interrupt(now_ns)
             dispatch.recheck_later()  # IF is clear: look again after an STI may have come
             return False
-        if self.pm1.tmr_en:
-            dispatch.arm(self.pm1.next_toggle_ns(now_ns))
-        else:
+        event_ns = self.board.next_event_ns(now_ns)
+        if event_ns is None:
             dispatch.disarm()
+        else:
+            dispatch.arm(event_ns)
         return False
 
     def _take_interrupt(self, now_ns: int) -> bool:
-        vector = self.pic.acknowledge()
+        vector = self.board.acknowledge()
         if vector is None:  # pragma: no cover - pending_vector said there was one
             return False
         pc = self.dispatch.read_pc()
@@ -368,12 +352,12 @@ class Machine:
             return False
         now_ns = dispatch.time_at(pc)
         for _ in range(2):  # the interrupt may be due now, or at the next timer event
-            self.pic.set_irq(SCI_IRQ, self.pm1.sci_asserted(now_ns))
-            if self.pic.pending_vector() is not None:
+            if self.board.pending_vector(now_ns) is not None:
                 return self._take_interrupt(now_ns)
-            if not self.pm1.tmr_en:
+            event_ns = self.board.next_event_ns(now_ns)
+            if event_ns is None:
                 return False
-            now_ns = dispatch.wait_until(now_ns, self.pm1.next_toggle_ns(now_ns))
+            now_ns = dispatch.wait_until(now_ns, event_ns)
         return False
 
     def _serviced_wakeup(self) -> bool:
@@ -512,7 +496,7 @@ class Machine:
         return RunResult(
             verdict=stop.verdict,
             exit_code=stop.exit_code,
-            console=self.console.text,
+            console=self.board.console.text,
             instructions=stop.instructions,
             virtual_ns=virtual_ns,
             port_reads=dispatch.port_accesses - dispatch.port_writes,

@@ -13,11 +13,15 @@ every field.  Chunks (all version 1):
 - ``ram``: guest memory, zlib-compressed;
 - ``time``: instructions retired, port accesses, idle time: under the virtual
   clock the rest of the run is bit-identical to an uninterrupted one;
-- ``devices/...``: each device's state as plain values.
+- ``devices/NAME``: one per device of the board, its ``state(now_ns)`` as
+  JSON, at the device's own ``state_version``; an older version is brought up
+  to date by the device's ``state_upgrades``.  This module knows no device's
+  fields: a device added to a board needs no edit here.
 
-The PM timer saves its current count.  bhyve's ``vpmtmr_snapshot`` saves only
-``baseval`` (always 0), so a restored guest sees its timer jump backwards;
-here the count continues from where it was, under either clock.
+The configuration records the platform profile and its quirks, so a restore
+builds the same board.  The PM timer saves its current count and continues
+from it, under either clock, except on a platform whose profile says it loses
+time (bhyve's ``vpmtmr_snapshot`` saves only ``baseval``, always 0).
 """
 
 from __future__ import annotations
@@ -223,18 +227,14 @@ def field(values: dict[str, object], name: str, kind: type, chunk: str) -> objec
 
 # --- the whole machine ------------------------------------------------------------
 
-KNOWN_CHUNKS = {
-    "config": 1, "cpu": 1, "cpu/unicorn-context": 1, "ram": 1, "time": 1,
-    "devices/pm-timer": 1, "devices/acpi-pm1": 1, "devices/pic8259": 1,
-    "devices/debug-console": 1, "devices/debug-exit": 1, "devices/snapshot-request": 1,
-}
+KNOWN_CHUNKS = {"config": 1, "cpu": 1, "cpu/unicorn-context": 1, "ram": 1, "time": 1}
 REQUIRED_CHUNKS = [name for name in KNOWN_CHUNKS if name != "cpu/unicorn-context"]
+DEVICE_PREFIX = "devices/"
 # Older chunk versions are read through explicit steps: UPGRADES[name][version]
-# turns a payload of that version into one of the next.  None exist yet: every
-# chunk is at version 1, the first.
+# turns a payload of that version into one of the next.  None exist yet for the
+# machine's own chunks; devices carry theirs (``state_upgrades``).
 UPGRADES: dict[str, dict[int, Callable[[bytes], bytes]]] = {}
 HEX_FIELDS = ("load_address", "timer_port", "timer_start", "memory")
-PIC_FIELDS = ("irr", "isr", "imr", "vector_base", "lines", "init_step", "needs_icw4", "read_isr")
 
 
 def take(machine: Machine) -> bytes:
@@ -247,20 +247,18 @@ def take(machine: Machine) -> bytes:
         machine.clock.kind, instructions or 0, dispatch.port_accesses, dispatch.port_writes,
         getattr(dispatch, "idle_ns", 0), now_ns,
     )
-    chips = (machine.pic.master, machine.pic.slave)
-    pic = {chip.name: {name: int(getattr(chip, name)) for name in PIC_FIELDS} for chip in chips}
+    config = {
+        "config": machine.config.as_dict(), "platform": machine.board.profile.name, "unicorn": unicorn.__version__,
+    }
     chunks = [
-        json_chunk("config", {"config": machine.config.as_dict(), "unicorn": unicorn.__version__}),
+        json_chunk("config", config),
         *cpu_chunks(machine.uc, machine.config.mode),
         ram_chunk(machine.uc, machine.config.memory),
         time_chunk(state),
-        json_chunk("devices/pm-timer", {"counter": machine.timer.counter(now_ns)}),
-        json_chunk("devices/acpi-pm1", {"tmr_en": machine.pm1.tmr_en, "tmr_sts": machine.pm1.tmr_sts(now_ns)}),
-        json_chunk("devices/pic8259", pic),
-        Chunk("devices/debug-console", 1, bytes(machine.console.output)),
-        json_chunk("devices/debug-exit", {"code": machine.exit.code}),
-        json_chunk("devices/snapshot-request", {"taken": machine.snapshot_port.taken}),
     ]
+    for device in machine.board.devices:
+        payload = json.dumps(device.state(now_ns), sort_keys=True).encode()
+        chunks.append(Chunk(DEVICE_PREFIX + device.name, device.state_version, payload))
     return encode(chunks)
 
 
@@ -274,6 +272,9 @@ def read_chunks(data: bytes) -> tuple[dict[str, Chunk], list[str]]:
     warnings: list[str] = []
     chunks: dict[str, Chunk] = {}
     for chunk in decode(data):
+        if chunk.name.startswith(DEVICE_PREFIX):
+            chunks[chunk.name] = chunk  # checked against the board's devices once it is built
+            continue
         known = KNOWN_CHUNKS.get(chunk.name)
         if known is None:
             if not chunk.optional:
@@ -287,12 +288,14 @@ def read_chunks(data: bytes) -> tuple[dict[str, Chunk], list[str]]:
     return chunks, warnings
 
 
-def _upgraded(chunk: Chunk, known: int) -> Chunk:
+def _upgraded(chunk: Chunk, known: int, upgrades: dict[int, Callable[[bytes], bytes]] | None = None) -> Chunk:
     if chunk.version > known:
         raise SnapshotError(f"chunk {chunk.name!r} is version {chunk.version}; this harness reads up to {known}")
+    if upgrades is None:
+        upgrades = UPGRADES.get(chunk.name, {})
     payload, version = chunk.payload, chunk.version
     while version < known:
-        step = UPGRADES.get(chunk.name, {}).get(version)
+        step = upgrades.get(version)
         if step is None:
             raise SnapshotError(f"chunk {chunk.name!r} version {version} has no upgrade to {version + 1}")
         payload, version = step(payload), version + 1
@@ -332,35 +335,22 @@ def load(data: bytes, **machine_options: object) -> Machine:
 
 
 def _restore_devices(machine: Machine, chunks: dict[str, Chunk], time_state: TimeState) -> None:
-    timer_values = read_json(chunks["devices/pm-timer"])
-    counter = field(timer_values, "counter", int, "devices/pm-timer")
-    if not 0 <= counter <= machine.timer.mask:
-        raise SnapshotError(f"chunk 'devices/pm-timer': count {counter:#x} does not fit the timer's width")
-    if time_state.clock == "host":
-        # Host time restarts at 0 with the new machine: the count goes on from where it was.
-        machine.timer.start = counter
-        now_ns = 0
-    else:
-        now_ns = time_state.now_ns
-        if machine.timer.counter(now_ns) != counter:
-            raise SnapshotError("chunk 'devices/pm-timer': the count does not match the saved virtual time")
-    pm1 = read_json(chunks["devices/acpi-pm1"])
-    machine.pm1.tmr_en = bool(field(pm1, "tmr_en", bool, "devices/acpi-pm1"))
-    pending = bool(field(pm1, "tmr_sts", bool, "devices/acpi-pm1"))
-    machine.pm1.toggles_seen = machine.pm1.msb_toggles(now_ns) - int(pending)
-    pic = read_json(chunks["devices/pic8259"])
-    for chip in (machine.pic.master, machine.pic.slave):
-        values = field(pic, chip.name, dict, "devices/pic8259")
-        for name in PIC_FIELDS:
-            setattr(chip, name, field(values, name, int, "devices/pic8259"))
-        chip.needs_icw4, chip.read_isr = bool(chip.needs_icw4), bool(chip.read_isr)
-    machine.console.output = bytearray(chunks["devices/debug-console"].payload)
-    code = read_json(chunks["devices/debug-exit"]).get("code")
-    if code is not None and not isinstance(code, int):
-        raise SnapshotError("chunk 'devices/debug-exit': field 'code' is not a number")
-    machine.exit.code = code
-    taken = field(read_json(chunks["devices/snapshot-request"]), "taken", int, "devices/snapshot-request")
-    machine.snapshot_port.taken = taken
+    """Each device of the board takes its chunk back, at the time the run resumes from."""
+    # Host time restarts at 0 with the new machine; virtual time goes on from the saved instant.
+    now_ns = 0 if time_state.clock == "host" else time_state.now_ns
+    board_chunks = {DEVICE_PREFIX + device.name for device in machine.board.devices}
+    for name in chunks:
+        if name.startswith(DEVICE_PREFIX) and name not in board_chunks and not chunks[name].optional:
+            raise SnapshotError(f"chunk {name!r}: platform {machine.board.profile.name} has no such device")
+    for device in machine.board.devices:
+        name = DEVICE_PREFIX + device.name
+        if name not in chunks:
+            raise SnapshotError(f"the snapshot has no {name!r} chunk")
+        chunk = _upgraded(chunks[name], device.state_version, getattr(device, "state_upgrades", {}))
+        try:
+            device.restore(read_json(chunk), now_ns)
+        except (ValueError, TypeError, KeyError) as error:
+            raise SnapshotError(f"chunk {name!r}: {error}") from None
 
 
 def describe(data: bytes) -> str:

@@ -2,12 +2,13 @@
 
 Layouts follow the ACPI specification (6.5): section 5.2.5.3 (RSDP), 5.2.6
 (the common table header), 5.2.7 (RSDT), 5.2.8 (XSDT), 5.2.9 (FADT) and 5.2.3.2
-(Generic Address Structure).  The FADT describes the configured platform, as
-bhyve's usr.sbin/bhyve/acpi.c does: PM1a event block at 0x400, PM1a control
-block at 0x404, the timer at its port, SCI on IRQ 9, and TMR_VAL_EXT set exactly
-when the timer is 32 bits wide.
+(Generic Address Structure).  The FADT describes the devices the board built
+(``FadtFacts``), as bhyve's usr.sbin/bhyve/acpi.c does for its own: the PM1a
+event and control blocks, the timer's port, the SCI's line, TMR_VAL_EXT, and the
+shape the platform's firmware gives the table (revision 1, hardware-reduced,
+only X_PM_TMR_BLK filled, or no timer at all).
 
-Everything is built as bytes by pure functions; ``place`` writes them.
+Everything is built as bytes by pure functions; the board writes them.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ FADT_ADDRESS = 0xE0100
 DSDT_ADDRESS = 0xE0240
 TABLES_END = 0xE0300
 
-PM1A_EVT_BLK = 0x400  # bhyve: PM1_STS at 0x400, PM1_EN at 0x402
-PM1A_CNT_BLK = 0x404
 PM1_EVT_LEN = 4
 PM1_CNT_LEN = 2
 PM_TMR_LEN = 4
@@ -36,7 +35,9 @@ SCI_IRQ = 9
 FADT_REVISION = 6
 FADT_MINOR_REVISION = 5
 FADT_LENGTH = 276
+FADT_V1_LENGTH = 116  # ACPI 1.0: up to and including Flags
 TMR_VAL_EXT = 1 << 8  # FADT Flags bit 8: the timer is 32 bits wide
+HW_REDUCED_ACPI = 1 << 20  # FADT Flags bit 20: no fixed hardware (no PM1 blocks)
 
 GAS_SYSTEM_IO = 1
 GAS_ACCESS_WORD = 2
@@ -58,6 +59,21 @@ FADT_X_DSDT = 140
 FADT_X_PM1A_EVT_BLK = 148
 FADT_X_PM1A_CNT_BLK = 172
 FADT_X_PM_TMR_BLK = 208
+
+
+@dataclass(frozen=True)
+class FadtFacts:
+    """What the FADT says, taken from the devices the board built and its firmware's habits."""
+
+    timer_port: int | None = 0x408  # None: the platform has no timer
+    tmr_val_ext: bool = True
+    pm_tmr_blk: bool = True  # False: only X_PM_TMR_BLK is filled
+    pm1_event_port: int | None = 0x400  # PM1a_EVT_BLK; None: no PM1 block
+    pm1_control_port: int | None = 0x404
+    pm1_access_size: int = GAS_ACCESS_WORD
+    sci_irq: int = SCI_IRQ
+    revision: int = FADT_REVISION
+    hardware_reduced: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,31 +116,41 @@ def rsdp(rsdt: int, xsdt: int) -> bytes:
     return with_checksum(whole, 32)
 
 
-def fadt(timer_port: int, timer_width: int) -> bytes:
-    body = bytearray(FADT_LENGTH - 36)
+def fadt(facts: FadtFacts) -> bytes:
+    extended = facts.revision >= 2
+    body = bytearray((FADT_LENGTH if extended else FADT_V1_LENGTH) - 36)
 
     def put(offset: int, fmt: str, *values: int | bytes) -> None:
         struct.pack_into(fmt, body, offset - 36, *values)
 
     put(FADT_DSDT, "<I", DSDT_ADDRESS)
-    put(FADT_SCI_INT, "<H", SCI_IRQ)
     put(FADT_SMI_CMD, "<I", 0)  # no SMI command port: the platform is always in ACPI mode
-    put(FADT_PM1A_EVT_BLK, "<I", PM1A_EVT_BLK)
-    put(FADT_PM1A_CNT_BLK, "<I", PM1A_CNT_BLK)
-    put(FADT_PM_TMR_BLK, "<I", timer_port)
-    put(FADT_PM1_EVT_LEN, "<B", PM1_EVT_LEN)
-    put(FADT_PM1_CNT_LEN, "<B", PM1_CNT_LEN)
-    put(FADT_PM_TMR_LEN, "<B", PM_TMR_LEN)
-    put(FADT_FLAGS, "<I", TMR_VAL_EXT if timer_width == 32 else 0)
-    put(FADT_MINOR_VERSION, "<B", FADT_MINOR_REVISION)
-    put(FADT_X_DSDT, "<Q", DSDT_ADDRESS)
-    put(FADT_X_PM1A_EVT_BLK, "12s", generic_address(PM1A_EVT_BLK, 8 * PM1_EVT_LEN, GAS_ACCESS_WORD))
-    put(FADT_X_PM1A_CNT_BLK, "12s", generic_address(PM1A_CNT_BLK, 8 * PM1_CNT_LEN, GAS_ACCESS_WORD))
-    put(FADT_X_PM_TMR_BLK, "12s", generic_address(timer_port, 32, GAS_ACCESS_DWORD))
-    return table(b"FACP", FADT_REVISION, bytes(body))
+    flags = (TMR_VAL_EXT if facts.tmr_val_ext else 0) | (HW_REDUCED_ACPI if facts.hardware_reduced else 0)
+    put(FADT_FLAGS, "<I", flags)
+    if facts.pm1_event_port is not None and facts.pm1_control_port is not None:
+        put(FADT_SCI_INT, "<H", facts.sci_irq)
+        put(FADT_PM1A_EVT_BLK, "<I", facts.pm1_event_port)
+        put(FADT_PM1A_CNT_BLK, "<I", facts.pm1_control_port)
+        put(FADT_PM1_EVT_LEN, "<B", PM1_EVT_LEN)
+        put(FADT_PM1_CNT_LEN, "<B", PM1_CNT_LEN)
+        if extended:
+            event = generic_address(facts.pm1_event_port, 8 * PM1_EVT_LEN, facts.pm1_access_size)
+            control = generic_address(facts.pm1_control_port, 8 * PM1_CNT_LEN, facts.pm1_access_size)
+            put(FADT_X_PM1A_EVT_BLK, "12s", event)
+            put(FADT_X_PM1A_CNT_BLK, "12s", control)
+    if facts.timer_port is not None:
+        if facts.pm_tmr_blk:
+            put(FADT_PM_TMR_BLK, "<I", facts.timer_port)
+            put(FADT_PM_TMR_LEN, "<B", PM_TMR_LEN)
+        if extended:
+            put(FADT_X_PM_TMR_BLK, "12s", generic_address(facts.timer_port, 32, GAS_ACCESS_DWORD))
+    if extended:
+        put(FADT_MINOR_VERSION, "<B", FADT_MINOR_REVISION)
+        put(FADT_X_DSDT, "<Q", DSDT_ADDRESS)
+    return table(b"FACP", facts.revision, bytes(body))
 
 
-def build_tables(timer_port: int, timer_width: int) -> list[AcpiTable]:
+def build_tables(facts: FadtFacts) -> list[AcpiTable]:
     """The platform's tables, each with the address it goes to."""
     rsdt = table(b"RSDT", 1, struct.pack("<I", FADT_ADDRESS))
     xsdt = table(b"XSDT", 1, struct.pack("<Q", FADT_ADDRESS))
@@ -133,7 +159,7 @@ def build_tables(timer_port: int, timer_width: int) -> list[AcpiTable]:
         AcpiTable("RSDP", RSDP_ADDRESS, rsdp(RSDT_ADDRESS, XSDT_ADDRESS)),
         AcpiTable("RSDT", RSDT_ADDRESS, rsdt),
         AcpiTable("XSDT", XSDT_ADDRESS, xsdt),
-        AcpiTable("FACP", FADT_ADDRESS, fadt(timer_port, timer_width)),
+        AcpiTable("FACP", FADT_ADDRESS, fadt(facts)),
         AcpiTable("DSDT", DSDT_ADDRESS, dsdt),
     ]
 
@@ -175,6 +201,7 @@ def describe(entry: AcpiTable) -> list[str]:
     elif entry.name == "FACP":
         (flags,) = struct.unpack_from("<I", data, FADT_FLAGS)
         timer = "1 (32-bit timer)" if flags & TMR_VAL_EXT else "0 (24-bit timer)"
+        reduced = " HW_REDUCED_ACPI" if flags & HW_REDUCED_ACPI else ""
         lines += [
             f"  SCI_INT        {struct.unpack_from('<H', data, FADT_SCI_INT)[0]}",
             f"  PM1a_EVT_BLK   {struct.unpack_from('<I', data, FADT_PM1A_EVT_BLK)[0]:#x}"
@@ -183,12 +210,15 @@ def describe(entry: AcpiTable) -> list[str]:
             f"  (PM1_CNT_LEN {data[FADT_PM1_CNT_LEN]})",
             f"  PM_TMR_BLK     {struct.unpack_from('<I', data, FADT_PM_TMR_BLK)[0]:#x}"
             f"  (PM_TMR_LEN {data[FADT_PM_TMR_LEN]})",
-            f"  Flags          {flags:#010x}  TMR_VAL_EXT={timer}",
-            f"  X_PM_TMR_BLK   {_gas(data, FADT_X_PM_TMR_BLK)}",
-            f"  X_PM1a_EVT_BLK {_gas(data, FADT_X_PM1A_EVT_BLK)}",
-            f"  X_PM1a_CNT_BLK {_gas(data, FADT_X_PM1A_CNT_BLK)}",
-            f"  DSDT           {struct.unpack_from('<I', data, FADT_DSDT)[0]:#x}",
+            f"  Flags          {flags:#010x}  TMR_VAL_EXT={timer}{reduced}",
         ]
+        if len(data) >= FADT_LENGTH:
+            lines += [
+                f"  X_PM_TMR_BLK   {_gas(data, FADT_X_PM_TMR_BLK)}",
+                f"  X_PM1a_EVT_BLK {_gas(data, FADT_X_PM1A_EVT_BLK)}",
+                f"  X_PM1a_CNT_BLK {_gas(data, FADT_X_PM1A_CNT_BLK)}",
+            ]
+        lines.append(f"  DSDT           {struct.unpack_from('<I', data, FADT_DSDT)[0]:#x}")
     return lines
 
 

@@ -2,7 +2,11 @@
 
 Every option defaults to "not given", so the header's choices can be laid
 under the command line's: header first, command line over it, and
-``MachineConfig``'s defaults for whatever neither names.
+``MachineConfig``'s defaults for whatever neither names.  ``--platform`` sets
+the timer's port, width and access rules at once; an explicit option at the
+same level or above overrides them, and a platform named on the command line
+overrides what the header says about that hardware (the guest runs on the
+platform the user chose).
 """
 
 from __future__ import annotations
@@ -73,13 +77,22 @@ def add_machine_options(parser: argparse.ArgumentParser) -> None:
                        help="virtual nanoseconds per instruction (default 1)")
     clock.add_argument("--io-ns", type=number, default=unset,
                        help="virtual nanoseconds per port access (default 1000)")
+    platform = parser.add_argument_group("platform")
+    platform.add_argument("--platform", default=unset, metavar="NAME",
+                          help="the platform's timer, PM1 block and FADT at once: acpi (default), bhyve, qemu, "
+                               "xen, ... "
+                               "(python -m pmtimer_harness platforms)")
+    platform.add_argument("--quirk", dest="quirks", action="append", default=unset, metavar="NAME",
+                          help="add one platform's flaw to another, e.g. unlatched-reads (repeatable)")
     timer = parser.add_argument_group("ACPI PM timer")
     timer.add_argument("--timer-width", type=int, choices=(24, 32), default=unset,
-                       help="counter width in bits (default 32, TMR_VAL_EXT as bhyve sets it)")
-    timer.add_argument("--timer-port", type=number, default=unset, help="timer I/O port (default 0x408)")
+                       help="counter width in bits (default: the platform's; acpi 32, TMR_VAL_EXT as bhyve sets it)")
+    timer.add_argument("--timer-port", type=number, default=unset,
+                       help="timer I/O port (default: the platform's; acpi 0x408)")
     timer.add_argument("--timer-start", type=number, default=unset, help="counter value at time 0 (default 0)")
     timer.add_argument("--io-semantics", choices=("bhyve", "qemu"), default=unset,
-                       help="bhyve: only 4-byte IN at the timer port (default); qemu: 1/2/4-byte reads, writes ignored")
+                       help="bhyve: only 4-byte IN at the timer port; qemu: 1/2/4-byte reads, writes ignored "
+                            "(default: the platform's rules)")
 
 
 class HeaderOptionError(Exception):
@@ -99,12 +112,18 @@ def header_parser() -> argparse.ArgumentParser:
 
 OPTION_FIELDS = (
     "memory", "mode", "load_address", "strict_io", "max_instructions", "timeout", "clock",
-    "insn_ns", "io_ns", "timer_width", "timer_port", "timer_start", "io_semantics",
+    "insn_ns", "io_ns", "timer_width", "timer_port", "timer_start", "io_semantics", "platform", "quirks",
 )
+# What a platform decides: a header's word on these gives way to a platform named on the command line.
+PLATFORM_FIELDS = ("timer_width", "timer_port", "io_semantics", "quirks")
 
 
 def machine_config(header_options: Sequence[str], command_line: argparse.Namespace) -> MachineConfig:
     """Header options first, the command line over them, defaults for the rest."""
     chosen = vars(header_parser().parse_args(list(header_options)))
-    chosen.update({name: value for name, value in vars(command_line).items() if name in OPTION_FIELDS})
+    given = {name: value for name, value in vars(command_line).items() if name in OPTION_FIELDS}
+    if "platform" in given:
+        for name in PLATFORM_FIELDS:
+            chosen.pop(name, None)
+    chosen.update(given)
     return MachineConfig(**chosen)

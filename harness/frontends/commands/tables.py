@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pmtimer_harness.platform.acpi_tables import build_tables, dump
+from pmtimer_harness.platform.acpi_tables import dump
+from pmtimer_harness.platform.board import Board
 from pmtimer_harness.tools.options import add_machine_options, machine_config
 
 
@@ -16,5 +17,5 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 def command_tables(args: argparse.Namespace) -> int:
     config = machine_config((), args)
-    print(dump(build_tables(config.timer_port, config.timer_width)), end="")
+    print(dump(Board(config).acpi_tables), end="")
     return 0

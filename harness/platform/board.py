@@ -1,0 +1,128 @@
+"""The board: the devices a platform profile calls for, on one port bus, described by ACPI tables.
+
+A ``Board`` is what the firmware and the chipset are to a real machine.  From
+the resolved profile (``profiles.py``) and the machine options it builds the
+devices, attaches them to the bus, and builds the ACPI tables from the devices
+it built: the FADT names the timer's port, the PM1 blocks and the SCI's line
+because those are the devices' own ports.  It also owns the one route an
+interrupt takes here: the SCI (PM1) into IRQ 9 of the 8259 pair, and from the
+PIC to whoever asks for a vector.
+
+The board knows nothing of Unicorn: the machine asks it for a vector, for the
+next timer event, and for the devices' saved state, and writes the tables into
+guest memory itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pmtimer_harness.core.bus import Device, PortBus
+from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.devices.acpi_pm1 import Pm1Registers, Pm1Rules
+from pmtimer_harness.devices.debug_console import DebugConsole
+from pmtimer_harness.devices.debug_exit import DebugExit
+from pmtimer_harness.devices.pic8259 import PicPair
+from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer, TimerAccess, UnlatchedPmTimer
+from pmtimer_harness.devices.snapshot_port import SnapshotPort
+from pmtimer_harness.platform.acpi_tables import SCI_IRQ, AcpiTable, FadtFacts, build_tables
+from pmtimer_harness.platform.profiles import Profile, Restore
+
+Notify = Callable[[], None]
+
+
+def _quiet() -> None:
+    pass
+
+
+class Board:
+    def __init__(
+        self,
+        config: MachineConfig,
+        *,
+        on_exit: Callable[[int], None] = lambda code: None,
+        on_snapshot_request: Notify = _quiet,
+        on_interrupt_change: Notify = _quiet,
+        timer_model: type[PmTimer] = PmTimer,
+        pm1_model: type[Pm1Registers] = Pm1Registers,
+    ) -> None:
+        self.profile: Profile = config.profile()
+        profile = self.profile
+        self.console = DebugConsole()
+        self.exit = DebugExit(on_exit=on_exit)
+        self.pic = PicPair(on_change=on_interrupt_change)
+        self.snapshot_port = SnapshotPort(on_request=on_snapshot_request)
+        self.timer: PmTimer | None = None
+        self.pm1: Pm1Registers | None = None
+        semantics = IoSemantics(config.io_semantics or IoSemantics.BHYVE.value)
+        if profile.port is not None:
+            if profile.unlatched_reads and timer_model is PmTimer:
+                timer_model = UnlatchedPmTimer
+            access = TimerAccess(profile.narrow_reads, profile.writes, profile.refusal)
+            self.timer = timer_model(
+                port=profile.port, width=profile.width, start=config.timer_start, semantics=semantics,
+                access=access, time_base=profile.time_base,
+                restarts_on_restore=profile.restore is Restore.RESTARTS,
+            )
+            if profile.pm1_base is not None:
+                rules = Pm1Rules(profile.tmr_sts, profile.sci, profile.pm1_widths, profile.pm1_refusal)
+                self.pm1 = pm1_model(
+                    self.timer, profile.pm1_base, profile.pm1_base + 4, semantics,
+                    on_change=on_interrupt_change, rules=rules,
+                )
+        self.devices: list[Device] = [
+            device for device in (self.console, self.exit, self.timer, self.pm1, self.pic, self.snapshot_port)
+            if device is not None
+        ]  # in this order: a device restores after those it reads (PM1 after the timer)
+        self.bus = PortBus(strict=config.strict_io)
+        try:
+            for device in self.devices:
+                self.bus.attach(device)
+        except ValueError as error:
+            raise ConfigError(f"platform {profile.name}: {error}") from None
+        self.acpi_tables: list[AcpiTable] = build_tables(self.fadt_facts())
+
+    def fadt_facts(self) -> FadtFacts:
+        """What the FADT says: read from the devices built, in the firmware's shape."""
+        shape, timer, pm1 = self.profile.fadt, self.timer, self.pm1
+        width = timer.width if timer is not None else 32
+        return FadtFacts(
+            timer_port=timer.port if timer is not None else None,
+            tmr_val_ext=(width == 32) if shape.tmr_val_ext is None else shape.tmr_val_ext,
+            pm_tmr_blk=shape.pm_tmr_blk,
+            pm1_event_port=pm1.status_port if pm1 is not None else None,
+            pm1_control_port=pm1.control_port if pm1 is not None else None,
+            sci_irq=SCI_IRQ,
+            revision=shape.revision,
+            hardware_reduced=shape.hardware_reduced,
+        )
+
+    # --- interrupts: the SCI through the PIC ---------------------------------------
+
+    def pending_vector(self, now_ns: int) -> int | None:
+        """Bring the SCI's line up to date at ``now_ns``; the vector the PIC would deliver, if any."""
+        self.pic.set_irq(SCI_IRQ, self.pm1 is not None and self.pm1.sci_asserted(now_ns))
+        return self.pic.pending_vector()
+
+    def acknowledge(self) -> int | None:
+        """The CPU takes the pending interrupt: its vector."""
+        return self.pic.acknowledge()
+
+    def next_event_ns(self, now_ns: int) -> int | None:
+        """When an interrupt may next come by itself (a timer event), or None if none can."""
+        if self.pm1 is None or not self.pm1.tmr_en:
+            return None
+        return self.pm1.next_toggle_ns(now_ns)
+
+    # --- for people: gdb's ``monitor timer`` ---------------------------------------
+
+    def describe_timer(self, now_ns: int) -> str:
+        timer, pm1 = self.timer, self.pm1
+        if timer is None:
+            return f"no PM timer on platform {self.profile.name}, time {now_ns} ns\n"
+        line = f"PM_TMR {timer.counter(now_ns):#010x} ({timer.width}-bit, port {timer.port:#x}), "
+        if pm1 is None:
+            line += "no PM1 block, "
+        else:
+            line += f"TMR_STS {int(pm1.tmr_sts(now_ns))}, TMR_EN {int(pm1.tmr_en)}, "
+        return line + f"time {now_ns} ns\n"

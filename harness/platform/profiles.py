@@ -1,0 +1,352 @@
+"""Platforms as data: the same PM timer as each hypervisor and chipset a guest may meet.
+
+One frozen ``Profile`` per platform, each property with the public source it
+comes from (``sources``); quirks are single properties that can be laid over any
+profile (``--quirk NAME``).  Nothing here runs: ``board.py`` builds devices and
+ACPI tables from a resolved profile, and ``docs/platforms.md`` is generated from
+this data (``python -m pmtimer_harness platforms --markdown``).
+
+Sources are named ``repo: path (function)``, as in the project's reference notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from types import MappingProxyType
+
+from pmtimer_harness.devices.acpi_pm1 import BHYVE_PM1_REFUSAL, SciGate, TmrSts
+from pmtimer_harness.devices.pm_timer import EXACT, NS_PER_SECOND, NarrowRead, TimeBase, TimerWrite
+
+DEFAULT_PLATFORM = "acpi"
+
+
+class Restore(str, Enum):
+    """What the counter does after a snapshot is restored."""
+
+    CONTINUES = "continues"
+    RESTARTS = "restarts"  # near 0: the platform does not save the timer's time base
+
+
+@dataclass(frozen=True)
+class FadtShape:
+    """How the firmware describes the timer in the FADT."""
+
+    revision: int = 6  # 1: the ACPI 1.0 table, 116 bytes, no X_ fields
+    tmr_val_ext: bool | None = None  # None: set exactly for a 32-bit timer
+    pm_tmr_blk: bool = True  # False: only X_PM_TMR_BLK is filled (PM_TMR_BLK and PM_TMR_LEN 0)
+    hardware_reduced: bool = False  # Flags bit 20, HW_REDUCED_ACPI
+
+    def describe(self, width: int) -> str:
+        parts = [f"revision {self.revision}"]
+        if self.hardware_reduced:
+            parts.append("hardware-reduced")
+        if not self.pm_tmr_blk:
+            parts.append("only X_PM_TMR_BLK")
+        ext = (width == 32) if self.tmr_val_ext is None else self.tmr_val_ext
+        parts.append("TMR_VAL_EXT" if ext else "no TMR_VAL_EXT")
+        return ", ".join(parts)
+
+
+BHYVE_RATE = TimeBase(numerator=1 << 32, denominator=NS_PER_SECOND * 1199)  # sbintime / freq_sbt (1199)
+XEN_RATE = TimeBase(numerator=(3_579_545 << 32) // NS_PER_SECOND, denominator=1 << 32)
+HYPERV_TIME = TimeBase(quantum_ns=100)
+BOCHS_TIME = TimeBase(quantum_ns=1000)
+
+# The properties a profile states, in the order the table and docs show them.
+PROPERTIES = (
+    "port", "width", "narrow_reads", "writes", "tmr_sts", "sci", "pm1_base", "time_base", "unlatched_reads",
+    "restore", "fadt",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    summary: str
+    port: int | None  # None: no timer at all
+    width: int
+    narrow_reads: NarrowRead
+    writes: TimerWrite
+    tmr_sts: TmrSts
+    sci: SciGate
+    pm1_base: int | None  # PM1a_EVT_BLK (PM1_STS, PM1_EN at +2), PM1a_CNT_BLK at +4; None: no PM1 block
+    time_base: TimeBase = EXACT
+    unlatched_reads: bool = False
+    restore: Restore = Restore.CONTINUES
+    fadt: FadtShape = FadtShape()
+    pm1_widths: frozenset[int] = frozenset({1, 2})
+    refusal: str = ""  # what a refused timer access means on this platform
+    pm1_refusal: str = ""
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def has_timer(self) -> bool:
+        return self.port is not None
+
+    def shown(self, name: str) -> str:
+        """A property as the table and the docs print it."""
+        value = getattr(self, name)
+        if name == "port":
+            return "none" if value is None else f"{value:#x}"
+        if name == "pm1_base":
+            return "none" if value is None else f"{value:#x}"
+        if name == "time_base":
+            return describe_time_base(value)
+        if name == "fadt":
+            return value.describe(self.width) if self.has_timer else f"revision {value.revision}, no timer"
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return str(value)
+
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"name": self.name, "port": self.port, "width": self.width, "summary": self.summary}
+        data.update({name: self.shown(name) for name in PROPERTIES if name not in ("port", "width")})
+        data["sources"] = dict(self.sources)
+        return data
+
+
+def describe_time_base(base: TimeBase) -> str:
+    ppm = (base.hz / 3_579_545 - 1) * 1e6
+    rate = "exact" if base.numerator * NS_PER_SECOND == 3_579_545 * base.denominator else f"{ppm:+.2f} ppm"
+    step = "" if base.quantum_ns == 1 else f", counts in {base.quantum_ns} ns steps"
+    return f"{base.hz:,.1f} Hz ({rate}){step}"
+
+
+# --- sources -----------------------------------------------------------------
+
+SPEC = "ACPI specification 6.5, 4.8.3.3 and 4.8.2.1"
+BHYVE = "freebsd/freebsd-src: sys/amd64/vmm/io/vpmtmr.c (vpmtmr_handler)"
+BHYVE_PM = "freebsd/freebsd-src: usr.sbin/bhyve/amd64/pm.c"
+BHYVE_ACPI = "freebsd/freebsd-src: usr.sbin/bhyve/acpi.c"
+BHYVE_SNAPSHOT = "freebsd/freebsd-src: sys/amd64/vmm/io/vpmtmr.c (vpmtmr_snapshot)"
+QEMU = "qemu/qemu: hw/acpi/core.c (acpi_pm_tmr_ops, acpi_pm1_evt_get_sts)"
+QEMU_BUILD = "qemu/qemu: hw/i386/acpi-build.c; SeaBIOS PM base 0x600"
+OVMF = "tianocore/edk2: OvmfPkg/Include/OvmfPlatforms.h (PIIX4_PMBA_VALUE)"
+XEN = "xen: xen/arch/x86/hvm/pmtimer.c"
+XEN_TABLES = "xen: tools/libacpi/static_tables.c"
+VBOX = "VirtualBox: src/VBox/Devices/PC/DevACPI.cpp"
+HYPERV = "microsoft/openvmm: vm/devices/chipset/src/pm/mod.rs"
+CLOUD_HV = "cloud-hypervisor: devices/src/acpi.rs (AcpiPmTimerDevice)"
+CLOUD_HV_FADT = "cloud-hypervisor: vmm/src/acpi.rs"
+BOCHS = "bochs: bochs/iodev/acpi.cc"
+BOCHS_BIOS = "bochs: bios/rombios32.c"
+LINUX_PIIX4 = "torvalds/linux: drivers/clocksource/acpi_pm.c (acpi_pm_read_verified; PIIX4 8086:7113 rev < 3)"
+HOST_LOGS = 'host boot logs ("ACPI: PM-Timer IO Port: 0x1808 (24 bits)")'
+XEN_FADT_FIX = "xen: commit f325d2477e (acpi_parse_fadt trusts TMR_VAL_EXT, not the register's bit width)"
+NO_TIMER = ("qemu/qemu: hw/i386/acpi-microvm.c; firecracker: src/vmm/src/acpi; crosvm: x86_64/src/acpi.rs")
+HARNESS = "this harness: the specification's timer with bhyve's layout and access rules"
+
+
+def _sources(default: str, **overrides: str) -> Mapping[str, str]:
+    return MappingProxyType({name: overrides.get(name, default) for name in PROPERTIES})
+
+
+# --- the profiles ----------------------------------------------------------------
+
+ACPI = Profile(
+    name="acpi",
+    summary="the specification's timer at bhyve's port: exact rate, 32 bits, 4-byte reads only, TMR_STS and the SCI",
+    port=0x408, width=32, narrow_reads=NarrowRead.REFUSE, writes=TimerWrite.REFUSE, tmr_sts=TmrSts.TOP_BIT,
+    sci=SciGate.ALWAYS_ACPI, pm1_base=0x400, pm1_widths=frozenset({2}),
+    refusal=(
+        "bhyve's vpmtmr_handler accepts only a 4-byte IN at the timer port "
+        "(`if (!in || bytes != 4) return (-1);`): bhyve would fail the vCPU run and exit"
+    ),
+    pm1_refusal=BHYVE_PM1_REFUSAL,
+    sources=_sources(SPEC, port=BHYVE, narrow_reads=BHYVE, writes=BHYVE, pm1_base=BHYVE_PM, fadt=BHYVE_ACPI,
+                     restore=HARNESS, sci=HARNESS),
+)
+
+PROFILES: dict[str, Profile] = {}
+
+
+def _add(profile: Profile) -> Profile:
+    PROFILES[profile.name] = profile
+    return profile
+
+
+_add(ACPI)
+_add(replace(
+    ACPI, name="bhyve",
+    summary="bhyve as shipped: +720 ppm, no TMR_STS, 4-byte IN only, and the count restarts near 0 after a restore",
+    tmr_sts=TmrSts.NEVER, time_base=BHYVE_RATE, restore=Restore.RESTARTS,
+    sources=_sources(BHYVE, pm1_base=BHYVE_PM, fadt=BHYVE_ACPI, sci=BHYVE_PM, restore=BHYVE_SNAPSHOT,
+                     unlatched_reads=BHYVE),
+))
+QEMU_PROFILE = _add(Profile(
+    name="qemu",
+    summary="QEMU pc/q35 behind SeaBIOS: 0x608, 24 bits, narrow reads give the low bytes, TMR_STS on bit 23",
+    port=0x608, width=24, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_23,
+    sci=SciGate.SCI_EN, pm1_base=0x600,
+    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_BUILD),
+))
+_add(replace(
+    QEMU_PROFILE, name="qemu-ovmf", summary="QEMU pc behind OVMF: the same timer at 0xB008",
+    port=0xB008, pm1_base=0xB000,
+    sources=_sources(QEMU, port=OVMF, pm1_base=OVMF, fadt=QEMU_BUILD),
+))
+_add(Profile(
+    name="xen",
+    summary="Xen HVM: 0xB008, 32 bits, narrow reads all ones, writes dropped, TMR_STS on bit 31, SCI without SCI_EN",
+    port=0xB008, width=32, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_31,
+    sci=SciGate.IGNORES_SCI_EN, pm1_base=0xB000, pm1_widths=frozenset({1, 2, 4}), time_base=XEN_RATE,
+    sources=_sources(XEN, fadt=XEN_TABLES, port=XEN_TABLES, pm1_base=XEN_TABLES),
+))
+_add(Profile(
+    name="virtualbox",
+    summary="VirtualBox: 0x4008, 32 bits, narrow reads 0xFF/0xFFFF, TMR_STS on bit 31, the SCI needs SCI_EN",
+    port=0x4008, width=32, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_31,
+    sci=SciGate.SCI_EN, pm1_base=0x4000, pm1_widths=frozenset({2}),
+    pm1_refusal="VirtualBox's PM1 registers (DevACPI.cpp) take 2-byte accesses",
+    sources=_sources(VBOX),
+))
+_add(Profile(
+    name="hyperv",
+    summary="Hyper-V (as OpenVMM models it): 0x408, 32 bits, byte lanes, TMR_STS never set, 100 ns time base",
+    port=0x408, width=32, narrow_reads=NarrowRead.LANES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.NEVER,
+    sci=SciGate.ALWAYS_ACPI, pm1_base=0x400, time_base=HYPERV_TIME,
+    sources=_sources(HYPERV),
+))
+_add(Profile(
+    name="cloud-hypervisor",
+    summary="cloud-hypervisor: 0x608, 32 bits, a hardware-reduced FADT with only X_PM_TMR_BLK, no PM1, "
+            "restarts on restore",
+    port=0x608, width=32, narrow_reads=NarrowRead.STALE, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.NEVER,
+    sci=SciGate.ALWAYS_ACPI, pm1_base=None, restore=Restore.RESTARTS,
+    fadt=FadtShape(tmr_val_ext=True, pm_tmr_blk=False, hardware_reduced=True),
+    sources=_sources(CLOUD_HV, fadt=CLOUD_HV_FADT, pm1_base=CLOUD_HV_FADT, tmr_sts=CLOUD_HV_FADT,
+                     sci=CLOUD_HV_FADT),
+))
+_add(Profile(
+    name="bochs",
+    summary="Bochs: 0xB008, 24 bits, a revision-1 FADT, narrow reads 0xFF/0xFFFF, counts in microsecond steps",
+    port=0xB008, width=24, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_23,
+    sci=SciGate.ALWAYS_ACPI, pm1_base=0xB000, time_base=BOCHS_TIME, fadt=FadtShape(revision=1),
+    sources=_sources(BOCHS, port=BOCHS_BIOS, pm1_base=BOCHS_BIOS, fadt=BOCHS_BIOS),
+))
+_add(replace(
+    ACPI, name="piix4",
+    summary="Intel PIIX4 before revision 3: 24 bits, and about 4.2% of reads are not latched",
+    width=24, unlatched_reads=True, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE,
+    pm1_widths=frozenset({1, 2}), refusal="", pm1_refusal="",
+    sources=_sources(SPEC, width=LINUX_PIIX4, unlatched_reads=LINUX_PIIX4, port=HARNESS, pm1_base=HARNESS,
+                     restore=HARNESS, sci=HARNESS, narrow_reads=HARNESS, writes=HARNESS),
+))
+_add(replace(
+    ACPI, name="intel-pch", summary="an Intel PCH: the timer at 0x1808, 24 bits",
+    port=0x1808, width=24, pm1_base=0x1800, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE,
+    pm1_widths=frozenset({1, 2}), refusal="", pm1_refusal="",
+    sources=_sources(SPEC, port=HOST_LOGS, width=HOST_LOGS, pm1_base=HOST_LOGS, narrow_reads=HARNESS,
+                     writes=HARNESS, restore=HARNESS, sci=HARNESS),
+))
+_add(replace(
+    ACPI, name="amd-fch", summary="an AMD FCH: the timer at 0x808, 32 bits",
+    port=0x808, width=32, pm1_base=0x800, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE,
+    pm1_widths=frozenset({1, 2}), refusal="", pm1_refusal="",
+    sources=_sources(SPEC, port=HOST_LOGS, width=HOST_LOGS, pm1_base=HOST_LOGS, narrow_reads=HARNESS,
+                     writes=HARNESS, restore=HARNESS, sci=HARNESS),
+))
+_add(replace(
+    ACPI, name="width-mismatch",
+    summary="firmware that declares a 32-bit X_PM_TMR_BLK, without TMR_VAL_EXT, for a 24-bit timer",
+    width=24, fadt=FadtShape(tmr_val_ext=False),
+    sources=_sources(SPEC, width=XEN_FADT_FIX, fadt=XEN_FADT_FIX, port=BHYVE, narrow_reads=BHYVE, writes=BHYVE,
+                     pm1_base=BHYVE_PM, restore=HARNESS, sci=HARNESS),
+))
+_add(replace(
+    ACPI, name="no-pm-timer",
+    summary="Firecracker, crosvm, QEMU microvm: a hardware-reduced FADT that declares no timer",
+    port=None, pm1_base=None, tmr_sts=TmrSts.NEVER, fadt=FadtShape(hardware_reduced=True),
+    sources=_sources(NO_TIMER),
+))
+
+
+# --- quirks: one property of one platform, on any other ------------------------------
+
+
+@dataclass(frozen=True)
+class Quirk:
+    name: str
+    summary: str
+    changes: Mapping[str, object]
+    source: str
+
+
+QUIRKS: dict[str, Quirk] = {quirk.name: quirk for quirk in (
+    Quirk("narrow-reads-refused", "a 1- or 2-byte read, or a write, stops the guest (bhyve)",
+          {"narrow_reads": NarrowRead.REFUSE, "writes": TimerWrite.REFUSE, "refusal": ACPI.refusal}, BHYVE),
+    Quirk("narrow-reads-low-bytes", "a narrow read returns the counter's low bytes at any of the four ports (QEMU)",
+          {"narrow_reads": NarrowRead.LOW_BYTES}, QEMU),
+    Quirk("narrow-reads-lanes", "a narrow read returns the counter's bytes at its port's offset (Hyper-V)",
+          {"narrow_reads": NarrowRead.LANES}, HYPERV),
+    Quirk("narrow-reads-all-ones", "a narrow read returns 0xFF or 0xFFFF (Xen, VirtualBox, Bochs)",
+          {"narrow_reads": NarrowRead.ALL_ONES}, XEN),
+    Quirk("narrow-reads-stale", "a narrow read leaves the I/O buffer untouched: the last value read (cloud-hypervisor)",
+          {"narrow_reads": NarrowRead.STALE}, CLOUD_HV),
+    Quirk("writes-ignored", "a write to the timer is dropped", {"writes": TimerWrite.IGNORE}, QEMU),
+    Quirk("tmr-sts-never", "TMR_STS is never set (bhyve, Hyper-V)", {"tmr_sts": TmrSts.NEVER}, BHYVE_PM),
+    Quirk("tmr-sts-bit-23", "TMR_STS follows bit 23 whatever the width (QEMU, Bochs)",
+          {"tmr_sts": TmrSts.BIT_23}, QEMU),
+    Quirk("tmr-sts-bit-31", "TMR_STS follows bit 31 (Xen, VirtualBox)", {"tmr_sts": TmrSts.BIT_31}, XEN),
+    Quirk("sci-needs-sci-en", "SCI_EN is the guest's to clear, and no SCI comes while it is clear (VirtualBox)",
+          {"sci": SciGate.SCI_EN}, VBOX),
+    Quirk("sci-ignores-sci-en", "the SCI comes whatever SCI_EN says (Xen)", {"sci": SciGate.IGNORES_SCI_EN}, XEN),
+    Quirk("bhyve-rate", "the count runs 720 ppm fast, as bhyve's sbintime arithmetic makes it",
+          {"time_base": BHYVE_RATE}, BHYVE),
+    Quirk("xen-rate", "Xen's scaled rate, 0.05 ppm slow", {"time_base": XEN_RATE}, XEN),
+    Quirk("100ns-time-base", "the count follows a clock in 100 ns units (Hyper-V)", {"time_base": HYPERV_TIME}, HYPERV),
+    Quirk("microsecond-steps", "the count moves in microsecond steps of 3-4 ticks (Bochs)",
+          {"time_base": BOCHS_TIME}, BOCHS),
+    Quirk("unlatched-reads", "about 4.2% of reads are not latched and come back out of order (PIIX4)",
+          {"unlatched_reads": True}, LINUX_PIIX4),
+    Quirk("restarts-after-restore", "after a snapshot is restored the count restarts near 0 (bhyve, cloud-hypervisor)",
+          {"restore": Restore.RESTARTS}, BHYVE_SNAPSHOT),
+    Quirk("fadt-revision-1", "a revision-1 FADT (ACPI 1.0, no X_ fields) (Bochs)",
+          {"fadt": FadtShape(revision=1)}, BOCHS_BIOS),
+    Quirk("hardware-reduced-fadt", "a hardware-reduced FADT with only X_PM_TMR_BLK and no PM1 block (cloud-hypervisor)",
+          {"fadt": FadtShape(tmr_val_ext=None, pm_tmr_blk=False, hardware_reduced=True), "pm1_base": None},
+          CLOUD_HV_FADT),
+    Quirk("no-tmr-val-ext", "the FADT never sets TMR_VAL_EXT, whatever the timer's width",
+          {"fadt": FadtShape(tmr_val_ext=False)}, XEN_FADT_FIX),
+    Quirk("no-pm-timer", "no timer, and an FADT that declares none",
+          {"port": None, "pm1_base": None, "fadt": FadtShape(hardware_reduced=True)}, NO_TIMER),
+)}
+
+
+class UnknownPlatform(ValueError):
+    pass
+
+
+def profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UnknownPlatform(f"no platform {name!r}; the platforms are {', '.join(PROFILES)}") from None
+
+
+def resolve(
+    name: str,
+    quirks: Sequence[str] = (),
+    *,
+    port: int | None = None,
+    width: int | None = None,
+    access: Mapping[str, object] | None = None,
+) -> Profile:
+    """The profile with the quirks laid over it, then the explicit options over those."""
+    chosen = profile(name)
+    if access:
+        chosen = replace(chosen, **access)
+    for quirk_name in quirks:
+        quirk = QUIRKS.get(quirk_name)
+        if quirk is None:
+            raise UnknownPlatform(f"no quirk {quirk_name!r}; the quirks are {', '.join(QUIRKS)}")
+        chosen = replace(chosen, **quirk.changes)
+    if port is not None and chosen.has_timer:
+        chosen = replace(chosen, port=port)
+    if width is not None:
+        chosen = replace(chosen, width=width)
+    return chosen

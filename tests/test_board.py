@@ -1,0 +1,89 @@
+"""The board: devices from a profile, the FADT from those devices, options over the profile."""
+
+import argparse
+import struct
+
+import pytest
+from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.platform.acpi_tables import FADT_LENGTH, FADT_V1_LENGTH, HW_REDUCED_ACPI, TMR_VAL_EXT
+from pmtimer_harness.platform.board import Board
+from pmtimer_harness.platform.profiles import PROFILES, PROPERTIES
+from pmtimer_harness.tools.options import machine_config
+
+
+def fadt_of(config):
+    (table,) = [entry for entry in Board(config).acpi_tables if entry.name == "FACP"]
+    return table.data
+
+
+def field(data, offset, fmt="<I"):
+    return struct.unpack_from(fmt, data, offset)[0]
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_the_fadt_names_the_ports_of_the_devices_the_board_built(name):
+    board = Board(MachineConfig(platform=name))
+    data = fadt_of(MachineConfig(platform=name))
+    legacy_timer = field(data, 76)
+    if board.timer is None:
+        assert legacy_timer == 0 and board.pm1 is None
+        return
+    assert legacy_timer in (0, board.timer.port)
+    if len(data) == FADT_LENGTH:
+        assert field(data, 208 + 4, "<Q") == board.timer.port  # X_PM_TMR_BLK's address
+    assert field(data, 56) == (board.pm1.status_port if board.pm1 else 0)  # PM1a_EVT_BLK
+    assert board.bus.claimant(board.timer.port)[0] is board.timer
+
+
+def test_cloud_hypervisor_fills_only_x_pm_tmr_blk_in_a_hardware_reduced_fadt():
+    data = fadt_of(MachineConfig(platform="cloud-hypervisor"))
+    assert (field(data, 76), data[91]) == (0, 0)  # PM_TMR_BLK, PM_TMR_LEN
+    assert field(data, 208 + 4, "<Q") == 0x608
+    assert field(data, 112) == TMR_VAL_EXT | HW_REDUCED_ACPI
+
+
+def test_bochs_has_a_revision_1_fadt():
+    data = fadt_of(MachineConfig(platform="bochs"))
+    assert (len(data), data[8]) == (FADT_V1_LENGTH, 1)
+    assert field(data, 76) == 0xB008 and not field(data, 112) & TMR_VAL_EXT
+
+
+def test_the_width_mismatch_declares_a_32_bit_register_without_tmr_val_ext():
+    data = fadt_of(MachineConfig(platform="width-mismatch"))
+    assert data[208 + 1] == 32 and not field(data, 112) & TMR_VAL_EXT  # X_PM_TMR_BLK bit width
+
+
+def test_no_pm_timer_declares_none_and_claims_no_port():
+    board = Board(MachineConfig(platform="no-pm-timer"))
+    assert board.timer is None and board.bus.claimant(0x408) is None
+    assert field(fadt_of(MachineConfig(platform="no-pm-timer")), 208 + 4, "<Q") == 0
+
+
+def test_a_profile_sets_port_and_width_and_explicit_options_override_it():
+    assert (MachineConfig(platform="qemu").timer_port, MachineConfig(platform="qemu").timer_width) == (0x608, 24)
+    assert MachineConfig(platform="qemu", timer_width=32).profile().width == 32
+    board = Board(MachineConfig(platform="qemu", io_semantics="bhyve"))
+    assert board.bus.claimant(0x609) is None  # bhyve's rules: only the timer port itself
+
+
+def test_a_platform_on_the_command_line_overrides_what_the_header_says_of_the_hardware():
+    header = ["--timer-width", "24", "--timer-start", "0xFFFF00"]
+    config = machine_config(header, argparse.Namespace(platform="xen"))
+    assert (config.timer_width, config.timer_port, config.timer_start) == (32, 0xB008, 0xFFFF00)
+    config = machine_config([*header, "--platform", "qemu"], argparse.Namespace(timer_width=32))
+    assert (config.platform, config.timer_width) == ("qemu", 32)
+
+
+def test_unknown_platforms_and_quirks_are_config_errors():
+    with pytest.raises(ConfigError, match="no platform 'vmware'"):
+        MachineConfig(platform="vmware")
+    with pytest.raises(ConfigError, match="no quirk 'fast'"):
+        MachineConfig(quirks=("fast",))
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_property_of_every_profile_has_a_source(name):
+    profile = PROFILES[name]
+    assert profile.summary
+    for prop in PROPERTIES:
+        assert profile.sources.get(prop), f"{name}.{prop} has no source"
