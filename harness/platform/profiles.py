@@ -88,6 +88,8 @@ class Profile:
     def shown(self, name: str) -> str:
         """A property as the table and the docs print it."""
         value = getattr(self, name)
+        if not self.has_timer and name not in ("port", "fadt", "restore"):
+            return "-"
         if name == "port":
             return "none" if value is None else f"{value:#x}"
         if name == "pm1_base":

@@ -7,7 +7,10 @@ A source may carry header lines that the harness reads:
 
 ``; harness:`` lines give the options the guest needs (the command line
 overrides them); ``; expect:`` names the verdict the suite and pytest expect
-(``pass`` when absent).  Raw ``.bin`` guests have no header.
+(``pass`` when absent), and, as ``PLATFORM=VERDICT`` words, what the guest
+expects on a platform (``; expect: bhyve=error no-pm-timer=fail``): the
+matrix holds the guest to those, and the pytest plugin runs the guest on each
+platform named.  Raw ``.bin`` guests have no header.
 """
 
 from __future__ import annotations
@@ -34,6 +37,19 @@ class GuestError(Exception):
 class GuestHeader:
     options: tuple[str, ...] = ()
     expect: Verdict = Verdict.PASS
+    on_platform: tuple[tuple[str, Verdict], ...] = ()  # (platform, verdict) as declared
+
+    def expect_on(self, platform: str) -> Verdict:
+        """The verdict expected on ``platform``: its own declaration, or the guest's."""
+        return dict(self.on_platform).get(platform, self.expect)
+
+
+def _verdict(word: str, path: Path, number: int) -> Verdict:
+    try:
+        return Verdict(word)
+    except ValueError:
+        choices = ", ".join(v.value for v in Verdict)
+        raise GuestError(f"{path}:{number}: '; expect:' takes one of {choices}, not {word!r}") from None
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,7 @@ def read_header(path: Path) -> GuestHeader:
         raise GuestError(f"{path}: not a text file; a raw binary guest should end in .bin") from None
     options: list[str] = []
     expect = Verdict.PASS
+    on_platform: list[tuple[str, Verdict]] = []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if stripped.lower().startswith(OPTIONS_TAG):
@@ -75,13 +92,18 @@ def read_header(path: Path) -> GuestHeader:
             except ValueError as error:
                 raise GuestError(f"{path}:{number}: bad '; harness:' line: {error}") from None
         elif stripped.lower().startswith(EXPECT_TAG):
-            word = stripped[len(EXPECT_TAG) :].strip().lower()
-            try:
-                expect = Verdict(word)
-            except ValueError:
-                choices = ", ".join(v.value for v in Verdict)
-                raise GuestError(f"{path}:{number}: '; expect:' takes one of {choices}, not {word!r}") from None
-    return GuestHeader(tuple(options), expect)
+            for word in stripped[len(EXPECT_TAG) :].lower().split():
+                platform, equals, verdict = word.partition("=")
+                if equals:
+                    on_platform.append((platform, _verdict(verdict, path, number)))
+                else:
+                    expect = _verdict(word, path, number)
+    return GuestHeader(tuple(options), expect, tuple(on_platform))
+
+
+def platform_expectations(path: Path) -> dict[str, Verdict]:
+    """The platforms a guest's header names, each with the verdict it expects there (for the pytest plugin)."""
+    return dict(read_header(Path(path)).on_platform)
 
 
 def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None) -> Guest:

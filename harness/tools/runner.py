@@ -106,7 +106,8 @@ def run_guest(
         machine.on_snapshot = lambda stopped: save_snapshot(stopped, snapshot_path)
     if save_at is not None:
         machine.save_at(save_at)
-    return GuestRun(guest_path, config, header.expect, run_machine(machine, guest_path.name, show_progress))
+    expect = header.expect_on(config.platform)
+    return GuestRun(guest_path, config, expect, run_machine(machine, guest_path.name, show_progress))
 
 
 def guest_config(

@@ -1,0 +1,35 @@
+"""``matrix [GUEST...] [--platforms a,b] [--json]``: which guest works on which platform."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pmtimer_harness.frontends.commands.common import USER_ERRORS
+from pmtimer_harness.frontends.matrix import format_matrix, platforms_option, run_matrix
+from pmtimer_harness.frontends.suite import bundled_guests
+from pmtimer_harness.platform.profiles import PROFILES
+from pmtimer_harness.tools.guest import check_guest_path
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    matrix = commands.add_parser("matrix", help="run guests on platforms: a compatibility table")
+    matrix.add_argument("guests", nargs="*", metavar="GUEST", help="guests to run (default: the bundled ones)")
+    matrix.add_argument("--platforms", type=platforms_option, default=None, metavar="A,B,...",
+                        help="the platforms, comma-separated (default: all)")
+    matrix.add_argument("--json", action="store_true", help="a JSON list, one object per guest and platform")
+    matrix.set_defaults(handler=command_matrix)
+
+
+def command_matrix(args: argparse.Namespace) -> int:
+    guests = [Path(guest) for guest in args.guests] or bundled_guests()
+    for guest in guests:
+        check_guest_path(guest)
+    platforms = args.platforms or list(PROFILES)
+    cells = run_matrix(guests, platforms, user_errors=USER_ERRORS)
+    if args.json:
+        print(json.dumps([cell.as_dict() for cell in cells], indent=2))
+    else:
+        print(format_matrix(cells, platforms))
+    return 1 if any(cell.unmet for cell in cells) else 0

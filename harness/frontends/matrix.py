@@ -1,0 +1,104 @@
+"""The compatibility matrix: each guest on each platform, in one process.
+
+Guests are rows, platforms columns; a cell is the verdict, with the exit code
+when the guest failed.  Each guest is assembled for the platform it runs on
+(the NASM defines come from the platform's configuration).  A guest may declare
+what it expects per platform (``; expect: bhyve=error``); a cell whose
+declaration is not met is marked ``!``, and only those make the matrix fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.tools.guest import read_header
+from pmtimer_harness.tools.options import header_parser
+from pmtimer_harness.tools.runner import run_guest
+
+# A guest that waits for a timer that never comes must not hold the matrix up:
+# every cell gets this budget unless the user names another.
+MATRIX_MAX_INSTRUCTIONS = 20_000_000
+MATRIX_TIMEOUT_S = 20.0
+
+
+@dataclass
+class Cell:
+    guest: Path
+    platform: str
+    verdict: str
+    exit_code: int | None
+    console: str
+    expected: Verdict | None  # declared for this platform in the guest's header, or None
+    reason: str = ""
+
+    @property
+    def unmet(self) -> bool:
+        return self.expected is not None and self.verdict != self.expected.value
+
+    def shown(self) -> str:
+        text = self.verdict
+        if self.verdict == Verdict.FAIL.value and self.exit_code is not None:
+            text += f" {self.exit_code}"
+        return text + (" !" if self.unmet else "")
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "guest": self.guest.name, "platform": self.platform, "verdict": self.verdict,
+            "exit_code": self.exit_code, "console": self.console,
+            "expected": self.expected.value if self.expected else None, "as_declared": not self.unmet,
+            "reason": self.reason,
+        }
+
+
+def run_cell(guest: Path, platform: str, options: Sequence[str] = (), user_errors: tuple[type[Exception], ...] = ()
+             ) -> Cell:
+    expected = dict(read_header(guest).on_platform).get(platform)
+    budget = ["--max-instructions", str(MATRIX_MAX_INSTRUCTIONS), "--timeout", str(MATRIX_TIMEOUT_S)]
+    namespace = header_parser().parse_args([*budget, *options, "--platform", platform])
+    try:
+        run = run_guest(guest, namespace)
+    except user_errors as error:  # the guest cannot be built for this platform
+        return Cell(guest, platform, Verdict.ERROR.value, None, "", expected, str(error))
+    result = run.result
+    reason = result.report.reason if result.report is not None else ""
+    return Cell(guest, platform, result.verdict.value, result.exit_code, result.console, expected, reason)
+
+
+def run_matrix(
+    guests: Sequence[Path], platforms: Sequence[str], options: Sequence[str] = (),
+    user_errors: tuple[type[Exception], ...] = (),
+) -> list[Cell]:
+    return [run_cell(guest, platform, options, user_errors) for guest in guests for platform in platforms]
+
+
+def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
+    guests = list(dict.fromkeys(cell.guest for cell in cells))
+    by_key = {(cell.guest, cell.platform): cell for cell in cells}
+    rows = [["guest", *platforms]]
+    rows += [[guest.name, *(by_key[guest, platform].shown() for platform in platforms)] for guest in guests]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    unmet = [cell for cell in cells if cell.unmet]
+    lines.append("")
+    declared = sum(cell.expected is not None for cell in cells)
+    lines.append(f"{len(cells)} cells, {declared} declared in guest headers, {len(unmet)} not as declared (!)")
+    lines += [f"  {cell.guest.name} on {cell.platform}: expected {cell.expected.value}, got {cell.verdict}"
+              for cell in unmet if cell.expected is not None]
+    return "\n".join(lines)
+
+
+def platforms_option(text: str) -> list[str]:
+    from pmtimer_harness.platform.profiles import PROFILES
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PROFILES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"no platform {unknown[0]!r}" if unknown else "name at least one platform"
+            + f"; the platforms are {', '.join(PROFILES)}"
+        )
+    return names
