@@ -10,9 +10,16 @@
 ; OVERFLOWS interrupts it checks that
 ;     extended = toggles x 2^(width-1) + (counter mod 2^(width-1))
 ; agrees with the counter modulo 2^width.
+; Before it enables the SCI it puts the platform in ACPI mode, as an OS does
+; (write ACPI_ENABLE to SMI_CMD, wait for SCI_EN), and checks SCI_EN: a
+; platform that raises the SCI only in ACPI mode (VirtualBox) needs it.
 ; Under the virtual clock each HLT skips straight to the next toggle: four
-; 24-bit toggles are 9.4 virtual seconds, four 32-bit ones 40 minutes.  Under
-; the host clock the guest really sleeps, and may wake up to 10 ms late.
+; 24-bit toggles are 9.4 virtual seconds, four 32-bit ones 40 minutes, and
+; each interrupt must come within a few ticks of its toggle.  Under the host
+; clock (and in a real VMM) the guest really sleeps, and a busy host may wake
+; it late, or stop it between the interrupt and the handler's read: there the
+; earliest of the interrupts must come within 10 ms of its toggle (a timer
+; whose TMR_STS is late every time is still caught), and the latest is shown.
 ; harness: --timer-width 24
 
         bits 16
@@ -49,7 +56,7 @@ guest_main:
         CHECK   e, "the SCI is on IRQ 9"
         mov     byte [top_bit], 23
         test    dword [es:FADT_FLAGS], TMR_VAL_EXT
-        jz      program_the_pics
+        jz      switch_to_acpi_mode
         mov     byte [top_bit], 31
 
 switch_to_acpi_mode:                    ; as an OS does: write ACPI_ENABLE to SMI_CMD, if there is one
@@ -57,11 +64,11 @@ switch_to_acpi_mode:                    ; as an OS does: write ACPI_ENABLE to SM
         mov     [pm1_control_port], ax
         mov     edx, [es:FADT_SMI_CMD]
         test    edx, edx
-        jz      program_the_pics        ; no SMI_CMD: always in ACPI mode
+        jz      .check_sci_en           ; no SMI_CMD: always in ACPI mode
         mov     dx, [pm1_control_port]
         in      ax, dx
         test    ax, 1                   ; SCI_EN
-        jnz     program_the_pics
+        jnz     .check_sci_en
         mov     al, [es:FADT_ACPI_ENABLE]
         mov     edx, [es:FADT_SMI_CMD]
         out     dx, al
@@ -70,9 +77,14 @@ switch_to_acpi_mode:                    ; as an OS does: write ACPI_ENABLE to SM
 .wait_for_sci_en:
         in      ax, dx
         test    ax, 1
-        jnz     program_the_pics
+        jnz     .check_sci_en
         dec     ecx
         jnz     .wait_for_sci_en
+.check_sci_en:
+        mov     dx, [pm1_control_port]
+        in      ax, dx
+        test    ax, 1
+        CHECK   nz, "the platform is in ACPI mode (SCI_EN is set)"
 
 program_the_pics:                       ; ICW1-ICW4: vectors 0x20 and 0x28, slave on IRQ 2
         mov     al, 0x11
@@ -119,8 +131,19 @@ check_what_the_handler_saw:
         CHECK   e, "the handler counted every overflow interrupt"
         cmp     dword [wrong_top_bit], 0
         CHECK   e, "each interrupt came when the top bit had just toggled"
-        cmp     dword [late], 0
-        CHECK   e, "each interrupt came within a few ticks of the toggle"
+        PRINT   "INFO: the handler read the counter "
+        PRINT_DEC [earliest]
+        PRINT   " to "
+        PRINT_DEC [latest]
+        PRINT   " ticks after the toggles"
+        NEWLINE
+%if CLOCK_VIRTUAL
+        cmp     dword [latest], NEAR
+        CHECK   b, "each interrupt came within a few ticks of the toggle"
+%else
+        cmp     dword [earliest], NEAR
+        CHECK   b, "the earliest interrupt came within 10 ms of its toggle"
+%endif
         cmp     dword [spurious], 0
         CHECK   e, "every interrupt had TMR_STS set"
 
@@ -188,9 +211,13 @@ sci_handler:
         shl     eax, cl
         dec     eax
         and     ebx, eax                ; ticks since the toggle
-        cmp     ebx, NEAR
-        jb      .end_of_interrupt
-        inc     dword [late]
+        cmp     ebx, [earliest]
+        jae     .not_the_earliest
+        mov     [earliest], ebx
+.not_the_earliest:
+        cmp     ebx, [latest]
+        jbe     .end_of_interrupt
+        mov     [latest], ebx
 .end_of_interrupt:
         mov     al, PIC_EOI
         out     PIC2_COMMAND, al
@@ -205,7 +232,8 @@ pm1_control_port: dw 0
 top_bit:         db 0
 toggles:         dd 0
 wrong_top_bit:   dd 0
-late:            dd 0
+earliest:        dd 0xFFFFFFFF  ; the fewest ticks between a toggle and the handler's read
+latest:          dd 0           ; the most
 spurious:        dd 0
 counter_now:     dd 0
 extended_low:    dd 0

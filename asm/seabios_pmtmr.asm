@@ -7,7 +7,10 @@
 ;   - measures a 10 ms span across the 24-bit wrap with extended values;
 ;   - waits for a 1 ms deadline (3580 ticks) with timer_check and checks that
 ;     it ends within a few ticks of its end, with the extended value never
-;     going backwards on the way.
+;     going backwards on the way.  Without the virtual clock a busy host can
+;     stop the guest just as the deadline passes: a late deadline is waited
+;     for again, up to DEADLINE_ATTEMPTS times, and the last one is judged (a
+;     timer that jumps past deadlines does so every time).
 ; harness: --timer-start 0xFFFF00
 
         bits 16
@@ -21,8 +24,10 @@
 %assign DEADLINE_TICKS 3580             ; 1 ms, as timer_calc(1) would give
 %if CLOCK_VIRTUAL
 %assign NEAR 16
+%assign DEADLINE_ATTEMPTS 1
 %else
 %assign NEAR 358                        ; 100 us: a real machine takes time to notice
+%assign DEADLINE_ATTEMPTS 3
 %endif
 
 guest_main:
@@ -47,12 +52,14 @@ elapsed_across_the_wrap:
         CHECK_SPAN_TICKS EXPECTED_TICKS(SPAN_LOOPS), "elapsed ticks across the wrap, extended as SeaBIOS does"
 
 wait_for_a_deadline:
+        xor     ebp, ebp                ; ebp = backward steps, over every attempt
+        mov     dword [attempts_left], DEADLINE_ATTEMPTS
+.start:
         in      eax, dx
         call    timer_adjust_bits
         mov     ebx, eax
         add     ebx, DEADLINE_TICKS     ; end = timer_read() + ticks
         mov     edi, eax                ; the last extended value
-        xor     ebp, ebp                ; ebp = backward steps
 .not_yet:
         in      eax, dx
         call    timer_adjust_bits
@@ -68,6 +75,14 @@ wait_for_a_deadline:
         PRINT_DEC esi
         PRINT   " ticks after its end"
         NEWLINE
+        cmp     esi, NEAR
+        jb      .judge
+        dec     dword [attempts_left]
+        jz      .judge
+        PRINT   "INFO: late (was the guest stopped?): waiting for another deadline"
+        NEWLINE
+        jmp     .start
+.judge:
         cmp     esi, NEAR
         CHECK   b, "a 1 ms deadline ends within a few ticks of its end"
         test    ebp, ebp
@@ -90,3 +105,4 @@ timer_adjust_bits:
         ret
 
 timer_last_value: dd 0
+attempts_left:    dd 0

@@ -97,3 +97,110 @@ class TmrStsAtBit22(Pm1Registers):
     def next_toggle_ns(self, now_ns):
         next_tick = ((self.msb_toggles(now_ns) + 1) << (self.timer.width - 2)) - self.timer.start
         return -(-next_tick * NS_PER_SECOND // PM_TMR_FREQUENCY_HZ)
+
+
+# --- What a busy host looks like to a guest, and the timers it must not excuse ---
+# A guest that the host stops for a while between two reads sees the counter
+# jump forward once.  These models make that jump happen at a chosen moment,
+# under the virtual clock, so a guest built for a real clock can be shown to
+# excuse it once and still to catch a timer that does it every time.
+
+PAUSE_TICKS = 20_000  # about 5.6 ms, as a host's preemption
+
+
+def _ticks(timer, now_ns):
+    return timer.start + now_ns * PM_TMR_FREQUENCY_HZ // NS_PER_SECOND
+
+
+class PausedOnceAtTheWrapTimer(PmTimer):
+    """The guest was stopped across the first wrap: the count is PAUSE_TICKS ahead from then on."""
+
+    def read(self, port, width, now_ns):
+        count = _ticks(self, now_ns)
+        jumped = PAUSE_TICKS if count >> self.width else 0
+        return (count + jumped) & self.mask
+
+
+class JumpsAtEveryWrapTimer(PmTimer):
+    """Every wrap skips PAUSE_TICKS: no measurement across a wrap is ever clean."""
+
+    def read(self, port, width, now_ns):
+        # The k-th jump comes when the count, k - 1 jumps ahead, reaches k x 2^width.
+        count = _ticks(self, now_ns)
+        jumps = max(0, (count - PAUSE_TICKS) // ((1 << self.width) - PAUSE_TICKS))
+        return (count + PAUSE_TICKS * jumps) & self.mask
+
+
+class PausedOnceAfterTheWrapTimer(PmTimer):
+    """The guest was stopped 2,000 ticks after the first wrap (during seabios_pmtmr.asm's first deadline)."""
+
+    def read(self, port, width, now_ns):
+        count = _ticks(self, now_ns)
+        jumped = PAUSE_TICKS if count >= (1 << 24) + 2_000 else 0
+        return (count + jumped) & self.mask
+
+
+class CoarseTimer(PmTimer):
+    """Moves in steps of 1024 ticks: a deadline always passes late."""
+
+    def read(self, port, width, now_ns):
+        return super().read(port, 4, now_ns) & ~1023 & ((1 << (8 * width)) - 1)
+
+
+class SteppingBackOftenTimer(PmTimer):
+    """Every fifth read is 0x10000 ticks behind: a step back, not a late wrap."""
+
+    reads = 0
+
+    def read(self, port, width, now_ns):
+        self.reads += 1
+        value = super().read(port, width, now_ns)
+        return (value - 0x10000) & self.mask if self.reads % 5 == 0 else value
+
+
+LATE_TICKS = 50_000  # about 14 ms: later than a host-clock guest allows (10 ms)
+
+
+class _LateTmrSts(Pm1Registers):
+    """TMR_STS comes LATE_TICKS after the toggle for the toggles ``late`` picks."""
+
+    def late(self, toggle):
+        raise NotImplementedError
+
+    def _toggle_tick(self, toggle):
+        return (toggle << (self.timer.width - 1)) - self.timer.start
+
+    def msb_toggles(self, now_ns):
+        ticks = now_ns * PM_TMR_FREQUENCY_HZ // NS_PER_SECOND
+        toggles = super().msb_toggles(now_ns)
+        while toggles > 0 and self.late(toggles) and ticks < self._toggle_tick(toggles) + LATE_TICKS:
+            toggles -= 1
+        return toggles
+
+    def next_toggle_ns(self, now_ns):
+        toggle = self.msb_toggles(now_ns) + 1
+        tick = self._toggle_tick(toggle) + (LATE_TICKS if self.late(toggle) else 0)
+        return -(-tick * NS_PER_SECOND // PM_TMR_FREQUENCY_HZ)
+
+
+class TmrStsLateOnce(_LateTmrSts):
+    """The first overflow interrupt comes late, as when the host woke the guest late; the rest on time."""
+
+    def late(self, toggle):
+        return toggle == 1
+
+
+class TmrStsAlwaysLate(_LateTmrSts):
+    """Every overflow interrupt comes LATE_TICKS after its toggle."""
+
+    def late(self, toggle):
+        return True
+
+
+class SciEnNeverSet(Pm1Registers):
+    """PM1_CNT reads 0: the platform never enters ACPI mode."""
+
+    def read(self, port, width, now_ns):
+        if self.register_name(port) == "PM1_CNT":
+            return 0
+        return super().read(port, width, now_ns)

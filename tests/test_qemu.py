@@ -1,24 +1,43 @@
-"""The same guests in QEMU: the differential check.
+"""The same guests in QEMU: the differential check (``pytest -m differential`` selects these).
 
 QEMU is a real dependency of these tests: `make test` installs it with
 apt-get where it can.  Where QEMU cannot be had they are skipped, and say why.
+Every portable bundled guest runs on QEMU ``pc`` under TCG; ``q35`` and KVM
+run a few short guests (a KVM boot is slow on a nested host); the command line
+runs the whole cross product.
 """
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 from pmtimer_harness.devices.pm_timer import PmTimer
+from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.frontends.suite import bundled_guests
-from pmtimer_harness.peers.differential import checks, compare
-from pmtimer_harness.peers.qemu import QemuUnavailable, find_qemu, portability, run_in_qemu
+from pmtimer_harness.peers import differential
+from pmtimer_harness.peers.differential import PeerSetup, checks, compare
+from pmtimer_harness.peers.process import PeerProcess
+from pmtimer_harness.peers.qemu import (
+    QemuUnavailable,
+    find_qemu,
+    kvm_unavailable,
+    portability,
+    qemu_result,
+    run_in_qemu,
+)
 
 from tests.guests import bundled, write_guest
+
+pytestmark = pytest.mark.differential
 
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-system-x86_64") is None, reason="QEMU (qemu-system-x86_64) is not installed"
 )
+needs_kvm = pytest.mark.skipif(kvm_unavailable() is not None, reason=f"no KVM: {kvm_unavailable()}")
 
 PORTABLE = [guest for guest in bundled_guests() if portability(guest) is None]
+SHORT = ["hello.asm", "discovery.asm"]
 
 
 @needs_qemu
@@ -29,10 +48,59 @@ def test_each_portable_guest_means_the_same_in_qemu(guest):
 
 
 @needs_qemu
+@pytest.mark.parametrize("guest", SHORT)
+def test_the_same_on_q35(guest):
+    comparison = compare(bundled(guest), PeerSetup("qemu", "q35", "tcg"))
+    assert comparison.agree, "\n".join(comparison.differences()) + "\n" + comparison.qemu.console
+
+
+@needs_qemu
+@needs_kvm
+def test_the_same_under_kvm_on_q35():
+    comparison = compare(bundled("discovery.asm"), PeerSetup("qemu", "q35", "kvm"))
+    assert comparison.agree, "\n".join(comparison.differences()) + "\n" + comparison.qemu.console
+    assert "24-bit timer at port 0x00000608" in comparison.qemu.console
+
+
+@needs_qemu
 def test_the_exit_code_comes_back_from_qemu(tmp_path):
     guest = write_guest(tmp_path, "mov al, 'q'\n out 0xE9, al\n mov al, 3\n out 0xF4, al\n")
     run = run_in_qemu(guest, timeout_s=30)
     assert (run.verdict, run.exit_code, run.console) == ("fail", 3, "q")
+
+
+@needs_qemu
+@pytest.mark.parametrize(("write", "code"), [("mov al, 0x80\n out 0xF4, al", 0x80),
+                                             ("mov ax, 0x100\n out 0xF4, ax", 0x100)])
+def test_an_exit_code_whose_low_bits_are_zero_is_a_fail(tmp_path, write, code):
+    # QEMU's status is (code << 1) | 1, cut to 8 bits: 0x80 and 0x100 would read as 0.
+    run = run_in_qemu(write_guest(tmp_path, write + "\n hlt\n"), timeout_s=30)
+    assert (run.verdict, run.exit_code) == ("fail", code)
+
+
+def test_without_the_trace_the_status_gives_seven_bits_and_zero_is_not_trusted():
+    status_1 = qemu_result(PeerProcess(1, "", 0), [], [])
+    assert status_1.exit_code is None and status_1.verdict == "error"
+    assert "0x80" in status_1.notes[0]
+    status_7 = qemu_result(PeerProcess(7, "", 0), [], [])
+    assert (status_7.verdict, status_7.exit_code) == ("fail", 3)
+    traced = qemu_result(PeerProcess(1, "", 0), [0x80], [])
+    assert (traced.verdict, traced.exit_code) == ("fail", 0x80)
+
+
+@needs_qemu
+def test_a_guest_that_never_ends_is_stopped_at_the_deadline(tmp_path):
+    run = run_in_qemu(write_guest(tmp_path, "spin: jmp spin\n"), timeout_s=2)
+    assert run.verdict == "timeout"
+    assert run.wall_seconds < 10
+
+
+@needs_qemu
+def test_a_console_flood_is_capped(tmp_path):
+    guest = write_guest(tmp_path, "mov al, 'x'\nflood: out 0xE9, al\n jmp flood\n")
+    run = run_in_qemu(guest, timeout_s=2)
+    assert run.verdict == "timeout"
+    assert len(run.console) <= 1 << 20
 
 
 class JumpsBackTimer(PmTimer):
@@ -51,6 +119,44 @@ def test_a_broken_harness_timer_shows_as_a_difference():
     comparison = compare(bundled("monotonic.asm"), timer_model=JumpsBackTimer)
     assert not comparison.agree
     assert ("FAIL", "every step between two reads is forward") in checks(comparison.harness.console)
+
+
+OWN_GUEST = """\
+; a guest written outside the project: it finds the timer through the FADT
+        bits 16
+        org LOAD_ADDRESS
+        %include "report.inc"
+        %include "acpi.inc"
+        %include "fadt_timer.inc"
+guest_main:
+        call    find_the_timer
+        cmp     dword [timer_is_32_bits], 0
+        CHECK   e, "the timer is 24 bits wide"
+        cmp     dx, 0x608
+        CHECK   e, "the timer is at port 0x608"
+        FINISH
+"""
+
+
+@needs_qemu
+def test_differential_on_the_users_own_folder_as_json(tmp_path, capsys):
+    (tmp_path / "own.asm").write_text(OWN_GUEST)
+    write_guest(tmp_path, "mov al, 5\n out 0xF4, al\n hlt\n", name="fails.asm")
+    status = main(["differential", str(tmp_path), "--machine", "pc", "--accel", "tcg", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert [(Path(row["guest"]).name, row["machine"], row["accel"], row["agree"]) for row in rows] == [
+        ("fails.asm", "pc", "tcg", True), ("own.asm", "pc", "tcg", True)]
+    assert [(row["harness_verdict"], row["peer_verdict"]) for row in rows] == [("fail", "fail"), ("pass", "pass")]
+    assert rows[1]["checks"][-2:] == ["PASS: the timer is 24 bits wide", "PASS: the timer is at port 0x608"]
+
+
+def test_without_kvm_the_rows_are_skipped_with_the_reason(monkeypatch, tmp_path):
+    monkeypatch.setattr(differential, "kvm_unavailable", lambda: "/dev/kvm does not exist")
+    monkeypatch.setattr(differential, "find_qemu", lambda: "qemu-system-x86_64")
+    comparison = compare(write_guest(tmp_path, "hlt\n"), PeerSetup("qemu", "pc", "kvm"))
+    assert comparison.skipped == "/dev/kvm does not exist"
+    assert comparison.as_dict()["agree"] is None
 
 
 def test_guests_that_need_the_harness_say_why():

@@ -12,10 +12,21 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pmtimer_harness.frontends.commands import cache, matrix, platforms, plot, qemu, run, snapshot, suite, tables
+from pmtimer_harness.frontends.commands import (
+    cache,
+    differential,
+    matrix,
+    platforms,
+    plot,
+    qemu,
+    run,
+    snapshot,
+    suite,
+    tables,
+)
 from pmtimer_harness.frontends.commands.common import USAGE_ERROR, USER_ERRORS
 
-COMMANDS = (run, snapshot, tables, plot, qemu, suite, cache, platforms, matrix)
+COMMANDS = (run, snapshot, tables, plot, qemu, differential, suite, cache, platforms, matrix)
 
 
 def build_parser() -> argparse.ArgumentParser:

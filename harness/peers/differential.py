@@ -1,38 +1,80 @@
-"""The differential check: each portable guest in the harness and in QEMU, compared.
+"""The differential check: each portable guest in the harness and in a real VMM, compared.
 
-The harness runs the guest on QEMU's platform (timer at 0x608, 24 bits, QEMU's
-access rules, the host clock, as QEMU's timer follows real time) and QEMU
-boots it through SeaBIOS.  They agree when the verdict, the exit code and the
+The harness runs the guest on the peer's platform (for QEMU: timer at 0x608,
+24 bits, QEMU's access rules) under the host clock, as a real machine's timer
+follows real time, while the peer boots the same guest from a disk.  The two
+run at the same time (the peer is a separate process), so a row costs the
+longer of the two.  They agree when the verdict, the exit code and the
 guest's check lines (``PASS: ...``/``FAIL: ...``, in order) are the same;
 ``INFO:`` lines carry measured values, which differ between two machines and
 are shown, not compared.
+
+A peer configuration is the peer, its machine type and its accelerator:
+QEMU ``pc`` or ``q35`` under ``tcg`` or ``kvm``.  One that cannot run here
+(no ``/dev/kvm``) gives skipped rows that say why.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pmtimer_harness.core.result import RunResult
 from pmtimer_harness.devices.pm_timer import PmTimer
-from pmtimer_harness.peers.qemu import QEMU_PLATFORM_OPTIONS, QemuRun, portability, run_in_qemu
+from pmtimer_harness.peers.qemu import (
+    QEMU_PLATFORM_OPTIONS,
+    QemuRun,
+    find_qemu,
+    kvm_unavailable,
+    portability,
+    run_in_qemu,
+)
 from pmtimer_harness.tools.runner import run_guest
 
 CHECK_LINE = re.compile(r"^(PASS|FAIL): (.*)$", re.MULTILINE)
+DEFAULT_TIMEOUT_S = 60.0
 
 
 def checks(console: str) -> list[tuple[str, str]]:
     return CHECK_LINE.findall(console)
 
 
+@dataclass(frozen=True)
+class PeerSetup:
+    """One peer configuration: which VMM, its machine type and accelerator."""
+
+    peer: str = "qemu"
+    machine: str = "pc"
+    accel: str = "tcg"
+
+    @property
+    def label(self) -> str:
+        return f"QEMU {self.machine}/{self.accel}"
+
+    def unavailable(self) -> str | None:
+        """None if this configuration can run here, else why not."""
+        find_qemu()
+        return kvm_unavailable() if self.accel == "kvm" else None
+
+
+def setups(machines: Sequence[str], accels: Sequence[str]) -> list[PeerSetup]:
+    return [PeerSetup("qemu", machine, accel) for machine in machines for accel in accels]
+
+
 @dataclass
 class Comparison:
     guest: Path
-    skipped: str | None = None  # why the guest was not run in QEMU
+    setup: PeerSetup = PeerSetup()
+    skipped: str | None = None  # why the guest was not run on the peer
     harness: RunResult | None = None
     qemu: QemuRun | None = None
+
+    @property
+    def ran(self) -> bool:
+        return self.harness is not None and self.qemu is not None
 
     @property
     def agree(self) -> bool:
@@ -47,43 +89,100 @@ class Comparison:
     def differences(self) -> list[str]:
         if self.harness is None or self.qemu is None or self.agree:
             return []
-        lines = [f"verdict: harness {self.harness.verdict.value}, QEMU {self.qemu.verdict}"]
+        lines = [f"verdict: harness {self.harness.verdict.value} (exit code {self.harness.exit_code}), "
+                 f"{self.setup.label} {self.qemu.verdict} (exit code {self.qemu.exit_code})"]
         ours, theirs = checks(self.harness.console), checks(self.qemu.console)
         lines += [f"harness only: {kind}: {what}" for kind, what in ours if (kind, what) not in theirs]
-        lines += [f"QEMU only:    {kind}: {what}" for kind, what in theirs if (kind, what) not in ours]
-        return lines
+        lines += [f"peer only:    {kind}: {what}" for kind, what in theirs if (kind, what) not in ours]
+        return lines + self.qemu.notes
+
+    def as_dict(self) -> dict[str, object]:
+        """One row of ``differential --json``."""
+        row: dict[str, object] = {
+            "guest": str(self.guest),
+            "peer": self.setup.peer,
+            "machine": self.setup.machine,
+            "accel": self.setup.accel,
+            "agree": self.agree if self.ran else None,
+            "skipped": self.skipped,
+            "harness_verdict": None,
+            "harness_exit_code": None,
+            "peer_verdict": None,
+            "peer_exit_code": None,
+        }
+        if self.harness is not None and self.qemu is not None:
+            row.update({
+                "harness_verdict": self.harness.verdict.value,
+                "harness_exit_code": self.harness.exit_code,
+                "peer_verdict": self.qemu.verdict,
+                "peer_exit_code": self.qemu.exit_code,
+                "checks": [f"{kind}: {what}" for kind, what in checks(self.qemu.console)],
+                "differences": self.differences(),
+                "harness_wall_seconds": round(self.harness.wall_seconds, 3),
+                "peer_wall_seconds": round(self.qemu.wall_seconds, 3),
+                "peer_notes": self.qemu.notes,
+            })
+        return row
 
 
-def compare(guest: Path, timeout_s: float = 60.0, timer_model: type[PmTimer] = PmTimer) -> Comparison:
-    reason = portability(guest)
+def compare(
+    guest: Path,
+    setup: PeerSetup = PeerSetup(),
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timer_model: type[PmTimer] = PmTimer,
+) -> Comparison:
+    """Run ``guest`` in the harness and on the peer at the same time, and compare."""
+    reason = portability(guest) or setup.unavailable()
     if reason is not None:
-        return Comparison(guest, skipped=reason)
-    harness = run_guest(guest, list(QEMU_PLATFORM_OPTIONS), timer_model=timer_model).result
-    return Comparison(guest, harness=harness, qemu=run_in_qemu(guest, timeout_s))
+        return Comparison(guest, setup, skipped=reason)
+    peer: list[QemuRun] = []
+    failure: list[BaseException] = []
+
+    def run_peer() -> None:
+        try:
+            peer.append(run_in_qemu(guest, setup.machine, setup.accel, timeout_s))
+        except BaseException as error:  # handed to the caller's thread below
+            failure.append(error)
+
+    worker = threading.Thread(target=run_peer, name=f"peer-{guest.name}", daemon=True)
+    worker.start()
+    try:
+        harness = run_guest(guest, [*QEMU_PLATFORM_OPTIONS, "--timeout", str(timeout_s)], timer_model=timer_model)
+    finally:
+        worker.join()
+    if failure:
+        raise failure[0]
+    return Comparison(guest, setup, harness=harness.result, qemu=peer[0])
+
+
+def compare_all(
+    guests: Iterable[Path], configurations: Sequence[PeerSetup], timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> list[Comparison]:
+    return [compare(guest, setup, timeout_s) for guest in guests for setup in configurations]
 
 
 def format_comparisons(comparisons: Sequence[Comparison]) -> str:
-    rows = [("guest", "harness", "QEMU", "", "note")]
+    rows = [("guest", "on", "harness", "peer", "", "note")]
     for item in comparisons:
-        if item.skipped is not None:
-            rows.append((item.guest.name, "-", "-", "skipped", item.skipped))
+        if item.harness is None or item.qemu is None:
+            rows.append((item.guest.name, item.setup.label, "-", "-", "skipped", item.skipped or ""))
             continue
-        assert item.harness is not None and item.qemu is not None
         rows.append((
-            item.guest.name, item.harness.verdict.value, item.qemu.verdict, "agree" if item.agree else "DIFFER",
-            f"{len(checks(item.qemu.console))} checks; QEMU {item.qemu.wall_seconds:.2f} s",
+            item.guest.name, item.setup.label, item.harness.verdict.value, item.qemu.verdict,
+            "agree" if item.agree else "DIFFER",
+            f"{len(checks(item.qemu.console))} checks; peer {item.qemu.wall_seconds:.2f} s",
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []
     for index, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
         if index == 0:
             lines.append("  ".join("-" * width for width in widths) + "  " + "-" * 4)
     for item in comparisons:
-        lines += [f"{item.guest.name}: {difference}" for difference in item.differences()]
-    ran = [item for item in comparisons if item.skipped is None]
+        lines += [f"{item.guest.name} on {item.setup.label}: {difference}" for difference in item.differences()]
+    ran = [item for item in comparisons if item.ran]
     differ = sum(not item.agree for item in ran)
     lines.append("")
-    lines.append(f"{len(ran) - differ} of {len(ran)} portable guests agree with QEMU"
-                 + (f", {differ} DIFFER" if differ else "") + f"; {len(comparisons) - len(ran)} not portable")
+    lines.append(f"{len(ran) - differ} of {len(ran)} runs agree" + (f", {differ} DIFFER" if differ else "")
+                 + f"; {len(comparisons) - len(ran)} skipped")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from pmtimer_harness.core.machine import InstructionTraceOptions, TraceSink
 from pmtimer_harness.core.result import RunResult
 from pmtimer_harness.core.snapshot_format import SnapshotError
 from pmtimer_harness.frontends.plot import PlotError, PlotUnavailable
+from pmtimer_harness.peers.disk import DiskError
 from pmtimer_harness.peers.qemu import QemuUnavailable
 from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
 from pmtimer_harness.tools.guest import GuestError
@@ -20,7 +21,7 @@ from pmtimer_harness.tools.runner import GuestRun
 USAGE_ERROR = 2
 USER_ERRORS = (
     GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, PlotError,
-    SnapshotError, QemuUnavailable,
+    SnapshotError, QemuUnavailable, DiskError,
 )
 # BrokenPipeError is an OSError: main() handles it first.
 

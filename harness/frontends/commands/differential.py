@@ -1,0 +1,62 @@
+"""``differential [PATH...]``: guests in the harness and on real VMMs, compared row by row."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pmtimer_harness.frontends.commands.peer_options import add_timeout, choices
+from pmtimer_harness.frontends.suite import bundled_guests
+from pmtimer_harness.peers.qemu import ACCELS, MACHINES, find_qemu
+from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
+
+PEERS = ("qemu",)
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    differential = commands.add_parser(
+        "differential", help="run guests here and in QEMU, and compare (default: the bundled portable guests)",
+    )
+    differential.add_argument("paths", nargs="*", metavar="PATH",
+                              help="guest sources, or folders whose .asm files are guests")
+    differential.add_argument("--machine", type=choices(MACHINES), default=list(MACHINES),
+                              help="QEMU machine types, comma-separated (default pc,q35)")
+    differential.add_argument("--accel", type=choices(ACCELS), default=list(ACCELS),
+                              help="accelerators, comma-separated (default tcg,kvm; kvm skipped where missing)")
+    differential.add_argument("--peer", type=choices(PEERS), default=["qemu"], help="peers (default qemu)")
+    differential.add_argument("--json", action="store_true", help="print a JSON list, one row per guest and peer")
+    add_timeout(differential, "per run, in the harness and on the peer (default 60)")
+    differential.set_defaults(handler=command_differential)
+
+
+def guest_paths(paths: Sequence[str]) -> list[Path]:
+    """The guests named: files as given, folders searched for sources; none named, the bundled ones."""
+    if not paths:
+        return bundled_guests()
+    found: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            sources = sorted(item for item in path.rglob("*") if item.suffix.lower() in SOURCE_SUFFIXES)
+            if not sources:
+                raise GuestError(f"{path}: no guest sources (.asm) in this folder")
+            found += sources
+        else:
+            check_guest_path(path)
+            found.append(path)
+    return list(dict.fromkeys(found))
+
+
+def command_differential(args: argparse.Namespace) -> int:
+    from pmtimer_harness.peers.differential import compare_all, format_comparisons, setups
+
+    guests = guest_paths(args.paths)
+    find_qemu()
+    comparisons = compare_all(guests, setups(args.machine, args.accel), args.timeout)
+    if args.json:
+        print(json.dumps([item.as_dict() for item in comparisons], indent=2))
+    else:
+        print(format_comparisons(comparisons))
+    return 0 if all(item.agree for item in comparisons) else 1

@@ -1,0 +1,114 @@
+"""Running an emulator as a child process, with bounded output and a hard deadline.
+
+A guest inside QEMU or Bochs can print without end or never stop, and the
+harness must not grow or wait with it.  Standard output (the guest's console)
+is kept up to ``OUTPUT_LIMIT`` bytes and drained past that; standard error is
+read line by line and handed to a ``watch`` callback, which keeps the line as
+a diagnostic (only the last few are kept), drops it (a trace line it has
+read), or says that the run is over (Bochs never exits by itself).
+The emulator runs in its own process group, so that stopping it also stops
+its children (Debian's ``bochs`` runs ``bochs-bin``), and is killed at the
+deadline, when ``watch`` ends it, or when the caller is interrupted.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+OUTPUT_LIMIT = 1 << 20  # bytes of console kept
+DIAGNOSTIC_LINES = 20  # last lines of standard error kept
+CHUNK = 1 << 16
+
+KEEP, DROP, STOP = "keep", "drop", "stop"
+Watch = Callable[[str], str]  # a line of standard error -> KEEP, DROP or STOP
+
+
+@dataclass
+class PeerProcess:
+    returncode: int | None  # None when the harness stopped it
+    output: str
+    output_dropped: int  # console bytes past OUTPUT_LIMIT, read and dropped
+    diagnostics: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    stopped_by_watch: bool = False
+    wall_seconds: float = 0.0
+
+
+def run_watched(command: Sequence[str], timeout_s: float, watch: Watch, cwd: str | None = None) -> PeerProcess:
+    """Run ``command`` to its end, to ``watch``'s word, or to the deadline, whichever comes first."""
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        list(command), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=(sys.platform != "win32"),
+    )
+    output = bytearray()
+    dropped = [0]
+    diagnostics: collections.deque[str] = collections.deque(maxlen=DIAGNOSTIC_LINES)
+    over = threading.Event()
+    stopped_by_watch = threading.Event()
+
+    def read_output() -> None:
+        assert process.stdout is not None
+        while chunk := process.stdout.read1(CHUNK):
+            room = OUTPUT_LIMIT - len(output)
+            output.extend(chunk[:room])
+            dropped[0] += max(0, len(chunk) - room)
+
+    def read_errors() -> None:
+        assert process.stderr is not None
+        for raw in process.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            action = watch(line)
+            if action == STOP:
+                stopped_by_watch.set()
+                over.set()
+            elif action == KEEP:
+                diagnostics.append(line)
+        over.set()
+
+    readers = [threading.Thread(target=read_output, daemon=True), threading.Thread(target=read_errors, daemon=True)]
+    for reader in readers:
+        reader.start()
+    timed_out = False
+    try:
+        timed_out = not over.wait(timeout_s)
+        if not timed_out and not stopped_by_watch.is_set():
+            timed_out = _wait(process, timeout_s - (time.perf_counter() - began))
+    finally:
+        if process.poll() is None:
+            _kill(process)
+        for reader in readers:
+            reader.join(timeout=5)
+    returncode = None if timed_out or stopped_by_watch.is_set() else process.returncode
+    return PeerProcess(
+        returncode, output.decode("utf-8", "replace"), dropped[0], list(diagnostics),
+        timed_out=timed_out, stopped_by_watch=stopped_by_watch.is_set(), wall_seconds=time.perf_counter() - began,
+    )
+
+
+def _wait(process: subprocess.Popen[bytes], remaining_s: float) -> bool:
+    """True if the process outlived the deadline."""
+    try:
+        process.wait(timeout=max(remaining_s, 0.0))
+    except subprocess.TimeoutExpired:
+        return True
+    return False
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    # SIGTERM is not enough for Bochs (its bochs-bin child keeps running): kill the group.
+    if sys.platform == "win32":
+        process.kill()
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
