@@ -1,46 +1,121 @@
-"""pytest plugin: every guest source under the test paths is a test item.
+"""pytest plugin: guest sources are test items, in this repository and in any project that installs it.
 
-A guest item runs the guest with its header's options and passes when the
-verdict is the one its ``; expect:`` line names (``pass`` by default).  A
-failing item shows the guest's console, exit code and the harness's report.
+Installed with the package, it is found through the ``pytest11`` entry point
+(``-p no:pmtimer_harness`` turns it off).  A guest item runs the guest with
+its header's options and passes when the verdict is the one its ``; expect:``
+line names (``pass`` by default).  A failing item shows the guest's console,
+exit code and the harness's report; NASM's own message when it rejects the
+source; no traceback.  Without NASM the items are skipped, saying why.
 
-This repository loads it from ``conftest.py``; elsewhere, run pytest with
-``-p pmtimer_harness.frontends.pytest_plugin``.  Guests are collected from ``*.asm`` files
-outside folders named ``include``.
+Which files are guests: the ini option ``harness_guests``, glob patterns
+matched against each file's path relative to the rootdir, ``/``-separated;
+``*`` also crosses folders.  The default, ``asm/*.asm`` and ``*guests/*.asm``,
+takes ``.asm`` files in a top-level ``asm/`` folder or in any folder whose name
+ends in ``guests``.  Files in a folder named ``include`` are never guests.
+
+A guest that should run on several machines names them in its header, one
+item each (``guest.asm::guest[24bit]``, ``guest.asm::guest[xen]``): a
+variant's options, or a platform profile named with the verdict expected there::
+
+    ; variant: 24bit --timer-width 24
+    ; expect: pass xen=pass bhyve=error
+
+Every guest item carries the ``guest`` marker: ``-m "not guest"`` runs the rest.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
 import pytest
-from pmtimer_harness.tools.runner import GuestRun, run_guest
+
+GUESTS_INI = "harness_guests"
+DEFAULT_GUEST_GLOBS = ["asm/*.asm", "*guests/*.asm"]
+MARKER = "guest: an x86 guest run by pmtimer-harness (deselect with -m 'not guest')"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        GUESTS_INI, type="linelist", default=DEFAULT_GUEST_GLOBS,
+        help="globs (relative to the rootdir) of the guest sources pmtimer-harness runs as tests",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    if file_path.suffix == ".asm" and "include" not in file_path.parent.parts:
+    if is_guest(file_path, parent.config):
         return GuestFile.from_parent(parent, path=file_path)
     return None
 
 
+def is_guest(path: Path, config: pytest.Config) -> bool:
+    if path.suffix != ".asm" or "include" in path.parent.parts:
+        return False
+    try:
+        relative = path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        relative = path.as_posix()
+    return any(fnmatch.fnmatchcase(relative, pattern) for pattern in config.getini(GUESTS_INI))
+
+
 class GuestFile(pytest.File):
     def collect(self):  # type: ignore[no-untyped-def]
-        yield GuestItem.from_parent(self, name=self.path.stem)
+        from pmtimer_harness.tools.guest import GuestError, read_header
+
+        try:
+            header = read_header(self.path)
+        except GuestError as error:
+            yield GuestItem.from_parent(self, name=self.path.stem, problem=str(error))
+            return
+        if not header.variants:
+            yield GuestItem.from_parent(self, name=self.path.stem)
+        for name, options in header.variants:
+            yield GuestItem.from_parent(self, name=f"{self.path.stem}[{name}]", options=options)
+        for platform, _ in header.on_platform:
+            yield GuestItem.from_parent(self, name=f"{self.path.stem}[{platform}]", options=("--platform", platform))
+
+
+class GuestProblem(Exception):
+    """The guest could not be run (NASM's message, a bad header or option): shown as it is."""
 
 
 class GuestMismatch(Exception):
-    def __init__(self, run: GuestRun) -> None:
+    def __init__(self, run) -> None:  # type: ignore[no-untyped-def]
         super().__init__(run.guest.name)
         self.run = run
 
 
 class GuestItem(pytest.Item):
+    def __init__(self, *, options: tuple[str, ...] = (), problem: str | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.options = options
+        self.problem = problem
+        self.add_marker("guest")
+
     def runtest(self) -> None:
-        run = run_guest(self.path)
+        # Imported here: a project that only has the plugin installed pays nothing for it.
+        from pmtimer_harness.frontends.commands.common import USER_ERRORS
+        from pmtimer_harness.tools.assembler import NasmNotFound
+        from pmtimer_harness.tools.runner import run_guest
+
+        if self.problem is not None:
+            raise GuestProblem(self.problem)
+        try:
+            run = run_guest(self.path, list(self.options))
+        except NasmNotFound as error:
+            pytest.skip(str(error))
+        except USER_ERRORS as error:
+            raise GuestProblem(str(error)) from None
         if not run.as_expected:
             raise GuestMismatch(run)
 
     def repr_failure(self, excinfo, style=None):  # type: ignore[no-untyped-def]
+        if isinstance(excinfo.value, GuestProblem):
+            return f"guest {self.path.name}: could not be run\n{excinfo.value}"
         if not isinstance(excinfo.value, GuestMismatch):
             return super().repr_failure(excinfo, style)
         run = excinfo.value.run
@@ -56,4 +131,4 @@ class GuestItem(pytest.Item):
         return "\n".join(lines)
 
     def reportinfo(self):  # type: ignore[no-untyped-def]
-        return self.path, 0, f"guest {self.path.name}"
+        return self.path, 0, f"guest {self.name}"

@@ -4,17 +4,21 @@ A source may carry header lines that the harness reads:
 
     ; harness: --timer-width 24 --timer-start 0xFFFF00
     ; expect: error
+    ; variant: qemu-rules --io-semantics qemu
 
 ``; harness:`` lines give the options the guest needs (the command line
 overrides them); ``; expect:`` names the verdict the suite and pytest expect
 (``pass`` when absent), and, as ``PLATFORM=VERDICT`` words, what the guest
 expects on a platform (``; expect: bhyve=error no-pm-timer=fail``): the
 matrix holds the guest to those, and the pytest plugin runs the guest on each
-platform named.  Raw ``.bin`` guests have no header.
+platform named.  Each ``; variant: NAME OPTIONS`` line is one more
+machine pytest runs the guest on, as the item ``guest[NAME]``, with OPTIONS
+over the header's.  Raw ``.bin`` guests have no header.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,8 @@ SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
 BINARY_SUFFIXES = (".bin", ".img")
 OPTIONS_TAG = "; harness:"
 EXPECT_TAG = "; expect:"
+VARIANT_TAG = "; variant:"
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
 class GuestError(Exception):
@@ -38,6 +44,7 @@ class GuestHeader:
     options: tuple[str, ...] = ()
     expect: Verdict = Verdict.PASS
     on_platform: tuple[tuple[str, Verdict], ...] = ()  # (platform, verdict) as declared
+    variants: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, options) for each "; variant:" line
 
     def expect_on(self, platform: str) -> Verdict:
         """The verdict expected on ``platform``: its own declaration, or the guest's."""
@@ -84,6 +91,7 @@ def read_header(path: Path) -> GuestHeader:
     options: list[str] = []
     expect = Verdict.PASS
     on_platform: list[tuple[str, Verdict]] = []
+    variants: list[tuple[str, tuple[str, ...]]] = []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if stripped.lower().startswith(OPTIONS_TAG):
@@ -98,12 +106,25 @@ def read_header(path: Path) -> GuestHeader:
                     on_platform.append((platform, _verdict(verdict, path, number)))
                 else:
                     expect = _verdict(word, path, number)
-    return GuestHeader(tuple(options), expect, tuple(on_platform))
+        elif stripped.lower().startswith(VARIANT_TAG):
+            variants.append(_variant(path, number, stripped[len(VARIANT_TAG) :], [name for name, _ in variants]))
+    return GuestHeader(tuple(options), expect, tuple(on_platform), tuple(variants))
 
 
 def platform_expectations(path: Path) -> dict[str, Verdict]:
     """The platforms a guest's header names, each with the verdict it expects there (for the pytest plugin)."""
     return dict(read_header(Path(path)).on_platform)
+
+
+def _variant(path: Path, number: int, text: str, taken: list[str]) -> tuple[str, tuple[str, ...]]:
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise GuestError(f"{path}:{number}: bad '; variant:' line: {error}") from None
+    name, *options = words or [""]
+    if not VARIANT_NAME.match(name) or name in taken:
+        raise GuestError(f"{path}:{number}: '; variant:' needs a new name of letters, digits, _.+-: {name!r}")
+    return name, tuple(options)
 
 
 def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None) -> Guest:
