@@ -87,6 +87,15 @@ def test_variants_are_parametrized_items_selectable_with_k(pytester):
     result.assert_outcomes(passed=1, deselected=1)
 
 
+def test_platforms_named_in_the_expect_line_are_items_of_their_own(pytester):
+    # TIMER_WIDTH - 24: exit code 0 only on a 24-bit timer; QEMU's is 24 bits, Xen's 32.
+    header = "; harness: --timer-width 24\n; expect: pass qemu=pass xen=fail\n"
+    (pytester.mkdir("guests") / "width.asm").write_text(header + WIDTH_GUEST)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*width.asm::width PASSED*", "*width[[]qemu[]] PASSED*", "*width[[]xen[]] PASSED*"])
+
+
 def test_the_guest_marker_is_registered_and_deselects_guests(project):
     project.makepyfile(test_plain="def test_plain():\n    pass\n")
     project.runpytest("-m", "not guest", "--strict-markers").assert_outcomes(passed=1, deselected=3)
