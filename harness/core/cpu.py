@@ -76,7 +76,12 @@ def code_bits(uc: unicorn.Uc, start_bits: int) -> int:
     _, gdt_base, gdt_limit, _ = uc.reg_read(x86.UC_X86_REG_GDTR)
     if gdt_limit < (selector | 7):
         return start_bits
-    descriptor = int.from_bytes(uc.mem_read(gdt_base + (selector & ~7), 8), "little")
+    try:
+        descriptor = int.from_bytes(uc.mem_read(gdt_base + (selector & ~7), 8), "little")
+    except unicorn.UcError:
+        # A GDTR outside RAM is legal until a segment is loaded from it: CS keeps
+        # the descriptor it had.  The block decoder checks the guess against Unicorn's.
+        return start_bits
     return 32 if descriptor >> DESCRIPTOR_D_BIT & 1 else 16
 
 

@@ -5,14 +5,18 @@ the processor would (Intel SDM vol. 3A, 6.12 "Exception and interrupt
 handling"; for real mode, 20.1.4 "Interrupt and exception handling"):
 
 - real mode: push FLAGS, CS and IP (16 bits each), clear IF and TF, and jump
-  to the far pointer in the interrupt vector table at vector x 4;
+  to the far pointer in the interrupt vector table at IDTR.base + vector x 4;
 - 32-bit protected mode, at the same privilege level: read the gate at
   IDTR.base + vector x 8, push EFLAGS, CS and EIP (32 bits each), clear TF,
   clear IF for an interrupt gate (not for a trap gate), and jump to the gate's
   selector:offset.
 
 Privilege changes, task gates, 16-bit gates and long mode are not modelled:
-delivery through one of them is refused with a message.
+delivery through one of them is refused with a message.  So is delivery the
+guest set up in a way a real CPU would answer with a fault (a shutdown, at
+worst): a table, stack or handler outside guest RAM, or a gate selector the
+GDT does not hold.  Every such check is made before anything is changed, so
+the report shows the CPU as the interrupt found it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ EFLAGS_IF = 1 << 9
 GATE_PRESENT = 0x80
 INTERRUPT_GATE_32 = 0x0E
 TRAP_GATE_32 = 0x0F
+SELECTOR_TI = 1 << 2  # table indicator: the LDT
 
 
 class DeliveryError(Exception):
@@ -48,24 +53,38 @@ def deliver(uc: unicorn.Uc, vector: int, start_bits: int) -> int:
 
 
 def _deliver_real(uc: unicorn.Uc, vector: int) -> int:
-    offset, segment = struct.unpack("<HH", uc.mem_read(vector * 4, 4))
+    # The limit is not checked: Unicorn's reset leaves IDTR.limit 0 where the
+    # processor's is 0xFFFF (SDM vol. 3A, "Processor State After Reset"), and no guest sets it.
+    _, ivt_base, _, _ = uc.reg_read(x86.UC_X86_REG_IDTR)
+    entry = ivt_base + vector * 4
+    offset, segment = struct.unpack("<HH", _read(uc, entry, 4, "the interrupt vector table entry"))
+    handler = segment * 16 + offset
+    _check_in_ram(uc, handler, 1, f"the handler {segment:#06x}:{offset:#06x}")
     flags = uc.reg_read(x86.UC_X86_REG_EFLAGS)
     ss = uc.reg_read(x86.UC_X86_REG_SS)
-    sp = (uc.reg_read(x86.UC_X86_REG_SP) - 6) & 0xFFFF
-    frame = struct.pack("<HHH", uc.reg_read(x86.UC_X86_REG_IP), uc.reg_read(x86.UC_X86_REG_CS), flags & 0xFFFF)
-    uc.mem_write(ss * 16 + sp, frame)
+    sp = uc.reg_read(x86.UC_X86_REG_SP)
+    words = (flags & 0xFFFF, uc.reg_read(x86.UC_X86_REG_CS), uc.reg_read(x86.UC_X86_REG_IP))
+    pushes = []  # each word at SS:(SP - 2), SP wrapping within its 64 KiB as the CPU's does
+    for word in words:
+        sp = (sp - 2) & 0xFFFF
+        pushes.append((ss * 16 + sp, word))
+    for address, _ in pushes:
+        _check_in_ram(uc, address, 2, f"the stack at {ss:#06x}:{address - ss * 16:#06x}")
+    for address, word in pushes:
+        uc.mem_write(address, struct.pack("<H", word))
     uc.reg_write(x86.UC_X86_REG_SP, sp)
     uc.reg_write(x86.UC_X86_REG_EFLAGS, flags & ~(EFLAGS_IF | EFLAGS_TF))
     uc.reg_write(x86.UC_X86_REG_CS, segment)
     uc.reg_write(x86.UC_X86_REG_EIP, offset)
-    return segment * 16 + offset
+    return handler
 
 
 def _deliver_protected(uc: unicorn.Uc, vector: int) -> int:
     _, idt_base, idt_limit, _ = uc.reg_read(x86.UC_X86_REG_IDTR)
     if vector * 8 + 7 > idt_limit:
         raise DeliveryError(f"vector {vector:#x} is beyond the IDT limit {idt_limit:#x}")
-    low, selector, _, kind, high = struct.unpack("<HHBBH", uc.mem_read(idt_base + vector * 8, 8))
+    gate = _read(uc, idt_base + vector * 8, 8, f"the IDT gate for vector {vector:#x}")
+    low, selector, _, kind, high = struct.unpack("<HHBBH", gate)
     if not kind & GATE_PRESENT:
         raise DeliveryError(f"the IDT gate for vector {vector:#x} is not present")
     gate_type = kind & 0x1F
@@ -73,23 +92,64 @@ def _deliver_protected(uc: unicorn.Uc, vector: int) -> int:
         raise DeliveryError(
             f"IDT gate type {gate_type:#x} for vector {vector:#x} is not a 32-bit interrupt or trap gate"
         )
+    offset = high << 16 | low
+    handler = _code_segment_base(uc, selector, vector) + offset
+    _check_in_ram(uc, handler, 1, f"the handler {selector:#06x}:{offset:#010x}")
     flags = uc.reg_read(x86.UC_X86_REG_EFLAGS)
     esp = (uc.reg_read(x86.UC_X86_REG_ESP) - 12) & 0xFFFF_FFFF
+    ss = uc.reg_read(x86.UC_X86_REG_SS)
+    frame_address = segment_base(uc, ss) + esp
+    _check_in_ram(uc, frame_address, 12, f"the stack at {ss:#06x}:{esp:#010x}")
     frame = struct.pack("<III", uc.reg_read(x86.UC_X86_REG_EIP), uc.reg_read(x86.UC_X86_REG_CS), flags)
-    uc.mem_write(segment_base(uc, uc.reg_read(x86.UC_X86_REG_SS)) + esp, frame)
+    try:
+        uc.reg_write(x86.UC_X86_REG_CS, selector)
+    except unicorn.UcError as error:  # the CPU refused the descriptor (a data segment, say)
+        raise DeliveryError(f"loading CS with the gate's selector {selector:#06x} failed: {error}") from None
+    uc.mem_write(frame_address, frame)
     uc.reg_write(x86.UC_X86_REG_ESP, esp)
     cleared = EFLAGS_TF | (EFLAGS_IF if gate_type == INTERRUPT_GATE_32 else 0)
     uc.reg_write(x86.UC_X86_REG_EFLAGS, flags & ~cleared)
-    uc.reg_write(x86.UC_X86_REG_CS, selector)
-    offset = high << 16 | low
     uc.reg_write(x86.UC_X86_REG_EIP, offset)
-    return segment_base(uc, selector) + offset
+    return handler
+
+
+def _code_segment_base(uc: unicorn.Uc, selector: int, vector: int) -> int:
+    """The base of the gate's code segment; refused where the CPU would fault (#GP, #NP)."""
+    where = f"the IDT gate for vector {vector:#x} selects {selector:#06x}"
+    if selector & ~3 == 0:
+        raise DeliveryError(f"{where}, the null selector")
+    if selector & SELECTOR_TI:
+        raise DeliveryError(f"{where}, in the LDT: local descriptor tables are not modelled")
+    _, gdt_base, gdt_limit, _ = uc.reg_read(x86.UC_X86_REG_GDTR)
+    if gdt_limit < (selector | 7):
+        raise DeliveryError(f"{where}, beyond the GDT limit {gdt_limit:#x}")
+    descriptor = int.from_bytes(_read(uc, gdt_base + (selector & ~7), 8, "the GDT descriptor"), "little")
+    return _descriptor_base(descriptor)
 
 
 def segment_base(uc: unicorn.Uc, selector: int) -> int:
-    """The base of a GDT segment (0 for Unicorn's flat start, which has no GDT)."""
+    """The base of a GDT segment (0 for Unicorn's flat start, which has no GDT, or a GDT outside RAM)."""
     _, gdt_base, gdt_limit, _ = uc.reg_read(x86.UC_X86_REG_GDTR)
     if gdt_limit < (selector | 7):
         return 0
-    descriptor = int.from_bytes(uc.mem_read(gdt_base + (selector & ~7), 8), "little")
+    try:
+        descriptor = int.from_bytes(uc.mem_read(gdt_base + (selector & ~7), 8), "little")
+    except unicorn.UcError:
+        return 0
+    return _descriptor_base(descriptor)
+
+
+def _descriptor_base(descriptor: int) -> int:
     return (descriptor >> 16 & 0xFFFFFF) | (descriptor >> 56 & 0xFF) << 24
+
+
+def _check_in_ram(uc: unicorn.Uc, address: int, size: int, what: str) -> None:
+    for begin, end, _ in uc.mem_regions():
+        if begin <= address and address + size - 1 <= end:
+            return
+    raise DeliveryError(f"{what} (linear {address:#x}) lies outside guest RAM")
+
+
+def _read(uc: unicorn.Uc, address: int, size: int, what: str) -> bytes:
+    _check_in_ram(uc, address, size, what)
+    return bytes(uc.mem_read(address, size))

@@ -220,7 +220,7 @@ class Machine:
                 fault = self._run_cpu(begin, began)
                 wall_seconds = time.perf_counter() - began
                 running = self._stop is None and fault is None and wall_seconds < self.config.timeout
-                if running and self._paused_to_go_on():
+                if running and self._paused_safely():
                     begin = resume_address(self.uc, self.config.mode)
                     continue
                 stop = self._stop or self._classify_end(fault, wall_seconds)
@@ -277,6 +277,19 @@ class Machine:
             self._snapshot_taken() or self._woke_from_hlt() or self._serviced_wakeup() or self._trace_limit_reached()
         )
 
+    def _paused_safely(self) -> bool:
+        """``_paused_to_go_on``, with a harness bug turned into an error verdict rather than a traceback."""
+        try:
+            return self._paused_to_go_on()
+        except Exception as error:
+            self._internal_error("between two runs of the CPU", error)
+            return False
+
+    def _internal_error(self, where: str, error: Exception) -> None:
+        details = "".join(traceback.format_exception(error))
+        report = Report(reason=f"error: internal harness error {where}: {error!r}", details=details)
+        self._latch(Stop(Verdict.ERROR, None, report=report))
+
     def _run_cpu(self, begin: int, began: float) -> unicorn.UcError | None:
         remaining_us = int((self.config.timeout - (time.perf_counter() - began)) * 1_000_000)
         try:
@@ -306,9 +319,7 @@ class Machine:
                 return False
             return self._service_interrupts(dispatch.now_ns(dispatch.retired))
         except Exception as error:  # called from a hook: never let an exception vanish there
-            details = "".join(traceback.format_exception(error))
-            report = Report(reason=f"error: internal harness error at a check point: {error!r}", details=details)
-            self._latch(Stop(Verdict.ERROR, dispatch.retired, report=report))
+            self._internal_error("at a check point", error)
             return False
 
     def _service_interrupts(self, now_ns: int) -> bool:
@@ -333,7 +344,8 @@ class Machine:
         try:
             handler = deliver(self.uc, vector, self.config.mode)
         except DeliveryError as error:
-            report = self._report_at(pc, f"error: interrupt vector {vector:#04x}: {error}")
+            what = f"IRQ {SCI_IRQ} (SCI) through vector {vector:#04x}"
+            report = self._report_at(pc, f"error: {what} could not be delivered: {error}")
             self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at(pc), report=report))
             return False
         self.interrupts_taken += 1
