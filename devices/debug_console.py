@@ -2,6 +2,11 @@
 
 Every byte written is one byte of console output.  A read returns 0xE9, which is
 how a guest detects the port (qemu/qemu: hw/char/debugcon.c, ``readback``).
+
+The capture is bounded, so that a guest printing without end cannot exhaust
+the host's memory: the first ``HEAD_BYTES`` are kept, then the last
+``TAIL_BYTES`` (a report's summary comes last); what lies between is dropped
+and counted, and the text says where.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import ClassVar
 from pmtimer_harness.devices.ports import PortWindow
 
 DEBUG_CONSOLE_PORT = 0xE9
+HEAD_BYTES = 512 * 1024
+TAIL_BYTES = 512 * 1024
 
 
 def _raw_output_to_json(payload: bytes) -> bytes:
@@ -27,7 +34,9 @@ class DebugConsole:
 
     def __init__(self, port: int = DEBUG_CONSOLE_PORT) -> None:
         self.port = port
-        self.output = bytearray()
+        self._head = bytearray()
+        self._tail = bytearray()  # up to twice TAIL_BYTES between trims
+        self.dropped = 0  # bytes between the head and the tail, not kept
         self.windows = (PortWindow(port, 1),)
 
     def register_name(self, port: int) -> str:
@@ -38,11 +47,52 @@ class DebugConsole:
 
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
         # A wider OUT carries one character: debugcon prints the low byte.
-        self.output.append(value & 0xFF)
+        if len(self._head) < HEAD_BYTES:
+            self._head.append(value & 0xFF)
+            return
+        tail = self._tail
+        tail.append(value & 0xFF)
+        if len(tail) >= 2 * TAIL_BYTES:
+            excess = len(tail) - TAIL_BYTES
+            del tail[:excess]
+            self.dropped += excess
+
+    def _trim(self) -> None:
+        excess = len(self._tail) - TAIL_BYTES
+        if excess > 0:
+            del self._tail[:excess]
+            self.dropped += excess
+
+    @property
+    def output(self) -> bytes:
+        """The bytes kept: the head, then the tail (the dropped bytes between them are not marked)."""
+        self._trim()
+        return bytes(self._head) + bytes(self._tail)
+
+    @output.setter
+    def output(self, data: bytes) -> None:
+        self._head = bytearray(data[:HEAD_BYTES])
+        self._tail = bytearray(data[HEAD_BYTES:])
+        self.dropped = 0
 
     @property
     def text(self) -> str:
-        return self.output.decode("latin-1")
+        self._trim()
+        if not self.dropped:
+            return self.output.decode("latin-1")
+        marker = f"\n[{self.dropped:,} console bytes dropped here]\n"
+        return self._head.decode("latin-1") + marker + self._tail.decode("latin-1")
+
+    @property
+    def dropped_note(self) -> str | None:
+        """One line saying what the capture dropped, or None."""
+        self._trim()
+        if not self.dropped:
+            return None
+        return (
+            f"console: {self.dropped:,} bytes dropped after the first {HEAD_BYTES // 1024} KiB; "
+            f"the last {TAIL_BYTES // 1024} KiB kept"
+        )
 
     def state(self, now_ns: int) -> dict[str, object]:
         return {"output": self.output.decode("latin-1")}
@@ -51,4 +101,4 @@ class DebugConsole:
         output = state.get("output")
         if not isinstance(output, str):
             raise ValueError("field 'output' is missing or not text")
-        self.output = bytearray(output.encode("latin-1"))
+        self.output = output.encode("latin-1")

@@ -46,12 +46,22 @@ class Block:
     def ends_in_hlt(self) -> bool:
         return bool(self.instructions) and self.instructions[-1].text == "hlt"
 
-    def retired_before(self, address: int) -> int:
-        """Instructions of this block that retired when execution stands at ``address``."""
+    @property
+    def exact(self) -> bool:
+        """The decoding covers the block's bytes exactly, with nothing left undecoded."""
+        return sum(instruction.size for instruction in self.instructions) == self.size
+
+    def index_of(self, address: int) -> int | None:
+        """How many of this block's instructions come before the one at ``address``; None if none is there."""
         for index, instruction in enumerate(self.instructions):
             if instruction.address == address:
                 return index
-        return self.icount
+        return None
+
+    def retired_before(self, address: int) -> int:
+        """Instructions of this block that retired when execution stands at ``address``."""
+        index = self.index_of(address)
+        return self.icount if index is None else min(index, self.icount)
 
 
 EMPTY_BLOCK = Block(0, 0, 16, (), (), (), 0)
@@ -61,7 +71,8 @@ def _is_port_instruction(mnemonic: str) -> bool:
     return mnemonic.split()[-1] in PORT_MNEMONICS
 
 
-def decode_block(code: bytes, address: int, bits: int) -> Block:
+def decode_block(code: bytes, address: int, bits: int, icount: int | None = None) -> Block:
+    """Decode a block's bytes; ``icount``, when known from Unicorn, overrides the decoded count."""
     instructions = []
     port_instructions = []
     port_index = []
@@ -78,5 +89,5 @@ def decode_block(code: bytes, address: int, bits: int) -> Block:
         tuple(instructions),
         tuple(port_instructions),
         tuple(port_index),
-        len(instructions),
+        len(instructions) if icount is None else icount,
     )

@@ -18,6 +18,7 @@ from typing import Protocol
 from pmtimer_harness.devices.ports import PortWindow
 
 IN, OUT = "in", "out"
+MAX_UNCLAIMED_NOTES = 32  # notes kept about unclaimed ports; the rest are counted
 
 
 class Device(Protocol):
@@ -77,6 +78,7 @@ class PortBus:
         self.readers: dict[int, Callable[[int, int, int], int]] = {}
         self.writers: dict[int, Callable[[int, int, int, int], None]] = {}
         self._logged: set[tuple[str, int]] = set()
+        self.unclaimed_count = 0  # ports and directions noted, kept or not
 
     def attach(self, device: Device) -> None:
         for window in device.windows:
@@ -146,11 +148,22 @@ class PortBus:
         if key in self._logged:
             return
         self._logged.add(key)
+        self.unclaimed_count += 1
+        if len(self.unclaimed_log) >= MAX_UNCLAIMED_NOTES:
+            return
         outcome = "read as all ones" if access.direction == IN else "write dropped"
         self.unclaimed_log.append(
             f"unclaimed port {access.port:#06x}: {access.width}-byte {access.direction.upper()} {outcome}"
             " (noted once per port and direction)"
         )
+
+    def unclaimed_notes(self) -> list[str]:
+        """The notes kept, and one line for those that were not (a port sweep notes thousands)."""
+        notes = list(self.unclaimed_log)
+        more = self.unclaimed_count - len(notes)
+        if more:
+            notes.append(f"unclaimed ports: {more:,} more noted, not listed (the first {MAX_UNCLAIMED_NOTES} are)")
+        return notes
 
 
 def _widths(widths: frozenset[int]) -> str:

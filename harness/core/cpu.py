@@ -98,6 +98,32 @@ def resume_address(uc: unicorn.Uc, start_bits: int) -> int:
     return eip
 
 
+def linear_pc(uc: unicorn.Uc, start_bits: int) -> int:
+    """CS base + EIP: the address Unicorn's block hook reports for the instruction at CS:EIP."""
+    eip = uc.reg_read(program_counter_register(start_bits))
+    if start_bits == 64:
+        return eip
+    if not uc.reg_read(x86.UC_X86_REG_CR0) & CR0_PE:
+        return uc.reg_read(x86.UC_X86_REG_CS) * 16 + eip
+    return segment_base(uc, uc.reg_read(x86.UC_X86_REG_CS)) + eip
+
+
+def segment_base(uc: unicorn.Uc, selector: int) -> int:
+    """The base of a GDT segment (0 for Unicorn's flat start, which has no GDT, or a GDT outside RAM)."""
+    _, gdt_base, gdt_limit, _ = uc.reg_read(x86.UC_X86_REG_GDTR)
+    if gdt_limit < (selector | 7):
+        return 0
+    try:
+        descriptor = int.from_bytes(uc.mem_read(gdt_base + (selector & ~7), 8), "little")
+    except unicorn.UcError:
+        return 0
+    return descriptor_base(descriptor)
+
+
+def descriptor_base(descriptor: int) -> int:
+    return (descriptor >> 16 & 0xFFFFFF) | (descriptor >> 56 & 0xFF) << 24
+
+
 def read_registers(uc: unicorn.Uc, start_bits: int) -> dict[str, int]:
     names = REGISTERS_64 if start_bits == 64 else REGISTERS_16_32
     values = uc.reg_read_batch(list(names.values()))

@@ -37,14 +37,24 @@ import unicorn
 from pmtimer_harness.core.blocks import EMPTY_BLOCK, Block, Instruction, decode_block
 from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
 from pmtimer_harness.core.clock import HostClock, VirtualClock
-from pmtimer_harness.core.cpu import code_bits, disassemble_at, program_counter_register
+from pmtimer_harness.core.code_watch import CodeWatch
+from pmtimer_harness.core.cpu import code_bits, disassemble_at, linear_pc, program_counter_register
 from pmtimer_harness.core.native_hooks import NativeHooks
+from unicorn import x86_const as x86
 
 FLOATING_BUS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
+MAX_BLOCKS = 16_384  # decoded blocks kept (about 1 KB each); past it the table starts afresh
+PAGE_SHIFT = 12
+OTHER_BITS = {16: (32,), 32: (16,), 64: (32, 16)}  # decodings to try when the first disagrees with Unicorn
 HOST_RECHECK_NS = 1_000_000  # under the host clock, how often to look again while IF is clear
 HLT_OPCODE = 0xF4
+NAP_S = 0.1  # a halted CPU under the host clock sleeps at most this long between looks at the budget and Ctrl-C
 
 FailureHandler = Callable[[PortAccess, Exception], None]
+
+
+class CountLost(Exception):
+    """A port access the block accounting cannot place: the instruction count would be wrong."""
 TraceHandler = Callable[[PortAccess, int], None]
 
 
@@ -52,8 +62,8 @@ class Dispatch:
     """What both clocks share: routing, counters, the careful path, the hand-off to the machine."""
 
     __slots__ = (
-        "bus", "on_failure", "on_trace", "port_accesses", "port_writes",
-        "readers", "start_bits", "stopped", "uc", "writers",
+        "bus", "interrupted", "on_failure", "on_trace", "port_accesses", "port_writes",
+        "readers", "start_bits", "stopped", "uc", "wall_deadline", "writers",
     )
 
     def __init__(self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler) -> None:
@@ -65,6 +75,8 @@ class Dispatch:
         self.on_failure = on_failure
         self.on_trace: TraceHandler | None = None
         self.stopped = False
+        self.interrupted = False  # Ctrl-C: the machine stops at the next chance
+        self.wall_deadline = float("inf")  # time.perf_counter() when the run's --timeout is spent
         self.port_accesses = 0
         self.port_writes = 0
 
@@ -179,6 +191,28 @@ class Dispatch:
         """Before resuming a CPU that stopped at ``pc``."""
         raise NotImplementedError
 
+    def settle(self, pc: int, faulted: bool, last_traced: int | None) -> None:
+        """``emu_start`` returned with the CPU at ``pc``: count what retired.
+
+        ``faulted``: it stopped at a faulting instruction; ``last_traced``: the
+        last address the instruction trace's code hook saw, if one is installed.
+        """
+
+    def stop_cpu(self) -> None:
+        """Ask the CPU to stop: it does at the next block boundary (at once under a code hook)."""
+        self.uc.emu_stop()
+
+    def begin_slice(self, seconds: float) -> int:
+        """The CPU is about to run for at most ``seconds``: the ``timeout`` for ``emu_start``, in microseconds."""
+        return max(1, int(seconds * 1_000_000))
+
+    def end_slice(self) -> bool:
+        """``emu_start`` returned: True if the slice's time ran out (and nothing else stopped the CPU)."""
+        return bool(self.uc.query(unicorn.UC_QUERY_TIMEOUT))
+
+    def forget_code(self, address: int, size: int) -> None:
+        """Guest memory at ``address`` changed behind the CPU's back (an interrupt frame)."""
+
     def start_clock(self) -> None:
         """The run begins: a clock that follows the host starts counting now."""
 
@@ -205,6 +239,10 @@ class Dispatch:
         """True once if the CPU stopped for a check point the run loop must service."""
         raise NotImplementedError
 
+    def until_check_ns(self) -> int | None:
+        """How long the CPU may run before the run loop must look at interrupts; None: no limit."""
+        return None
+
     def wait_until(self, now_ns: int, due_ns: int) -> int:
         """The CPU is halted: let time pass from ``now_ns`` to ``due_ns``; returns the time after."""
         raise NotImplementedError
@@ -225,8 +263,9 @@ class VirtualDispatch(Dispatch):
     """
 
     __slots__ = (
-        "block", "blocks", "budget", "clock", "due_ns", "idle_ns", "insn_ns", "io_ns", "next_check",
-        "on_check", "ordinal", "port_index", "retired",
+        "block", "blocks", "budget", "checking", "clock", "code_pages", "code_watch", "due_ns", "idle_ns",
+        "insn_ns", "io_ns", "next_check", "on_check", "ordinal", "port_index", "replay_at", "retired",
+        "skipped", "slice_due", "slice_timer", "stopped_in",
     )
 
     def __init__(
@@ -249,6 +288,14 @@ class VirtualDispatch(Dispatch):
         self.port_index: tuple[int, ...] = ()  # the current block's, for the fast path
         self.ordinal = 0  # port accesses so far in the current block
         self.blocks: dict[int, Block] = {}
+        self.code_pages: dict[int, set[int]] = {}  # page number -> addresses of decoded blocks touching it
+        self.code_watch: CodeWatch | None = None
+        self.replay_at = -1  # a store hit its own block: Unicorn runs the store again alone, from here
+        self.stopped_in: Block = EMPTY_BLOCK  # the block the CPU was in when emu_start returned
+        self.checking = False  # inside on_check, called from the block hook
+        self.skipped = False  # the CPU was stopped from the block hook: that block never ran
+        self.slice_due = False  # set from the slice timer's thread: stop at the next block boundary
+        self.slice_timer: SliceTimer | None = None
         self.budget = budget
         self.next_check = budget
         self.due_ns = NEVER
@@ -256,17 +303,23 @@ class VirtualDispatch(Dispatch):
 
     def install(self, hooks: NativeHooks) -> None:
         hooks.on_block(self.on_block)
+        self.code_watch = CodeWatch(hooks, self.on_code_write)
         super().install(hooks)
 
     def on_block(self, _engine: int, address: int, size: int, _user: int) -> None:
         block = self.block
         retired = self.retired = self.retired + block.icount
-        if retired >= self.next_check and self.on_check(address):
-            # The CPU went to an interrupt handler: this block does not run.
-            self.block = EMPTY_BLOCK
-            self.port_index = ()
-            self.ordinal = 0
-            return
+        if retired >= self.next_check:
+            self.block = EMPTY_BLOCK  # the last block is counted: the check point stands between blocks
+            self.checking = True
+            redirected = self.on_check(address)
+            self.checking = False
+            if redirected:
+                # The CPU went to an interrupt handler: this block does not run.
+                self.port_index = ()
+                self.ordinal = 0
+                return
+            self.block = block
         self.ordinal = 0
         if block.address == address and block.size == size:
             return  # the same block again: a loop, the common case when polling
@@ -288,11 +341,13 @@ class VirtualDispatch(Dispatch):
             self.next_check = min(self.budget, self.retired + max(0, instructions_until_due))
         else:
             self.next_check = self.budget
+        if self.slice_due or self.interrupted:
+            self.next_check = 0
         self._go_careful()
 
     def disarm(self) -> None:
         self.due_ns = NEVER
-        self.next_check = self.budget
+        self.next_check = 0 if self.slice_due or self.interrupted else self.budget
         self._go_fast_if_allowed()
 
     def check_soon(self) -> None:
@@ -323,6 +378,52 @@ class VirtualDispatch(Dispatch):
         self.port_index = ()
         self.ordinal = 0
 
+    def stop_cpu(self) -> None:
+        # Stopped from the block hook, the CPU leaves before the block runs
+        # (Unicorn checks for a stop request right after the block hook).
+        if self.checking:
+            self.skipped = True
+        self.uc.emu_stop()
+
+    def begin_slice(self, seconds: float) -> int:
+        # Unicorn's own timeout stops the CPU from another thread, at a moment
+        # the block accounting cannot see (during a block hook, the block is
+        # then skipped; elsewhere, it runs whole).  A check point can: the slice
+        # timer asks for one, and the check point stops the CPU.
+        self.slice_timer = SliceTimer(self, seconds)
+        return 0  # no Unicorn timeout
+
+    def end_slice(self) -> bool:
+        if self.slice_timer is not None:
+            self.slice_timer.cancel()
+            self.slice_timer = None
+        ended, self.slice_due = self.slice_due, False
+        return ended
+
+    def take_slice_end(self) -> bool:
+        """At a check point: True if the slice timer asked for a stop."""
+        return self.slice_due
+
+    def settle(self, pc: int, faulted: bool, last_traced: int | None) -> None:
+        # Unicorn honours a stop request (or a HLT) at the next block boundary,
+        # before that block's hook: the block that ran is whole, wherever the
+        # next one starts (perhaps at its own first instruction, in a loop).  A
+        # fault stops the CPU at the faulting instruction, inside the block; so
+        # does a stop under a code hook, before the next traced instruction.
+        block = self.stopped_in = self.block
+        if self.skipped:  # stopped from the block hook: ``retired`` already counts every block that ran
+            self.skipped = False
+            block = EMPTY_BLOCK
+        inside = faulted or (
+            last_traced is not None
+            and block.index_of(last_traced) is not None
+            and (last_traced == pc or last_traced != block.instructions[-1].address)
+        )
+        self.retired += block.retired_before(pc) if inside else block.icount
+        self.block = EMPTY_BLOCK
+        self.port_index = ()
+        self.ordinal = 0
+
     def wait_until(self, now_ns: int, due_ns: int) -> int:
         """Halted from ``now_ns`` until ``due_ns``: skip the idle time."""
         self.idle_ns += max(0, due_ns - now_ns)
@@ -340,12 +441,12 @@ class VirtualDispatch(Dispatch):
         ordinal = self.ordinal
         self.ordinal = ordinal + 1
         try:
+            before = self.port_index[ordinal]
+        except IndexError:
+            return self._unplaced(PortAccess(IN, port, width))
+        try:
             # VirtualClock.now_ns, written out: a call costs as much as the arithmetic.
-            now_ns = (
-                (self.retired + self.port_index[ordinal]) * self.insn_ns
-                + self.port_accesses * self.io_ns
-                + self.idle_ns
-            )
+            now_ns = (self.retired + before) * self.insn_ns + self.port_accesses * self.io_ns + self.idle_ns
             value = reader(port, width, now_ns)
         except Exception as error:
             self.on_failure(PortAccess(IN, port, width), error)
@@ -356,13 +457,112 @@ class VirtualDispatch(Dispatch):
     def access_time(self) -> int:
         ordinal = self.ordinal
         self.ordinal = ordinal + 1
-        return self.now_ns(self.retired + self.port_index[ordinal])
+        try:
+            before = self.port_index[ordinal]
+        except IndexError:
+            raise CountLost(self._unplaced_reason()) from None
+        return self.now_ns(self.retired + before)
+
+    def _unplaced(self, access: PortAccess) -> int:
+        self.on_failure(access, CountLost(self._unplaced_reason()))
+        return FLOATING_BUS[access.width]
+
+    def _unplaced_reason(self) -> str:
+        return (
+            f"the port instruction could not be placed in its block at {self.block.address:#x} "
+            f"({len(self.block.port_index)} port instructions decoded there): the instruction count would be wrong"
+        )
+
+    # --- decoding blocks, and hearing of stores over them ---------------------
 
     def _decode(self, address: int, size: int) -> Block:
-        bits = code_bits(self.uc, self.start_bits)
-        block = decode_block(bytes(self.uc.mem_read(address, size)), address, bits)
+        block = self._decode_as_unicorn_did(address, size)
+        if len(self.blocks) >= MAX_BLOCKS:
+            self.blocks.clear()
+            self.code_pages.clear()
         self.blocks[address] = block
+        for page in range(address >> PAGE_SHIFT, ((address + max(size, 1) - 1) >> PAGE_SHIFT) + 1):
+            self.code_pages.setdefault(page, set()).add(address)
+        if self.code_watch is not None:
+            self.code_watch.watch(address, address + size)
         return block
+
+    def _decode_as_unicorn_did(self, address: int, size: int) -> Block:
+        """Decode the block in the mode whose instruction count agrees with Unicorn's own translation.
+
+        The mode comes from CR0 and the GDT, but CS keeps the descriptor it was
+        loaded with (a guest may set CR0.PE, or change its GDT, without reloading
+        CS), so the guess is checked against the instruction count of Unicorn's
+        translation block; where no decoding agrees, Unicorn's count is used.
+        """
+        try:
+            code = bytes(self.uc.mem_read(address, size))
+        except unicorn.UcError:  # a 64-bit non-canonical address Unicorn runs truncated, for one
+            code = b""
+        translated = self._translated_icount(address, size)
+        guess = code_bits(self.uc, self.start_bits)
+        first = None
+        for bits in (guess, *OTHER_BITS[guess]):
+            block = decode_block(code, address, bits)
+            first = first or block
+            if block.exact and (translated is None or block.icount == translated):
+                return block
+        if translated is None:
+            return first
+        return decode_block(code, address, guess, icount=translated)
+
+    def _translated_icount(self, address: int, size: int) -> int | None:
+        """Instructions in Unicorn's translation block at ``address``, if it is the one running."""
+        try:
+            pc, icount, tb_size = self.uc.ctl_request_cache(address)
+        except unicorn.UcError:
+            return None
+        return icount if (pc, tb_size) == (address, size) else None
+
+    def on_code_write(self, _engine: int, _kind: int, address: int, size: int, _value: int, _user: int) -> None:
+        """A guest store into decoded code (a native write hook): forget the blocks it changes."""
+        end = address + size
+        self.forget_code(address, size)
+        block = self.block
+        if block.address < end and address < block.end and block.icount:
+            if block.address == self.replay_at and block.icount == 1:
+                return  # the store running again on its own: Unicorn lets it finish
+            self._abandon_block()
+
+    def _abandon_block(self) -> None:
+        # Unicorn (QEMU's precise SMC) leaves the running block at the store,
+        # runs the store as a block of its own, then translates what follows.
+        store = None
+        for address in self._store_addresses():
+            store = self.block.index_of(address)
+            if store is not None:
+                break
+        else:
+            return
+        self.retired += store
+        self.replay_at = self.block.instructions[store].address
+        self.block = EMPTY_BLOCK
+        self.port_index = ()
+        self.ordinal = 0
+
+    def _store_addresses(self) -> tuple[int, ...]:
+        # CS's base as the GDT gives it, then as real mode had it (a guest may set
+        # CR0.PE and go on without reloading CS), then none (flat).
+        eip = self.read_pc()
+        return (linear_pc(self.uc, self.start_bits), eip + self.uc.reg_read(x86.UC_X86_REG_CS) * 16, eip)
+
+    def forget_code(self, address: int, size: int) -> None:
+        """Bytes at ``address`` changed (a guest store, an interrupt frame): forget blocks decoded there."""
+        end = address + size
+        for page in range(address >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
+            starts = self.code_pages.get(page)
+            if not starts:
+                continue
+            for start in list(starts):
+                block = self.blocks.get(start)
+                if block is None or (block.address < end and address < block.end):
+                    self.blocks.pop(start, None)
+                    starts.discard(start)
 
     def current_instruction(self) -> Instruction | None:
         instructions = self.block.port_instructions
@@ -378,20 +578,53 @@ class VirtualDispatch(Dispatch):
 
     def halted_at(self, pc: int) -> int | None:
         # HLT ends its translation block: the CPU stands at the block's end.
-        if self.block.ends_in_hlt and pc == self.block.end:
-            return self.block.instructions[-1].address
+        block = self.stopped_in
+        if block.ends_in_hlt and pc == block.end:
+            return block.instructions[-1].address
         return None
 
 
-class HostDispatch(Dispatch):
-    """Host time, no block hook.  Check points come from a host timer thread that stops the CPU.
+class SliceTimer:
+    """Asks the virtual dispatch for a check point once ``seconds`` have passed, until cancelled.
 
-    Unicorn's ``emu_stop`` may be called from another thread (its own
-    ``timeout`` works that way); the CPU stops at the next block boundary and
-    the machine's run loop services the interrupt, then resumes.
+    It asks again every ``RETRY_S``: the run loop may overwrite ``next_check``
+    just after this thread set it.
     """
 
-    __slots__ = ("alarm", "clock", "origin_ns", "wakeup_requested")
+    RETRY_S = 0.02
+
+    def __init__(self, dispatch: VirtualDispatch, seconds: float) -> None:
+        self._dispatch = dispatch
+        self._seconds = seconds
+        self._cancelled = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self._cancelled.wait(self._seconds):
+            return
+        while not self._cancelled.is_set():
+            self._dispatch.slice_due = True
+            self._dispatch.next_check = 0
+            self._cancelled.wait(self.RETRY_S)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._thread.join()
+
+
+class HostDispatch(Dispatch):
+    """Host time, no block hook.  Check points come from the run loop, between runs of the CPU.
+
+    The machine runs the CPU in slices that end, by Unicorn's own timeout, no
+    later than the next timer event (``until_check_ns``); a device that asks
+    for a check point from inside a hook stops the CPU at once.  Unicorn's
+    timeout starts with each ``emu_start``, so no stop request is lost between
+    two runs of the CPU (a stop requested while the CPU is not running is
+    forgotten by the next ``emu_start``).
+    """
+
+    __slots__ = ("clock", "due_ns", "origin_ns", "wakeup_requested")
 
     def __init__(
         self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler, clock: HostClock
@@ -399,7 +632,7 @@ class HostDispatch(Dispatch):
         super().__init__(uc, bus, start_bits, on_failure)
         self.clock = clock
         self.origin_ns = clock.origin_ns
-        self.alarm: threading.Timer | None = None
+        self.due_ns = NEVER
         self.wakeup_requested = False
 
     def time_at(self, pc: int) -> int:
@@ -413,29 +646,31 @@ class HostDispatch(Dispatch):
         self.uc.emu_stop()
 
     def arm(self, due_ns: int) -> None:
-        self.disarm()
-        delay_s = max(0.0, (due_ns - self.clock.now_ns()) / 1e9)
-        self.alarm = threading.Timer(delay_s, self.check_soon)
-        self.alarm.daemon = True
-        self.alarm.start()
+        self.due_ns = due_ns
 
     def disarm(self) -> None:
-        if self.alarm is not None:
-            self.alarm.cancel()
-            self.alarm = None
+        self.due_ns = NEVER
 
     def recheck_later(self) -> None:
         self.arm(self.clock.now_ns() + HOST_RECHECK_NS)
 
+    def until_check_ns(self) -> int | None:
+        if self.wakeup_requested:
+            return 0
+        return None if self.due_ns == NEVER else max(0, self.due_ns - self.clock.now_ns())
+
     def take_wakeup(self) -> bool:
-        requested, self.wakeup_requested = self.wakeup_requested, False
+        requested = self.wakeup_requested or self.clock.now_ns() >= self.due_ns
+        self.wakeup_requested = False
         return requested
 
     def wait_until(self, now_ns: int, due_ns: int) -> int:
-        """Halted until ``due_ns``: sleep."""
-        delay_ns = due_ns - self.clock.now_ns()
-        if delay_ns > 0:
-            time.sleep(delay_ns / 1e9)
+        """Halted until ``due_ns``: sleep, in short naps so that the run's budget and Ctrl-C are heard."""
+        while not self.interrupted:
+            delay_s = min((due_ns - self.clock.now_ns()) / 1e9, self.wall_deadline - time.perf_counter())
+            if delay_s <= 0:
+                break
+            time.sleep(min(delay_s, NAP_S))
         return self.clock.now_ns()
 
     def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:

@@ -48,6 +48,7 @@ class InstructionTrace:
         self.ranges = tuple(ranges) or ((1, 0),)  # begin > end: the whole address space
         self.printed = 0
         self.limit_reached = False
+        self.last_address: int | None = None  # the last instruction the hook saw: where a stop took effect
         self._previous: dict[str, int] | None = None
         self._handles: list[int] = []
 
@@ -71,6 +72,7 @@ class InstructionTrace:
             self._previous = None
 
     def _on_instruction(self, uc: unicorn.Uc, address: int, size: int, _user: object) -> None:
+        self.last_address = address
         if self.printed >= self.limit:
             self.limit_reached = True
             uc.emu_stop()

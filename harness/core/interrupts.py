@@ -22,9 +22,10 @@ the report shows the CPU as the interrupt found it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 import unicorn
-from pmtimer_harness.core.cpu import CR0_PE
+from pmtimer_harness.core.cpu import CR0_PE, descriptor_base, segment_base
 from unicorn import x86_const as x86
 
 EFLAGS_TF = 1 << 8
@@ -43,16 +44,22 @@ def interrupts_enabled(uc: unicorn.Uc) -> bool:
     return bool(uc.reg_read(x86.UC_X86_REG_EFLAGS) & EFLAGS_IF)
 
 
-def deliver(uc: unicorn.Uc, vector: int, start_bits: int) -> int:
-    """Enter the handler for ``vector``, returning to the current CS:IP; gives the handler's linear address."""
+MemoryWritten = Callable[[int, int], None]  # (address, size): guest memory the delivery wrote
+
+
+def deliver(uc: unicorn.Uc, vector: int, start_bits: int, wrote: MemoryWritten = lambda _a, _s: None) -> int:
+    """Enter the handler for ``vector``, returning to the current CS:IP; gives the handler's linear address.
+
+    ``wrote`` hears of the frame's bytes: they may lie over code the harness decoded.
+    """
     if start_bits == 64:
         raise DeliveryError("interrupt delivery in long mode is not modelled")
     if uc.reg_read(x86.UC_X86_REG_CR0) & CR0_PE:
-        return _deliver_protected(uc, vector)
-    return _deliver_real(uc, vector)
+        return _deliver_protected(uc, vector, wrote)
+    return _deliver_real(uc, vector, wrote)
 
 
-def _deliver_real(uc: unicorn.Uc, vector: int) -> int:
+def _deliver_real(uc: unicorn.Uc, vector: int, wrote: MemoryWritten) -> int:
     # The limit is not checked: Unicorn's reset leaves IDTR.limit 0 where the
     # processor's is 0xFFFF (SDM vol. 3A, "Processor State After Reset"), and no guest sets it.
     _, ivt_base, _, _ = uc.reg_read(x86.UC_X86_REG_IDTR)
@@ -72,6 +79,7 @@ def _deliver_real(uc: unicorn.Uc, vector: int) -> int:
         _check_in_ram(uc, address, 2, f"the stack at {ss:#06x}:{address - ss * 16:#06x}")
     for address, word in pushes:
         uc.mem_write(address, struct.pack("<H", word))
+        wrote(address, 2)
     uc.reg_write(x86.UC_X86_REG_SP, sp)
     uc.reg_write(x86.UC_X86_REG_EFLAGS, flags & ~(EFLAGS_IF | EFLAGS_TF))
     uc.reg_write(x86.UC_X86_REG_CS, segment)
@@ -79,7 +87,7 @@ def _deliver_real(uc: unicorn.Uc, vector: int) -> int:
     return handler
 
 
-def _deliver_protected(uc: unicorn.Uc, vector: int) -> int:
+def _deliver_protected(uc: unicorn.Uc, vector: int, wrote: MemoryWritten) -> int:
     _, idt_base, idt_limit, _ = uc.reg_read(x86.UC_X86_REG_IDTR)
     if vector * 8 + 7 > idt_limit:
         raise DeliveryError(f"vector {vector:#x} is beyond the IDT limit {idt_limit:#x}")
@@ -106,6 +114,7 @@ def _deliver_protected(uc: unicorn.Uc, vector: int) -> int:
     except unicorn.UcError as error:  # the CPU refused the descriptor (a data segment, say)
         raise DeliveryError(f"loading CS with the gate's selector {selector:#06x} failed: {error}") from None
     uc.mem_write(frame_address, frame)
+    wrote(frame_address, len(frame))
     uc.reg_write(x86.UC_X86_REG_ESP, esp)
     cleared = EFLAGS_TF | (EFLAGS_IF if gate_type == INTERRUPT_GATE_32 else 0)
     uc.reg_write(x86.UC_X86_REG_EFLAGS, flags & ~cleared)
@@ -124,23 +133,7 @@ def _code_segment_base(uc: unicorn.Uc, selector: int, vector: int) -> int:
     if gdt_limit < (selector | 7):
         raise DeliveryError(f"{where}, beyond the GDT limit {gdt_limit:#x}")
     descriptor = int.from_bytes(_read(uc, gdt_base + (selector & ~7), 8, "the GDT descriptor"), "little")
-    return _descriptor_base(descriptor)
-
-
-def segment_base(uc: unicorn.Uc, selector: int) -> int:
-    """The base of a GDT segment (0 for Unicorn's flat start, which has no GDT, or a GDT outside RAM)."""
-    _, gdt_base, gdt_limit, _ = uc.reg_read(x86.UC_X86_REG_GDTR)
-    if gdt_limit < (selector | 7):
-        return 0
-    try:
-        descriptor = int.from_bytes(uc.mem_read(gdt_base + (selector & ~7), 8), "little")
-    except unicorn.UcError:
-        return 0
-    return _descriptor_base(descriptor)
-
-
-def _descriptor_base(descriptor: int) -> int:
-    return (descriptor >> 16 & 0xFFFFFF) | (descriptor >> 56 & 0xFF) << 24
+    return descriptor_base(descriptor)
 
 
 def _check_in_ram(uc: unicorn.Uc, address: int, size: int, what: str) -> None:

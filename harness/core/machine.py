@@ -15,9 +15,12 @@ by a later exit.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from pmtimer_harness.frontends.gdbstub import GdbStub
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFF
+MAX_SLICE_S = 0.25  # the CPU runs at most this long before the run loop looks at the budget and Ctrl-C
 
 EXCEPTION_NAMES = {
     0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
@@ -215,16 +219,17 @@ class Machine:
             begin = self.config.load_address
         self.dispatch.start_clock()
         began = time.perf_counter()
+        self.dispatch.wall_deadline = began + self.config.timeout
         try:
-            while True:
-                fault = self._run_cpu(begin, began)
-                wall_seconds = time.perf_counter() - began
-                running = self._stop is None and fault is None and wall_seconds < self.config.timeout
-                if running and self._paused_safely():
-                    begin = resume_address(self.uc, self.config.mode)
-                    continue
-                stop = self._stop or self._classify_end(fault, wall_seconds)
-                return self._result(stop, wall_seconds)
+            with self._ctrl_c_stops_the_run():
+                while True:
+                    fault, sliced = self._run_cpu(begin)
+                    if self._may_go_on(fault) and self._paused_to_go_on(sliced):
+                        begin = resume_address(self.uc, self.config.mode)
+                        continue
+                    wall_seconds = time.perf_counter() - began
+                    stop = self._stop or self._classify_end(fault, wall_seconds)
+                    return self._result(stop, wall_seconds)
         finally:
             self.dispatch.disarm()
             if self.instruction_trace is not None:
@@ -249,7 +254,7 @@ class Machine:
     def _snapshot_requested(self) -> None:
         # Saved at the next block boundary, where the CPU's state is whole.
         self._snapshot_due = True
-        self.uc.emu_stop()
+        self.dispatch.stop_cpu()
 
     def _snapshot_taken(self) -> bool:
         if not self._snapshot_due or self._stop is not None:
@@ -271,18 +276,51 @@ class Machine:
         self.dispatch.resync(self.dispatch.read_pc())
         return True
 
-    def _paused_to_go_on(self) -> bool:
-        """The CPU stopped without a verdict: for a snapshot, a HLT, an alarm or the trace limit."""
-        return (
-            self._snapshot_taken() or self._woke_from_hlt() or self._serviced_wakeup() or self._trace_limit_reached()
-        )
+    def _may_go_on(self, fault: unicorn.UcError | None) -> bool:
+        out_of_time = time.perf_counter() >= self.dispatch.wall_deadline
+        return self._stop is None and fault is None and not out_of_time and not self.dispatch.interrupted
 
-    def _paused_safely(self) -> bool:
-        """``_paused_to_go_on``, with a harness bug turned into an error verdict rather than a traceback."""
+    def _paused_to_go_on(self, sliced: bool) -> bool:
+        """The CPU stopped without a verdict: for a snapshot, the trace limit, the end of a slice or a HLT."""
+        if self._snapshot_taken() or self._trace_limit_reached():
+            return True
+        if sliced:  # the CPU ran its slice: the host clock may have a timer event due
+            self._interrupt_serviced(self._serviced_wakeup)
+            return self._stop is None
+        return self._interrupt_serviced(self._woke_from_hlt) or self._interrupt_serviced(self._serviced_wakeup)
+
+    @contextmanager
+    def _ctrl_c_stops_the_run(self) -> Iterator[None]:
+        """Ctrl-C (SIGINT) ends the run with the verdict ``interrupted`` at the next chance.
+
+        The handler runs between Python bytecodes: inside a hook, after a slice
+        of CPU time, or in a halted CPU's nap, so a run stops within a slice.
+        Signals can be handled only in the main thread; elsewhere Ctrl-C is left alone.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(_signal: int, _frame: object) -> None:
+            self.dispatch.interrupted = True
+            self.dispatch.check_soon()  # the check point stops the CPU; the host clock's stops it now
+
+        previous = signal.signal(signal.SIGINT, stop)
         try:
-            return self._paused_to_go_on()
+            yield
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _interrupt_serviced(self, service: Callable[[], bool]) -> bool:
+        """A HLT or the host clock's timer event paused the CPU for an interrupt: ``service`` takes it.
+
+        A harness bug here becomes an error verdict, not a traceback.
+        """
+        try:
+            return service()
         except Exception as error:
-            self._internal_error("between two runs of the CPU", error)
+            self._internal_error("while servicing an interrupt", error)
             return False
 
     def _internal_error(self, where: str, error: Exception) -> None:
@@ -290,13 +328,31 @@ class Machine:
         report = Report(reason=f"error: internal harness error {where}: {error!r}", details=details)
         self._latch(Stop(Verdict.ERROR, None, report=report))
 
-    def _run_cpu(self, begin: int, began: float) -> unicorn.UcError | None:
-        remaining_us = int((self.config.timeout - (time.perf_counter() - began)) * 1_000_000)
+    def _run_cpu(self, begin: int) -> tuple[unicorn.UcError | None, bool]:
+        """Run the CPU for one slice: until a stop, a fault, or Unicorn's timeout (then ``sliced``).
+
+        A slice is at most ``MAX_SLICE_S``: Unicorn's timeout is in microseconds
+        and must not wrap, and the run loop must look at the budget and Ctrl-C.
+        """
+        dispatch = self.dispatch
+        slice_s = min(MAX_SLICE_S, dispatch.wall_deadline - time.perf_counter())
+        until_check_ns = dispatch.until_check_ns()
+        if until_check_ns is not None:
+            slice_s = min(slice_s, until_check_ns / 1e9)
+        trace = self.instruction_trace
+        if trace is not None:
+            trace.last_address = None
+        fault = None
+        timeout_us = dispatch.begin_slice(max(0.0, slice_s))
         try:
-            self.uc.emu_start(begin, UNREACHABLE, timeout=max(1, remaining_us))
+            self.uc.emu_start(begin, UNREACHABLE, timeout=timeout_us)
         except unicorn.UcError as error:
-            return error
-        return None
+            fault = error
+        finally:
+            sliced = dispatch.end_slice()
+        sliced = sliced and fault is None
+        dispatch.settle(dispatch.read_pc(), fault is not None, trace.last_address if trace is not None else None)
+        return fault, sliced
 
     # --- interrupts: the SCI through the PIC to the CPU ----------------------
 
@@ -308,6 +364,9 @@ class Machine:
         """Before the block at ``address``: spend the budget, or take an interrupt (True)."""
         dispatch = self.dispatch
         try:
+            if dispatch.take_slice_end() or dispatch.interrupted:
+                dispatch.stop_cpu()
+                return False
             if dispatch.retired >= self.config.instruction_budget:
                 self._instruction_budget_spent(address)
                 return False
@@ -342,7 +401,7 @@ class Machine:
             return False
         pc = self.dispatch.read_pc()
         try:
-            handler = deliver(self.uc, vector, self.config.mode)
+            handler = deliver(self.uc, vector, self.config.mode, wrote=self.dispatch.forget_code)
         except DeliveryError as error:
             what = f"IRQ {SCI_IRQ} (SCI) through vector {vector:#04x}"
             report = self._report_at(pc, f"error: {what} could not be delivered: {error}")
@@ -386,7 +445,7 @@ class Machine:
         if self._stop is None:
             self._stop = stop
             self.dispatch.stop()
-            self.uc.emu_stop()
+            self.dispatch.stop_cpu()
 
     def _guest_exited(self, code: int) -> None:
         verdict = Verdict.PASS if code == 0 else Verdict.FAIL
@@ -448,6 +507,9 @@ class Machine:
             return Stop(Verdict.ERROR, instructions, report=report)
         if self.debugger is not None and self.debugger.killed:
             return Stop(Verdict.ERROR, instructions, report=self._report_at(pc, "error: killed from the debugger"))
+        if self.dispatch.interrupted:
+            reason = "interrupted: Ctrl-C (SIGINT) stopped the run"
+            return Stop(Verdict.INTERRUPTED, instructions, report=self._report_at(pc, reason))
         if wall_seconds >= self.config.timeout:
             reason = f"timeout: wall-clock budget of {self.config.timeout:g} s spent (--timeout)"
             return Stop(Verdict.TIMEOUT, instructions, report=self._report_at(pc, reason))
@@ -515,5 +577,5 @@ class Machine:
             port_writes=dispatch.port_writes,
             wall_seconds=wall_seconds,
             report=stop.report,
-            warnings=list(self.bus.unclaimed_log),
+            warnings=self.bus.unclaimed_notes() + ([self.console.dropped_note] if self.console.dropped_note else []),
         )

@@ -16,11 +16,12 @@ from collections.abc import Callable
 import unicorn
 from unicorn import x86_const as x86
 from unicorn.unicorn_py3.arch.intel import HOOK_INSN_IN_CFUNC, HOOK_INSN_OUT_CFUNC
-from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, uc_hook_h, uclib
+from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, HOOK_MEM_ACCESS_CFUNC, uc_hook_h, uclib
 
 InHook = Callable[[int, int, int, int], int]  # (engine, port, width, user) -> value
 OutHook = Callable[[int, int, int, int, int], None]  # (engine, port, width, value, user)
 BlockHook = Callable[[int, int, int, int], None]  # (engine, address, size, user)
+WriteHook = Callable[[int, int, int, int, int, int], None]  # (engine, type, address, size, value, user)
 
 
 class NativeHooks:
@@ -29,8 +30,10 @@ class NativeHooks:
     def __init__(self, uc: unicorn.Uc) -> None:
         self._uc = uc
         self._pointers: list[object] = []
+        self._write_pointer: object | None = None  # one C pointer serves every write range
 
-    def _add(self, hook_type: int, pointer: object, *extra: object) -> None:
+    def _add(self, hook_type: int, pointer: object, *extra: object, begin: int = 1, end: int = 0) -> uc_hook_h:
+        # begin > end (the default): the whole address space.
         handle = uc_hook_h()
         status = uclib.uc_hook_add(
             self._uc._uch,
@@ -38,13 +41,14 @@ class NativeHooks:
             hook_type,
             ctypes.cast(pointer, ctypes.c_void_p),
             None,
-            ctypes.c_uint64(1),
-            ctypes.c_uint64(0),  # begin > end: the whole address space
+            ctypes.c_uint64(begin),
+            ctypes.c_uint64(end),
             *extra,
         )
         if status != unicorn.UC_ERR_OK:
             raise unicorn.UcError(status)
         self._pointers.append(pointer)
+        return handle
 
     def on_in(self, callback: InHook) -> None:
         self._add(unicorn.UC_HOOK_INSN, HOOK_INSN_IN_CFUNC(callback), ctypes.c_int(x86.UC_X86_INS_IN))
@@ -54,3 +58,15 @@ class NativeHooks:
 
     def on_block(self, callback: BlockHook) -> None:
         self._add(unicorn.UC_HOOK_BLOCK, HOOK_CODE_CFUNC(callback))
+
+    def on_write(self, callback: WriteHook, first: int, last: int) -> uc_hook_h:
+        """Call ``callback`` before each guest store to an address in ``first``-``last``."""
+        if self._write_pointer is None:
+            self._write_pointer = HOOK_MEM_ACCESS_CFUNC(callback)
+            self._pointers.append(self._write_pointer)
+        return self._add(unicorn.UC_HOOK_MEM_WRITE, self._write_pointer, begin=first, end=last)
+
+    def remove(self, handle: uc_hook_h) -> None:
+        status = uclib.uc_hook_del(self._uc._uch, handle)
+        if status != unicorn.UC_ERR_OK:
+            raise unicorn.UcError(status)

@@ -14,10 +14,12 @@ class Verdict(str, Enum):
     ERROR = "error"  # a fault, a refused access, a device exception
     TIMEOUT = "timeout"  # instruction or wall-clock budget spent
     HALTED = "halted"  # HLT with nothing left to wait for
+    INTERRUPTED = "interrupted"  # Ctrl-C (SIGINT): the result so far
 
     @property
     def exit_status(self) -> int:
-        return {"pass": 0, "fail": 1, "error": 2, "timeout": 3, "halted": 3}[self.value]
+        # 130 = 128 + SIGINT, what a shell reports for a program Ctrl-C ended.
+        return {"pass": 0, "fail": 1, "error": 2, "timeout": 3, "halted": 3, "interrupted": 130}[self.value]
 
 
 @dataclass

@@ -1,0 +1,58 @@
+"""Ctrl-C (SIGINT) stops a run within a second, prints the result so far and exits with status 130.
+
+Each guest first writes a byte to the console, which ``--trace`` prints as it
+happens: that line says the run has begun, and the signal is sent then.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.guests import write_guest
+
+ANNOUNCE = "        mov al, '!'\n        out 0xE9, al\n"
+GUESTS = {
+    "spinning": ANNOUNCE + "spin:   jmp spin\n",
+    "sleeping in HLT": ANNOUNCE + """
+        mov dx, 0x402           ; TMR_EN: HLT waits for the top bit to toggle, 600 s away at 32 bits
+        mov ax, 1
+        out dx, ax
+        sti
+idle:   hlt
+        jmp idle
+""",
+}
+LATENCY_S = 1.0
+MARGIN_S = 1.5  # a loaded machine
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT to a child process")
+@pytest.mark.parametrize("clock", ["virtual", "host"])
+@pytest.mark.parametrize("guest", sorted(GUESTS))
+def test_ctrl_c_stops_the_run_and_prints_the_partial_result(tmp_path, guest, clock):
+    path = write_guest(tmp_path, GUESTS[guest])
+    options = ["--clock", clock, "--timeout", "120", "--trace"]
+    if clock == "virtual":
+        options += ["--max-instructions", str(10**15)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pmtimer_harness", "run", str(path), *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert "DEBUGCON" in child.stdout.readline()  # the guest is running
+        sent = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=30)
+        latency = time.perf_counter() - sent
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 130, stdout + stderr
+    assert "guest.asm: interrupted" in stdout
+    assert "interrupted: Ctrl-C (SIGINT) stopped the run" in stdout
+    assert "Traceback" not in stderr + stdout
+    assert latency < LATENCY_S + MARGIN_S

@@ -1,0 +1,105 @@
+"""The virtual clock's instruction count is exact whatever the guest does.
+
+Each case is checked against a per-instruction reference count
+(``tests/reference_count.py``): at every port access and at the verdict.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.frontends.suite import bundled_guests
+from pmtimer_harness.tools.guest import load_guest
+from pmtimer_harness.tools.runner import guest_config
+
+from tests.guests import write_guest
+from tests.reference_count import assert_counts_exact, counted_run
+
+BUNDLED_BUDGET = 60_000  # instructions of each bundled guest checked in make test; make fuzz checks them whole
+
+
+def counted(tmp_path: Path, body: str, *options: str):
+    path = write_guest(tmp_path, body)
+    _, config = guest_config(path, list(options))
+    return counted_run(load_guest(path, config).image, config)
+
+
+def test_a_device_that_stops_the_cpu_in_a_loop_keeps_the_count_and_the_budget(tmp_path):
+    # Each OUT to the snapshot port stops the CPU at the end of its block; the
+    # block is `out; jmp`, which loops to itself.
+    run = counted(tmp_path, "again:  out 0xF5, al\n        jmp again\n", "--max-instructions", "203")
+    assert run.plain.result.verdict == Verdict.TIMEOUT
+    assert run.plain.result.instructions in (203, 204)  # the budget is checked between blocks
+    assert_counts_exact(run)
+
+
+def test_code_patched_to_the_same_size_is_counted_as_it_now_is(tmp_path):
+    body = """
+        mov dx, TIMER_PORT
+        mov cx, 3
+again:  call patched
+        mov word [patched], 0xED66      ; nop; nop  ->  in eax, dx (same two bytes)
+        dec cx
+        jnz again
+        in eax, dx
+        mov al, 0
+        out 0xF4, al
+patched:
+        nop
+        nop
+        ret
+"""
+    run = counted(tmp_path, body)
+    assert run.plain.result.verdict == Verdict.PASS, run.plain.result.report
+    assert run.plain.result.port_reads == 3  # two patched calls read the timer, then the last IN
+    assert_counts_exact(run)
+
+
+def test_a_store_into_the_running_block_is_counted(tmp_path):
+    # The store rewrites an instruction later in its own block: Unicorn leaves
+    # the block at the store and translates the rest again.
+    body = """
+        mov dx, TIMER_PORT
+        mov cx, 4
+again:  mov byte [target], 0x90         ; target: was `inc bx`, now `nop`
+        in eax, dx
+target: inc bx
+        in eax, dx
+        dec cx
+        jnz again
+        mov al, bl
+        out 0xF4, al
+"""
+    run = counted(tmp_path, body)
+    assert run.plain.result.verdict == Verdict.PASS
+    assert_counts_exact(run)
+
+
+def test_real_mode_may_set_cr0_pe_with_its_gdt_outside_ram(tmp_path):
+    body = """
+        cli
+        o32 lgdt [gdtr]
+        mov eax, cr0
+        or eax, 1
+        mov cr0, eax                    ; CS keeps its real-mode descriptor
+        mov dx, TIMER_PORT
+        mov cx, 100
+again:  in eax, dx
+        dec cx
+        jnz again
+        mov al, 0
+        out 0xF4, al
+gdtr:   dw 0xFFFF
+        dd 0xF0000000
+"""
+    run = counted(tmp_path, body)
+    assert run.plain.result.verdict == Verdict.PASS, run.plain.result.report
+    assert_counts_exact(run)
+
+
+@pytest.mark.parametrize("guest", bundled_guests(), ids=lambda path: path.name)
+def test_every_bundled_guest_is_counted_exactly(guest):
+    _, config = guest_config(guest)
+    config = dataclasses.replace(config, max_instructions=min(config.instruction_budget, BUNDLED_BUDGET))
+    assert_counts_exact(counted_run(load_guest(guest, config).image, config))
