@@ -577,5 +577,5 @@ class Machine:
             port_writes=dispatch.port_writes,
             wall_seconds=wall_seconds,
             report=stop.report,
-            warnings=self.bus.unclaimed_notes() + ([self.console.dropped_note] if self.console.dropped_note else []),
+            warnings=self.bus.unclaimed_notes() + [note for note in (self.board.console.dropped_note,) if note],
         )
