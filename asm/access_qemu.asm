@@ -11,6 +11,8 @@
 ; The start value is far from zero so that a reset would show, and its bytes
 ; differ, so that a read of the wrong byte lane would show.
 ; harness: --io-semantics qemu --timer-start 0xABCD00
+; expect: acpi=error bhyve=error width-mismatch=error xen=fail virtualbox=fail hyperv=fail
+; expect: bochs=fail
 
         bits 16
         org LOAD_ADDRESS

@@ -8,6 +8,8 @@
 ; and time advances.  It passes unchanged with --timer-width 24 or 32 and with
 ; the timer moved (--timer-port 0x608), and in QEMU, whose SeaBIOS puts the
 ; tables near the top of RAM.
+; expect: cloud-hypervisor=fail piix4=fail no-pm-timer=fail
+
 
         bits 16
         org LOAD_ADDRESS

@@ -9,6 +9,7 @@
 ; and checks the elapsed ticks; then checks, over many reads, that every step
 ; is forward modulo that mask.
 ; harness: --timer-start 0xFFFF00
+; expect: bhyve=fail cloud-hypervisor=fail piix4=fail no-pm-timer=fail
 
         bits 16
         org LOAD_ADDRESS
@@ -22,6 +23,7 @@
 
 guest_main:
         call    find_the_timer
+        call    require_a_timer_port
         mov     dword [tc_counter_mask], 0x00FFFFFF
         cmp     dword [timer_is_32_bits], 0
         je      elapsed_across_2_to_the_24

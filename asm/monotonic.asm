@@ -8,6 +8,8 @@
 ;   - the last value is later than the first: time advanced.
 ; This is what Linux's clocksource code relies on: elapsed = (now - last) & mask.
 ; Works for either width: run it with --timer-width 24 as well.
+; expect: piix4=fail no-pm-timer=fail
+
 
         bits 16
         org LOAD_ADDRESS

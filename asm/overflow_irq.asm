@@ -21,6 +21,7 @@
 ; earliest of the interrupts must come within 10 ms of its toggle (a timer
 ; whose TMR_STS is late every time is still caught), and the latest is shown.
 ; harness: --timer-width 24
+; expect: bhyve=halted hyperv=halted cloud-hypervisor=halted no-pm-timer=halted
 
         bits 16
         org LOAD_ADDRESS

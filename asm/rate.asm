@@ -8,6 +8,8 @@
 ; fast (bhyve's rounding error) is 26 ticks off.
 ; Under the host clock the interval is not known in advance: the guest only
 ; reports what it measured.
+; expect: bhyve=fail no-pm-timer=fail
+
 
         bits 16
         org LOAD_ADDRESS

@@ -12,6 +12,7 @@
 ;     for again, up to DEADLINE_ATTEMPTS times, and the last one is judged (a
 ;     timer that jumps past deadlines does so every time).
 ; harness: --timer-start 0xFFFF00
+; expect: bhyve=fail cloud-hypervisor=fail piix4=fail no-pm-timer=fail
 
         bits 16
         org LOAD_ADDRESS
@@ -32,6 +33,7 @@
 
 guest_main:
         call    find_the_timer
+        call    require_a_timer_port
         in      eax, dx
         call    timer_adjust_bits       ; start the extension
 

@@ -4,6 +4,8 @@
 ; The counter starts 256 ticks below the wrap (in QEMU the guest waits for
 ; it to get there); the checks are in include/wrap_check.inc.
 ; harness: --timer-width 24 --timer-start 0xFFFF00
+; expect: acpi=fail bhyve=fail xen=fail virtualbox=fail hyperv=fail cloud-hypervisor=fail piix4=fail
+; expect: amd-fch=fail no-pm-timer=fail
 
         bits 16
         org LOAD_ADDRESS

@@ -39,7 +39,7 @@ class IoSemantics(str, Enum):
 
 
 class NarrowRead(str, Enum):
-    """What a 1- or 2-byte IN in the timer's four ports (or a 4-byte IN at port+1..+3) returns."""
+    """What a 1- or 2-byte IN in the timer's four ports returns (a 4-byte IN there returns the count)."""
 
     REFUSE = "refuse"  # the platform stops the guest (bhyve)
     LOW_BYTES = "low-bytes"  # the low-order bytes of the counter, at any of the four ports (QEMU)
@@ -149,7 +149,7 @@ class PmTimer:
         self.quantum_ns = time_base.quantum_ns
         self.restarts_on_restore = restarts_on_restore
         self.mask = (1 << width) - 1
-        self.last = start  # what the last read returned: the stale buffer a STALE narrow read gives
+        self.last = start  # the last full read (StalePmTimer keeps it): what a stale narrow read gives
         self.windows = (self._window(),)
 
     def _window(self) -> PortWindow:
@@ -171,17 +171,15 @@ class PmTimer:
         return (self.start + self.time_base.ticks(now_ns)) & self.mask
 
     def read(self, port: int, width: int, now_ns: int) -> int:
-        # TimeBase.ticks, inlined: this is the hot path of every timer read.
-        value = (
-            self.start + (now_ns - now_ns % self.quantum_ns) * self.numerator // self.denominator
-        ) & self.mask
-        if width == 4 and port == self.port:
-            self.last = value
+        # TimeBase.ticks without the quantum, inlined: this is the hot path of
+        # every timer read.  A platform with a coarser clock is a SteppedPmTimer.
+        value = (self.start + now_ns * self.numerator // self.denominator) & self.mask
+        if width == 4:
             return value
         return self.narrow(port, width, value)
 
     def narrow(self, port: int, width: int, value: int) -> int:
-        """A read other than 4 bytes at the timer port, by the platform's rule."""
+        """A 1- or 2-byte read in the timer's ports, by the platform's rule."""
         rule = self.access.narrow_reads
         lane_mask = (1 << (8 * width)) - 1
         if rule is NarrowRead.LANES:
@@ -192,7 +190,6 @@ class PmTimer:
             return self.last & lane_mask
         # LOW_BYTES: QEMU implements the register as one 32-bit access and keeps
         # the low-order bytes of a narrower read, whichever of its four ports it hits.
-        self.last = value
         return value & lane_mask
 
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
@@ -215,7 +212,34 @@ class PmTimer:
         self.last = last if isinstance(last, int) and not isinstance(last, bool) else counter
 
 
-class UnlatchedPmTimer(PmTimer):
+class SteppedPmTimer(PmTimer):
+    """A timer whose clock moves in steps of ``time_base.quantum_ns`` (Hyper-V 100 ns, Bochs 1 us)."""
+
+    __slots__ = ()
+
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        return super().read(port, width, now_ns - now_ns % self.quantum_ns)
+
+
+class StalePmTimer(SteppedPmTimer):
+    """A narrow read leaves the I/O buffer as the last read left it (cloud-hypervisor).
+
+    cloud-hypervisor: devices/src/acpi.rs (``AcpiPmTimerDevice``) warns and does
+    not touch the data of a read that is not 4 bytes; what the guest then sees
+    is undefined.  The harness makes it deterministic: the low bytes of the
+    value the last full read returned.
+    """
+
+    __slots__ = ()
+
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        value = super().read(port, width, now_ns)
+        if width == 4:
+            self.last = value
+        return value
+
+
+class UnlatchedPmTimer(SteppedPmTimer):
     """A timer whose reads are not latched (Intel PIIX4 before revision 3).
 
     torvalds/linux: drivers/clocksource/acpi_pm.c: "a 3 ns window every 69.8 ns
@@ -243,6 +267,15 @@ class UnlatchedPmTimer(PmTimer):
             mask = self.mask if width == 4 else (1 << (8 * width)) - 1
             return (value - 0x100) & mask
         return value
+
+
+def timer_class(time_base: TimeBase, narrow_reads: NarrowRead, unlatched: bool) -> type[PmTimer]:
+    """The model a platform needs: the plain timer unless it steps, goes stale or is not latched."""
+    if unlatched:
+        return UnlatchedPmTimer  # steps too; its narrow reads are never stale
+    if narrow_reads is NarrowRead.STALE:
+        return StalePmTimer
+    return PmTimer if time_base.quantum_ns == 1 else SteppedPmTimer
 
     def state(self, now_ns: int) -> dict[str, object]:
         return {**super().state(now_ns), "reads": self.reads}

@@ -15,6 +15,17 @@ class SteppingBackTimer(PmTimer):
         return (value - 5) & self.mask if self.reads % 1000 == 0 else value
 
 
+class JumpsBackOnceTimer(PmTimer):
+    """From the 2500th read on, the count is 10,000 ticks behind: one step back, then in order again."""
+
+    reads = 0
+
+    def read(self, port, width, now_ns):
+        self.reads += 1
+        value = super().read(port, width, now_ns)
+        return (value - 10_000) & self.mask if self.reads >= 2500 else value
+
+
 class WrapsAtBit23Timer(PmTimer):
     """Masks one bit too few: a 24-bit timer that wraps at 2^23."""
 

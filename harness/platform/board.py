@@ -23,7 +23,7 @@ from pmtimer_harness.devices.acpi_pm1 import Pm1Registers, Pm1Rules
 from pmtimer_harness.devices.debug_console import DebugConsole
 from pmtimer_harness.devices.debug_exit import DebugExit
 from pmtimer_harness.devices.pic8259 import PicPair
-from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer, TimerAccess, UnlatchedPmTimer
+from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer, TimerAccess, timer_class
 from pmtimer_harness.devices.snapshot_port import SnapshotPort
 from pmtimer_harness.platform.acpi_tables import SCI_IRQ, AcpiTable, FadtFacts, build_tables
 from pmtimer_harness.platform.profiles import Profile, Restore
@@ -56,8 +56,8 @@ class Board:
         self.pm1: Pm1Registers | None = None
         semantics = IoSemantics(config.io_semantics or IoSemantics.BHYVE.value)
         if profile.port is not None:
-            if profile.unlatched_reads and timer_model is PmTimer:
-                timer_model = UnlatchedPmTimer
+            if timer_model is PmTimer:
+                timer_model = timer_class(profile.time_base, profile.narrow_reads, profile.unlatched_reads)
             access = TimerAccess(profile.narrow_reads, profile.writes, profile.refusal)
             self.timer = timer_model(
                 port=profile.port, width=profile.width, start=config.timer_start, semantics=semantics,

@@ -28,6 +28,7 @@ from pmtimer_harness.core.snapshot_format import SnapshotError
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.frontends.gdbstub import write_label_script
+from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM
 from pmtimer_harness.tools.guest import Guest, GuestError, GuestHeader, load_guest, read_header
 from pmtimer_harness.tools.options import header_parser, machine_config
 
@@ -106,8 +107,23 @@ def run_guest(
         machine.on_snapshot = lambda stopped: save_snapshot(stopped, snapshot_path)
     if save_at is not None:
         machine.save_at(save_at)
-    expect = header.expect_on(config.platform)
+    expect = header.expect_on(config.platform) if _platform_named(header, options, config) else header.expect
     return GuestRun(guest_path, config, expect, run_machine(machine, guest_path.name, show_progress))
+
+
+def _platform_named(
+    header: GuestHeader, options: Sequence[str] | argparse.Namespace | MachineConfig, config: MachineConfig
+) -> bool:
+    """Whether the run names its platform: only then does a guest's ``; expect: PLATFORM=...`` apply.
+
+    A guest whose header asks for hardware (``--timer-width 24``) runs on that
+    hardware by default, and is held to its plain ``; expect:`` there.
+    """
+    if config.platform != DEFAULT_PLATFORM or "--platform" in header.options:
+        return True
+    if isinstance(options, argparse.Namespace):
+        return "platform" in vars(options)
+    return not isinstance(options, MachineConfig) and "--platform" in options
 
 
 def guest_config(
