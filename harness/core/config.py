@@ -145,6 +145,8 @@ class MachineConfig:
             "TIMER_START": self.timer_start,
             "IO_SEMANTICS_QEMU": int(self.io_semantics == IoSemantics.QEMU.value),
             "HAS_PM_TIMER": int(self.profile().has_timer),
+            # What Linux learns from the chipset's PCI IDs (acpi_pm_check_blacklist): the harness has no PCI bus.
+            "PM_TIMER_UNLATCHED": int(self.profile().unlatched_reads),
             "CLOCK_VIRTUAL": int(self.clock == "virtual"),
             "INSN_NS": self.insn_ns,
             "IO_NS": self.io_ns,
