@@ -1,6 +1,8 @@
 """The snapshot file format: every kind of bad input is one clear SnapshotError."""
 
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -134,3 +136,68 @@ def test_golden_snapshots_keep_loading():
     for path in golden:
         result = load(path.read_bytes()).run()
         assert result.verdict.value == "pass", path.name
+
+
+def with_unicorn_context(data: bytes, fill: int) -> bytes:
+    """The snapshot with an old-style ``cpu/unicorn-context`` chunk of the right length, other contents."""
+    import unicorn
+
+    version = unicorn.__version__.encode()
+    size = Machine(MachineConfig()).uc.context_save().size
+    payload = bytes([len(version)]) + version + bytes([fill]) * size
+    return encode([*decode(data), Chunk("cpu/unicorn-context", 1, payload, optional=True)])
+
+
+@pytest.mark.parametrize("fill", [0x00, 0xFF])
+def test_a_crafted_unicorn_context_never_reaches_unicorn(tmp_path, fill):
+    # Handed to uc_context_restore, such a chunk killed the interpreter with SIGSEGV.
+    crafted = tmp_path / "crafted.snap"
+    crafted.write_bytes(with_unicorn_context(VALID, fill))
+    done = subprocess.run([sys.executable, "-m", "pmtimer_harness", "resume", str(crafted)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("mode.cs64", 1, "not in long mode"),
+    ("mode.cpl", 4, "mode.cpl is 4, at most 3"),
+    ("ds.flags", 1 << 32, "exceed 32 bits"),
+    ("cs", 0x10000, "does not fit 16 bits"),
+])
+def test_hidden_segment_state_no_cpu_could_hold_is_refused(name, value, message):
+    from pmtimer_harness.core.snapshot import _read_records, _records
+
+    chunks = decode(VALID)
+    cpu = next(chunk for chunk in chunks if chunk.name == "cpu")
+    values = _read_records(cpu.payload, "cpu")
+    assert name in values
+    values[name] = value
+    crafted = [Chunk("cpu", 1, _records(values)) if chunk.name == "cpu" else chunk for chunk in chunks]
+    with pytest.raises(SnapshotError, match=message):
+        load(encode(crafted))
+
+
+def test_ram_as_older_snapshots_hold_it_one_zlib_stream_still_loads():
+    machine = load(VALID)
+    memory = bytes(machine.uc.mem_read(0, 1 << 20))
+    ram = Chunk("ram", 1, struct.pack("<QB", 1 << 20, 1) + zlib.compress(memory))
+    result = load(encode([ram if c.name == "ram" else c for c in decode(VALID)])).run()
+    assert result.verdict.value == "pass"
+
+
+def test_a_large_guest_ram_saves_and_restores_without_a_copy_of_it():
+    import resource
+
+    from pmtimer_harness.core.snapshot_ram import ram_chunk, restore_ram
+
+    machine = Machine(MachineConfig(memory=256 << 20))
+    machine.uc.mem_write(200 << 20, b"far up")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    chunk = ram_chunk(machine.uc, 256 << 20)
+    assert len(chunk.payload) < 4096  # 255 pieces of zeros and one with six bytes
+    fresh = Machine(MachineConfig(memory=256 << 20))
+    restore_ram(fresh.uc, 256 << 20, chunk)
+    assert bytes(fresh.uc.mem_read(200 << 20, 6)) == b"far up"
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 64 * 1024  # a copy of the RAM would be 256 MiB

@@ -5,12 +5,14 @@ every field.  Chunks (all version 1):
 
 - ``config``: the machine configuration as JSON, so a restore needs no command line;
 - ``cpu``: every register a real-, protected- or long-mode guest can depend on,
-  as (name, value) records; restoring loads control registers and descriptor
-  tables before the selectors, so the hidden descriptor parts are re-read
-  from the GDT;
-- ``cpu/unicorn-context`` (optional): Unicorn's own CPU context, exact to the
-  hidden descriptor caches; used only by the same Unicorn version;
-- ``ram``: guest memory, zlib-compressed;
+  as (name, value) records, with x87/SSE state and the hidden segment caches
+  (``segment_cache.py``); restoring loads control registers and descriptor
+  tables before the selectors, then puts the saved caches in (or, without
+  them, re-reads the hidden parts from the GDT);
+- ``cpu/unicorn-context`` (optional, no longer written): Unicorn's raw context
+  from older snapshots; ignored, never handed to Unicorn (a crafted one crashed
+  the process); the ``cpu`` chunk now names the hidden segment caches instead;
+- ``ram``: guest memory, a zlib-compressed MiB at a time (``snapshot_ram.py``);
 - ``time``: instructions retired, port accesses, idle time: under the virtual
   clock the rest of the run is bit-identical to an uninterrupted one;
 - ``devices/NAME``: one per device of the board, its ``state(now_ns)`` as
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +38,20 @@ import unicorn
 from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.core.cpu import CONTROL_REGISTERS, GENERAL_REGISTERS_16_32, GENERAL_REGISTERS_64, SEGMENT_REGISTERS
 from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.core.segment_cache import HiddenStateError, has_hidden, read_hidden, write_hidden
 from pmtimer_harness.core.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode
+from pmtimer_harness.core.snapshot_ram import ram_chunk, restore_ram
 from pmtimer_harness.tools.output import write_output
 from unicorn import x86_const as x86
 
 DESCRIPTOR_TABLES = {"gdtr": x86.UC_X86_REG_GDTR, "idtr": x86.UC_X86_REG_IDTR}
+SYSTEM_SEGMENTS = {"ldtr": x86.UC_X86_REG_LDTR, "tr": x86.UC_X86_REG_TR}
+MMR_PARTS = ("selector", "base", "limit", "flags")
+FPU_CONTROL = {  # the status word first: writing it sets TOP, which FP0..FP7 are counted from
+    "fpsw": x86.UC_X86_REG_FPSW, "fpcw": x86.UC_X86_REG_FPCW, "fptag": x86.UC_X86_REG_FPTAG,
+    "mxcsr": x86.UC_X86_REG_MXCSR,
+}
 EFER = 0xC0000080
-COMPRESSION_ZLIB = 1
 CLOCK_KINDS = {"virtual": 0, "host": 1}
 
 
@@ -96,13 +104,38 @@ def cpu_chunks(uc: unicorn.Uc, start_bits: int) -> list[Chunk]:
         _, base, limit, _ = uc.reg_read(register)
         values[f"{name}.base"] = base
         values[f"{name}.limit"] = limit
+    for name, register in SYSTEM_SEGMENTS.items():
+        values.update(zip([f"{name}.{part}" for part in MMR_PARTS], uc.reg_read(register), strict=True))
     values["efer"] = uc.reg_read(x86.UC_X86_REG_MSR, EFER)
-    context = bytes(uc.context_save())
-    version = unicorn.__version__.encode()
-    return [
-        Chunk("cpu", 1, _records(values)),
-        Chunk("cpu/unicorn-context", 1, struct.pack("<B", len(version)) + version + context, optional=True),
-    ]
+    values.update(_read_fpu(uc, start_bits))
+    values.update(read_hidden(uc) or {})
+    return [Chunk("cpu", 1, _records(values))]
+
+
+def _read_fpu(uc: unicorn.Uc, start_bits: int) -> dict[str, int]:
+    values = {name: uc.reg_read(register) for name, register in FPU_CONTROL.items()}
+    for index in range(8):
+        mantissa, exponent = uc.reg_read(getattr(x86, f"UC_X86_REG_FP{index}"))
+        values[f"fp{index}.mantissa"], values[f"fp{index}.exponent"] = mantissa, exponent
+    for index in range(16 if start_bits == 64 else 8):
+        value = uc.reg_read(getattr(x86, f"UC_X86_REG_XMM{index}"))
+        values[f"xmm{index}.low"], values[f"xmm{index}.high"] = value & (2**64 - 1), value >> 64
+    return values
+
+
+def _write_fpu(uc: unicorn.Uc, start_bits: int, values: dict[str, int]) -> None:
+    """x87 and SSE state, where the snapshot has it (older ones do not): the status word first, it holds TOP."""
+    for name, register in FPU_CONTROL.items():
+        if name in values:
+            uc.reg_write(register, values[name] & 0xFFFF_FFFF)
+    for index in range(8):
+        if f"fp{index}.mantissa" in values and f"fp{index}.exponent" in values:
+            exponent = values[f"fp{index}.exponent"] & 0xFFFF
+            uc.reg_write(getattr(x86, f"UC_X86_REG_FP{index}"), (values[f"fp{index}.mantissa"], exponent))
+    for index in range(16 if start_bits == 64 else 8):
+        if f"xmm{index}.low" in values and f"xmm{index}.high" in values:
+            value = values[f"xmm{index}.high"] << 64 | values[f"xmm{index}.low"]
+            uc.reg_write(getattr(x86, f"UC_X86_REG_XMM{index}"), value)
 
 
 def restore_cpu(uc: unicorn.Uc, start_bits: int, chunks: dict[str, Chunk], warnings: list[str]) -> None:
@@ -117,9 +150,15 @@ def restore_cpu(uc: unicorn.Uc, start_bits: int, chunks: dict[str, Chunk], warni
     for name, register in CONTROL_REGISTERS.items():
         uc.reg_write(register, values[name])
     for name, register in DESCRIPTOR_TABLES.items():
-        uc.reg_write(register, (0, values.get(f"{name}.base", 0), values.get(f"{name}.limit", 0), 0))
+        uc.reg_write(register, (0, values.get(f"{name}.base", 0), values.get(f"{name}.limit", 0) & 0xFFFF_FFFF, 0))
+    for name, register in SYSTEM_SEGMENTS.items():
+        parts = [values.get(f"{name}.{part}") for part in MMR_PARTS]
+        if None not in parts:
+            uc.reg_write(register, (parts[0] & 0xFFFF, parts[1], parts[2] & 0xFFFF_FFFF, parts[3] & 0xFFFF_FFFF))
     unloadable = []
     for name, register in SEGMENT_REGISTERS.items():
+        if values[name] > 0xFFFF:
+            raise SnapshotError(f"chunk 'cpu': selector {name} = {values[name]:#x} does not fit 16 bits")
         if uc.reg_read(register) == values[name]:
             continue  # as the machine starts: Unicorn's flat 32/64-bit segments have selector 0 and no GDT
         try:
@@ -128,55 +167,24 @@ def restore_cpu(uc: unicorn.Uc, start_bits: int, chunks: dict[str, Chunk], warni
             unloadable.append(name)
     for name, register in general.items():
         uc.reg_write(register, values[name])
-    context = chunks.get("cpu/unicorn-context")
-    exact = context is not None and _restore_context(uc, context.payload, warnings)
+    _write_fpu(uc, start_bits, values)
+    exact = has_hidden(values) and _restore_hidden(uc, values, warnings)
     if unloadable and not exact:
         raise SnapshotError(
             f"chunk 'cpu': selector {unloadable[0]} = {values[unloadable[0]]:#x} cannot be loaded from the saved GDT"
         )
 
 
-def _restore_context(uc: unicorn.Uc, payload: bytes, warnings: list[str]) -> bool:
-    """Restore Unicorn's own context if this Unicorn wrote it; True when it did."""
-    length = payload[0] if payload else 0
-    version = payload[1 : 1 + length].decode(errors="replace")
-    context = payload[1 + length :]
-    if version != unicorn.__version__:
-        warnings.append(f"snapshot made with Unicorn {version}, this is {unicorn.__version__}: "
-                        "hidden segment state re-read from the GDT")
-        return False
-    saved = uc.context_save()
-    if len(context) != saved.size:
-        raise SnapshotError(f"chunk 'cpu/unicorn-context' is {len(context)} bytes, Unicorn expects {saved.size}")
-    saved.__setstate__((context, saved.size, saved.arch, saved.mode))
-    uc.context_restore(saved)
-    return True
-
-
-# --- ram ------------------------------------------------------------------------
-
-
-def ram_chunk(uc: unicorn.Uc, size: int) -> Chunk:
-    memory = bytes(uc.mem_read(0, size))
-    return Chunk("ram", 1, struct.pack("<QB", size, COMPRESSION_ZLIB) + zlib.compress(memory, 6))
-
-
-def restore_ram(uc: unicorn.Uc, size: int, chunk: Chunk) -> None:
-    if len(chunk.payload) < 9:
-        raise SnapshotError("chunk 'ram' is too short for its header")
-    saved_size, compression = struct.unpack_from("<QB", chunk.payload)
-    if saved_size != size:
-        raise SnapshotError(f"chunk 'ram' holds {saved_size} bytes but the configuration says {size}")
-    if compression != COMPRESSION_ZLIB:
-        raise SnapshotError(f"chunk 'ram' uses compression {compression}; this harness knows zlib (1)")
-    decompressor = zlib.decompressobj()
+def _restore_hidden(uc: unicorn.Uc, values: dict[str, int], warnings: list[str]) -> bool:
+    """The saved segment caches, exact; True when this Unicorn could take them."""
     try:
-        memory = decompressor.decompress(chunk.payload[9:], size + 1)
-    except zlib.error as error:
-        raise SnapshotError(f"chunk 'ram' does not decompress: {error}") from None
-    if len(memory) != size or not decompressor.eof:
-        raise SnapshotError(f"chunk 'ram' decompresses to the wrong size (expected {size} bytes)")
-    uc.mem_write(0, memory)
+        if write_hidden(uc, values):
+            return True
+    except HiddenStateError as error:
+        raise SnapshotError(f"chunk 'cpu': {error}") from None
+    warnings.append(f"Unicorn {unicorn.__version__} keeps its segment caches where this harness does not look: "
+                    "hidden segment state re-read from the GDT")
+    return False
 
 
 # --- time -----------------------------------------------------------------------
