@@ -34,6 +34,20 @@ PAGE = 0x1000
 DEFAULT_MEMORY = 1 << 20
 DEFAULT_MAX_INSTRUCTIONS = 200_000_000
 DEFAULT_TIMEOUT_S = 60.0
+# Caps: each value past them is a mistake, and some would cost the host dearly.
+MAX_MEMORY = 1 << 30  # guest RAM is host memory once touched, and a snapshot reads all of it
+MAX_TIMEOUT_S = 86_400.0  # a day; Unicorn's own timeout counts microseconds in 64 bits
+MAX_STEP_NS = 1_000_000_000  # --insn-ns and --io-ns: one second
+MAX_INSTRUCTIONS = 10_000_000_000  # x MAX_STEP_NS still fits the snapshot's 64-bit nanoseconds
+WHOLE, TEXT, SWITCH = (int, "a whole number"), (str, "a string"), (bool, "true or false")
+WHOLE_OR_NONE = ((int, type(None)), "a whole number or null")
+FIELD_TYPES = {
+    "memory": WHOLE, "mode": WHOLE, "load_address": WHOLE, "clock": TEXT, "insn_ns": WHOLE, "io_ns": WHOLE,
+    "timer_width": WHOLE_OR_NONE, "timer_port": WHOLE_OR_NONE, "timer_start": WHOLE,
+    "io_semantics": ((str, type(None)), "a string or null"), "strict_io": SWITCH,
+    "max_instructions": WHOLE_OR_NONE, "timeout": ((int, float), "a number"), "platform": TEXT,
+    "quirks": (tuple, "a list of quirk names"),
+}
 
 
 class ConfigError(ValueError):
@@ -74,8 +88,9 @@ class MachineConfig:
     def __post_init__(self) -> None:
         from pmtimer_harness.platform.profiles import UnknownPlatform, resolve  # profiles import devices only
 
-        if not isinstance(self.quirks, tuple):
+        if isinstance(self.quirks, list):
             object.__setattr__(self, "quirks", tuple(self.quirks))
+        self._check_types()
         if self.io_semantics is not None and self.io_semantics not in IO_SEMANTICS_RULES:
             raise ConfigError(f"--io-semantics must be 'bhyve' or 'qemu', not {self.io_semantics!r}")
         try:
@@ -98,6 +113,8 @@ class MachineConfig:
     def _check(self) -> None:
         if self.memory < PAGE or self.memory % PAGE:
             raise ConfigError(f"--memory must be a positive multiple of 4 KiB, not {self.memory:#x}")
+        if self.memory > MAX_MEMORY:
+            raise ConfigError(f"--memory {self.memory:,} bytes is over the cap of {MAX_MEMORY >> 30} GiB")
         if self.mode not in (16, 32, 64):
             raise ConfigError(f"--mode must be 16, 32 or 64, not {self.mode}")
         if not 0 <= self.load_address < self.memory:
@@ -106,8 +123,8 @@ class MachineConfig:
             raise ConfigError("--mode 16 starts at CS=0, IP=load address: the load address must be below 0x10000")
         if self.clock not in ("virtual", "host"):
             raise ConfigError(f"--clock must be 'virtual' or 'host', not {self.clock!r}")
-        if self.insn_ns < 0 or self.io_ns < 0:
-            raise ConfigError("--insn-ns and --io-ns must be 0 or more")
+        if not (0 <= self.insn_ns <= MAX_STEP_NS and 0 <= self.io_ns <= MAX_STEP_NS):
+            raise ConfigError(f"--insn-ns and --io-ns must be 0 to {MAX_STEP_NS:,} (one second)")
         if self.timer_width not in TIMER_WIDTHS:
             raise ConfigError(f"--timer-width must be 24 or 32, not {self.timer_width}")
         if not 0 <= self.timer_start < 1 << self.timer_width:
@@ -116,15 +133,24 @@ class MachineConfig:
             raise ConfigError(f"--timer-port {self.timer_port:#x} is outside the I/O space")
         if self.timer_port in (DEBUG_CONSOLE_PORT, DEBUG_EXIT_PORT):
             raise ConfigError(f"--timer-port {self.timer_port:#x} is the debug console or exit port")
-        if self.max_instructions is not None and self.max_instructions < 1:
-            raise ConfigError("--max-instructions must be at least 1")
+        if self.max_instructions is not None and not 1 <= self.max_instructions <= MAX_INSTRUCTIONS:
+            raise ConfigError(f"--max-instructions must be 1 to {MAX_INSTRUCTIONS:,}")
         if self.max_instructions is not None and self.clock == "host":
             raise ConfigError(
                 "--max-instructions needs the virtual clock: the host clock does not count instructions "
                 "(use --timeout)"
             )
-        if not self.timeout > 0:
-            raise ConfigError("--timeout must be a positive number of seconds")
+        if not 0 < self.timeout <= MAX_TIMEOUT_S:  # also refuses nan
+            raise ConfigError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:,.0f} seconds (a day)")
+
+    def _check_types(self) -> None:
+        # A snapshot's configuration is JSON from a file: 1.5, true or "x" where a number belongs.
+        for name, (kind, described) in FIELD_TYPES.items():
+            value = getattr(self, name)
+            if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+                raise ConfigError(f"{name} must be {described}, not {value!r}")
+        if not all(isinstance(quirk, str) for quirk in self.quirks):
+            raise ConfigError(f"quirks must be a list of quirk names, not {list(self.quirks)!r}")
 
     @property
     def instruction_budget(self) -> int:
@@ -151,3 +177,4 @@ class MachineConfig:
             "INSN_NS": self.insn_ns,
             "IO_NS": self.io_ns,
         }
+

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pmtimer_harness.frontends.commands import (
     cache,
@@ -29,8 +30,15 @@ from pmtimer_harness.frontends.commands.common import USAGE_ERROR, USER_ERRORS
 COMMANDS = (run, snapshot, tables, plot, qemu, differential, suite, cache, platforms, matrix)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (argparse prints the whole usage first), with the usage status."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(USAGE_ERROR, f"harness: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m pmtimer_harness",
         description="Run x86 guests under Unicorn against Python device models (ACPI PM timer, bhyve style).",
     )

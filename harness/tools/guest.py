@@ -23,12 +23,13 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.config import MAX_MEMORY, MachineConfig
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.tools.assembler import assemble
 
 SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
 BINARY_SUFFIXES = (".bin", ".img")
+MAX_SOURCE_BYTES = 16 << 20  # a NASM source past this is not a test guest; refused before it is read
 OPTIONS_TAG = "; harness:"
 EXPECT_TAG = "; expect:"
 VARIANT_TAG = "; variant:"
@@ -74,6 +75,9 @@ def check_guest_path(path: Path) -> None:
         raise GuestError(f"{path}: not a file")
     if path.suffix.lower() not in SOURCE_SUFFIXES + BINARY_SUFFIXES:
         raise GuestError(f"{path}: a guest is a NASM source (.asm) or a raw flat binary (.bin)")
+    size = path.stat().st_size
+    if is_source(path) and size > MAX_SOURCE_BYTES:
+        raise GuestError(f"{path}: a {size:,}-byte source is over the cap of {MAX_SOURCE_BYTES >> 20} MiB")
 
 
 def is_source(path: Path) -> bool:
@@ -135,6 +139,10 @@ def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None)
         source_map = {config.load_address + offset: text for offset, text in assembly.listing.items()}
         symbols = assembly.symbols
     else:
+        room = config.memory - config.load_address
+        if path.stat().st_size > room:  # checked before reading: the file may be huge
+            raise GuestError(f"{path}: {path.stat().st_size:,} bytes do not fit in guest RAM above the load address "
+                             f"({room:,} bytes; --memory is at most {MAX_MEMORY >> 20} MiB)")
         image = path.read_bytes()
         source_map, symbols = {}, {}
     if not image:

@@ -15,7 +15,7 @@ import argparse
 import re
 from collections.abc import Sequence
 
-from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.config import MAX_TIMEOUT_S, MachineConfig
 
 SIZE = re.compile(r"^(0x[0-9a-f]+|\d+)\s*(k|kib|m|mib|g|gib)?$", re.IGNORECASE)
 SIZE_UNITS = {None: 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
@@ -50,10 +50,21 @@ def size(text: str) -> int:
 
 
 def seconds(text: str) -> float:
+    """A wall-clock budget: more than 0, at most MAX_TIMEOUT_S; not inf, not nan."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= MAX_TIMEOUT_S:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 and at most {MAX_TIMEOUT_S:,.0f} seconds")
+    return value
+
+
+def tcp_port(text: str) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535."""
+    value = number(text)
+    if not 0 <= value <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0 to 65535; 0 picks a free one)")
     return value
 
 

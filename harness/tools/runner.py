@@ -30,7 +30,7 @@ from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.frontends.gdbstub import write_label_script
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM
 from pmtimer_harness.tools.guest import Guest, GuestError, GuestHeader, load_guest, read_header
-from pmtimer_harness.tools.options import header_parser, machine_config
+from pmtimer_harness.tools.options import HeaderOptionError, header_parser, machine_config
 
 IMAGE_NAME = "<image>"  # the name a guest given as bytes goes by in results
 
@@ -138,7 +138,10 @@ def guest_config(
         return header, options
     if not isinstance(options, argparse.Namespace):
         options = header_parser().parse_args(list(options))
-    return header, machine_config(header.options, options)
+    try:
+        return header, machine_config(header.options, options)
+    except HeaderOptionError as error:
+        raise GuestError(f"{path}: its '; harness:' line: {error}") from None
 
 
 def _load(guest: str | os.PathLike[str] | bytes, path: Path, config: MachineConfig, use_cache: bool | None) -> Guest:

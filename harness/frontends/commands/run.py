@@ -12,7 +12,7 @@ from pmtimer_harness.frontends.commands.common import (
     trace_options,
     use_cache,
 )
-from pmtimer_harness.tools.options import add_machine_options, number
+from pmtimer_harness.tools.options import add_machine_options, number, tcp_port
 from pmtimer_harness.tools.runner import resume_snapshot, run_guest
 
 
@@ -26,7 +26,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                      help="where to save snapshots: at --save-at, and whenever the guest writes port 0xF5")
     run.add_argument("--save-at", type=number, metavar="N",
                      help="save a snapshot once N instructions have retired (virtual clock), then go on")
-    run.add_argument("--gdb", type=number, metavar="PORT",
+    run.add_argument("--gdb", type=tcp_port, metavar="PORT",
                      help="serve the GDB remote protocol on localhost:PORT (0: any free port) and wait for gdb")
     add_machine_options(run)
     run.set_defaults(handler=command_run)
