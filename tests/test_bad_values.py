@@ -37,7 +37,7 @@ def one_line_usage_error(capsys, argv):
     ["run", HELLO, "--gdb", "70000"],
     ["run", HELLO, "--gdb", "-1"],
     ["run", HELLO, "--insn-ns", str(10**30)],
-    ["run", HELLO, "--max-instructions", str(10**30)],
+    ["run", HELLO, "--max-instructions", str(10**13)],
     ["run", HELLO, "--timer-width", "12"],
     ["qemu", HELLO, "--timeout", "-1"],
     ["differential", "--timeout", "inf"],

@@ -37,8 +37,8 @@ DEFAULT_TIMEOUT_S = 60.0
 # Caps: each value past them is a mistake, and some would cost the host dearly.
 MAX_MEMORY = 1 << 30  # guest RAM is host memory once touched, and a snapshot reads all of it
 MAX_TIMEOUT_S = 86_400.0  # a day; Unicorn's own timeout counts microseconds in 64 bits
-MAX_STEP_NS = 1_000_000_000  # --insn-ns and --io-ns: one second
-MAX_INSTRUCTIONS = 10_000_000_000  # x MAX_STEP_NS still fits the snapshot's 64-bit nanoseconds
+MAX_STEP_NS = 10_000_000  # --insn-ns and --io-ns: 10 ms
+MAX_INSTRUCTIONS = 10**12  # x MAX_STEP_NS still fits the snapshot's 64-bit nanoseconds
 WHOLE, TEXT, SWITCH = (int, "a whole number"), (str, "a string"), (bool, "true or false")
 WHOLE_OR_NONE = ((int, type(None)), "a whole number or null")
 FIELD_TYPES = {
@@ -124,7 +124,7 @@ class MachineConfig:
         if self.clock not in ("virtual", "host"):
             raise ConfigError(f"--clock must be 'virtual' or 'host', not {self.clock!r}")
         if not (0 <= self.insn_ns <= MAX_STEP_NS and 0 <= self.io_ns <= MAX_STEP_NS):
-            raise ConfigError(f"--insn-ns and --io-ns must be 0 to {MAX_STEP_NS:,} (one second)")
+            raise ConfigError(f"--insn-ns and --io-ns must be 0 to {MAX_STEP_NS:,} (10 ms)")
         if self.timer_width not in TIMER_WIDTHS:
             raise ConfigError(f"--timer-width must be 24 or 32, not {self.timer_width}")
         if not 0 <= self.timer_start < 1 << self.timer_width:
