@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choice
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES, kvm_unavailable, portability, run_in_qemu
-from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source
+from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source, read_header
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +24,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 def command_qemu(args: argparse.Namespace) -> int:
     guest = Path(args.guest)
     check_guest_path(guest)
+    read_header(guest)  # refuses a source that is not text (binary junk) in one line, before NASM does in many
     if not is_source(guest):
         raise GuestError(f"{guest}: QEMU runs a guest assembled for its platform: give the NASM source")
     if args.accel == "kvm" and (reason := kvm_unavailable()) is not None:
