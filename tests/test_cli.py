@@ -3,7 +3,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from pmtimer_harness.frontends.cli import main
 
 from tests.guests import REPO, bundled, write_guest
@@ -26,8 +28,8 @@ def test_a_failing_guest_exits_1(tmp_path, capsys):
     assert "fail (exit code 7)" in capsys.readouterr().out
 
 
-def test_an_error_verdict_exits_2_with_a_report(capsys):
-    assert main(["run", str(bundled("access_bhyve_write.asm"))]) == 2
+def test_an_error_verdict_exits_4_with_a_report(capsys):
+    assert main(["run", str(bundled("access_bhyve_write.asm"))]) == 4
     out = capsys.readouterr().out
     assert "OUT at port 0x0408" in out and "out dx, eax" in out and "bhyve" in out
 
@@ -134,3 +136,54 @@ def test_a_closed_trace_pipe_stops_quietly():
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 1
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+def test_version_names_the_package(capsys):
+    import pmtimer_harness
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pmtimer-harness {pmtimer_harness.__version__}"
+
+
+def test_usage_error_and_error_verdict_have_distinct_statuses(tmp_path):
+    assert run_cli("run", "asm/hello.asm", "--no-such-option").returncode == 2
+    assert run_cli("run", "asm/access_bhyve_write.asm").returncode == 4
+
+
+def users_folder(tmp_path):
+    folder = tmp_path / "guests"
+    (folder / "include").mkdir(parents=True)
+    (folder / "include" / "lib.asm").write_text("not a guest\n")
+    write_guest(folder, "mov al, 0\n out 0xF4, al\n", name="good.asm")
+    write_guest(folder, "mov al, 3\n out 0xF4, al\n", name="bad#1.asm")
+    return folder
+
+
+def test_suite_runs_the_guests_in_a_folder_as_tap(tmp_path, capsys):
+    status = main(["suite", str(users_folder(tmp_path)), "--tap"])
+    out = capsys.readouterr().out
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[:2] == ["TAP version 13", "1..2"]
+    assert lines[2].startswith("not ok 1 - ") and lines[2].endswith("bad_1.asm")
+    assert "  verdict: fail" in lines and "  exit_code: 3" in lines and "  ..." in lines
+    assert lines[-1].startswith("ok 2 - ") and lines[-1].endswith("good.asm")
+
+
+def test_suite_takes_files_and_prints_json(tmp_path, capsys):
+    folder = users_folder(tmp_path)
+    assert main(["suite", str(folder / "good.asm"), str(bundled("hello.asm")), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [Path(run["guest"]).name for run in runs] == ["good.asm", "hello.asm"]
+
+
+def test_suite_on_a_missing_path_is_a_usage_error(tmp_path, capsys):
+    assert main(["suite", str(tmp_path / "nowhere")]) == 2
+    assert "no such guest file" in capsys.readouterr().err
+
+
+def test_cache_info_as_json(capsys):
+    assert main(["cache", "info", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"folder", "entries", "bytes", "max_bytes", "enabled"}

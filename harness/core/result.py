@@ -16,11 +16,6 @@ class Verdict(str, Enum):
     HALTED = "halted"  # HLT with nothing left to wait for
     INTERRUPTED = "interrupted"  # Ctrl-C (SIGINT): the result so far
 
-    @property
-    def exit_status(self) -> int:
-        # 130 = 128 + SIGINT, what a shell reports for a program Ctrl-C ended.
-        return {"pass": 0, "fail": 1, "error": 2, "timeout": 3, "halted": 3, "interrupted": 130}[self.value]
-
 
 @dataclass
 class Report:

@@ -1,8 +1,9 @@
 """Command line: ``python -m pmtimer_harness COMMAND``; each command lives in ``commands/``.
 
-Exit status: 0 pass, 1 fail, 2 error or usage error, 3 timeout or halted.
-A user mistake (a missing guest, an option out of range, NASM rejecting the
-source) gets one clear message and status 2, never a traceback.
+Exit status (``commands/common.py``): 0 pass, 1 fail, 2 usage error,
+3 timeout or halted, 4 error verdict.  A user mistake (a missing guest, an
+option out of range, NASM rejecting the source) gets one clear message and
+status 2, as argparse gives its own usage errors, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from pmtimer_harness import __version__
 from pmtimer_harness.frontends.commands import (
     cache,
     differential,
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pmtimer_harness",
         description="Run x86 guests under Unicorn against Python device models (ACPI PM timer, bhyve style).",
     )
+    parser.add_argument("--version", action="version", version=f"pmtimer-harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_to(commands)

@@ -1,12 +1,14 @@
-"""The bundled guest suite: every guest in ``asm/``, run and tabulated."""
+"""A suite of guests: the bundled ones in ``asm/``, or the user's files and folders; a table or TAP."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+from pmtimer_harness.tools.guest import GuestError, check_guest_path
 from pmtimer_harness.tools.runner import GuestRun
 
 SUMMARY_LINE = re.compile(r"^SUMMARY: (\d+) checks?, (\d+) failed", re.MULTILINE)
@@ -15,6 +17,51 @@ SUMMARY_LINE = re.compile(r"^SUMMARY: (\d+) checks?, (\d+) failed", re.MULTILINE
 def bundled_guests() -> list[Path]:
     return sorted(BUNDLED_GUESTS_DIR.glob("*.asm"))
 
+
+def guests_in(paths: Sequence[str | Path]) -> list[Path]:
+    """The guests ``paths`` name: files as given, folders searched below for ``.asm`` outside ``include/``."""
+    if not paths:
+        return bundled_guests()
+    guests: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(
+                found for found in path.rglob("*.asm")
+                if found.is_file() and "include" not in found.relative_to(path).parent.parts
+            )
+            if not found:
+                raise GuestError(f"{path}: no .asm guests in this folder")
+            guests += found
+        else:
+            check_guest_path(path)
+            guests.append(path)
+    return list(dict.fromkeys(guests))  # a guest named twice runs once
+
+
+def format_tap(runs: Sequence[GuestRun]) -> str:
+    """TAP version 13, as kvm-unit-tests' runner and CI systems read it: ``ok``/``not ok`` and a YAML block."""
+    lines = ["TAP version 13", f"1..{len(runs)}"]
+    for number, run in enumerate(runs, 1):
+        result = run.result
+        lines.append(f"{'ok' if run.as_expected else 'not ok'} {number} - {_tap_name(run)}")
+        if run.as_expected:
+            continue
+        lines += [
+            "  ---",
+            f"  expect: {run.expect.value}",
+            f"  verdict: {result.verdict.value}",
+            f"  exit_code: {'~' if result.exit_code is None else result.exit_code}",
+            f"  checks: {json.dumps(checks_figure(result.console))}",
+        ]
+        if result.report is not None:
+            lines.append(f"  reason: {json.dumps(result.report.reason)}")
+        lines.append("  ...")
+    return "\n".join(lines)
+
+
+def _tap_name(run: GuestRun) -> str:
+    # '#' starts a TAP directive: keep it out of the description.
+    return str(run.guest).replace("#", "_")
 
 def checks_figure(console: str) -> str:
     match = SUMMARY_LINE.search(console)

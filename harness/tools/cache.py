@@ -181,14 +181,24 @@ def clear() -> int:
     return prune(-1)
 
 
-def describe() -> str:
+def summary() -> dict[str, object]:
     present = entries()
-    size = sum(stat.st_size for _, stat in present)
-    state = "on" if enabled() else f"off ({NO_CACHE_ENV} is set)"
+    return {
+        "folder": str(folder()),
+        "entries": len(present),
+        "bytes": sum(stat.st_size for _, stat in present),
+        "max_bytes": max_bytes(),
+        "enabled": enabled(),
+    }
+
+
+def describe() -> str:
+    facts = summary()
+    state = "on" if facts["enabled"] else f"off ({NO_CACHE_ENV} is set)"
     return "\n".join([
-        f"folder:   {folder()}",
-        f"entries:  {len(present)}",
-        f"size:     {size / (1 << 20):.2f} MiB of {max_bytes() / (1 << 20):.0f} MiB "
+        f"folder:   {facts['folder']}",
+        f"entries:  {facts['entries']}",
+        f"size:     {facts['bytes'] / (1 << 20):.2f} MiB of {facts['max_bytes'] / (1 << 20):.0f} MiB "
         f"(least recently used entries are removed past it; {MAX_MB_ENV})",
         f"caching:  {state}",
     ])

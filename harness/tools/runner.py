@@ -77,6 +77,46 @@ def run_guest(
     ``; expect:`` line still is).  ``devices`` are attached to the port bus
     beside the machine's own.  ``use_cache`` None follows ``HARNESS_NO_CACHE``.
     """
+    machine, header, guest_path = _prepare(
+        guest, options, devices=devices, use_cache=use_cache, trace=trace, instruction_trace=instruction_trace,
+        timer_model=timer_model, pm1_model=pm1_model, observer=observer, gdb_port=gdb_port,
+    )
+    if save_at is not None and snapshot_path is None:
+        raise ConfigError("--save-at needs --snapshot FILE: where to save")
+    if snapshot_path is not None:
+        machine.on_snapshot = lambda stopped: save_snapshot(stopped, snapshot_path)
+    if save_at is not None:
+        machine.save_at(save_at)
+    config = machine.config
+    expect = header.expect_on(config.platform) if _platform_named(header, options, config) else header.expect
+    return GuestRun(guest_path, config, expect, run_machine(machine, guest_path.name, show_progress))
+
+
+def build_machine(
+    guest: str | os.PathLike[str] | bytes,
+    options: Sequence[str] | argparse.Namespace | MachineConfig = (),
+    *,
+    devices: Sequence[Device] = (),
+    use_cache: bool | None = None,
+    trace: TraceSink | None = None,
+) -> Machine:
+    """The machine ``run_guest`` would run, the guest loaded, not started: for ``save_at``, ``on_snapshot``, ``run``."""
+    return _prepare(guest, options, devices=devices, use_cache=use_cache, trace=trace)[0]
+
+
+def _prepare(
+    guest: str | os.PathLike[str] | bytes,
+    options: Sequence[str] | argparse.Namespace | MachineConfig,
+    *,
+    devices: Sequence[Device] = (),
+    use_cache: bool | None = None,
+    trace: TraceSink | None = None,
+    instruction_trace: InstructionTraceOptions | None = None,
+    timer_model: type[PmTimer] = PmTimer,
+    pm1_model: type[Pm1Registers] = Pm1Registers,
+    observer: AccessObserver | None = None,
+    gdb_port: int | None = None,
+) -> tuple[Machine, GuestHeader, Path]:
     guest_path = Path(IMAGE_NAME) if isinstance(guest, bytes) else Path(guest)
     header, config = guest_config(None if isinstance(guest, bytes) else guest_path, options)
     loaded = _load(guest, guest_path, config, use_cache)
@@ -101,14 +141,7 @@ def run_guest(
         except ValueError as error:
             raise ConfigError(str(error)) from None
     machine.load(loaded.image)
-    if save_at is not None and snapshot_path is None:
-        raise ConfigError("--save-at needs --snapshot FILE: where to save")
-    if snapshot_path is not None:
-        machine.on_snapshot = lambda stopped: save_snapshot(stopped, snapshot_path)
-    if save_at is not None:
-        machine.save_at(save_at)
-    expect = header.expect_on(config.platform) if _platform_named(header, options, config) else header.expect
-    return GuestRun(guest_path, config, expect, run_machine(machine, guest_path.name, show_progress))
+    return machine, header, guest_path
 
 
 def _platform_named(

@@ -8,14 +8,21 @@ import argparse
 def add_to(commands: argparse._SubParsersAction) -> None:
     cache = commands.add_parser("cache", help="show or clear the assembly cache")
     actions = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    actions.add_parser("info", help="the cache folder, its entries and size").set_defaults(handler=command_info)
+    info = actions.add_parser("info", help="the cache folder, its entries and size")
+    info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    info.set_defaults(handler=command_info)
     actions.add_parser("clear", help="remove every cached assembly").set_defaults(handler=command_clear)
 
 
 def command_info(args: argparse.Namespace) -> int:
     from pmtimer_harness.tools import cache
 
-    print(cache.describe())
+    if args.json:
+        import json
+
+        print(json.dumps(cache.summary(), indent=2))
+    else:
+        print(cache.describe())
     return 0
 
 

@@ -8,7 +8,7 @@ import sys
 
 from pmtimer_harness.core.config import ConfigError
 from pmtimer_harness.core.machine import InstructionTraceOptions, TraceSink
-from pmtimer_harness.core.result import RunResult
+from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.core.snapshot_format import SnapshotError
 from pmtimer_harness.frontends.plot import PlotError, PlotUnavailable
 from pmtimer_harness.peers.disk import DiskError
@@ -18,7 +18,21 @@ from pmtimer_harness.tools.guest import GuestError
 from pmtimer_harness.tools.options import HeaderOptionError, address_range, number
 from pmtimer_harness.tools.runner import GuestRun
 
-USAGE_ERROR = 2
+# Exit statuses, the same for every command (README, "Exit status").
+PASS_STATUS = 0
+FAIL_STATUS = 1  # the guest failed; for suite and matrix: a guest's verdict was not the one expected
+USAGE_ERROR = 2  # the command cannot run: a bad option, a missing or unusable file, NASM rejecting the source
+TIMEOUT_STATUS = 3  # timeout or halted
+ERROR_STATUS = 4  # an error verdict: the guest did something the machine refuses
+INTERRUPTED_STATUS = 130  # Ctrl-C: 128 + SIGINT, what a shell reports for a program Ctrl-C ended
+VERDICT_STATUS = {
+    Verdict.PASS: PASS_STATUS,
+    Verdict.FAIL: FAIL_STATUS,
+    Verdict.ERROR: ERROR_STATUS,
+    Verdict.TIMEOUT: TIMEOUT_STATUS,
+    Verdict.HALTED: TIMEOUT_STATUS,
+    Verdict.INTERRUPTED: INTERRUPTED_STATUS,
+}
 USER_ERRORS = (
     GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, PlotError,
     SnapshotError, QemuUnavailable, DiskError,
@@ -64,7 +78,7 @@ def report_run(run: GuestRun, as_json: bool) -> int:
         print(json.dumps(run.as_dict(), indent=2, default=str))
     else:
         print(format_run(run))
-    return run.result.verdict.exit_status
+    return VERDICT_STATUS[run.result.verdict]
 
 
 def format_run(run: GuestRun) -> str:

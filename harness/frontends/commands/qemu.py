@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.frontends.commands.common import VERDICT_STATUS
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choice
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES, kvm_unavailable, portability, run_in_qemu
 from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source, read_header
@@ -17,6 +20,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     qemu.add_argument("--machine", type=choice(MACHINES), default="pc", help="QEMU machine type: pc (default) or q35")
     qemu.add_argument("--accel", type=choice(ACCELS), default="tcg",
                       help="tcg (default): QEMU emulates the CPU; kvm: the host's CPU runs the guest")
+    qemu.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     add_timeout(qemu, "kill QEMU after this many seconds (default 60)")
     qemu.set_defaults(handler=command_qemu)
 
@@ -35,9 +39,16 @@ def command_qemu(args: argparse.Namespace) -> int:
     run = run_in_qemu(guest, args.machine, args.accel, args.timeout)
     for note in run.notes:
         print(f"harness: note: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({
+            "guest": str(guest), "machine": args.machine, "accel": args.accel, "verdict": run.verdict,
+            "exit_code": run.exit_code, "console": run.console, "wall_seconds": run.wall_seconds,
+            "notes": list(run.notes),
+        }, indent=2))
+        return VERDICT_STATUS[Verdict(run.verdict)]
     if run.console:
         print(run.console.rstrip("\n"))
         print()
     code = f" (exit code {run.exit_code})" if run.exit_code is not None else ""
     print(f"{guest.name} in QEMU {args.machine}/{args.accel}: {run.verdict}{code}, {run.wall_seconds:.2f} s wall")
-    return {"pass": 0, "fail": 1, "error": 2, "timeout": 3}[run.verdict]
+    return VERDICT_STATUS[Verdict(run.verdict)]

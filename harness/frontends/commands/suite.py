@@ -1,4 +1,4 @@
-"""``suite``: every bundled guest, run and tabulated."""
+"""``suite [PATH...]``: guests from files and folders (the bundled ones by default), run and tabulated."""
 
 from __future__ import annotations
 
@@ -6,25 +6,36 @@ import argparse
 import json
 import sys
 
-from pmtimer_harness.frontends.commands.common import USAGE_ERROR, USER_ERRORS, add_cache_option, use_cache
-from pmtimer_harness.frontends.suite import bundled_guests, format_table
+from pmtimer_harness.frontends.commands.common import (
+    FAIL_STATUS,
+    PASS_STATUS,
+    USAGE_ERROR,
+    USER_ERRORS,
+    add_cache_option,
+    use_cache,
+)
+from pmtimer_harness.frontends.suite import format_table, format_tap, guests_in
 from pmtimer_harness.tools.options import add_machine_options
 from pmtimer_harness.tools.runner import run_guest
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
-    suite = commands.add_parser("suite", help="run every bundled guest and print a table")
-    suite.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    suite = commands.add_parser("suite", help="run guests from files and folders (default: the bundled ones)")
+    suite.add_argument("paths", nargs="*", metavar="PATH",
+                       help="guest files (.asm, .bin) or folders of .asm guests, searched below (not include/)")
+    output = suite.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    output.add_argument("--tap", action="store_true", help="print TAP version 13, one test point per guest")
     add_cache_option(suite)
     add_machine_options(suite)
     suite.set_defaults(handler=command_suite)
 
 
 def command_suite(args: argparse.Namespace) -> int:
-    runs = []
     from pmtimer_harness.frontends.progress import SuiteProgress  # tqdm: only the suite needs it
 
-    guests = bundled_guests()
+    guests = guests_in(args.paths)
+    runs = []
     with SuiteProgress(len(guests)) as progress:
         for guest in guests:
             progress.starting(guest.name)
@@ -36,6 +47,8 @@ def command_suite(args: argparse.Namespace) -> int:
             progress.finished(runs[-1])
     if args.json:
         print(json.dumps([run.as_dict() for run in runs], indent=2, default=str))
+    elif args.tap:
+        print(format_tap(runs))
     else:
         print(format_table(runs))
-    return 0 if all(run.as_expected for run in runs) else 1
+    return PASS_STATUS if all(run.as_expected for run in runs) else FAIL_STATUS
