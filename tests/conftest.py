@@ -1,10 +1,29 @@
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
+
+import pytest
 
 # Keep the tests' assembled guests out of the user's cache, and leave nothing behind.
 if "HARNESS_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="harness-test-cache-")
     os.environ["HARNESS_CACHE_DIR"] = _cache
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """The package's wheel, built once per session (pip wheel, as a user's pip install builds it)."""
+    folder = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), "."],
+        cwd=REPO, check=True, capture_output=True, timeout=300,
+    )
+    (built,) = folder.glob("*.whl")
+    return built

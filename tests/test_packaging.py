@@ -1,18 +1,9 @@
-"""`pip install .` carries the bundled guests, their includes and the QEMU loader."""
+"""`pip install .` carries the bundled guests, their includes, the QEMU loader, the plugin and the licence."""
 
-import subprocess
-import sys
 import zipfile
 
-from tests.guests import REPO
 
-
-def test_the_wheel_holds_the_guests_and_the_console_script(tmp_path):
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), "."],
-        cwd=REPO, check=True, capture_output=True, timeout=300,
-    )
-    (wheel,) = tmp_path.glob("*.whl")
+def test_the_wheel_holds_the_guests_and_the_console_script(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "pmtimer_harness/asm/monotonic.asm",
@@ -24,4 +15,13 @@ def test_the_wheel_holds_the_guests_and_the_console_script(tmp_path):
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"pmtimer_harness"}
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
-    assert "pmtimer-harness = pmtimer_harness.frontends.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    points = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "pmtimer-harness = pmtimer_harness.frontends.cli:main" in points
+    assert "[pytest11]\npmtimer_harness = pmtimer_harness.frontends.pytest_plugin" in points
+
+
+def test_the_wheel_carries_the_licence(wheel):
+    archive = zipfile.ZipFile(wheel)
+    metadata = archive.read(next(name for name in archive.namelist() if name.endswith("METADATA"))).decode()
+    assert "License-Expression: BSD-2-Clause" in metadata
+    assert any(name.endswith("licenses/LICENSE") for name in archive.namelist())
