@@ -10,7 +10,6 @@
 ; reports what it measured.
 ; expect: bhyve=fail no-pm-timer=fail
 
-
         bits 16
         org LOAD_ADDRESS
         %include "report.inc"

@@ -5,8 +5,6 @@
 ; include/wrap_check.inc.
 ; harness: --timer-width 32 --timer-start 0xFFFFFF00
 ; portable: no, needs --timer-start and a 32-bit timer; QEMU's is 24 bits
-; expect: qemu=error qemu-ovmf=error bochs=error piix4=error intel-pch=error width-mismatch=error
-; expect: no-pm-timer=fail
 
         bits 16
         org LOAD_ADDRESS

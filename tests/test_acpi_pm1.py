@@ -77,3 +77,21 @@ def test_a_byte_write_to_the_high_half_does_not_touch_bit_0():
 
 def test_no_tmr_sts_at_reset_even_with_the_top_bit_set():
     assert registers(24, start=0xC00000).read(0x400, 2, 0) == 0
+
+
+from pmtimer_harness.devices.acpi_pm1 import Pm1Rules, SciGate  # noqa: E402
+
+
+@pytest.mark.parametrize(("gate", "sci_after_clearing_sci_en", "sci_en_reads"), [
+    (SciGate.ALWAYS_ACPI, True, 1),  # SCI_EN cannot be cleared: SMI_CMD is 0, always in ACPI mode
+    (SciGate.SCI_EN, False, 0),  # VirtualBox: no SCI while SCI_EN is clear
+    (SciGate.IGNORES_SCI_EN, True, 0),  # Xen: the SCI does not look at SCI_EN
+])
+def test_what_the_sci_makes_of_a_cleared_sci_en(gate, sci_after_clearing_sci_en, sci_en_reads):
+    timer = PmTimer(width=24, start=0xFFFFF0)
+    pm1 = Pm1Registers(timer, rules=Pm1Rules(sci=gate, widths=frozenset({1, 2}), refusal=""))
+    later = first_ns_of_tick(100)
+    pm1.write(0x402, 2, 1, later)  # TMR_EN
+    pm1.write(0x404, 2, 0, later)  # SCI_EN cleared
+    assert pm1.read(0x404, 2, later) == sci_en_reads
+    assert pm1.sci_asserted(later) == sci_after_clearing_sci_en

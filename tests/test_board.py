@@ -87,3 +87,8 @@ def test_every_property_of_every_profile_has_a_source(name):
     assert profile.summary
     for prop in PROPERTIES:
         assert profile.sources.get(prop), f"{name}.{prop} has no source"
+
+
+def test_the_revision_1_quirk_gives_any_platform_an_acpi_1_fadt():
+    data = fadt_of(MachineConfig(platform="xen", quirks=("fadt-revision-1",)))
+    assert (len(data), data[8], field(data, 76)) == (FADT_V1_LENGTH, 1, 0xB008)

@@ -88,7 +88,7 @@ class Board:
         width = timer.width if timer is not None else 32
         return FadtFacts(
             timer_port=timer.port if timer is not None else None,
-            tmr_val_ext=(width == 32) if shape.tmr_val_ext is None else shape.tmr_val_ext,
+            tmr_val_ext=timer is not None and ((width == 32) if shape.tmr_val_ext is None else shape.tmr_val_ext),
             pm_tmr_blk=shape.pm_tmr_blk,
             pm1_event_port=pm1.status_port if pm1 is not None else None,
             pm1_control_port=pm1.control_port if pm1 is not None else None,
