@@ -33,3 +33,13 @@ def test_the_restart_quirk_alone_makes_any_platform_lose_its_count(tmp_path):
     assert run_guest(bundled("snapshot_here.asm"), options, snapshot_path=snapshot).result.verdict == "pass"
     resumed = resume_snapshot(snapshot).result
     assert "FAIL: the timer does not go back across the snapshot" in resumed.console
+
+
+def test_a_snapshot_restored_on_bhyve_sees_what_bhyve_guests_see(tmp_path):
+    snapshot = tmp_path / "acpi.snap"
+    options = ["--timer-start", "0x800000"]
+    assert run_guest(bundled("snapshot_here.asm"), options, snapshot_path=snapshot).result.verdict == "pass"
+    on_bhyve = resume_snapshot(snapshot, platform="bhyve").result
+    assert "FAIL: the timer does not go back across the snapshot" in on_bhyve.console
+    assert any("restored on platform bhyve, saved on acpi" in warning for warning in on_bhyve.warnings)
+    assert resume_snapshot(snapshot).result.verdict == "pass"

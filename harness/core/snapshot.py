@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import unicorn
@@ -320,10 +320,18 @@ def read_config(chunks: dict[str, Chunk]) -> MachineConfig:
         raise SnapshotError(f"chunk 'config': {error}") from None
 
 
-def load(data: bytes, **machine_options: object) -> Machine:
-    """A machine in the state the snapshot saved, ready to ``run()`` on.  Raises SnapshotError."""
+def load(data: bytes, platform: str | None = None, **machine_options: object) -> Machine:
+    """A machine in the state the snapshot saved, ready to ``run()`` on.  Raises SnapshotError.
+
+    ``platform`` restores onto another platform's board: the devices take their
+    saved state as that platform's devices do (bhyve's timer restarts near 0).
+    The guest's RAM, with the ACPI tables it found at boot, is restored as saved.
+    """
     chunks, warnings = read_chunks(data)
     config = read_config(chunks)
+    if platform is not None and platform != config.platform:
+        config, warning = _moved_to(config, platform)
+        warnings.append(warning)
     time_state = read_time(chunks["time"])
     if time_state.clock != config.clock:
         raise SnapshotError(f"chunk 'time' is for the {time_state.clock} clock, the configuration says {config.clock}")
@@ -340,6 +348,18 @@ def load(data: bytes, **machine_options: object) -> Machine:
         time_state.instructions, time_state.port_accesses, time_state.port_writes, time_state.idle_ns
     )
     return machine
+
+
+def _moved_to(config: MachineConfig, platform: str) -> tuple[MachineConfig, str]:
+    try:
+        moved = replace(config, platform=platform, quirks=(), timer_port=None, timer_width=None, io_semantics=None)
+    except ConfigError as error:
+        raise SnapshotError(str(error)) from None
+    note = f"restored on platform {platform}, saved on {config.platform}"
+    if (moved.timer_port, moved.timer_width) != (config.timer_port, config.timer_width):
+        note += (f"; the guest's code and tables still name the saved timer ({config.timer_port:#x}, "
+                 f"{config.timer_width} bits), this platform's is at {moved.timer_port:#x}, {moved.timer_width} bits")
+    return moved, note
 
 
 def _restore_devices(machine: Machine, chunks: dict[str, Chunk], time_state: TimeState) -> None:

@@ -192,8 +192,9 @@ def resume_snapshot(
     instruction_trace: InstructionTraceOptions | None = None,
     show_progress: bool = False,
     snapshot_path: Path | None = None,
+    platform: str | None = None,
 ) -> GuestRun:
-    """Restore the machine a snapshot saved and run it to its end."""
+    """Restore the machine a snapshot saved (on ``platform``, if given) and run it to its end."""
     from pmtimer_harness.core.snapshot import load  # snapshot imports the machine module
 
     snapshot = Path(path)
@@ -202,7 +203,7 @@ def resume_snapshot(
     except OSError as error:
         raise SnapshotError(f"{snapshot}: {error.strerror or error}") from None
     try:
-        machine = load(data, trace=trace, instruction_trace=instruction_trace)
+        machine = load(data, platform, trace=trace, instruction_trace=instruction_trace)
     except SnapshotError as error:
         raise SnapshotError(f"{snapshot}: {error}") from None
     if snapshot_path is not None:

@@ -36,6 +36,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     resume.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     add_trace_options(resume)
     resume.add_argument("--snapshot", type=Path, metavar="FILE", help="where the guest's own snapshot requests go")
+    resume.add_argument("--platform", metavar="NAME",
+                        help="restore onto this platform's board (default: the one the snapshot recorded)")
     resume.set_defaults(handler=command_resume)
 
 
@@ -53,6 +55,6 @@ def command_resume(args: argparse.Namespace) -> int:
     trace, instructions = trace_options(args)
     run = resume_snapshot(
         args.file, trace=trace, instruction_trace=instructions, show_progress=not args.trace,
-        snapshot_path=args.snapshot,
+        snapshot_path=args.snapshot, platform=args.platform,
     )
     return report_run(run, args.json)
