@@ -22,6 +22,7 @@ test: $(STAMP) nasm qemu lint
 
 bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_port_read.py
+	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_end_to_end.py
 
 lint: $(STAMP)

@@ -12,53 +12,54 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from importlib import import_module
 
 from pmtimer_harness import __version__
-from pmtimer_harness.frontends.commands import (
-    cache,
-    differential,
-    matrix,
-    platforms,
-    plot,
-    qemu,
-    run,
-    snapshot,
-    suite,
-    tables,
-)
-from pmtimer_harness.frontends.commands.common import USAGE_ERROR, USER_ERRORS
 
-COMMANDS = (run, snapshot, tables, plot, qemu, differential, suite, cache, platforms, matrix)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line (argparse prints the whole usage first), with the usage status."""
-
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        self.exit(USAGE_ERROR, f"harness: error: {message} (see: {self.prog} --help)\n")
+# Each command's name -> its module in commands/ (whose add_to adds it).  Only
+# the module of the command being run is imported: start-up stays short.
+COMMANDS = {
+    "run": "run",
+    "resume": "run",
+    "snapshot": "snapshot",
+    "tables": "tables",
+    "plot": "plot",
+    "qemu": "qemu",
+    "differential": "differential",
+    "suite": "suite",
+    "cache": "cache",
+    "platforms": "platforms",
+    "matrix": "matrix",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every command, or for ``command``'s module alone when it names one."""
+    parser = argparse.ArgumentParser(
         prog="python -m pmtimer_harness",
         description="Run x86 guests under Unicorn against Python device models (ACPI PM timer, bhyve style).",
     )
     parser.add_argument("--version", action="version", version=f"pmtimer-harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        command.add_to(commands)
+    modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for module in modules:
+        import_module(f"pmtimer_harness.frontends.commands.{module}").add_to(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
     try:
         return args.handler(args)
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except USER_ERRORS as error:
+    except Exception as error:
+        from pmtimer_harness.frontends.commands.common import USAGE_ERROR, user_errors
+
+        if not isinstance(error, user_errors()):
+            raise
         print(f"harness: error: {error}", file=sys.stderr)
         return USAGE_ERROR

@@ -67,11 +67,22 @@ def find_nasm() -> str:
 
 @lru_cache(maxsize=4)
 def nasm_version(nasm: str) -> str:
+    """``nasm -v``, remembered in the cache folder for this executable (path, size, time): a process saved per run."""
     try:
-        run = subprocess.run([nasm, "-v"], capture_output=True, text=True, timeout=NASM_TIMEOUT_S)
+        identity = os.stat(nasm)
     except OSError:
         raise NasmNotFound() from None
-    return run.stdout.strip()
+    executable = f"{os.path.realpath(nasm)}|{identity.st_size}|{identity.st_mtime_ns}"
+    known = cache.remembered_version(executable)
+    if known is not None:
+        return known
+    try:
+        run = subprocess.run([nasm, "-v"], capture_output=True, text=True, timeout=NASM_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        raise NasmNotFound() from None
+    version = run.stdout.strip()
+    cache.remember_version(executable, version)
+    return version
 
 
 def include_dirs(source: Path) -> list[Path]:

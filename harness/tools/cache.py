@@ -133,6 +133,28 @@ def store(cache_key: str, entry: Entry) -> bool:
     return True
 
 
+VERSION_FILE = "nasm-version"
+
+
+def remembered_version(executable: str) -> str | None:
+    """The version line remembered for ``executable`` (path|size|mtime), if it is the one remembered."""
+    if not enabled():
+        return None
+    try:
+        remembered, _, version = (folder() / VERSION_FILE).read_text(encoding="utf-8").partition("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return version.strip() if remembered == executable and version.strip() else None
+
+
+def remember_version(executable: str, version: str) -> None:
+    if not enabled() or "\n" in executable:
+        return
+    with contextlib.suppress(OSError):
+        folder().mkdir(parents=True, exist_ok=True)
+        write_output(folder() / VERSION_FILE, f"{executable}\n{version}\n".encode())
+
+
 STALE_STAGING_S = 3600
 
 

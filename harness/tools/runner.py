@@ -27,7 +27,6 @@ from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.core.snapshot_format import SnapshotError
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
-from pmtimer_harness.frontends.gdbstub import write_label_script
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM
 from pmtimer_harness.tools.guest import Guest, GuestError, GuestHeader, load_guest, read_header
 from pmtimer_harness.tools.options import HeaderOptionError, header_parser, machine_config
@@ -121,6 +120,8 @@ def _prepare(
     header, config = guest_config(None if isinstance(guest, bytes) else guest_path, options)
     loaded = _load(guest, guest_path, config, use_cache)
     if gdb_port is not None and loaded.symbols:
+        from pmtimer_harness.frontends.gdbstub import write_label_script  # sockets: only a debugging run
+
         script = write_label_script(loaded.symbols, Path(tempfile.mkdtemp(prefix="harness-gdb-")))
         print(f"gdb: labels as convenience variables: source {script}, then e.g. break *$guest_main",
               file=sys.stderr, flush=True)

@@ -9,13 +9,7 @@ import sys
 from pmtimer_harness.core.config import ConfigError
 from pmtimer_harness.core.machine import InstructionTraceOptions, TraceSink
 from pmtimer_harness.core.result import RunResult, Verdict
-from pmtimer_harness.core.snapshot_format import SnapshotError
-from pmtimer_harness.frontends.plot import PlotError, PlotUnavailable
-from pmtimer_harness.peers.disk import DiskError
-from pmtimer_harness.peers.qemu import QemuUnavailable
-from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
-from pmtimer_harness.tools.guest import GuestError
-from pmtimer_harness.tools.options import HeaderOptionError, address_range, number
+from pmtimer_harness.tools.options import address_range, number
 from pmtimer_harness.tools.runner import GuestRun
 
 # Exit statuses, the same for every command (README, "Exit status").
@@ -33,11 +27,30 @@ VERDICT_STATUS = {
     Verdict.HALTED: TIMEOUT_STATUS,
     Verdict.INTERRUPTED: INTERRUPTED_STATUS,
 }
-USER_ERRORS = (
-    GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, PlotError,
-    SnapshotError, QemuUnavailable, DiskError,
-)
-# BrokenPipeError is an OSError: main() handles it first.
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors that are the user's (one line, USAGE_ERROR), imported when first asked for: a run starts fast."""
+    from pmtimer_harness.core.snapshot_format import SnapshotError
+    from pmtimer_harness.frontends.plot import PlotError, PlotUnavailable
+    from pmtimer_harness.peers.disk import DiskError
+    from pmtimer_harness.peers.qemu import QemuUnavailable
+    from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
+    from pmtimer_harness.tools.guest import GuestError
+    from pmtimer_harness.tools.options import HeaderOptionError
+
+    # BrokenPipeError is an OSError: main() handles it first.
+    return (
+        GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, PlotError,
+        SnapshotError, QemuUnavailable, DiskError,
+    )
+
+
+def __getattr__(name: str) -> object:
+    # USER_ERRORS, for the commands that catch them while they run (PEP 562: built on first use).
+    if name == "USER_ERRORS":
+        return user_errors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def add_cache_option(parser: argparse.ArgumentParser) -> None:
