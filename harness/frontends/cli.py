@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
+from typing import NoReturn
 
 from pmtimer_harness import __version__
 
@@ -33,9 +34,18 @@ COMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (argparse prints the whole usage first), with the usage status."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        from pmtimer_harness.frontends.commands.common import USAGE_ERROR
+
+        self.exit(USAGE_ERROR, f"harness: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser for every command, or for ``command``'s module alone when it names one."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m pmtimer_harness",
         description="Run x86 guests under Unicorn against Python device models (ACPI PM timer, bhyve style).",
     )
