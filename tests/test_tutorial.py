@@ -29,7 +29,9 @@ def steps():
 def save_file(folder: Path, body: str) -> None:
     marker = FILE_MARKER.match(body)
     assert marker, "a nasm block in the tutorial starts with '; file: NAME'"
-    (folder / marker.group(1)).write_text(body[marker.end():])
+    # The whole block, marker line included (a comment to NASM): the line numbers a reader counts in the
+    # tutorial are the ones the harness prints.
+    (folder / marker.group(1)).write_text(body)
 
 
 def apply_change(folder: Path, body: str) -> None:
