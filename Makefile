@@ -2,6 +2,7 @@
 # make test   - ruff, then the test suite (unit tests, fault injection, every guest,
 #               and the same guests in QEMU where it can be installed)
 # make bench  - the port-read cost against a bare Unicorn hook
+# make fuzz   - a long run of the random-guest fuzzing (minutes)
 # Each target sets up what it needs: a virtual environment in .venv and NASM.
 
 PYTHON ?= python3
@@ -12,7 +13,7 @@ PY     := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-run
 STAMP     := $(VENV)/.installed
 
-.PHONY: run test bench lint nasm qemu clean
+.PHONY: run test bench fuzz lint nasm qemu clean
 
 run: $(RUN_STAMP) nasm
 	$(PY) -m pmtimer_harness suite
@@ -24,6 +25,11 @@ bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_port_read.py
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_end_to_end.py
+
+# The long profile of the random-guest fuzzing (tests/test_fuzz_guests.py), and the
+# instruction count checked against a per-instruction count on every bundled guest whole.
+fuzz: $(STAMP) nasm
+	HARNESS_FUZZ=long $(PY) -m pytest -q tests/test_fuzz_guests.py tests/test_exact_count.py --hypothesis-show-statistics
 
 lint: $(STAMP)
 	$(PY) -m ruff check harness devices asm tests benchmarks
