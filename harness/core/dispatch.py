@@ -265,7 +265,7 @@ class VirtualDispatch(Dispatch):
     __slots__ = (
         "block", "blocks", "budget", "checking", "clock", "code_pages", "code_watch", "due_ns", "idle_ns",
         "insn_ns", "io_ns", "next_check", "on_check", "ordinal", "port_index", "replay_at", "retired",
-        "skipped", "slice_due", "slice_timer", "stopped_in",
+        "skipped", "slice_due", "slice_timer", "stop_index", "stopped_in",
     )
 
     def __init__(
@@ -294,6 +294,7 @@ class VirtualDispatch(Dispatch):
         self.stopped_in: Block = EMPTY_BLOCK  # the block the CPU was in when emu_start returned
         self.checking = False  # inside on_check, called from the block hook
         self.skipped = False  # the CPU was stopped from the block hook: that block never ran
+        self.stop_index: int | None = None  # where in its block a port hook asked the CPU to stop
         self.slice_due = False  # set from the slice timer's thread: stop at the next block boundary
         self.slice_timer: SliceTimer | None = None
         self.budget = budget
@@ -381,8 +382,15 @@ class VirtualDispatch(Dispatch):
     def stop_cpu(self) -> None:
         # Stopped from the block hook, the CPU leaves before the block runs
         # (Unicorn checks for a stop request right after the block hook).
+        # Stopped from a port hook, it runs on to the end of the block, or to
+        # the block's next instruction that reads or writes memory, whichever
+        # comes first (Unicorn's memory helpers check for a stop request too).
         if self.checking:
             self.skipped = True
+        else:
+            ordinal = self.ordinal - 1
+            port_index = self.block.port_index
+            self.stop_index = port_index[ordinal] if 0 <= ordinal < len(port_index) else None
         self.uc.emu_stop()
 
     def begin_slice(self, seconds: float) -> int:
@@ -411,13 +419,18 @@ class VirtualDispatch(Dispatch):
         # fault stops the CPU at the faulting instruction, inside the block; so
         # does a stop under a code hook, before the next traced instruction.
         block = self.stopped_in = self.block
+        stop_index, self.stop_index = self.stop_index, None
         if self.skipped:  # stopped from the block hook: ``retired`` already counts every block that ran
             self.skipped = False
             block = EMPTY_BLOCK
+        at = block.index_of(pc)
         inside = faulted or (
             last_traced is not None
             and block.index_of(last_traced) is not None
             and (last_traced == pc or last_traced != block.instructions[-1].address)
+        ) or (
+            # a port hook's stop, taken at a later memory access of the same block
+            stop_index is not None and at is not None and at > stop_index
         )
         self.retired += block.retired_before(pc) if inside else block.icount
         self.block = EMPTY_BLOCK
