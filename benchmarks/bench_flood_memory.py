@@ -23,7 +23,7 @@ def main() -> int:
     began = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, "-m", "pmtimer_harness", "run", str(guest), "--json", "--timeout", str(SECONDS),
-         "--max-instructions", str(10**15)],
+         "--max-instructions", str(10**12)],
         capture_output=True, text=True,
     )
     wall = time.perf_counter() - began

@@ -44,8 +44,8 @@ def test_a_jump_to_a_non_canonical_address_is_quiet_and_keeps_the_instruction_bu
     assert "instruction budget of 5,000 spent" in completed.stdout
 
 
-@pytest.mark.parametrize("timeout", ["1e7", "18446744073709.551616", "1e300"])  # 2^64 us, the middle one
-def test_a_timeout_past_unicorns_microsecond_range_does_not_end_the_run_at_once(tmp_path, timeout):
+@pytest.mark.parametrize("timeout", ["3600", "86400"])  # the largest --timeout: a day, 8.64e10 us
+def test_a_long_timeout_does_not_end_the_run_at_once(tmp_path, timeout):
     run = run_source(tmp_path, "spin:   jmp spin\n", "--timeout", timeout, "--max-instructions", "300000")
     assert run.result.verdict == Verdict.TIMEOUT
     assert "instruction budget" in run.result.report.reason
@@ -55,7 +55,7 @@ def test_a_timeout_past_unicorns_microsecond_range_does_not_end_the_run_at_once(
 def test_a_spinning_guest_stops_at_the_timeout(tmp_path, clock):
     options = ["--clock", clock, "--timeout", "0.3"]
     if clock == "virtual":
-        options += ["--max-instructions", str(10**15)]
+        options += ["--max-instructions", str(10**12)]
     began = time.perf_counter()
     run = run_source(tmp_path, "spin:   jmp spin\n", *options)
     assert run.result.verdict == Verdict.TIMEOUT

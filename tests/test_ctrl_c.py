@@ -40,7 +40,7 @@ def test_ctrl_c_stops_the_run_and_prints_the_partial_result(tmp_path, guest, clo
     path = write_guest(tmp_path, GUESTS[guest])
     options = ["--clock", clock, "--timeout", "120", "--trace"]
     if clock == "virtual":
-        options += ["--max-instructions", str(10**15)]
+        options += ["--max-instructions", str(10**12)]
     child = subprocess.Popen(
         [sys.executable, "-m", "pmtimer_harness", "run", str(path), *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
