@@ -122,3 +122,29 @@ def test_a_stop_asked_for_by_a_port_is_counted_where_a_later_memory_access_takes
     assert run.plain.result.verdict == Verdict.PASS
     assert run.plain.result.instructions == 5
     assert_counts_exact(run)
+
+
+def test_a_stop_asked_for_by_a_port_before_a_jump_back_into_the_block_counts_the_whole_block(tmp_path):
+    # Found by tests/test_fuzz_guests.py: the CPU stops where the loop jumps
+    # back to, inside the block that asked for the stop, after running it whole.
+    body = """
+        mov dx, 0xF5
+        out dx, al
+        mov cx, 0x100
+again:  dec cx
+        jnz again
+        mov al, 0
+        out 0xF4, al
+"""
+    run = counted(tmp_path, body)
+    assert run.plain.result.instructions == 2 + 1 + 2 * 0x100 + 2
+    assert_counts_exact(run)
+
+
+def test_a_snapshot_asked_for_before_a_hlt_leaves_the_cpu_halted(tmp_path):
+    # Found by tests/test_fuzz_guests.py: the snapshot pause came after the
+    # block's HLT had run, and the run went on past it.
+    run = counted(tmp_path, "mov dx, 0xF5\n out dx, al\n cli\n hlt\n hlt\n")
+    assert run.plain.result.verdict == Verdict.HALTED
+    assert run.plain.result.instructions == 4
+    assert_counts_exact(run)

@@ -58,6 +58,13 @@ class Block:
                 return index
         return None
 
+    def first_memory_access_after(self, index: int) -> int | None:
+        """The address of the first instruction after ``index`` that may load or store; None if none does."""
+        for instruction in self.instructions[index + 1 :]:
+            if may_access_memory(instruction.text):
+                return instruction.address
+        return None
+
     def retired_before(self, address: int) -> int:
         """Instructions of this block that retired when execution stands at ``address``."""
         index = self.index_of(address)
@@ -65,6 +72,26 @@ class Block:
 
 
 EMPTY_BLOCK = Block(0, 0, 16, (), (), (), 0)
+
+# Instructions that load or store without a memory operand in their text.
+IMPLICIT_MEMORY = frozenset({
+    "push", "pop", "pushf", "popf", "pushfd", "popfd", "pushfq", "popfq", "pusha", "popa", "pushal", "popal",
+    "call", "ret", "retf", "iret", "iretd", "iretq", "int", "int3", "into", "int1", "enter", "leave", "xlatb",
+    "movsb", "movsw", "movsd", "movsq", "stosb", "stosw", "stosd", "stosq", "lodsb", "lodsw", "lodsd", "lodsq",
+    "cmpsb", "cmpsw", "cmpsd", "cmpsq", "scasb", "scasw", "scasd", "scasq", "insb", "insw", "insd",
+    "outsb", "outsw", "outsd", "ljmp", "lcall",
+})
+
+
+def may_access_memory(text: str) -> bool:
+    """Whether an instruction, as capstone prints it, may read or write memory (a ``[...]`` operand or implicitly).
+
+    Segment loads in protected mode read the GDT too; they are caught by their
+    ``mov``/far-jump forms only when written with a memory operand.
+    """
+    if "[" in text:
+        return True
+    return any(word in IMPLICIT_MEMORY for word in text.split()[:3])
 
 
 def _is_port_instruction(mnemonic: str) -> bool:

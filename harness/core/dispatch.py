@@ -423,14 +423,15 @@ class VirtualDispatch(Dispatch):
         if self.skipped:  # stopped from the block hook: ``retired`` already counts every block that ran
             self.skipped = False
             block = EMPTY_BLOCK
-        at = block.index_of(pc)
         inside = faulted or (
             last_traced is not None
             and block.index_of(last_traced) is not None
             and (last_traced == pc or last_traced != block.instructions[-1].address)
         ) or (
-            # a port hook's stop, taken at a later memory access of the same block
-            stop_index is not None and at is not None and at > stop_index
+            # A port hook's stop is taken at the block's first memory access after
+            # it, if there is one; the pc alone cannot tell, when the block jumps
+            # back into itself.
+            stop_index is not None and pc == block.first_memory_access_after(stop_index)
         )
         self.retired += block.retired_before(pc) if inside else block.icount
         self.block = EMPTY_BLOCK

@@ -283,7 +283,10 @@ class Machine:
     def _paused_to_go_on(self, sliced: bool) -> bool:
         """The CPU stopped without a verdict: for a snapshot, the trace limit, the end of a slice or a HLT."""
         if self._snapshot_taken() or self._trace_limit_reached():
-            return True
+            # The block that asked for the pause may have ended in a HLT: the CPU is halted still.
+            if self.dispatch.halted_at(self.dispatch.read_pc()) is None:
+                return True
+            return self._interrupt_serviced(self._woke_from_hlt)
         if sliced:  # the CPU ran its slice: the host clock may have a timer event due
             self._interrupt_serviced(self._serviced_wakeup)
             return self._stop is None
