@@ -1,6 +1,11 @@
-"""The README's Python examples run as written, in order, from the repository's folder."""
+"""The README's examples run as written: its Python blocks, and its shell lines that run the harness."""
 
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 
 from tests.guests import REPO
 
@@ -21,3 +26,33 @@ def test_every_python_example_in_the_readme_runs(monkeypatch):
     monkeypatch.chdir(REPO)  # the examples name the bundled guests as asm/...
     for block in blocks:
         exec(compile(block, str(README), "exec"), {"__name__": "readme_example"})
+
+
+SHELL_BLOCK = re.compile(r"^ *```sh\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
+HARNESS_LINE = re.compile(r"^(?:\.venv/bin/)?python -m pmtimer_harness (.*?)(?:\s+#.*)?$")
+# Every guest on every platform: the platforms tests run the matrix; here it would cost the suite half a minute.
+NOT_RUN_HERE = ("matrix",)
+
+
+def harness_lines() -> list[list[str]]:
+    lines = []
+    for block in SHELL_BLOCK.findall(README.read_text()):
+        for line in block.splitlines():
+            match = HARNESS_LINE.match(line.strip())
+            if match and shlex.split(match.group(1))[0] not in NOT_RUN_HERE:
+                lines.append(shlex.split(match.group(1)))
+    return lines
+
+
+def test_every_harness_command_in_the_readme_runs(tmp_path):
+    shutil.copytree(REPO / "asm", tmp_path / "asm", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "image.bin").write_bytes(bytes([0xB0, 0x00, 0xE6, 0xF4]))  # mov al, 0; out 0xF4, al
+    commands = harness_lines()
+    assert len(commands) >= 5
+    for arguments in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", "pmtimer_harness", *arguments], cwd=tmp_path, capture_output=True, text=True,
+            timeout=120, env={**os.environ, "PYTHONPATH": ""},
+        )
+        assert done.returncode in (0, 1), f"{arguments}: status {done.returncode}\n{done.stdout}{done.stderr}"
+        assert "Traceback" not in done.stderr
