@@ -19,6 +19,15 @@ def test_plot_writes_a_png_of_the_reads(tmp_path, capsys):
     assert "wrap24.asm, verdict pass" in capsys.readouterr().out
 
 
+def test_plot_json_names_the_picture_and_the_run(tmp_path, capsys):
+    import json
+
+    picture = tmp_path / "timer.svg"
+    assert main(["plot", str(bundled("wrap24.asm")), "-o", str(picture), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["picture"] == str(picture) and data["verdict"] == "pass" and picture.exists()
+
+
 def test_a_guest_that_never_reads_the_timer_has_nothing_to_plot(tmp_path, capsys):
     guest = write_guest(tmp_path, "mov al, 0\n out 0xF4, al\n")
     assert main(["plot", str(guest), "-o", str(tmp_path / "x.png")]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     plot.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
     plot.add_argument("-o", "--output", default="timer.png",
                       help="the picture to write; its suffix names the format (default timer.png)")
+    plot.add_argument("--json", action="store_true", help="print the run as one JSON object, with the file written")
     add_cache_option(plot)
     add_machine_options(plot)
     plot.set_defaults(handler=command_plot)
@@ -27,5 +29,8 @@ def command_plot(args: argparse.Namespace) -> int:
     dropped = plot.reads.dropped()
     if dropped is not None:
         print(f"harness: note: {dropped}", file=sys.stderr)
-    print(f"{shown(args.output)}: {plot.run.guest.name}, verdict {plot.run.result.verdict.value}")
+    if args.json:
+        print(json.dumps({"picture": str(plot.written), **plot.run.as_dict()}, indent=2, default=str))
+    else:
+        print(f"{shown(args.output)}: {plot.run.guest.name}, verdict {plot.run.result.verdict.value}")
     return 0
