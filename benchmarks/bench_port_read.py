@@ -12,6 +12,11 @@ Contenders:
   routing, access rules, the PM timer model).
 
 Targets: at most 1.3x the baseline with the host clock, 2.0x with the virtual.
+
+Beside them, what the reference path (``--dispatch reference``,
+harness/core/reference_dispatch.py) costs: Python hooks through
+``Uc.hook_add``, one call per instruction.  It has no target: it is there to
+be read.  It runs fewer rounds (each is several times slower).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ READS = 100_000
 ROUNDS = 21
 LOAD_ADDRESS = 0x1000
 TARGETS = {"host": 1.3, "virtual": 2.0}
+REFERENCE_ROUNDS = 3
 
 
 def assemble_poll_guest() -> bytes:
@@ -59,8 +65,8 @@ def bare_unicorn(image: bytes) -> float:
     return time.perf_counter() - began
 
 
-def harness(image: bytes, clock: str) -> float:
-    machine = Machine(MachineConfig(mode=32, load_address=LOAD_ADDRESS, clock=clock))
+def harness(image: bytes, clock: str, dispatch: str = "fast") -> float:
+    machine = Machine(MachineConfig(mode=32, load_address=LOAD_ADDRESS, clock=clock, dispatch=dispatch))
     machine.load(image)
     result = machine.run()
     assert result.port_reads == READS and result.verdict.value == "pass", result
@@ -86,7 +92,16 @@ def main() -> int:
         verdict = "ok" if ratio <= target else "OVER TARGET"
         print(f"  harness, {clock:<7} clock          fastest {min(samples[clock]):6.0f} ns/read  "
               f"median ratio {ratio:4.2f}x (quartiles {_quartiles(ratios)})  target {target}x: {verdict}")
+    reference_path(image, statistics.median(samples["baseline"]), statistics.median(samples["virtual"]))
     return 0
+
+
+def reference_path(image: bytes, baseline_ns: float, fast_ns: float) -> None:
+    """The reference path, virtual clock: per read (three instructions of poll.asm's loop and one IN)."""
+    per_read = statistics.median(harness(image, "virtual", "reference") / READS * 1e9 for _ in range(REFERENCE_ROUNDS))
+    print(f"  reference path, virtual clock     median  {per_read:6.0f} ns/read  "
+          f"{per_read / baseline_ns:5.1f}x the bare hook, {per_read / fast_ns:5.1f}x the fast path "
+          f"({REFERENCE_ROUNDS} rounds; no target: it is for reading)")
 
 
 def _quartiles(values: list[float]) -> str:

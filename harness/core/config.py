@@ -46,8 +46,9 @@ FIELD_TYPES = {
     "timer_width": WHOLE_OR_NONE, "timer_port": WHOLE_OR_NONE, "timer_start": WHOLE,
     "io_semantics": ((str, type(None)), "a string or null"), "strict_io": SWITCH,
     "max_instructions": WHOLE_OR_NONE, "timeout": ((int, float), "a number"), "platform": TEXT,
-    "quirks": (tuple, "a list of quirk names"),
+    "quirks": (tuple, "a list of quirk names"), "dispatch": TEXT,
 }
+DISPATCHES = ("fast", "reference")  # core/dispatch.py, core/reference_dispatch.py
 
 
 class ConfigError(ValueError):
@@ -84,6 +85,7 @@ class MachineConfig:
     timeout: float = DEFAULT_TIMEOUT_S
     platform: str = "acpi"
     quirks: tuple[str, ...] = field(default=())
+    dispatch: str = "fast"
 
     def __post_init__(self) -> None:
         from pmtimer_harness.platform.profiles import UnknownPlatform, resolve  # profiles import devices only
@@ -140,6 +142,8 @@ class MachineConfig:
                 "--max-instructions needs the virtual clock: the host clock does not count instructions "
                 "(use --timeout)"
             )
+        if self.dispatch not in DISPATCHES:
+            raise ConfigError(f"--dispatch must be 'fast' or 'reference', not {self.dispatch!r}")
         if not 0 < self.timeout <= MAX_TIMEOUT_S:  # also refuses nan
             raise ConfigError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:,.0f} seconds (a day)")
 

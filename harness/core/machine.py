@@ -33,6 +33,7 @@ from pmtimer_harness.core.dispatch import Dispatch, HostDispatch, VirtualDispatc
 from pmtimer_harness.core.insn_trace import InstructionTrace
 from pmtimer_harness.core.interrupts import DeliveryError, deliver, interrupts_enabled
 from pmtimer_harness.core.native_hooks import NativeHooks
+from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
 from pmtimer_harness.core.result import Report, RunResult, Verdict
 from pmtimer_harness.core.trace import format_access
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
@@ -148,6 +149,16 @@ class Machine:
             self.debugger = GdbStub(self.uc, gdb_port, self._monitor_command, announce)
 
     def _make_dispatch(self) -> Dispatch:
+        if self.config.dispatch == "reference":
+            return ReferenceDispatch(
+                self.uc,
+                self.bus,
+                self.config.mode,
+                self._access_failed,
+                self.clock,
+                self.config.instruction_budget,
+                self._check_point,
+            )
         if isinstance(self.clock, HostClock):
             return HostDispatch(self.uc, self.bus, self.config.mode, self._access_failed, self.clock)
         return VirtualDispatch(
@@ -203,7 +214,7 @@ class Machine:
 
     def save_at(self, instructions: int) -> None:
         """Pause for ``on_snapshot`` at the first block boundary after ``instructions`` (virtual clock)."""
-        if not isinstance(self.dispatch, VirtualDispatch):
+        if not isinstance(self.clock, VirtualClock):
             raise ConfigError("--save-at counts instructions: it needs the virtual clock")
         self._save_at = instructions
         self.dispatch.budget = min(self.config.instruction_budget, instructions)

@@ -15,7 +15,7 @@ import argparse
 import re
 from collections.abc import Sequence
 
-from pmtimer_harness.core.config import MAX_TIMEOUT_S, MachineConfig
+from pmtimer_harness.core.config import DISPATCHES, MAX_TIMEOUT_S, MachineConfig
 
 SIZE = re.compile(r"^(0x[0-9a-f]+|\d+)\s*(k|kib|m|mib|g|gib)?$", re.IGNORECASE)
 SIZE_UNITS = {None: 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
@@ -81,6 +81,9 @@ def add_machine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-instructions", type=number, default=unset,
                        help="instruction budget, checked at block boundaries (default 200,000,000; virtual clock only)")
     group.add_argument("--timeout", type=seconds, default=unset, help="wall-clock budget in seconds (default 60)")
+    group.add_argument("--dispatch", choices=DISPATCHES, default=unset,
+                       help="fast: the optimised hooks (default); reference: plain Python hooks, one call per "
+                            "instruction, to read and step through (harness/core/reference_dispatch.py)")
     clock = parser.add_argument_group("clock")
     clock.add_argument("--clock", choices=("virtual", "host"), default=unset,
                        help="virtual: deterministic, from instruction counts (default); host: monotonic host time")
@@ -124,6 +127,7 @@ def header_parser() -> argparse.ArgumentParser:
 OPTION_FIELDS = (
     "memory", "mode", "load_address", "strict_io", "max_instructions", "timeout", "clock",
     "insn_ns", "io_ns", "timer_width", "timer_port", "timer_start", "io_semantics", "platform", "quirks",
+    "dispatch",
 )
 # What a platform decides: a header's word on these gives way to a platform named on the command line.
 PLATFORM_FIELDS = ("timer_width", "timer_port", "io_semantics", "quirks")

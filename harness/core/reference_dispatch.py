@@ -1,0 +1,211 @@
+"""The reference path (``--dispatch reference``): the hooks written to be read, not to be fast.
+
+This module does what ``dispatch.py`` does, the plain way, so that a reader
+can follow one ``in eax, dx`` from the CPU to a device and back, and step
+through it in a Python debugger::
+
+    guest: in eax, dx
+      -> Unicorn calls on_in(uc, port, width)          (an UC_HOOK_INSN hook)
+      -> access_time(): instructions so far, port accesses so far -> clock -> ns
+      -> PortBus.read(port, width, now_ns)             (the access rules, the routing)
+      -> the device's read(port, width, now_ns)        (for 0x408: PmTimer.read)
+      <- the value, which Unicorn writes into EAX
+
+Every hook is registered with ``Uc.hook_add``, the binding's ordinary API:
+
+- an IN hook and an OUT hook (``UC_HOOK_INSN``), which hand each access to
+  the bus;
+- a code hook (``UC_HOOK_CODE``), called before every instruction, which
+  counts instructions one by one: the count the virtual clock needs, with no
+  decoding of translation blocks;
+- a block hook (``UC_HOOK_BLOCK``), called when a translation block starts:
+  the check point where the machine spends the instruction budget and takes
+  interrupts, at the same places the fast path does.
+
+It gives the same values, verdicts and instruction counts as the fast path
+under the virtual clock (``tests/test_reference_dispatch.py`` runs every
+bundled guest both ways), and costs several times more per instruction and
+per access (``make bench``).  Under the host clock it counts instructions
+too, but applies no instruction budget, as the fast path does not.
+
+Unicorn facts it relies on (unicorn 2.1): inside an IN/OUT hook the CPU has
+not finished the instruction, so the instructions retired before the access
+are the ones whose code hook ran, less the port instruction itself; with a
+code hook installed, a stop takes effect before the next instruction runs
+(its code hook has run, the instruction has not); a block hook that moves EIP
+(an interrupt taken) means none of that block's instructions run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import unicorn
+from pmtimer_harness.core.blocks import Instruction
+from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
+from pmtimer_harness.core.clock import Clock, HostClock
+from pmtimer_harness.core.cpu import disassemble_at
+from pmtimer_harness.core.dispatch import FLOATING_BUS, HLT_OPCODE, NEVER, Dispatch, FailureHandler
+from pmtimer_harness.core.native_hooks import NativeHooks
+from unicorn import x86_const as x86
+
+
+class ReferenceDispatch(Dispatch):
+    """One Python call per instruction, per block and per port access; every count kept in plain sight."""
+
+    def __init__(
+        self,
+        uc: unicorn.Uc,
+        bus: PortBus,
+        start_bits: int,
+        on_failure: FailureHandler,
+        clock: Clock,
+        budget: int,
+        on_check: Callable[[int], bool],
+    ) -> None:
+        super().__init__(uc, bus, start_bits, on_failure)
+        self.clock = clock
+        self.host = isinstance(clock, HostClock)
+        self.started = 0  # instructions whose code hook has run
+        self.last_address = -1  # the instruction whose code hook ran last, and its size
+        self.last_size = 0
+        self.idle_ns = 0  # time skipped while halted (virtual clock)
+        self.budget = NEVER if self.host else budget  # the host clock has no instruction budget
+        self.next_check = self.budget  # a check point at the first block boundary at or past this count
+        self.due_ns = NEVER  # or at the first block boundary at or past this time
+        self.on_check = on_check
+
+    @property
+    def retired(self) -> int:
+        """Instructions retired at a block boundary, where the machine's check point reads it."""
+        return self.started
+
+    def install(self, hooks: NativeHooks) -> None:
+        # The fast path's C function pointers are not used: the binding's own hook_add instead.
+        self.uc.hook_add(unicorn.UC_HOOK_INSN, self.on_in, None, 1, 0, x86.UC_X86_INS_IN)
+        self.uc.hook_add(unicorn.UC_HOOK_INSN, self.on_out, None, 1, 0, x86.UC_X86_INS_OUT)
+        self.uc.hook_add(unicorn.UC_HOOK_CODE, self.on_instruction)
+        self.uc.hook_add(unicorn.UC_HOOK_BLOCK, self.on_block)
+
+    # --- the hooks ----------------------------------------------------------
+
+    def on_instruction(self, _uc: unicorn.Uc, address: int, size: int, _user: object) -> None:
+        """Before each instruction: count it."""
+        self.started += 1
+        self.last_address = address
+        self.last_size = size
+
+    def on_block(self, _uc: unicorn.Uc, address: int, _size: int, _user: object) -> None:
+        """A translation block starts: every instruction so far has retired.  Time for a check point?"""
+        due = self.started >= self.next_check or self.now_ns(self.started) >= self.due_ns
+        if due and self.on_check(address):
+            return  # the CPU went to an interrupt handler: this block does not run
+
+    def on_in(self, _uc: unicorn.Uc, port: int, width: int, _user: object) -> int:
+        if self.stopped:
+            return FLOATING_BUS[width]  # the run has ended: no device sees another access
+        now_ns = self.access_time()
+        try:
+            value = self.bus.read(port, width, now_ns)
+        except Exception as error:
+            self.on_failure(PortAccess(IN, port, width), error)
+            return FLOATING_BUS[width]
+        if self.on_trace is not None:
+            self.on_trace(PortAccess(IN, port, width, value), now_ns)
+        self.port_accesses += 1
+        return value
+
+    def on_out(self, _uc: unicorn.Uc, port: int, width: int, value: int, _user: object) -> None:
+        if self.stopped:
+            return
+        now_ns = self.access_time()
+        try:
+            self.bus.write(port, width, value, now_ns)
+        except Exception as error:
+            self.on_failure(PortAccess(OUT, port, width, value), error)
+            return
+        if self.on_trace is not None:
+            self.on_trace(PortAccess(OUT, port, width, value), now_ns)
+        self.port_accesses += 1
+        self.port_writes += 1
+
+    # --- counting and time ---------------------------------------------------
+
+    def now_ns(self, instructions: int) -> int:
+        return self.clock.now_ns(instructions, self.port_accesses, self.idle_ns)
+
+    def access_time(self) -> int:
+        # The port instruction has started, not retired: it is not counted in its own time.
+        return self.now_ns(self.started - 1)
+
+    def instructions_at_access(self) -> int | None:
+        return self.started - 1
+
+    def instructions_at(self, pc: int) -> int | None:
+        """Instructions retired with the CPU standing at ``pc``.
+
+        If the last instruction whose code hook ran is the one at ``pc``, the
+        CPU stopped before running it (a stop takes effect right after the hook).
+        """
+        if pc == self.last_address:
+            return self.started - 1
+        return self.started
+
+    def current_instruction(self) -> Instruction | None:
+        text = disassemble_at(self.uc, self.last_address, self.start_bits)
+        return Instruction(self.last_address, self.last_size, text)
+
+    def halted_at(self, pc: int) -> int | None:
+        """The HLT's address, if the last instruction was a HLT and the CPU stands just past it."""
+        if pc != self.last_address + self.last_size:
+            return None
+        if self.uc.mem_read(self.last_address, 1)[0] != HLT_OPCODE:
+            return None
+        return self.last_address
+
+    def time_at(self, pc: int) -> int:
+        return self.now_ns(self.instructions_at(pc))
+
+    def resync(self, pc: int) -> None:
+        """The CPU stopped at ``pc`` and will resume there: its code hook will run again, so uncount it."""
+        self.started = self.instructions_at(pc)
+        self.last_address = -1
+        self.last_size = 0
+
+    def restore_counts(self, instructions: int, port_accesses: int, port_writes: int, idle_ns: int) -> None:
+        super().restore_counts(instructions, port_accesses, port_writes, idle_ns)
+        self.started = instructions
+        self.idle_ns = idle_ns
+        self.next_check = 0  # look at interrupts before the first block
+
+    def start_clock(self) -> None:
+        if self.host:
+            self.clock.restart()
+
+    # --- check points: asked for by the machine, taken in on_block -----------
+
+    def arm(self, due_ns: int) -> None:
+        self.due_ns = due_ns
+        self.next_check = self.budget
+
+    def disarm(self) -> None:
+        self.due_ns = NEVER
+        self.next_check = self.budget
+
+    def check_soon(self) -> None:
+        self.next_check = 0
+
+    def recheck_later(self) -> None:
+        self.next_check = 0  # an interrupt waits for IF: look again at the next block
+
+    def take_wakeup(self) -> bool:
+        return False  # check points run inside the block hook, under either clock
+
+    def wait_until(self, now_ns: int, due_ns: int) -> int:
+        """Halted until ``due_ns``: the virtual clock skips the time, the host clock sleeps through it."""
+        if self.host:
+            time.sleep(max(0, due_ns - self.clock.now_ns()) / 1e9)
+            return self.clock.now_ns()
+        self.idle_ns += max(0, due_ns - now_ns)
+        return due_ns
