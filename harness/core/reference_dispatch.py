@@ -34,6 +34,12 @@ are the ones whose code hook ran, less the port instruction itself; with a
 code hook installed, a stop takes effect before the next instruction runs
 (its code hook has run, the instruction has not); a block hook that moves EIP
 (an interrupt taken) means none of that block's instructions run.
+
+Where it is not a ground truth: an instruction hooked twice in a row is
+counted twice.  That is right for ``jmp $`` and each iteration of ``rep``, but
+a store into its own translation block makes Unicorn abandon the block and
+run the store again (QEMU's precise self-modifying code), and a stop that
+falls between two runs of a one-instruction loop uncounts one that ran.
 """
 
 from __future__ import annotations
@@ -166,6 +172,15 @@ class ReferenceDispatch(Dispatch):
 
     def time_at(self, pc: int) -> int:
         return self.now_ns(self.instructions_at(pc))
+
+    def settle(self, pc: int, faulted: bool, last_traced: int | None) -> None:
+        """``emu_start`` returned with the CPU at ``pc``: if it stopped before the hooked instruction, uncount it."""
+        self.started = self.instructions_at(pc)
+        if pc == self.last_address:
+            self.last_address = -1
+
+    def take_slice_end(self) -> bool:
+        return False  # slices end by Unicorn's own timeout, which stops the CPU at the next code hook
 
     def resync(self, pc: int) -> None:
         """The CPU stopped at ``pc`` and will resume there: its code hook will run again, so uncount it."""
