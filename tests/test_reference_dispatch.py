@@ -24,7 +24,7 @@ from pmtimer_harness.tools.runner import run_guest
 from tests.guests import BUNDLED, bundled, run_source
 
 LONG_GUEST_INSTRUCTIONS = 1_000_000
-PREFIX_INSTRUCTIONS = 300_000
+PREFIX_INSTRUCTIONS = 100_000
 FULL = bool(os.environ.get("HARNESS_SLOW_TESTS"))
 # Under the host clock these finish in well under a second and their verdict does not hang on timing
 # (access_qemu.asm allows 64 ticks, 18 us, between two reads: too few for the reference path).
