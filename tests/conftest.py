@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+# Every temporary file of the session, the harness's and its subprocesses', goes
+# into one folder; anything the harness leaves there fails the session.
+SESSION_TMP = Path(tempfile.mkdtemp(prefix="harness-test-tmp-"))
+os.environ["TMPDIR"] = str(SESSION_TMP)  # subprocesses, and tempfile below
+tempfile.tempdir = None  # re-read TMPDIR
+atexit.register(shutil.rmtree, SESSION_TMP, ignore_errors=True)
+
 # Keep the tests' assembled guests out of the user's cache, and leave nothing behind.
 if "HARNESS_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="harness-test-cache-")
@@ -27,3 +34,13 @@ def wheel(tmp_path_factory) -> Path:
     )
     (built,) = folder.glob("*.whl")
     return built
+
+
+OURS = ("pytest-of-", "harness-test-cache-")  # pytest's tmp_path folders, the cache above
+
+
+def pytest_sessionfinish(session, exitstatus):
+    left = sorted(path.name for path in SESSION_TMP.iterdir() if not path.name.startswith(OURS))
+    if left:
+        print(f"\nleft behind in the temporary folder by the harness: {', '.join(left)}")
+        session.exitstatus = 1

@@ -1,6 +1,7 @@
 """The command line as a user meets it: exit statuses, messages, JSON, headers."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -187,3 +188,41 @@ def test_suite_on_a_missing_path_is_a_usage_error(tmp_path, capsys):
 def test_cache_info_as_json(capsys):
     assert main(["cache", "info", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) == {"folder", "entries", "bytes", "max_bytes", "enabled"}
+
+
+def test_save_at_past_the_end_says_no_snapshot_was_written(tmp_path, capsys):
+    snapshot = tmp_path / "late.snap"
+    assert main(["run", str(bundled("hello.asm")), "--save-at", "100000000", "--snapshot", str(snapshot)]) == 0
+    assert "--save-at 100,000,000: the run ended after" in capsys.readouterr().err
+    assert not snapshot.exists()
+
+
+def test_each_snapshot_written_is_named(tmp_path, capsys):
+    snapshot = tmp_path / "here.snap"
+    assert main(["run", str(bundled("snapshot_here.asm")), "--snapshot", str(snapshot)]) == 0
+    assert f"harness: note: snapshot written to {snapshot} at " in capsys.readouterr().err
+
+
+def test_int3_is_reported_at_its_own_address(tmp_path, capsys):
+    guest = write_guest(tmp_path, "nop\n nop\n int3\n nop\n")
+    assert main(["run", str(guest)]) == 2
+    out = capsys.readouterr().out
+    assert "#BP breakpoint from INT3" in out and re.search(r"at:\s+0x00007c02\s+int3", out)
+
+
+def test_console_escape_sequences_are_shown_not_sent_to_the_terminal(tmp_path, capsys):
+    guest = write_guest(tmp_path, """
+        mov si, message
+next:   lodsb
+        out 0xE9, al
+        cmp al, 0
+        jne next
+        mov al, 0
+        out 0xF4, al
+message: db 27, "[2J", "red", 13, 10, 7, 0
+""")
+    assert main(["run", str(guest)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2Jred\n\\x07\\x00" in out
+    assert main(["run", str(guest), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["console"] == "\x1b[2Jred\r\n\x07\x00"  # JSON keeps it exact

@@ -51,3 +51,4 @@ def test_break_step_read_registers_and_the_timer(tmp_path):
     assert re.search(r"PM_TMR 0x[0-9a-f]{8} \(32-bit, port 0x408\), TMR_STS 0, TMR_EN 0", output)
     assert "exited with code 03" in output
     assert "guest.asm: fail (exit code 3)" in stdout
+

@@ -57,6 +57,9 @@ EXCEPTION_NAMES = {
     16: "#MF x87 error", 17: "#AC alignment check", 18: "#MC machine check", 19: "#XM SIMD error",
 }
 
+# One-byte instructions that raise a trap: vector -> (opcode, mnemonic).
+ONE_BYTE_TRAPS = {1: (0xF1, "INT1"), 3: (0xCC, "INT3"), 4: (0xCE, "INTO")}
+
 UC_FAULTS = {
     unicorn.UC_ERR_READ_UNMAPPED: "read from unmapped memory",
     unicorn.UC_ERR_WRITE_UNMAPPED: "write to unmapped memory",
@@ -261,6 +264,11 @@ class Machine:
         self.dispatch.restore_counts(instructions, port_accesses, port_writes, idle_ns)
         self._restored = True
         self._image_size = self.config.memory  # the guest is in RAM already
+
+    @property
+    def save_at_pending(self) -> bool:
+        """``save_at`` was asked for and the run has not reached it."""
+        return self._save_at is not None
 
     def _snapshot_requested(self) -> None:
         # Saved at the next block boundary, where the CPU's state is whole.
@@ -488,12 +496,17 @@ class Machine:
     def _on_interrupt(self, uc: unicorn.Uc, number: int, _user: object) -> None:
         pc = self.dispatch.read_pc()
         software = bytes(uc.mem_read(max(0, pc - 2), 2)) == bytes([0xCD, number])
+        trap = ONE_BYTE_TRAPS.get(number)
         if software:
             address = pc - 2
             reason = (
                 f"error: software interrupt INT {number:#04x}: no BIOS or interrupt handler is modelled; "
                 "guests report through the console (0xE9) and exit (0xF4) ports"
             )
+        elif trap is not None and pc > 0 and uc.mem_read(pc - 1, 1)[0] == trap[0]:
+            # A trap is delivered with EIP past the instruction (SDM vol. 3A, 6.5): report the instruction.
+            address = pc - 1
+            reason = f"error: CPU exception {EXCEPTION_NAMES[number]} from {trap[1]}"
         else:
             address = pc
             name = EXCEPTION_NAMES.get(number, f"vector {number}")

@@ -36,6 +36,10 @@ GDB_REGISTERS = (
     x86.UC_X86_REG_DS, x86.UC_X86_REG_ES, x86.UC_X86_REG_FS, x86.UC_X86_REG_GS,
 )
 SIGTRAP = 5
+PACKET_SIZE = 0x4000  # what qSupported announces
+MAX_READ = PACKET_SIZE // 2 - 16  # bytes in one ``m`` reply (two hex digits each)
+MAX_BUFFER = 4 * PACKET_SIZE
+BAD_PACKET = b"E01"
 
 
 def write_label_script(symbols: Mapping[str, int], folder: Path) -> Path:
@@ -102,10 +106,18 @@ class GdbStub:
             if packet is None:  # the debugger went away: let the guest run on
                 self.breakpoints.clear()
                 return
-            reply, resume = self._answer(packet)
+            reply, resume = self.reply(packet)
             if resume:
                 return
             self._send(reply)
+
+    def reply(self, packet: bytes) -> tuple[bytes, bool]:
+        """The answer to one packet, and whether the CPU resumes; a malformed packet gets an error reply."""
+        try:
+            return self._answer(packet)
+        except (ValueError, IndexError, OverflowError, unicorn.UcError):
+            # ``pzz``, ``P99=0``, ``m0,zz``: the protocol's error reply, and the session goes on.
+            return BAD_PACKET, False
 
     def _answer(self, packet: bytes) -> tuple[bytes, bool]:
         command, body = packet[:1], packet[1:]
@@ -122,8 +134,11 @@ class GdbStub:
             number = int(body, 16)
             return (self._register_hex(GDB_REGISTERS[number]) if number < len(GDB_REGISTERS) else b"E45"), False
         if command == b"P":
-            number, value = body.split(b"=")
-            self.uc.reg_write(GDB_REGISTERS[int(number, 16)], int.from_bytes(bytes.fromhex(value.decode()), "little"))
+            number_text, _, value = body.partition(b"=")
+            number = int(number_text, 16)
+            if number >= len(GDB_REGISTERS):
+                return b"E45", False
+            self.uc.reg_write(GDB_REGISTERS[number], int.from_bytes(bytes.fromhex(value.decode())[:4], "little"))
             return b"OK", False
         if command == b"m":
             return self._read_memory(body), False
@@ -141,11 +156,11 @@ class GdbStub:
             self._send(b"OK")
             return b"", True
         if packet.startswith(b"qSupported"):
-            return b"PacketSize=4000", False
+            return f"PacketSize={PACKET_SIZE:x}".encode(), False
         if packet.startswith(b"qAttached"):
             return b"1", False
         if packet.startswith(b"qRcmd,"):
-            return self._monitor(bytes.fromhex(packet[6:].decode()).decode()), False
+            return self._monitor(bytes.fromhex(packet[6:].decode()).decode(errors="replace")), False
         if packet.startswith(b"H"):
             return b"OK", False
         if packet.startswith(b"qfThreadInfo"):
@@ -161,6 +176,8 @@ class GdbStub:
 
     def _read_memory(self, body: bytes) -> bytes:
         address, length = (int(part, 16) for part in body.split(b","))
+        # The protocol lets a stub return fewer bytes than asked: never more than a packet holds.
+        length = min(length, MAX_READ)
         try:
             return bytes(self.uc.mem_read(address, length)).hex().encode()
         except unicorn.UcError:
@@ -213,3 +230,5 @@ class GdbStub:
             if not chunk:
                 return None
             self._buffer += chunk.replace(b"\x03", b"")  # no interrupt-from-debugger support
+            if len(self._buffer) > MAX_BUFFER and self._buffer.find(b"#", self._buffer.find(b"$")) < 0:
+                self._buffer = b""  # a packet longer than any gdb sends: drop it

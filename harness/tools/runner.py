@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM
 from pmtimer_harness.tools.guest import Guest, GuestError, GuestHeader, load_guest, read_header
 from pmtimer_harness.tools.options import HeaderOptionError, header_parser, machine_config
+from pmtimer_harness.tools.output import output_target, shown
 
 IMAGE_NAME = "<image>"  # the name a guest given as bytes goes by in results
 
@@ -76,19 +78,26 @@ def run_guest(
     ``; expect:`` line still is).  ``devices`` are attached to the port bus
     beside the machine's own.  ``use_cache`` None follows ``HARNESS_NO_CACHE``.
     """
-    machine, header, guest_path = _prepare(
-        guest, options, devices=devices, use_cache=use_cache, trace=trace, instruction_trace=instruction_trace,
-        timer_model=timer_model, pm1_model=pm1_model, observer=observer, gdb_port=gdb_port,
-    )
     if save_at is not None and snapshot_path is None:
         raise ConfigError("--save-at needs --snapshot FILE: where to save")
-    if snapshot_path is not None:
-        machine.on_snapshot = lambda stopped: save_snapshot(stopped, snapshot_path)
-    if save_at is not None:
-        machine.save_at(save_at)
-    config = machine.config
-    expect = header.expect_on(config.platform) if _platform_named(header, options, config) else header.expect
-    return GuestRun(guest_path, config, expect, run_machine(machine, guest_path.name, show_progress))
+    with tempfile.TemporaryDirectory(prefix="harness-gdb-") if gdb_port is not None else nullcontext() as labels:
+        machine, header, guest_path = _prepare(
+            guest, options, devices=devices, use_cache=use_cache, trace=trace, instruction_trace=instruction_trace,
+            timer_model=timer_model, pm1_model=pm1_model, observer=observer, gdb_port=gdb_port,
+            labels=None if labels is None else Path(labels),
+        )
+        if snapshot_path is not None:
+            save_snapshots(machine, snapshot_path)
+        if save_at is not None:
+            machine.save_at(save_at)
+        config = machine.config
+        expect = header.expect_on(config.platform) if _platform_named(header, options, config) else header.expect
+        result = run_machine(machine, guest_path.name, show_progress)
+    # The labels folder is gone: gdb has read the script by now, or never will.
+    if save_at is not None and machine.save_at_pending:
+        ran = "" if result.instructions is None else f" after {result.instructions:,} instructions"
+        result.warnings.append(f"--save-at {save_at:,}: the run ended{ran}, before it; no snapshot was written")
+    return GuestRun(guest_path, config, expect, result)
 
 
 def build_machine(
@@ -115,14 +124,15 @@ def _prepare(
     pm1_model: type[Pm1Registers] = Pm1Registers,
     observer: AccessObserver | None = None,
     gdb_port: int | None = None,
+    labels: Path | None = None,
 ) -> tuple[Machine, GuestHeader, Path]:
     guest_path = Path(IMAGE_NAME) if isinstance(guest, bytes) else Path(guest)
     header, config = guest_config(None if isinstance(guest, bytes) else guest_path, options)
     loaded = _load(guest, guest_path, config, use_cache)
-    if gdb_port is not None and loaded.symbols:
+    if labels is not None and loaded.symbols:
         from pmtimer_harness.frontends.gdbstub import write_label_script  # sockets: only a debugging run
 
-        script = write_label_script(loaded.symbols, Path(tempfile.mkdtemp(prefix="harness-gdb-")))
+        script = write_label_script(loaded.symbols, labels)
         print(f"gdb: labels as convenience variables: source {script}, then e.g. break *$guest_main",
               file=sys.stderr, flush=True)
     machine = Machine(
@@ -208,14 +218,23 @@ def resume_snapshot(
     except SnapshotError as error:
         raise SnapshotError(f"{snapshot}: {error}") from None
     if snapshot_path is not None:
-        machine.on_snapshot = lambda stopped: save_snapshot(stopped, snapshot_path)
+        save_snapshots(machine, snapshot_path)
     return GuestRun(snapshot, machine.config, Verdict.PASS, run_machine(machine, snapshot.name, show_progress))
+
+
+def save_snapshots(machine: Machine, path: Path) -> None:
+    """Save each snapshot the run asks for to ``path``, saying so; refuse a path no snapshot may go to now."""
+    output_target(path)  # a directory or a device is refused before the run, not at the save point
+    machine.on_snapshot = lambda stopped: save_snapshot(stopped, path)
 
 
 def save_snapshot(machine: Machine, path: Path) -> None:
     from pmtimer_harness.core.snapshot import save
 
     save(machine, path)
+    at = machine.dispatch.instructions_at(machine.dispatch.read_pc())
+    when = "" if at is None else f" at {at:,} instructions"
+    machine.warnings.append(f"snapshot written to {shown(path)}{when}")
 
 
 def run_machine(machine: Machine, name: str, show_progress: bool) -> RunResult:

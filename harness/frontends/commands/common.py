@@ -98,7 +98,7 @@ def format_run(run: GuestRun) -> str:
     result = run.result
     lines = []
     if result.console:
-        lines.append(result.console.rstrip("\n"))
+        lines.append(printable(result.console.rstrip("\n")))
         lines.append("")
     code = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
     lines.append(f"{run.guest.name}: {result.verdict.value}{code}")
@@ -115,3 +115,19 @@ def figures(result: RunResult) -> str:
         parts.append(f"{result.virtual_ns / 1e9:.9f} s virtual")
     parts.append(f"{result.wall_seconds:.3f} s wall")
     return ", ".join(parts)
+
+
+def printable(console: str) -> str:
+    """Guest console text safe for a terminal: control characters (an escape sequence) shown as \\xNN.
+
+    Line breaks and tabs stay; ``--json`` keeps the console exactly as the guest wrote it.
+    """
+    return "".join(
+        character if character.isprintable() or character in "\n\t" else _escaped(character)
+        for character in console.replace("\r\n", "\n")
+    )
+
+
+def _escaped(character: str) -> str:
+    code = ord(character)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
-from pmtimer_harness.frontends.commands.common import VERDICT_STATUS
+from pmtimer_harness.frontends.commands.common import VERDICT_STATUS, printable
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choice
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES, kvm_unavailable, portability, run_in_qemu
 from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source, read_header
@@ -47,7 +47,7 @@ def command_qemu(args: argparse.Namespace) -> int:
         }, indent=2))
         return VERDICT_STATUS[Verdict(run.verdict)]
     if run.console:
-        print(run.console.rstrip("\n"))
+        print(printable(run.console.rstrip("\n")))
         print()
     code = f" (exit code {run.exit_code})" if run.exit_code is not None else ""
     print(f"{guest.name} in QEMU {args.machine}/{args.accel}: {run.verdict}{code}, {run.wall_seconds:.2f} s wall")
