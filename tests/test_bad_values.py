@@ -37,7 +37,7 @@ def one_line_usage_error(capsys, argv):
     ["run", HELLO, "--gdb", "70000"],
     ["run", HELLO, "--gdb", "-1"],
     ["run", HELLO, "--insn-ns", str(10**30)],
-    ["run", HELLO, "--max-instructions", str(10**13)],
+    ["run", HELLO, "--max-instructions", str(10**16)],
     ["run", HELLO, "--timer-width", "12"],
     ["qemu", HELLO, "--timeout", "-1"],
     ["differential", "--timeout", "inf"],
@@ -100,7 +100,7 @@ def snapshot_with_config(**changes):
 
 @pytest.mark.parametrize("changes", [
     {"memory": 1048576.0}, {"memory": math.inf}, {"memory": 10**30}, {"memory": -4096},
-    {"timeout": math.inf}, {"timeout": math.nan}, {"timeout": 1e308}, {"timeout": "60"},
+    {"timeout": math.inf}, {"timeout": math.nan}, {"timeout": 1e308}, {"timeout": "60"}, {"timeout": 0},
     {"insn_ns": 1.5}, {"insn_ns": 10**30}, {"max_instructions": math.nan}, {"mode": True},
     {"strict_io": 1}, {"timer_start": 2**70}, {"load_address": 0.5},
 ])

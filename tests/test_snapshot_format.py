@@ -1,5 +1,6 @@
 """The snapshot file format: every kind of bad input is one clear SnapshotError."""
 
+import os
 import struct
 import subprocess
 import sys
@@ -201,3 +202,61 @@ def test_a_large_guest_ram_saves_and_restores_without_a_copy_of_it():
     assert bytes(fresh.uc.mem_read(200 << 20, 6)) == b"far up"
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 64 * 1024  # a copy of the RAM would be 256 MiB
+
+
+# --- mutations that keep every checksum valid: the reader's checks, not the CRC, must catch them ---
+
+def small_snapshot() -> bytes:
+    """A snapshot whose machine runs a few instructions under small budgets, so a mutated one ends soon too."""
+    machine = Machine(MachineConfig(max_instructions=20_000, timeout=5.0))
+    machine.load(EXIT_AFTER_A_READ)
+    machine.dispatch.resync(0x7C00)
+    return take(machine)
+
+
+SMALL = small_snapshot()
+CHUNK_NAMES = [chunk.name for chunk in decode(SMALL)]
+
+
+def mutated_payload(data, payload: bytes, name: str) -> bytes:
+    kind = data.draw(st.sampled_from(["replace", "truncate", "flood", "flip", "values"]), label="mutation")
+    if kind == "replace":
+        return data.draw(st.binary(max_size=2 * len(payload) + 16), label="payload")
+    if kind == "truncate":
+        return payload[: data.draw(st.integers(0, max(0, len(payload) - 1)), label="kept")]
+    if kind == "flood":
+        prefix = data.draw(st.integers(0, len(payload)), label="prefix")
+        fill = data.draw(st.sampled_from([0x00, 0xFF, 0x7F, 0x80]), label="fill")
+        length = data.draw(st.sampled_from([len(payload), len(payload) + 64, max(prefix, 1) * 3]), label="length")
+        return payload[:prefix] + bytes([fill]) * max(0, length - prefix)
+    if kind == "flip" and payload:
+        flipped = bytearray(payload)
+        flipped[data.draw(st.integers(0, len(payload) - 1), label="at")] ^= 1 << data.draw(st.integers(0, 7))
+        return bytes(flipped)
+    if kind == "values" and name == "cpu":
+        # Well-formed records with hostile values: what reaches Unicorn's register API.
+        from pmtimer_harness.core.snapshot import _read_records, _records
+
+        values = _read_records(payload, "cpu")
+        for register in data.draw(st.lists(st.sampled_from(sorted(values)), min_size=1, max_size=6), label="regs"):
+            values[register] = data.draw(st.sampled_from([0, 1, 0xFFFF, 0xFFFF_FFFF, 2**63, 2**64 - 1])
+                                         | st.integers(0, 2**64 - 1), label=register)
+        return _records(values)
+    return payload
+
+
+# HARNESS_FUZZ_EXAMPLES=5000 for a long run; the default keeps make test short.
+@settings(max_examples=int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "100")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), name=st.sampled_from(CHUNK_NAMES))
+def test_a_chunk_mutated_behind_a_valid_checksum_fails_cleanly_or_runs_to_a_verdict(data, name):
+    chunks = decode(SMALL)
+    chunks = [Chunk(c.name, c.version, mutated_payload(data, c.payload, name), c.optional) if c.name == name else c
+              for c in chunks]
+    try:
+        machine = load(encode(chunks))  # encode computes each CRC afresh
+    except SnapshotError as error:
+        assert "\n" not in str(error)
+        return
+    result = machine.run()  # a verdict, whatever it is: the budgets in the configuration end the run
+    assert result.verdict.value in ("pass", "fail", "error", "timeout", "halted")

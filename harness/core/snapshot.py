@@ -193,10 +193,10 @@ TIME = struct.Struct("<BQQQQQ")
 
 
 def time_chunk(state: TimeState) -> Chunk:
-    return Chunk("time", 1, TIME.pack(
-        CLOCK_KINDS[state.clock], state.instructions, state.port_accesses, state.port_writes, state.idle_ns,
-        state.now_ns,
-    ))
+    counts = (state.instructions, state.port_accesses, state.port_writes, state.idle_ns, state.now_ns)
+    if max(counts) >= 1 << 64:  # --insn-ns 10^9 over 10^15 instructions gets there
+        raise SnapshotError(f"virtual time {state.now_ns:,} ns is past what a snapshot holds (2^64 ns)")
+    return Chunk("time", 1, TIME.pack(CLOCK_KINDS[state.clock], *counts))
 
 
 def read_time(chunk: Chunk) -> TimeState:
