@@ -204,8 +204,11 @@ def test_each_snapshot_written_is_named(tmp_path, capsys):
 
 
 def test_int3_is_reported_at_its_own_address(tmp_path, capsys):
+    from pmtimer_harness.core.result import Verdict
+    from pmtimer_harness.frontends.commands.common import VERDICT_STATUS
+
     guest = write_guest(tmp_path, "nop\n nop\n int3\n nop\n")
-    assert main(["run", str(guest)]) == 2
+    assert main(["run", str(guest)]) == VERDICT_STATUS[Verdict.ERROR]
     out = capsys.readouterr().out
     assert "#BP breakpoint from INT3" in out and re.search(r"at:\s+0x00007c02\s+int3", out)
 

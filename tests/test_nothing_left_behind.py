@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.frontends.commands.common import USAGE_ERROR, VERDICT_STATUS
 
 from tests.guests import REPO, bundled, write_guest
 
@@ -28,9 +30,9 @@ def private_tmp(tmp_path):
 def test_runs_that_pass_fail_and_are_refused_leave_nothing(private_tmp, tmp_path):
     assert harness(private_tmp, "run", str(bundled("hello.asm"))).returncode == 0
     failing = write_guest(tmp_path, "mov dx, 0x408\n out dx, al\n")  # bhyve refuses it: error verdict
-    assert harness(private_tmp, "run", str(failing)).returncode == 2
-    assert harness(private_tmp, "run", str(bundled("hello.asm")), "--timeout", "inf").returncode == 2
-    assert harness(private_tmp, "run", str(tmp_path / "missing.asm")).returncode == 2
+    assert harness(private_tmp, "run", str(failing)).returncode == VERDICT_STATUS[Verdict.ERROR]
+    assert harness(private_tmp, "run", str(bundled("hello.asm")), "--timeout", "inf").returncode == USAGE_ERROR
+    assert harness(private_tmp, "run", str(tmp_path / "missing.asm")).returncode == USAGE_ERROR
 
 
 def test_snapshots_saved_refused_and_resumed_leave_nothing(private_tmp, tmp_path):
@@ -39,7 +41,8 @@ def test_snapshots_saved_refused_and_resumed_leave_nothing(private_tmp, tmp_path
     assert harness(private_tmp, "resume", str(snapshot)).returncode == 0
     (tmp_path / "folder.snap").mkdir()
     folder = tmp_path / "folder.snap"
-    assert harness(private_tmp, "run", str(bundled("snapshot_here.asm")), "--snapshot", str(folder)).returncode == 2
+    refused = harness(private_tmp, "run", str(bundled("snapshot_here.asm")), "--snapshot", str(folder))
+    assert refused.returncode == USAGE_ERROR
     assert sorted(path.name for path in tmp_path.iterdir()) == ["folder.snap", "here.snap", "tmp"]
 
 

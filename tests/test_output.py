@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from pmtimer_harness.frontends.cli import main
+from pmtimer_harness.frontends.commands.common import USAGE_ERROR
 from pmtimer_harness.tools.output import OutputError, open_output, write_output
 
 from tests.guests import bundled
@@ -91,7 +92,7 @@ def test_a_fifo_is_refused_and_stays_a_fifo(tmp_path):
 def test_snapshot_to_dev_null_is_refused_and_dev_null_stays_a_device(capsys):
     # Run as root this once turned /dev/null into a regular file.
     status = main(["run", str(SNAPSHOT_GUEST), "--snapshot", "/dev/null"])
-    assert status == 2
+    assert status == USAGE_ERROR
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
         "harness: error: /dev/null: is a character device; an output must be a regular file, refusing to replace it"
@@ -104,14 +105,14 @@ def test_snapshot_through_a_link_to_a_fifo_is_refused(tmp_path, capsys):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     (tmp_path / "link.snap").symlink_to(fifo)
-    assert main(["run", str(SNAPSHOT_GUEST), "--snapshot", str(tmp_path / "link.snap")]) == 2
+    assert main(["run", str(SNAPSHOT_GUEST), "--snapshot", str(tmp_path / "link.snap")]) == USAGE_ERROR
     assert "is a FIFO (through a link to" in capsys.readouterr().err
     assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 def test_snapshot_into_a_missing_folder_is_one_line(tmp_path, capsys):
     target = tmp_path / "no" / "such" / "machine.snap"
-    assert main(["run", str(SNAPSHOT_GUEST), "--snapshot", str(target)]) == 2
+    assert main(["run", str(SNAPSHOT_GUEST), "--snapshot", str(target)]) == USAGE_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(target) in err[0] and "Traceback" not in err[0]
 
@@ -126,7 +127,7 @@ plot_needs_matplotlib = pytest.mark.skipif(
 @plot_needs_matplotlib
 @pytest.mark.parametrize("name", ["picture", "a.xyz", "timer.PNG.bak"])
 def test_plot_refuses_a_name_without_a_picture_suffix(tmp_path, capsys, name):
-    assert main(["plot", str(bundled("wrap24.asm")), "-o", str(tmp_path / name)]) == 2
+    assert main(["plot", str(bundled("wrap24.asm")), "-o", str(tmp_path / name)]) == USAGE_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "must end in one of" in err[0] and ".png" in err[0]
     assert list(tmp_path.iterdir()) == []
@@ -136,7 +137,7 @@ def test_plot_refuses_a_name_without_a_picture_suffix(tmp_path, capsys, name):
 def test_plot_into_a_directory_is_refused(tmp_path, capsys):
     folder = tmp_path / "pictures.png"
     folder.mkdir()
-    assert main(["plot", str(bundled("wrap24.asm")), "-o", str(folder)]) == 2
+    assert main(["plot", str(bundled("wrap24.asm")), "-o", str(folder)]) == USAGE_ERROR
     assert "is a directory" in capsys.readouterr().err
     assert list(folder.iterdir()) == []
 

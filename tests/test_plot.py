@@ -5,6 +5,7 @@ import sys
 
 import pytest
 from pmtimer_harness.frontends.cli import main
+from pmtimer_harness.frontends.commands.common import USAGE_ERROR
 
 from tests.guests import bundled, write_guest
 
@@ -30,13 +31,13 @@ def test_plot_json_names_the_picture_and_the_run(tmp_path, capsys):
 
 def test_a_guest_that_never_reads_the_timer_has_nothing_to_plot(tmp_path, capsys):
     guest = write_guest(tmp_path, "mov al, 0\n out 0xF4, al\n")
-    assert main(["plot", str(guest), "-o", str(tmp_path / "x.png")]) == 2
+    assert main(["plot", str(guest), "-o", str(tmp_path / "x.png")]) == USAGE_ERROR
     assert "never read the timer" in capsys.readouterr().err
 
 
 def test_without_matplotlib_the_message_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    assert main(["plot", str(bundled("wrap24.asm")), "-o", str(tmp_path / "x.png")]) == 2
+    assert main(["plot", str(bundled("wrap24.asm")), "-o", str(tmp_path / "x.png")]) == USAGE_ERROR
     assert "pip install '.[plot]'" in capsys.readouterr().err
 
 
