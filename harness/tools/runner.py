@@ -234,7 +234,8 @@ def save_snapshot(machine: Machine, path: Path) -> None:
     save(machine, path)
     at = machine.dispatch.instructions_at(machine.dispatch.read_pc())
     when = "" if at is None else f" at {at:,} instructions"
-    machine.warnings.append(f"snapshot written to {shown(path)}{when}")
+    # Said as it happens, on standard error like the gdb lines: not one of the run's warnings.
+    print(f"harness: note: snapshot written to {shown(path)}{when}", file=sys.stderr, flush=True)
 
 
 def run_machine(machine: Machine, name: str, show_progress: bool) -> RunResult:
