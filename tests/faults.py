@@ -26,6 +26,17 @@ class JumpsBackOnceTimer(PmTimer):
         return (value - 10_000) & self.mask if self.reads >= 2500 else value
 
 
+class JumpsAheadOnceTimer(PmTimer):
+    """From the 10,500th read on, the count is 5,000 ticks ahead: a delay in progress ends too late in ticks."""
+
+    reads = 0
+
+    def read(self, port, width, now_ns):
+        self.reads += 1
+        value = super().read(port, width, now_ns)
+        return (value + 5_000) & self.mask if self.reads >= 10_500 else value
+
+
 class WrapsAtBit23Timer(PmTimer):
     """Masks one bit too few: a 24-bit timer that wraps at 2^23."""
 

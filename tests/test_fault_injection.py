@@ -9,6 +9,7 @@ from tests.faults import (
     AnyWidthTimer,
     BhyveRateTimer,
     ByteLaneTimer,
+    JumpsAheadOnceTimer,
     JumpsBackOnceTimer,
     ResetOnWriteTimer,
     SteppingBackTimer,
@@ -42,6 +43,9 @@ CAUGHT = [
     ("freebsd_pmtmr.asm", SteppingBackTimer, [], "FAIL: every step is forward modulo the timecounter's mask"),
     ("seabios_pmtmr.asm", BhyveRateTimer, [],
      "FAIL: elapsed ticks across the wrap, extended as SeaBIOS does"),
+    ("ovmf_pmtmr.asm", WrapsAtBit23Timer, ["--timer-width", "24"],
+     "FAIL: a 10 ms delay across the 24-bit wrap waits 35795 ticks"),
+    ("ovmf_pmtmr.asm", JumpsAheadOnceTimer, [], "FAIL: a 1 ms delay waits 3580 ticks"),
     ("access_qemu.asm", ByteLaneTimer, [], "FAIL: a 2-byte read at the third port returns the low 16 bits too"),
     ("access_qemu.asm", ResetOnWriteTimer, [], "FAIL: a write neither resets nor changes the counter"),
     ("access_bhyve_narrow.asm", AnyWidthTimer, [], "FAIL: the 2-byte read is refused"),
@@ -109,6 +113,11 @@ def test_on_a_chipset_whose_reads_are_not_latched_linux_keeps_time_and_a_naive_r
     assert "acpi_pm_read_verified read again 0 times" not in linux.console
     naive = run_guest(bundled("monotonic.asm"), ["--quirk", "unlatched-reads"]).result
     assert "FAIL: every step between two reads is forward" in naive.console
+
+
+def test_ovmf_says_so_where_there_is_no_timer():
+    run = run_guest(bundled("ovmf_pmtmr.asm"), ["--platform", "no-pm-timer"])
+    assert "FAIL: the platform has a PM timer" in run.result.console and run.as_expected
 
 
 def test_a_stuck_timer_never_reaches_the_seabios_deadline():
