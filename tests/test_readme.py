@@ -56,3 +56,20 @@ def test_every_harness_command_in_the_readme_runs(tmp_path):
         )
         assert done.returncode in (0, 1), f"{arguments}: status {done.returncode}\n{done.stdout}{done.stderr}"
         assert "Traceback" not in done.stderr
+
+
+SAMPLE_FLAGS = re.MULTILINE | re.DOTALL
+
+
+def test_the_sample_report_is_what_the_harness_prints(capsys, monkeypatch):
+    from pmtimer_harness.frontends.cli import main
+
+    sample = re.search(r"^```\n(access_bhyve_narrow\.asm: error\n.*?)^```", README.read_text(), SAMPLE_FLAGS)
+    monkeypatch.chdir(REPO)
+    main(["run", "asm/access_bhyve_narrow.asm"])
+    printed = capsys.readouterr().out.splitlines()
+    compared = ("access_", "  access:", "  at:", "  source:")  # the reason wraps, the registers are cut short
+    shown = [line for line in sample.group(1).splitlines() if line.startswith(compared)]
+    assert len(shown) == 4
+    for line in shown:
+        assert line in printed
