@@ -1,7 +1,8 @@
 # make run    - run the bundled guest suite and print the results table
 # make test   - ruff, then the test suite (unit tests, fault injection, every guest,
 #               and the same guests in QEMU where it can be installed)
-# make bench  - the port-read cost against a bare Unicorn hook
+# make bench  - the port-read cost against a bare Unicorn hook, start-up against
+#               `import unicorn` and QEMU's boot, end to end against QEMU
 # make fuzz   - a long run of the random-guest fuzzing (minutes)
 # Each target sets up what it needs: a virtual environment in .venv and NASM.
 
