@@ -113,3 +113,11 @@ def test_a_config_chunk_with_numbers_no_machine_takes_is_one_snapshot_error(chan
 def test_the_same_checks_hold_for_the_python_api():
     with pytest.raises(ConfigError, match="memory must be a whole number"):
         MachineConfig(memory=1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", ["resume", "snapshot info"])
+def test_a_huge_snapshot_file_is_refused_before_it_is_read(tmp_path, capsys, command):
+    huge = tmp_path / "huge.snap"
+    with huge.open("wb") as file:
+        file.truncate(3 << 30)
+    assert "more than any snapshot" in one_line_usage_error(capsys, [*command.split(), str(huge)])

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import unicorn
-from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.core.config import MAX_MEMORY, ConfigError, MachineConfig
 from pmtimer_harness.core.cpu import CONTROL_REGISTERS, GENERAL_REGISTERS_16_32, GENERAL_REGISTERS_64, SEGMENT_REGISTERS
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.segment_cache import HiddenStateError, has_hidden, read_hidden, write_hidden
@@ -52,6 +52,7 @@ FPU_CONTROL = {  # the status word first: writing it sets TOP, which FP0..FP7 ar
     "mxcsr": x86.UC_X86_REG_MXCSR,
 }
 EFER = 0xC0000080
+MAX_SNAPSHOT_BYTES = MAX_MEMORY + (64 << 20)  # RAM that did not compress, and the rest
 CLOCK_KINDS = {"virtual": 0, "host": 1}
 
 
@@ -273,6 +274,19 @@ def take(machine: Machine) -> bytes:
 def save(machine: Machine, path: Path) -> Path:
     """Write the snapshot to ``path`` (``tools/output.py``'s rules); the file written."""
     return write_output(path, take(machine))
+
+
+def read_file(path: str | Path) -> bytes:
+    """A snapshot file's bytes, its size checked before it is read.  Raises SnapshotError."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_SNAPSHOT_BYTES:
+            raise SnapshotError(f"{path}: {size:,} bytes is more than any snapshot this harness writes "
+                                f"(at most {MAX_SNAPSHOT_BYTES >> 20} MiB)")
+        return path.read_bytes()
+    except OSError as error:
+        raise SnapshotError(f"{path}: {error.strerror or error}") from None
 
 
 def read_chunks(data: bytes) -> tuple[dict[str, Chunk], list[str]]:

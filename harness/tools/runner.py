@@ -206,13 +206,10 @@ def resume_snapshot(
     platform: str | None = None,
 ) -> GuestRun:
     """Restore the machine a snapshot saved (on ``platform``, if given) and run it to its end."""
-    from pmtimer_harness.core.snapshot import load  # snapshot imports the machine module
+    from pmtimer_harness.core.snapshot import load, read_file  # snapshot imports the machine module
 
     snapshot = Path(path)
-    try:
-        data = snapshot.read_bytes()
-    except OSError as error:
-        raise SnapshotError(f"{snapshot}: {error.strerror or error}") from None
+    data = read_file(snapshot)
     try:
         machine = load(data, platform, trace=trace, instruction_trace=instruction_trace)
     except SnapshotError as error:

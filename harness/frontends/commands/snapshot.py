@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from pmtimer_harness.core.snapshot_format import SnapshotError
 
@@ -17,12 +16,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 
 def command_snapshot_info(args: argparse.Namespace) -> int:
-    from pmtimer_harness.core.snapshot import describe
+    from pmtimer_harness.core.snapshot import describe, read_file
 
-    try:
-        data = Path(args.file).read_bytes()
-    except OSError as error:
-        raise SnapshotError(f"{args.file}: {error.strerror or error}") from None
+    data = read_file(args.file)
     try:
         print(describe(data))
     except SnapshotError as error:
