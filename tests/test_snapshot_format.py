@@ -246,7 +246,7 @@ def mutated_payload(data, payload: bytes, name: str) -> bytes:
 
 
 # HARNESS_FUZZ_EXAMPLES=5000 for a long run; the default keeps make test short.
-@settings(max_examples=int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "100")), deadline=None,
+@settings(max_examples=int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "60")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), name=st.sampled_from(CHUNK_NAMES))
 def test_a_chunk_mutated_behind_a_valid_checksum_fails_cleanly_or_runs_to_a_verdict(data, name):
