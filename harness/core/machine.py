@@ -351,10 +351,11 @@ class Machine:
         self._latch(Stop(Verdict.ERROR, None, report=report))
 
     def _run_cpu(self, begin: int) -> tuple[unicorn.UcError | None, bool]:
-        """Run the CPU for one slice: until a stop, a fault, or Unicorn's timeout (then ``sliced``).
+        """Run the CPU for one slice: until a stop, a fault, or the slice's end (then ``sliced``).
 
-        A slice is at most ``MAX_SLICE_S``: Unicorn's timeout is in microseconds
-        and must not wrap, and the run loop must look at the budget and Ctrl-C.
+        A slice is at most ``MAX_SLICE_S``, so that the run loop looks at the
+        budget and Ctrl-C; under the host clock it also ends at the next timer
+        event.  The dispatch ends it (``begin_slice``), and counts what retired.
         """
         dispatch = self.dispatch
         slice_s = min(MAX_SLICE_S, dispatch.wall_deadline - time.perf_counter())
