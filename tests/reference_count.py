@@ -38,12 +38,13 @@ CONTROL_TRANSFERS = (
 
 
 def _count_instruction(self: InstructionTrace, uc: unicorn.Uc, address: int, size: int, _user: object) -> None:
-    if address == self.last_address and not _may_run_twice_in_a_row(uc, address, size, self.start_bits):
+    previous = getattr(self, "previous_address", None)  # kept across runs of the CPU, unlike last_address
+    if address == previous and not _may_run_twice_in_a_row(uc, address, size, self.start_bits):
         # Hooked twice in a row, yet it cannot lead to itself: the first time it
         # did not run.  Unicorn abandoned its block at it (a store over code of
         # that block, QEMU's precise SMC) and runs it again in a block of its own.
         self.printed -= 1
-    self.last_address = address
+    self.last_address = self.previous_address = address
     self.printed += 1
 
 
@@ -107,6 +108,7 @@ def observed_run(image: bytes, config: MachineConfig, counted: bool) -> Observed
         # did not run.  It is hooked, and counted, again when the CPU resumes.
         if last_traced == pc and not dispatch.skipped:
             machine.instruction_trace.printed -= 1
+            machine.instruction_trace.previous_address = None  # its next hook is not a second try
         original_settle(dispatch, pc, faulted, last_traced)
 
     VirtualDispatch.settle = settle
