@@ -31,7 +31,7 @@ from tests.faults import (
 from tests.guests import bundled
 
 # QEMU's platform, as the differential runs it, but on the virtual clock.
-PLATFORM = ["--timer-port", "0x608", "--timer-width", "24", "--io-semantics", "qemu"]
+PLATFORM = ["--platform", "qemu"]
 NEAR_THE_WRAP = ["--timer-start", "0xFFFF00"]
 
 

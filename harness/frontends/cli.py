@@ -25,6 +25,7 @@ COMMANDS = {
     "snapshot": "snapshot",
     "tables": "tables",
     "plot": "plot",
+    "image": "image",
     "qemu": "qemu",
     "differential": "differential",
     "suite": "suite",
