@@ -1,6 +1,6 @@
 # make run    - run the bundled guest suite and print the results table
 # make test   - ruff, then the test suite (unit tests, fault injection, every guest,
-#               and the same guests in QEMU where it can be installed)
+#               and the same guests in QEMU and Bochs where they can be installed)
 # make bench  - the port-read cost against a bare Unicorn hook, start-up against
 #               `import unicorn` and QEMU's boot, end to end against QEMU
 # make fuzz   - a long run of the random-guest fuzzing (minutes)
@@ -14,12 +14,12 @@ PY     := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-run
 STAMP     := $(VENV)/.installed
 
-.PHONY: run test bench fuzz lint nasm qemu clean
+.PHONY: run test bench fuzz lint nasm qemu bochs clean
 
 run: $(RUN_STAMP) nasm
 	$(PY) -m pmtimer_harness suite
 
-test: $(STAMP) nasm qemu lint
+test: $(STAMP) nasm qemu bochs lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP) nasm
@@ -71,6 +71,19 @@ qemu:
 	  fi; \
 	  command -v qemu-system-x86_64 >/dev/null 2>&1 || \
 	    echo "note: QEMU is not installed, the differential check will be skipped (Linux: apt-get install qemu-system-x86, macOS: brew install qemu, Windows: choco install qemu)"; }
+
+# Bochs is the differential check's second peer (tests/test_bochs.py); without
+# it those tests are skipped, and say so.  apt-get installs it where that works.
+bochs:
+	@command -v bochs >/dev/null 2>&1 || [ -n "$$HARNESS_BOCHS" ] || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	    echo "installing Bochs with apt-get (for the differential check)"; \
+	    $$SUDO apt-get update -qq >/dev/null 2>&1; \
+	    $$SUDO apt-get install -y -qq --no-install-recommends bochs bochsbios vgabios bochs-term >/dev/null 2>&1 || true; \
+	  fi; \
+	  command -v bochs >/dev/null 2>&1 || \
+	    echo "note: Bochs is not installed, its differential tests will be skipped (Debian/Ubuntu: apt-get install bochs bochsbios vgabios bochs-term)"; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -40,7 +40,7 @@
 %if CLOCK_VIRTUAL
 %assign CONSISTENCY_ATTEMPTS 1
 %else
-%assign CONSISTENCY_ATTEMPTS 3
+%assign CONSISTENCY_ATTEMPTS 10
 %endif
 
 guest_main:

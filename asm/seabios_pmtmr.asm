@@ -28,7 +28,7 @@
 %assign DEADLINE_ATTEMPTS 1
 %else
 %assign NEAR 358                        ; 100 us: a real machine takes time to notice
-%assign DEADLINE_ATTEMPTS 3
+%assign DEADLINE_ATTEMPTS 20                ; each costs 1 ms
 %endif
 
 guest_main:

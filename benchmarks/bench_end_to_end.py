@@ -31,12 +31,12 @@ sys.path.insert(0, str(REPO))
 
 from pmtimer_harness.frontends.suite import bundled_guests  # noqa: E402
 from pmtimer_harness.peers.disk import disk_image  # noqa: E402
+from pmtimer_harness.peers.portable import portability  # noqa: E402
 from pmtimer_harness.peers.qemu import (  # noqa: E402
     QEMU_CONFIG,
     QemuUnavailable,
     find_qemu,
     kvm_unavailable,
-    portability,
     qemu_command,
 )
 from pmtimer_harness.tools.runner import run_guest  # noqa: E402

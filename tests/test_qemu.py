@@ -17,12 +17,12 @@ from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.frontends.suite import bundled_guests
 from pmtimer_harness.peers import differential
 from pmtimer_harness.peers.differential import PeerSetup, checks, compare
+from pmtimer_harness.peers.portable import portability
 from pmtimer_harness.peers.process import PeerProcess
 from pmtimer_harness.peers.qemu import (
     QemuUnavailable,
     find_qemu,
     kvm_unavailable,
-    portability,
     qemu_result,
     run_in_qemu,
 )
@@ -44,22 +44,22 @@ SHORT = ["hello.asm", "discovery.asm"]
 @pytest.mark.parametrize("guest", PORTABLE, ids=[guest.name for guest in PORTABLE])
 def test_each_portable_guest_means_the_same_in_qemu(guest):
     comparison = compare(guest)
-    assert comparison.agree, "\n".join(comparison.differences()) + "\n" + comparison.qemu.console
+    assert comparison.agree, "\n".join(comparison.differences()) + "\n" + comparison.peer_run.console
 
 
 @needs_qemu
 @pytest.mark.parametrize("guest", SHORT)
 def test_the_same_on_q35(guest):
     comparison = compare(bundled(guest), PeerSetup("qemu", "q35", "tcg"))
-    assert comparison.agree, "\n".join(comparison.differences()) + "\n" + comparison.qemu.console
+    assert comparison.agree, "\n".join(comparison.differences()) + "\n" + comparison.peer_run.console
 
 
 @needs_qemu
 @needs_kvm
 def test_the_same_under_kvm_on_q35():
     comparison = compare(bundled("discovery.asm"), PeerSetup("qemu", "q35", "kvm"))
-    assert comparison.agree, "\n".join(comparison.differences()) + "\n" + comparison.qemu.console
-    assert "24-bit timer at port 0x00000608" in comparison.qemu.console
+    assert comparison.agree, "\n".join(comparison.differences()) + "\n" + comparison.peer_run.console
+    assert "24-bit timer at port 0x00000608" in comparison.peer_run.console
 
 
 @needs_qemu

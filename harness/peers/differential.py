@@ -10,8 +10,9 @@ guest's check lines (``PASS: ...``/``FAIL: ...``, in order) are the same;
 are shown, not compared.
 
 A peer configuration is the peer, its machine type and its accelerator:
-QEMU ``pc`` or ``q35`` under ``tcg`` or ``kvm``.  One that cannot run here
-(no ``/dev/kvm``) gives skipped rows that say why.
+QEMU ``pc`` or ``q35`` under ``tcg`` or ``kvm``, and Bochs (its i440FX, its
+own CPU emulation), which the harness meets with its ``bochs`` profile.  One
+that cannot run here (no ``/dev/kvm``) gives skipped rows that say why.
 """
 
 from __future__ import annotations
@@ -24,15 +25,13 @@ from pathlib import Path
 
 from pmtimer_harness.core.result import RunResult
 from pmtimer_harness.devices.pm_timer import PmTimer
-from pmtimer_harness.peers.qemu import (
-    QEMU_PLATFORM_OPTIONS,
-    QemuRun,
-    find_qemu,
-    kvm_unavailable,
-    portability,
-    run_in_qemu,
-)
+from pmtimer_harness.peers.bochs import BOCHS_PLATFORM_OPTIONS, BochsRun, find_bochs, run_in_bochs
+from pmtimer_harness.peers.portable import portability
+from pmtimer_harness.peers.qemu import QEMU_PLATFORM_OPTIONS, QemuRun, find_qemu, kvm_unavailable, run_in_qemu
 from pmtimer_harness.tools.runner import run_guest
+
+PeerRun = QemuRun | BochsRun
+BOCHS_MACHINE, BOCHS_ACCEL = "i440fx", "emulated"
 
 CHECK_LINE = re.compile(r"^(PASS|FAIL): (.*)$", re.MULTILINE)
 DEFAULT_TIMEOUT_S = 60.0
@@ -52,16 +51,36 @@ class PeerSetup:
 
     @property
     def label(self) -> str:
-        return f"QEMU {self.machine}/{self.accel}"
+        return "Bochs" if self.peer == "bochs" else f"QEMU {self.machine}/{self.accel}"
+
+    @property
+    def platform_options(self) -> tuple[str, ...]:
+        """The harness's options for the peer's platform."""
+        return BOCHS_PLATFORM_OPTIONS if self.peer == "bochs" else QEMU_PLATFORM_OPTIONS
 
     def unavailable(self) -> str | None:
-        """None if this configuration can run here, else why not."""
+        """None if this configuration can run here, else why not (a missing peer program is an error)."""
+        if self.peer == "bochs":
+            find_bochs()
+            return None
         find_qemu()
         return kvm_unavailable() if self.accel == "kvm" else None
 
+    def run(self, guest: Path, timeout_s: float) -> PeerRun:
+        if self.peer == "bochs":
+            return run_in_bochs(guest, timeout_s)
+        return run_in_qemu(guest, self.machine, self.accel, timeout_s)
 
-def setups(machines: Sequence[str], accels: Sequence[str]) -> list[PeerSetup]:
-    return [PeerSetup("qemu", machine, accel) for machine in machines for accel in accels]
+
+def setups(peers: Sequence[str], machines: Sequence[str], accels: Sequence[str]) -> list[PeerSetup]:
+    """Every configuration asked for: QEMU's machines x accelerators, and Bochs once."""
+    chosen = []
+    for peer in peers:
+        if peer == "bochs":
+            chosen.append(PeerSetup("bochs", BOCHS_MACHINE, BOCHS_ACCEL))
+        else:
+            chosen += [PeerSetup(peer, machine, accel) for machine in machines for accel in accels]
+    return chosen
 
 
 @dataclass
@@ -70,31 +89,31 @@ class Comparison:
     setup: PeerSetup = PeerSetup()
     skipped: str | None = None  # why the guest was not run on the peer
     harness: RunResult | None = None
-    qemu: QemuRun | None = None
+    peer_run: PeerRun | None = None
 
     @property
     def ran(self) -> bool:
-        return self.harness is not None and self.qemu is not None
+        return self.harness is not None and self.peer_run is not None
 
     @property
     def agree(self) -> bool:
-        if self.harness is None or self.qemu is None:
+        if self.harness is None or self.peer_run is None:
             return True
         return (
-            self.harness.verdict.value == self.qemu.verdict
-            and self.harness.exit_code == self.qemu.exit_code
-            and checks(self.harness.console) == checks(self.qemu.console)
+            self.harness.verdict.value == self.peer_run.verdict
+            and self.harness.exit_code == self.peer_run.exit_code
+            and checks(self.harness.console) == checks(self.peer_run.console)
         )
 
     def differences(self) -> list[str]:
-        if self.harness is None or self.qemu is None or self.agree:
+        if self.harness is None or self.peer_run is None or self.agree:
             return []
         lines = [f"verdict: harness {self.harness.verdict.value} (exit code {self.harness.exit_code}), "
-                 f"{self.setup.label} {self.qemu.verdict} (exit code {self.qemu.exit_code})"]
-        ours, theirs = checks(self.harness.console), checks(self.qemu.console)
+                 f"{self.setup.label} {self.peer_run.verdict} (exit code {self.peer_run.exit_code})"]
+        ours, theirs = checks(self.harness.console), checks(self.peer_run.console)
         lines += [f"harness only: {kind}: {what}" for kind, what in ours if (kind, what) not in theirs]
         lines += [f"peer only:    {kind}: {what}" for kind, what in theirs if (kind, what) not in ours]
-        return lines + self.qemu.notes
+        return lines + self.peer_run.notes
 
     def as_dict(self) -> dict[str, object]:
         """One row of ``differential --json``."""
@@ -110,17 +129,17 @@ class Comparison:
             "peer_verdict": None,
             "peer_exit_code": None,
         }
-        if self.harness is not None and self.qemu is not None:
+        if self.harness is not None and self.peer_run is not None:
             row.update({
                 "harness_verdict": self.harness.verdict.value,
                 "harness_exit_code": self.harness.exit_code,
-                "peer_verdict": self.qemu.verdict,
-                "peer_exit_code": self.qemu.exit_code,
-                "checks": [f"{kind}: {what}" for kind, what in checks(self.qemu.console)],
+                "peer_verdict": self.peer_run.verdict,
+                "peer_exit_code": self.peer_run.exit_code,
+                "checks": [f"{kind}: {what}" for kind, what in checks(self.peer_run.console)],
                 "differences": self.differences(),
                 "harness_wall_seconds": round(self.harness.wall_seconds, 3),
-                "peer_wall_seconds": round(self.qemu.wall_seconds, 3),
-                "peer_notes": self.qemu.notes,
+                "peer_wall_seconds": round(self.peer_run.wall_seconds, 3),
+                "peer_notes": self.peer_run.notes,
             })
         return row
 
@@ -132,27 +151,27 @@ def compare(
     timer_model: type[PmTimer] = PmTimer,
 ) -> Comparison:
     """Run ``guest`` in the harness and on the peer at the same time, and compare."""
-    reason = portability(guest) or setup.unavailable()
+    reason = portability(guest, setup.peer) or setup.unavailable()
     if reason is not None:
         return Comparison(guest, setup, skipped=reason)
-    peer: list[QemuRun] = []
+    peer: list[PeerRun] = []
     failure: list[BaseException] = []
 
     def run_peer() -> None:
         try:
-            peer.append(run_in_qemu(guest, setup.machine, setup.accel, timeout_s))
+            peer.append(setup.run(guest, timeout_s))
         except BaseException as error:  # handed to the caller's thread below
             failure.append(error)
 
     worker = threading.Thread(target=run_peer, name=f"peer-{guest.name}", daemon=True)
     worker.start()
     try:
-        harness = run_guest(guest, [*QEMU_PLATFORM_OPTIONS, "--timeout", str(timeout_s)], timer_model=timer_model)
+        harness = run_guest(guest, [*setup.platform_options, "--timeout", str(timeout_s)], timer_model=timer_model)
     finally:
         worker.join()
     if failure:
         raise failure[0]
-    return Comparison(guest, setup, harness=harness.result, qemu=peer[0])
+    return Comparison(guest, setup, harness=harness.result, peer_run=peer[0])
 
 
 def compare_all(
@@ -164,13 +183,13 @@ def compare_all(
 def format_comparisons(comparisons: Sequence[Comparison]) -> str:
     rows = [("guest", "on", "harness", "peer", "", "note")]
     for item in comparisons:
-        if item.harness is None or item.qemu is None:
+        if item.harness is None or item.peer_run is None:
             rows.append((item.guest.name, item.setup.label, "-", "-", "skipped", item.skipped or ""))
             continue
         rows.append((
-            item.guest.name, item.setup.label, item.harness.verdict.value, item.qemu.verdict,
+            item.guest.name, item.setup.label, item.harness.verdict.value, item.peer_run.verdict,
             "agree" if item.agree else "DIFFER",
-            f"{len(checks(item.qemu.console))} checks; peer {item.qemu.wall_seconds:.2f} s",
+            f"{len(checks(item.peer_run.console))} checks; peer {item.peer_run.wall_seconds:.2f} s",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []

@@ -18,9 +18,7 @@ is taken instead from QEMU's ``memory_region_ops_write`` trace event, which
 names the region, the value and the width of the write; the status is only
 the fallback, and then a code whose low 7 bits are zero is not trusted.
 
-A guest that depends on what only the harness offers (a start value near the
-wrap, bhyve's access rules, the snapshot port) says so in its header:
-``; portable: no, <reason>``; it is reported as skipped with that reason.
+A guest that cannot run here says so in its header (``portable.py``).
 """
 
 from __future__ import annotations
@@ -36,10 +34,8 @@ from pathlib import Path
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.peers.disk import disk_image
 from pmtimer_harness.peers.process import DROP, KEEP, PeerProcess, run_watched
-from pmtimer_harness.tools.guest import is_source
 
 QEMU_ENV = "HARNESS_QEMU"
-PORTABLE_TAG = "; portable:"
 MACHINES = ("pc", "q35")
 ACCELS = ("tcg", "kvm")
 # QEMU's platform (the ``qemu`` profile: timer at 0x608, 24 bits wide, QEMU's
@@ -97,19 +93,6 @@ def kvm_unavailable() -> str | None:
         return "/dev/kvm does not exist (no KVM module, or no virtualisation extensions)"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return "/dev/kvm is not readable and writable by this user (join the 'kvm' group)"
-    return None
-
-
-def portability(path: Path) -> str | None:
-    """None if the guest runs in QEMU unchanged, else the reason it does not."""
-    if not is_source(path):
-        return "a raw binary cannot be reassembled for QEMU's platform"
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        stripped = line.strip()
-        if stripped.lower().startswith(PORTABLE_TAG):
-            verdict = stripped[len(PORTABLE_TAG) :].strip()
-            if verdict.lower().startswith("no"):
-                return verdict[2:].lstrip(" ,:") or "marked not portable"
     return None
 
 

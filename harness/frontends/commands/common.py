@@ -33,6 +33,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     """The errors that are the user's (one line, USAGE_ERROR), imported when first asked for: a run starts fast."""
     from pmtimer_harness.core.snapshot_format import SnapshotError
     from pmtimer_harness.frontends.plot import PlotError, PlotUnavailable
+    from pmtimer_harness.peers.bochs import BochsUnavailable
     from pmtimer_harness.peers.disk import DiskError
     from pmtimer_harness.peers.qemu import QemuUnavailable
     from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
@@ -42,7 +43,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     # BrokenPipeError is an OSError: main() handles it first.
     return (
         GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, PlotError,
-        SnapshotError, QemuUnavailable, DiskError,
+        SnapshotError, QemuUnavailable, BochsUnavailable, DiskError,
     )
 
 

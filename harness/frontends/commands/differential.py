@@ -9,15 +9,15 @@ from pathlib import Path
 
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choices
 from pmtimer_harness.frontends.suite import bundled_guests
-from pmtimer_harness.peers.qemu import ACCELS, MACHINES, find_qemu
+from pmtimer_harness.peers.qemu import ACCELS, MACHINES
 from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
 
-PEERS = ("qemu",)
+PEERS = ("qemu", "bochs")
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
     differential = commands.add_parser(
-        "differential", help="run guests here and in QEMU, and compare (default: the bundled portable guests)",
+        "differential", help="run guests here and in QEMU or Bochs, and compare (default: the bundled guests)",
     )
     differential.add_argument("paths", nargs="*", metavar="PATH",
                               help="guest sources, or folders whose .asm files are guests")
@@ -25,7 +25,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                               help="QEMU machine types, comma-separated (default pc,q35)")
     differential.add_argument("--accel", type=choices(ACCELS), default=list(ACCELS),
                               help="accelerators, comma-separated (default tcg,kvm; kvm skipped where missing)")
-    differential.add_argument("--peer", type=choices(PEERS), default=["qemu"], help="peers (default qemu)")
+    differential.add_argument("--peer", type=choices(PEERS), default=["qemu"],
+                              help="peers, comma-separated: qemu (default), bochs")
     differential.add_argument("--json", action="store_true", help="print a JSON list, one row per guest and peer")
     add_timeout(differential, "per run, in the harness and on the peer (default 60)")
     differential.set_defaults(handler=command_differential)
@@ -53,8 +54,10 @@ def command_differential(args: argparse.Namespace) -> int:
     from pmtimer_harness.peers.differential import compare_all, format_comparisons, setups
 
     guests = guest_paths(args.paths)
-    find_qemu()
-    comparisons = compare_all(guests, setups(args.machine, args.accel), args.timeout)
+    configurations = setups(args.peer, args.machine, args.accel)
+    for setup in configurations:
+        setup.unavailable()  # a missing peer program: one line, before any run
+    comparisons = compare_all(guests, configurations, args.timeout)
     if args.json:
         print(json.dumps([item.as_dict() for item in comparisons], indent=2))
     else:

@@ -10,7 +10,8 @@ from pathlib import Path
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.frontends.commands.common import VERDICT_STATUS, printable
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choice
-from pmtimer_harness.peers.qemu import ACCELS, MACHINES, kvm_unavailable, portability, run_in_qemu
+from pmtimer_harness.peers.portable import portability
+from pmtimer_harness.peers.qemu import ACCELS, MACHINES, kvm_unavailable, run_in_qemu
 from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source, read_header
 
 

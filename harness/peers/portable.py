@@ -1,0 +1,42 @@
+"""Which peers a guest can run on, from its header.
+
+A guest that depends on what only the harness offers (a start value near the
+wrap, bhyve's access rules, the snapshot port) says so:
+
+    ; portable: no, needs --timer-start and a 32-bit timer; QEMU's is 24 bits
+
+and one that runs on some peers but not on another names that one:
+
+    ; portable: not bochs, the overflow SCI never comes in Bochs 2.7
+
+Its runs there are reported as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pmtimer_harness.tools.guest import is_source
+
+PORTABLE_TAG = "; portable:"
+
+
+def portability(path: Path, peer: str = "qemu") -> str | None:
+    """None if the guest runs on ``peer`` unchanged, else the reason it does not."""
+    if not is_source(path):
+        return "a raw binary cannot be reassembled for the peer's platform"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return f"cannot read the guest: {error.strerror or error}"
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped.lower().startswith(PORTABLE_TAG):
+            continue
+        verdict = stripped[len(PORTABLE_TAG) :].strip()
+        words = verdict.split(None, 2)
+        if verdict.lower().startswith("no") and not verdict.lower().startswith("not "):
+            return verdict[2:].lstrip(" ,:") or "marked not portable"
+        if len(words) >= 2 and words[0].lower() == "not" and words[1].rstrip(",:").lower() == peer:
+            return (words[2] if len(words) > 2 else "").lstrip(" ,:") or f"marked not portable to {peer}"
+    return None
