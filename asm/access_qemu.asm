@@ -13,12 +13,19 @@
 ; harness: --io-semantics qemu --timer-start 0xABCD00
 ; expect: acpi=error bhyve=error width-mismatch=error xen=fail virtualbox=fail hyperv=fail
 ; expect: bochs=fail
+; portable: not bochs, narrow reads there give all ones, which pass or fail these checks by chance
 
         bits 16
         org LOAD_ADDRESS
         %include "report.inc"
 
+%if CLOCK_VIRTUAL
 %assign NEAR 64
+%assign WRITE_ATTEMPTS 1
+%else
+%assign NEAR 3580                       ; 1 ms: a busy host may stop the guest between the reads
+%assign WRITE_ATTEMPTS 10               ; and then the write is tried again (a reset is seen every time)
+%endif
 
 ; CHECK_NARROW_READ register, mask, port, "what"
 ;   A full read, the narrow `in register, dx` at port, a full read: the narrow
@@ -47,6 +54,8 @@ guest_main:
         CHECK_NARROW_READ ax, 0xFFFF, TIMER_PORT + 2, "a 2-byte read at the third port returns the low 16 bits too"
 
 write_zero_to_the_timer:
+        mov     dword [attempts_left], WRITE_ATTEMPTS
+.again:
         mov     dx, TIMER_PORT
         in      eax, dx
         mov     ebx, eax
@@ -60,5 +69,12 @@ write_zero_to_the_timer:
         NEWLINE
         sub     eax, ebx
         cmp     eax, NEAR
+        jb      .judge
+        dec     dword [attempts_left]
+        jnz     .again
+.judge:
+        cmp     eax, NEAR
         CHECK   b, "a write neither resets nor changes the counter"
         FINISH
+
+attempts_left: dd 0
