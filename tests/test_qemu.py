@@ -9,9 +9,12 @@ runs the whole cross product.
 
 import json
 import shutil
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.frontends.suite import bundled_guests
@@ -101,6 +104,16 @@ def test_a_console_flood_is_capped(tmp_path):
     run = run_in_qemu(guest, timeout_s=2)
     assert run.verdict == "timeout"
     assert len(run.console) <= 1 << 20
+
+
+@needs_qemu
+def test_an_interrupted_harness_side_stops_the_peer_at_once(monkeypatch, tmp_path):
+    interrupted = SimpleNamespace(result=SimpleNamespace(verdict=Verdict.INTERRUPTED))
+    monkeypatch.setattr(differential, "run_guest", lambda *args, **kwargs: interrupted)
+    began = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        compare(write_guest(tmp_path, "spin: jmp spin\n"), timeout_s=60)
+    assert time.perf_counter() - began < 10
 
 
 class JumpsBackTimer(PmTimer):

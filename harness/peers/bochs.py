@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,7 +104,9 @@ def bochsrc(disk: Path, cylinder_count: int) -> str:
     ])
 
 
-def run_in_bochs(guest: str | Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> BochsRun:
+def run_in_bochs(
+    guest: str | Path, timeout_s: float = DEFAULT_TIMEOUT_S, cancel: threading.Event | None = None,
+) -> BochsRun:
     """Assemble ``guest`` for the bochs profile, boot it in Bochs, and report what it said."""
     bochs = find_bochs()
     with tempfile.TemporaryDirectory(prefix="harness-bochs-") as scratch:
@@ -133,7 +136,7 @@ def run_in_bochs(guest: str | Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> Boc
                     dropped[0] += 1
             return DROP
 
-        done = run_watched(command, timeout_s, watch, cwd=scratch)
+        done = run_watched(command, timeout_s, watch, cwd=scratch, cancel=cancel)
     notes = [f"Bochs's console: {dropped[0]:,} bytes past the first {OUTPUT_LIMIT:,} dropped"] if dropped[0] else []
     exit_code = exit_codes[0] if exit_codes else None
     if exit_code is None and not done.timed_out:

@@ -23,10 +23,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pmtimer_harness.core.result import RunResult
+from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.peers.bochs import BOCHS_PLATFORM_OPTIONS, BochsRun, find_bochs, run_in_bochs
 from pmtimer_harness.peers.portable import portability
+from pmtimer_harness.peers.process import CANCEL_POLL_S
 from pmtimer_harness.peers.qemu import QEMU_PLATFORM_OPTIONS, QemuRun, find_qemu, kvm_unavailable, run_in_qemu
 from pmtimer_harness.tools.runner import run_guest
 
@@ -66,10 +67,10 @@ class PeerSetup:
         find_qemu()
         return kvm_unavailable() if self.accel == "kvm" else None
 
-    def run(self, guest: Path, timeout_s: float) -> PeerRun:
+    def run(self, guest: Path, timeout_s: float, cancel: threading.Event | None = None) -> PeerRun:
         if self.peer == "bochs":
-            return run_in_bochs(guest, timeout_s)
-        return run_in_qemu(guest, self.machine, self.accel, timeout_s)
+            return run_in_bochs(guest, timeout_s, cancel)
+        return run_in_qemu(guest, self.machine, self.accel, timeout_s, cancel)
 
 
 def setups(peers: Sequence[str], machines: Sequence[str], accels: Sequence[str]) -> list[PeerSetup]:
@@ -156,10 +157,11 @@ def compare(
         return Comparison(guest, setup, skipped=reason)
     peer: list[PeerRun] = []
     failure: list[BaseException] = []
+    cancel = threading.Event()
 
     def run_peer() -> None:
         try:
-            peer.append(setup.run(guest, timeout_s))
+            peer.append(setup.run(guest, timeout_s, cancel))
         except BaseException as error:  # handed to the caller's thread below
             failure.append(error)
 
@@ -167,8 +169,14 @@ def compare(
     worker.start()
     try:
         harness = run_guest(guest, [*setup.platform_options, "--timeout", str(timeout_s)], timer_model=timer_model)
-    finally:
+        if harness.result.verdict is Verdict.INTERRUPTED:
+            raise KeyboardInterrupt
+        while worker.is_alive():
+            worker.join(CANCEL_POLL_S)  # in slices, so that Ctrl-C reaches this thread
+    except BaseException:
+        cancel.set()  # the harness side failed or was interrupted: stop the peer now, not at its deadline
         worker.join()
+        raise
     if failure:
         raise failure[0]
     return Comparison(guest, setup, harness=harness.result, peer_run=peer[0])

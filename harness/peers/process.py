@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 OUTPUT_LIMIT = 1 << 20  # bytes of console kept
 DIAGNOSTIC_LINES = 20  # last lines of standard error kept
 CHUNK = 1 << 16
+CANCEL_POLL_S = 0.1  # how soon a cancelled run stops its emulator
 
 KEEP, DROP, STOP = "keep", "drop", "stop"
 Watch = Callable[[str], str]  # a line of standard error -> KEEP, DROP or STOP
@@ -43,8 +44,11 @@ class PeerProcess:
     wall_seconds: float = 0.0
 
 
-def run_watched(command: Sequence[str], timeout_s: float, watch: Watch, cwd: str | None = None) -> PeerProcess:
-    """Run ``command`` to its end, to ``watch``'s word, or to the deadline, whichever comes first."""
+def run_watched(
+    command: Sequence[str], timeout_s: float, watch: Watch, cwd: str | None = None,
+    cancel: threading.Event | None = None,
+) -> PeerProcess:
+    """Run ``command`` to its end, to ``watch``'s word, to the deadline, or until ``cancel`` is set."""
     began = time.perf_counter()
     process = subprocess.Popen(
         list(command), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -80,7 +84,7 @@ def run_watched(command: Sequence[str], timeout_s: float, watch: Watch, cwd: str
         reader.start()
     timed_out = False
     try:
-        timed_out = not over.wait(timeout_s)
+        timed_out = not _wait_for(over, timeout_s, began, cancel)
         if not timed_out and not stopped_by_watch.is_set():
             timed_out = _wait(process, timeout_s - (time.perf_counter() - began))
     finally:
@@ -93,6 +97,16 @@ def run_watched(command: Sequence[str], timeout_s: float, watch: Watch, cwd: str
         returncode, output.decode("utf-8", "replace"), dropped[0], list(diagnostics),
         timed_out=timed_out, stopped_by_watch=stopped_by_watch.is_set(), wall_seconds=time.perf_counter() - began,
     )
+
+
+def _wait_for(over: threading.Event, timeout_s: float, began: float, cancel: threading.Event | None) -> bool:
+    """True once ``over`` is set; False at the deadline or when ``cancel`` is set (the caller was interrupted)."""
+    while True:
+        remaining = timeout_s - (time.perf_counter() - began)
+        if remaining <= 0 or (cancel is not None and cancel.is_set()):
+            return False
+        if over.wait(min(remaining, CANCEL_POLL_S)):
+            return True
 
 
 def _wait(process: subprocess.Popen[bytes], remaining_s: float) -> bool:

@@ -28,6 +28,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,17 +111,19 @@ def qemu_command(qemu: str, disk: Path, machine: str = "pc", accel: str = "tcg")
 
 def run_in_qemu(
     guest: str | Path, machine: str = "pc", accel: str = "tcg", timeout_s: float = DEFAULT_TIMEOUT_S,
+    cancel: threading.Event | None = None,
 ) -> QemuRun:
     """Assemble ``guest`` for QEMU's platform, boot it from a disk, and report what it said."""
     qemu = find_qemu()
     with tempfile.TemporaryDirectory(prefix="harness-qemu-") as scratch:
         disk = Path(scratch) / "disk.img"
         disk.write_bytes(disk_image(Path(guest), QEMU_CONFIG))
-        return boot_in_qemu(disk, machine, accel, timeout_s, qemu)
+        return boot_in_qemu(disk, machine, accel, timeout_s, qemu, cancel)
 
 
 def boot_in_qemu(
     disk: Path, machine: str = "pc", accel: str = "tcg", timeout_s: float = DEFAULT_TIMEOUT_S, qemu: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> QemuRun:
     """Boot a disk image (``image`` makes them) and report what the guest on it said."""
     command = qemu_command(qemu or find_qemu(), disk, machine, accel)
@@ -132,7 +135,7 @@ def boot_in_qemu(
             exit_values.append(int(match.group(1), 16))
         return DROP if line.startswith("memory_region_ops_write") else KEEP
 
-    done = run_watched(command, timeout_s, watch)
+    done = run_watched(command, timeout_s, watch, cancel=cancel)
     return qemu_result(done, exit_values, command)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pmtimer_harness.peers.qemu import ACCELS, MACHINES
 from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
 
 PEERS = ("qemu", "bochs")
+INTERRUPTED = 130  # the shell's status for a run stopped by Ctrl-C
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -57,7 +59,11 @@ def command_differential(args: argparse.Namespace) -> int:
     configurations = setups(args.peer, args.machine, args.accel)
     for setup in configurations:
         setup.unavailable()  # a missing peer program: one line, before any run
-    comparisons = compare_all(guests, configurations, args.timeout)
+    try:
+        comparisons = compare_all(guests, configurations, args.timeout)
+    except KeyboardInterrupt:
+        print("harness: interrupted; the peers were stopped", file=sys.stderr)
+        return INTERRUPTED
     if args.json:
         print(json.dumps([item.as_dict() for item in comparisons], indent=2))
     else:

@@ -37,7 +37,11 @@ def command_qemu(args: argparse.Namespace) -> int:
     reason = portability(guest)
     if reason is not None:
         print(f"harness: note: {guest.name} is marked not portable: {reason}", file=sys.stderr)
-    run = run_in_qemu(guest, args.machine, args.accel, args.timeout)
+    try:
+        run = run_in_qemu(guest, args.machine, args.accel, args.timeout)
+    except KeyboardInterrupt:
+        print("harness: interrupted; QEMU was stopped", file=sys.stderr)
+        return 130
     for note in run.notes:
         print(f"harness: note: {note}", file=sys.stderr)
     if args.json:
