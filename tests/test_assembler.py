@@ -1,5 +1,6 @@
 """NASM: the cache follows content, the listing maps addresses to source lines."""
 
+import pytest
 from pmtimer_harness.tools.assembler import assemble, parse_listing
 
 
@@ -43,3 +44,23 @@ def test_labels_come_from_nasm_s_map_without_macro_locals(tmp_path):
     source.write_text("org 0x7c00\nstart: nop\n%macro M 0\n%%inner: nop\n%endmacro\nM\nafter: nop\n.local: hlt\n")
     symbols = assemble(source, {}).symbols
     assert symbols == {"start": 0x7C00, "after": 0x7C02, "after.local": 0x7C03}
+
+
+def test_an_image_larger_than_guest_ram_can_hold_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from pmtimer_harness.tools import assembler
+
+    monkeypatch.setattr(assembler, "MAX_MEMORY", 4096)
+    source = tmp_path / "huge.asm"
+    source.write_text("times 8192 db 0\n")
+    with pytest.raises(assembler.AssemblyError, match="8,192-byte image, more than guest RAM can ever hold"):
+        assemble(source, {}, use_cache=False)
+
+
+def test_a_listing_over_its_cap_is_refused(tmp_path, monkeypatch):
+    from pmtimer_harness.tools import assembler
+
+    monkeypatch.setattr(assembler, "MAX_LISTING_BYTES", 100)
+    source = tmp_path / "long.asm"
+    source.write_text("".join(f"nop ; line {n}\n" for n in range(50)))
+    with pytest.raises(assembler.AssemblyError, match=r"listing is .* bytes, over the cap"):
+        assemble(source, {}, use_cache=False)

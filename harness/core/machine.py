@@ -152,19 +152,12 @@ class Machine:
             self.debugger = GdbStub(self.uc, gdb_port, self._monitor_command, announce)
 
     def _make_dispatch(self) -> Dispatch:
-        if self.config.dispatch == "reference":
-            return ReferenceDispatch(
-                self.uc,
-                self.bus,
-                self.config.mode,
-                self._access_failed,
-                self.clock,
-                self.config.instruction_budget,
-                self._check_point,
-            )
-        if isinstance(self.clock, HostClock):
+        reference = self.config.dispatch == "reference"
+        if isinstance(self.clock, HostClock) and not reference:
             return HostDispatch(self.uc, self.bus, self.config.mode, self._access_failed, self.clock)
-        return VirtualDispatch(
+        # The reference path counts every instruction itself, so it serves both clocks.
+        counting_dispatch = ReferenceDispatch if reference else VirtualDispatch
+        return counting_dispatch(
             self.uc,
             self.bus,
             self.config.mode,

@@ -27,10 +27,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from pmtimer_harness.asm import BUNDLED_INCLUDE_DIR
+from pmtimer_harness.core.config import MAX_MEMORY
 from pmtimer_harness.tools import cache
 
 NASM_ENV = "HARNESS_NASM"
 NASM_TIMEOUT_S = 60
+MAX_LISTING_BYTES = 64 << 20  # NASM has written it by then: a bound on what is read back
 
 
 class AssemblyError(Exception):
@@ -103,6 +105,7 @@ def assemble(source: Path, defines: dict[str, int], use_cache: bool | None = Non
     with tempfile.TemporaryDirectory(prefix="harness-nasm-") as scratch:
         work = Path(scratch)
         _run_nasm(nasm, source, defines, work)
+        _check_output_sizes(source, work)
         image = (work / "guest.bin").read_bytes()
         listing = (work / "guest.lst").read_text(errors="replace")
         symbol_map = (work / "guest.map").read_text(errors="replace")
@@ -110,6 +113,21 @@ def assemble(source: Path, defines: dict[str, int], use_cache: bool | None = Non
     if use_cache:
         cache.store(key, cache.Entry(image, listing, symbol_map, dependencies))
     return _assembly(image, listing, symbol_map, source, dependencies)
+
+
+def _check_output_sizes(source: Path, work: Path) -> None:
+    # A short source can ask for a huge image (`times 1 << 30 db 0`): measured before anything is read.
+    image_size = (work / "guest.bin").stat().st_size
+    if image_size > MAX_MEMORY:
+        raise AssemblyError(
+            f"{source}: NASM made a {image_size:,}-byte image, more than guest RAM can ever hold "
+            f"({MAX_MEMORY >> 20} MiB)"
+        )
+    listing_size = (work / "guest.lst").stat().st_size
+    if listing_size > MAX_LISTING_BYTES:
+        raise AssemblyError(
+            f"{source}: NASM's listing is {listing_size:,} bytes, over the cap of {MAX_LISTING_BYTES >> 20} MiB"
+        )
 
 
 def _assembly(image: bytes, listing: str, symbol_map: str, source: Path, dependencies) -> Assembly:
