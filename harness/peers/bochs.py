@@ -33,12 +33,11 @@ import re
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.peers.disk import cylinders, disk_image
-from pmtimer_harness.peers.process import DROP, KEEP, OUTPUT_LIMIT, STOP, run_watched
+from pmtimer_harness.peers.process import DROP, KEEP, OUTPUT_LIMIT, STOP, PeerRun, run_watched
 
 BOCHS_ENV = "HARNESS_BOCHS"
 BOCHS_SHARE = Path("/usr/share/bochs")
@@ -57,22 +56,6 @@ class BochsUnavailable(Exception):
             f"Bochs was not found ({missing}): Debian/Ubuntu `sudo apt-get install bochs bochsbios vgabios "
             f"bochs-term`; or set {BOCHS_ENV} to the bochs program"
         )
-
-
-@dataclass
-class BochsRun:
-    exit_code: int | None  # None when the guest never wrote the exit port
-    console: str
-    wall_seconds: float
-    timed_out: bool = False
-    command: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        if self.exit_code is not None:
-            return "pass" if self.exit_code == 0 else "fail"
-        return "timeout" if self.timed_out else "error"
 
 
 def find_bochs() -> str:
@@ -106,7 +89,7 @@ def bochsrc(disk: Path, cylinder_count: int) -> str:
 
 def run_in_bochs(
     guest: str | Path, timeout_s: float = DEFAULT_TIMEOUT_S, cancel: threading.Event | None = None,
-) -> BochsRun:
+) -> PeerRun:
     """Assemble ``guest`` for the bochs profile, boot it in Bochs, and report what it said."""
     bochs = find_bochs()
     with tempfile.TemporaryDirectory(prefix="harness-bochs-") as scratch:
@@ -142,5 +125,5 @@ def run_in_bochs(
     if exit_code is None and not done.timed_out:
         notes.append(f"Bochs ended with status {done.returncode} without a write to the exit port")
         notes += [f"Bochs: {line}" for line in done.diagnostics if line.strip()]
-    return BochsRun(exit_code, console.decode("utf-8", "replace"), done.wall_seconds, timed_out=done.timed_out,
+    return PeerRun(exit_code, console.decode("utf-8", "replace"), done.wall_seconds, timed_out=done.timed_out,
                     command=command, notes=notes)

@@ -25,13 +25,12 @@ from pathlib import Path
 
 from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.pm_timer import PmTimer
-from pmtimer_harness.peers.bochs import BOCHS_PLATFORM_OPTIONS, BochsRun, find_bochs, run_in_bochs
+from pmtimer_harness.peers.bochs import BOCHS_PLATFORM_OPTIONS, find_bochs, run_in_bochs
 from pmtimer_harness.peers.portable import portability
-from pmtimer_harness.peers.process import CANCEL_POLL_S
-from pmtimer_harness.peers.qemu import QEMU_PLATFORM_OPTIONS, QemuRun, find_qemu, kvm_unavailable, run_in_qemu
+from pmtimer_harness.peers.process import CANCEL_POLL_S, PeerRun
+from pmtimer_harness.peers.qemu import QEMU_PLATFORM_OPTIONS, find_qemu, kvm_unavailable, run_in_qemu
 from pmtimer_harness.tools.runner import run_guest
 
-PeerRun = QemuRun | BochsRun
 BOCHS_MACHINE, BOCHS_ACCEL = "i440fx", "emulated"
 
 CHECK_LINE = re.compile(r"^(PASS|FAIL): (.*)$", re.MULTILINE)

@@ -34,6 +34,25 @@ Watch = Callable[[str], str]  # a line of standard error -> KEEP, DROP or STOP
 
 
 @dataclass
+class PeerRun:
+    """What a guest did in a peer emulator: its exit code, its console, and how the run ended."""
+
+    exit_code: int | None  # None when the guest never wrote the exit port
+    console: str
+    wall_seconds: float
+    timed_out: bool = False
+    command: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        # An exit code the guest wrote decides, even if the emulator had to be stopped after it (Bochs).
+        if self.exit_code is not None:
+            return "pass" if self.exit_code == 0 else "fail"
+        return "timeout" if self.timed_out else "error"
+
+
+@dataclass
 class PeerProcess:
     returncode: int | None  # None when the harness stopped it
     output: str

@@ -29,12 +29,11 @@ import shutil
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.peers.disk import disk_image
-from pmtimer_harness.peers.process import DROP, KEEP, PeerProcess, run_watched
+from pmtimer_harness.peers.process import DROP, KEEP, PeerProcess, PeerRun, run_watched
 
 QEMU_ENV = "HARNESS_QEMU"
 MACHINES = ("pc", "q35")
@@ -56,24 +55,6 @@ class QemuUnavailable(Exception):
             "QEMU was not found: Linux `sudo apt-get install qemu-system-x86`, macOS `brew install qemu`, "
             f"Windows `choco install qemu`; or set {QEMU_ENV} to qemu-system-x86_64"
         )
-
-
-@dataclass
-class QemuRun:
-    exit_code: int | None  # None when the guest never wrote the exit port
-    console: str
-    wall_seconds: float
-    timed_out: bool = False
-    command: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        if self.timed_out:
-            return "timeout"
-        if self.exit_code is None:
-            return "error"
-        return "pass" if self.exit_code == 0 else "fail"
 
 
 def find_qemu() -> str:
@@ -112,7 +93,7 @@ def qemu_command(qemu: str, disk: Path, machine: str = "pc", accel: str = "tcg")
 def run_in_qemu(
     guest: str | Path, machine: str = "pc", accel: str = "tcg", timeout_s: float = DEFAULT_TIMEOUT_S,
     cancel: threading.Event | None = None,
-) -> QemuRun:
+) -> PeerRun:
     """Assemble ``guest`` for QEMU's platform, boot it from a disk, and report what it said."""
     qemu = find_qemu()
     with tempfile.TemporaryDirectory(prefix="harness-qemu-") as scratch:
@@ -124,7 +105,7 @@ def run_in_qemu(
 def boot_in_qemu(
     disk: Path, machine: str = "pc", accel: str = "tcg", timeout_s: float = DEFAULT_TIMEOUT_S, qemu: str | None = None,
     cancel: threading.Event | None = None,
-) -> QemuRun:
+) -> PeerRun:
     """Boot a disk image (``image`` makes them) and report what the guest on it said."""
     command = qemu_command(qemu or find_qemu(), disk, machine, accel)
     exit_values: list[int] = []
@@ -139,12 +120,12 @@ def boot_in_qemu(
     return qemu_result(done, exit_values, command)
 
 
-def qemu_result(done: PeerProcess, exit_values: list[int], command: list[str]) -> QemuRun:
+def qemu_result(done: PeerProcess, exit_values: list[int], command: list[str]) -> PeerRun:
     notes = []
     if done.output_dropped:
         notes.append(f"QEMU's console: {done.output_dropped:,} bytes past the first {len(done.output):,} dropped")
     if done.timed_out:
-        return QemuRun(None, done.output, done.wall_seconds, timed_out=True, command=command, notes=notes)
+        return PeerRun(None, done.output, done.wall_seconds, timed_out=True, command=command, notes=notes)
     status = done.returncode
     if exit_values:
         exit_code: int | None = exit_values[0]
@@ -158,4 +139,4 @@ def qemu_result(done: PeerProcess, exit_values: list[int], command: list[str]) -
         notes.append(f"QEMU ended with status {status} without a write to the exit port")
     if exit_code is None:
         notes += [f"QEMU: {line}" for line in done.diagnostics if line.strip()]
-    return QemuRun(exit_code, done.output, done.wall_seconds, command=command, notes=notes)
+    return PeerRun(exit_code, done.output, done.wall_seconds, command=command, notes=notes)
