@@ -127,9 +127,28 @@ def test_tables_command_dumps_the_fadt_for_the_options():
     assert "RSD PTR" in done.stdout
 
 
+def test_tables_as_json_decode_the_fadt_the_board_built():
+    done = run_cli("tables", "--platform", "qemu", "--json")
+    assert done.returncode == 0, done.stderr
+    tables = {table["name"]: table for table in json.loads(done.stdout)}
+    assert "PM_TMR_BLK     0x608  (PM_TMR_LEN 4)" in tables["FACP"]["fields"]
+    assert bytes.fromhex(tables["RSDP"]["data"]).startswith(b"RSD PTR ")
+
+
+def test_snapshot_info_as_json(tmp_path):
+    snapshot = tmp_path / "here.snap"
+    assert run_cli("run", "asm/snapshot_here.asm", "--snapshot", str(snapshot)).returncode == 0
+    done = run_cli("snapshot", "info", str(snapshot), "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["config"]["platform"] == "acpi"
+    assert info["time"]["clock"] == "virtual" and info["time"]["instructions"] > 0
+    assert {"cpu", "ram"} <= {chunk["name"] for chunk in info["chunks"]}
+
+
 def test_a_closed_trace_pipe_stops_quietly():
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "asm/monotonic.asm", "--trace"],
+        [sys.executable, "-m", "pmtimer_harness", "run", "asm/monotonic.asm", "--trace"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     process.stdout.readline()

@@ -395,23 +395,44 @@ def _restore_devices(machine: Machine, chunks: dict[str, Chunk], time_state: Tim
             raise SnapshotError(f"chunk {name!r}: {error}") from None
 
 
-def describe(data: bytes) -> str:
-    """``python -m pmtimer_harness snapshot info``: header, configuration and chunks."""
+def summary(data: bytes) -> dict[str, object]:
+    """What ``snapshot info`` shows, as plain values: format, configuration, time and chunks."""
     chunks = decode(data)
-    lines = [f"snapshot format {FORMAT_VERSION}, {len(chunks)} chunks, {len(data):,} bytes"]
     by_name = {chunk.name: chunk for chunk in chunks}
+    info: dict[str, object] = {"format": FORMAT_VERSION, "bytes": len(data)}
     if "config" in by_name:
         config = read_json(by_name["config"])
-        lines.append(f"made with Unicorn {config.get('unicorn', '?')}")
-        for name, value in field(config, "config", dict, "config").items():
-            shown = f"{value:#x}" if name in HEX_FIELDS and isinstance(value, int) else str(value)
-            lines.append(f"  {name:<18} {shown}")
+        info["unicorn"] = config.get("unicorn")
+        info["config"] = field(config, "config", dict, "config")
     if "time" in by_name:
         state = read_time(by_name["time"])
-        lines.append(f"time: {state.clock} clock, {state.instructions:,} instructions, "
-                     f"{state.port_accesses:,} port accesses, {state.now_ns:,} ns")
+        info["time"] = {
+            "clock": state.clock, "instructions": state.instructions,
+            "port_accesses": state.port_accesses, "now_ns": state.now_ns,
+        }
+    info["chunks"] = [
+        {"name": chunk.name, "version": chunk.version, "bytes": len(chunk.payload), "optional": chunk.optional}
+        for chunk in chunks
+    ]
+    return info
+
+
+def describe(data: bytes) -> str:
+    """``python -m pmtimer_harness snapshot info``: header, configuration and chunks."""
+    info = summary(data)
+    chunks = info["chunks"]
+    lines = [f"snapshot format {info['format']}, {len(chunks)} chunks, {info['bytes']:,} bytes"]
+    if "config" in info:
+        lines.append(f"made with Unicorn {info['unicorn'] or '?'}")
+        for name, value in info["config"].items():
+            shown = f"{value:#x}" if name in HEX_FIELDS and isinstance(value, int) else str(value)
+            lines.append(f"  {name:<18} {shown}")
+    if "time" in info:
+        time = info["time"]
+        lines.append(f"time: {time['clock']} clock, {time['instructions']:,} instructions, "
+                     f"{time['port_accesses']:,} port accesses, {time['now_ns']:,} ns")
     lines.append("chunks:")
     for chunk in chunks:
-        note = " (optional)" if chunk.optional else ""
-        lines.append(f"  {chunk.name:<26} version {chunk.version}  {len(chunk.payload):>9,} bytes{note}")
+        note = " (optional)" if chunk["optional"] else ""
+        lines.append(f"  {chunk['name']:<26} version {chunk['version']}  {chunk['bytes']:>9,} bytes{note}")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from pmtimer_harness.core.snapshot_format import SnapshotError
 
@@ -12,15 +13,16 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     actions = snapshot.add_subparsers(dest="snapshot_command", required=True, metavar="ACTION")
     info = actions.add_parser("info", help="print the header, configuration and chunks")
     info.add_argument("file", help="a snapshot")
+    info.add_argument("--json", action="store_true", help="print one JSON object: format, configuration, time, chunks")
     info.set_defaults(handler=command_snapshot_info)
 
 
 def command_snapshot_info(args: argparse.Namespace) -> int:
-    from pmtimer_harness.core.snapshot import describe, read_file
+    from pmtimer_harness.core.snapshot import describe, read_file, summary
 
     data = read_file(args.file)
     try:
-        print(describe(data))
+        print(json.dumps(summary(data), indent=2) if args.json else describe(data))
     except SnapshotError as error:
         raise SnapshotError(f"{args.file}: {error}") from None
     return 0
