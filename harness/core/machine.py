@@ -149,7 +149,7 @@ class Machine:
         if gdb_port is not None:
             from pmtimer_harness.frontends.gdbstub import GdbStub  # sockets: only a debugging session needs them
 
-            self.debugger = GdbStub(self.uc, gdb_port, self._monitor_command, announce)
+            self.debugger = GdbStub(self.uc, gdb_port, self._monitor_command, announce, self._gdb_gives_up)
 
     def _make_dispatch(self) -> Dispatch:
         reference = self.config.dispatch == "reference"
@@ -243,6 +243,10 @@ class Machine:
                 self.instruction_trace.finish()
             if self.debugger is not None:
                 self.debugger.finished(self._stop.exit_code if self._stop else None)
+
+    def _gdb_gives_up(self) -> bool:
+        """No debugger came before Ctrl-C or the end of --timeout."""
+        return self.dispatch.interrupted or time.perf_counter() >= self.dispatch.wall_deadline
 
     def _monitor_command(self, command: str) -> str:
         """GDB's ``monitor`` commands: ``monitor timer`` shows the PM timer and its PM1 bits now."""

@@ -67,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`... | head`): stop quietly, as command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C outside a running guest (assembling, loading, waiting for a peer): one line, status 130.
+        from pmtimer_harness.frontends.commands.common import INTERRUPTED_STATUS
+
+        print("harness: interrupted", file=sys.stderr)
+        return INTERRUPTED_STATUS
     except Exception as error:
         from pmtimer_harness.frontends.commands.common import USAGE_ERROR, user_errors
 

@@ -40,6 +40,7 @@ PACKET_SIZE = 0x4000  # what qSupported announces
 MAX_READ = PACKET_SIZE // 2 - 16  # bytes in one ``m`` reply (two hex digits each)
 MAX_BUFFER = 4 * PACKET_SIZE
 BAD_PACKET = b"E01"
+ACCEPT_POLL_S = 0.2  # how soon a wait for the debugger notices Ctrl-C or the timeout
 
 
 def write_label_script(symbols: Mapping[str, int], folder: Path) -> Path:
@@ -60,10 +61,16 @@ def frame(data: bytes) -> bytes:
 
 class GdbStub:
     def __init__(
-        self, uc: unicorn.Uc, port: int, monitor: Callable[[str], str], announce: Callable[[str], None]
+        self,
+        uc: unicorn.Uc,
+        port: int,
+        monitor: Callable[[str], str],
+        announce: Callable[[str], None],
+        give_up: Callable[[], bool] = lambda: False,
     ) -> None:
         self.uc = uc
         self.monitor = monitor
+        self.give_up = give_up  # Ctrl-C or the run's --timeout: stop waiting for a debugger
         self.breakpoints: set[int] = set()
         self.stepping = True  # stop before the first instruction
         self.killed = False
@@ -80,12 +87,28 @@ class GdbStub:
         if not self.stepping and address not in self.breakpoints:
             return
         if self._connection is None:
-            self._connection, _ = self._listener.accept()
+            self._connection = self._wait_for_debugger()
+            if self._connection is None:
+                self.stepping = False
+                uc.emu_stop()
+                return
             self._listener.close()
         else:
             self._send(f"S{SIGTRAP:02x}".encode())
         self.stepping = False
         self._serve()
+
+    def _wait_for_debugger(self) -> socket.socket | None:
+        # accept() is retried through Ctrl-C (PEP 475): wait in short steps and look up between them.
+        self._listener.settimeout(ACCEPT_POLL_S)
+        while not self.give_up():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            connection.settimeout(None)
+            return connection
+        return None
 
     def finished(self, exit_code: int | None) -> None:
         """The run is over: tell the debugger, then hang up."""

@@ -91,8 +91,13 @@ def include_dirs(source: Path) -> list[Path]:
     return [source.parent, BUNDLED_INCLUDE_DIR]
 
 
-def assemble(source: Path, defines: dict[str, int], use_cache: bool | None = None) -> Assembly:
-    """Assemble ``source`` with ``-D`` defines; ``use_cache`` None follows ``HARNESS_NO_CACHE``."""
+def assemble(
+    source: Path, defines: dict[str, int], use_cache: bool | None = None, timeout_s: float = NASM_TIMEOUT_S
+) -> Assembly:
+    """Assemble ``source`` with ``-D`` defines; ``use_cache`` None follows ``HARNESS_NO_CACHE``.
+
+    Each NASM process gets at most ``timeout_s`` (a run passes its ``--timeout`` when that is shorter).
+    """
     nasm = find_nasm()
     source = Path(source).resolve()
     if use_cache is None:
@@ -104,12 +109,12 @@ def assemble(source: Path, defines: dict[str, int], use_cache: bool | None = Non
             return _assembly(entry.image, entry.listing, entry.symbol_map, source, entry.dependencies)
     with tempfile.TemporaryDirectory(prefix="harness-nasm-") as scratch:
         work = Path(scratch)
-        _run_nasm(nasm, source, defines, work)
+        _run_nasm(nasm, source, defines, work, timeout_s)
         _check_output_sizes(source, work)
         image = (work / "guest.bin").read_bytes()
         listing = (work / "guest.lst").read_text(errors="replace")
         symbol_map = (work / "guest.map").read_text(errors="replace")
-        dependencies = _dependencies(nasm, source, defines, work)
+        dependencies = _dependencies(nasm, source, defines, work, timeout_s)
     if use_cache:
         cache.store(key, cache.Entry(image, listing, symbol_map, dependencies))
     return _assembly(image, listing, symbol_map, source, dependencies)
@@ -142,32 +147,34 @@ def _nasm_arguments(source: Path, defines: dict[str, int], work: Path) -> list[s
     return [*arguments, str(source)]
 
 
-def _nasm(nasm: str, arguments: list[str], source: Path) -> subprocess.CompletedProcess[str]:
+def _nasm(nasm: str, arguments: list[str], source: Path, timeout_s: float) -> subprocess.CompletedProcess[str]:
     # In the guest's folder: relative includes resolve against it, never against the caller's folder.
     try:
         return subprocess.run(
-            [nasm, *arguments], capture_output=True, text=True, timeout=NASM_TIMEOUT_S, cwd=source.parent
+            [nasm, *arguments], capture_output=True, text=True, timeout=timeout_s, cwd=source.parent
         )
     except subprocess.TimeoutExpired:
-        raise AssemblyError(f"{source}: NASM did not finish within {NASM_TIMEOUT_S} s") from None
+        raise AssemblyError(f"{source}: NASM did not finish within {timeout_s:g} s") from None
     except OSError as error:
         raise AssemblyError(f"{source}: NASM could not be started: {error.strerror or error}") from None
 
 
-def _run_nasm(nasm: str, source: Path, defines: dict[str, int], work: Path) -> None:
+def _run_nasm(nasm: str, source: Path, defines: dict[str, int], work: Path, timeout_s: float) -> None:
     # The symbol map can only be asked for from inside the source: a pre-included file does it.
     # Forward slashes: NASM on Windows takes them, and a backslash is not special to it.
     (work / "map.inc").write_text(f"[map symbols {(work / 'guest.map').as_posix()}]\n")
     outputs = ["-o", str(work / "guest.bin"), "-l", str(work / "guest.lst")]
-    run = _nasm(nasm, outputs + _nasm_arguments(source, defines, work), source)
+    run = _nasm(nasm, outputs + _nasm_arguments(source, defines, work), source, timeout_s)
     if run.returncode != 0:
         raise AssemblyError(run.stderr.strip() or f"{source}: NASM failed with status {run.returncode}")
 
 
-def _dependencies(nasm: str, source: Path, defines: dict[str, int], work: Path) -> tuple[Path, ...]:
+def _dependencies(
+    nasm: str, source: Path, defines: dict[str, int], work: Path, timeout_s: float
+) -> tuple[Path, ...]:
     """Every file NASM reads for this source, from ``nasm -M`` (NASM 2.16's ``-MD`` leaves out includes)."""
     # -MW quotes names with spaces and leaves backslashes alone (Windows paths), continuing lines with '&'.
-    run = _nasm(nasm, ["-M", "-MW", "-MT", "guest", *_nasm_arguments(source, defines, work)], source)
+    run = _nasm(nasm, ["-M", "-MW", "-MT", "guest", *_nasm_arguments(source, defines, work)], source, timeout_s)
     if run.returncode != 0:
         raise AssemblyError(run.stderr.strip() or f"{source}: NASM failed to list its dependencies")
     return parse_dependencies(run.stdout, source.parent, work)

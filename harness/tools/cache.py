@@ -24,6 +24,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -67,10 +68,14 @@ def folder() -> Path:
 
 
 def max_bytes() -> int:
+    """The cache's size cap: HARNESS_CACHE_MAX_MB when it is a finite number, else the default."""
     try:
-        return max(0, int(float(os.environ.get(MAX_MB_ENV, "")) * (1 << 20)))
+        megabytes = float(os.environ.get(MAX_MB_ENV, ""))
     except ValueError:
         return DEFAULT_MAX_BYTES
+    if not math.isfinite(megabytes):
+        return DEFAULT_MAX_BYTES
+    return max(0, int(megabytes * (1 << 20)))
 
 
 def key(nasm_version: str, source: Path, include_dirs: list[str], defines: dict[str, int]) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pmtimer_harness.core.config import MAX_MEMORY, MachineConfig
 from pmtimer_harness.core.result import Verdict
-from pmtimer_harness.tools.assembler import assemble
+from pmtimer_harness.tools.assembler import NASM_TIMEOUT_S, assemble
 
 SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
 BINARY_SUFFIXES = (".bin", ".img")
@@ -134,7 +134,8 @@ def _variant(path: Path, number: int, text: str, taken: list[str]) -> tuple[str,
 def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None) -> Guest:
     check_guest_path(path)
     if is_source(path):
-        assembly = assemble(path, config.nasm_defines(), use_cache=use_cache)
+        nasm_timeout_s = min(NASM_TIMEOUT_S, config.timeout)
+        assembly = assemble(path, config.nasm_defines(), use_cache=use_cache, timeout_s=nasm_timeout_s)
         image = assembly.image
         source_map = {config.load_address + offset: text for offset, text in assembly.listing.items()}
         symbols = assembly.symbols
