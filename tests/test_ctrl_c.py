@@ -59,3 +59,20 @@ def test_ctrl_c_stops_the_run_and_prints_the_partial_result(tmp_path, guest, clo
     assert "interrupted: Ctrl-C (SIGINT) stopped the run" in stdout
     assert "Traceback" not in stderr + stdout
     assert latency < LATENCY_S + MARGIN_S
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("command", [["suite"], ["matrix", "--platforms", "acpi,qemu"]])
+def test_ctrl_c_stops_the_whole_suite_or_matrix(tmp_path, command):
+    spinning = [write_guest(tmp_path, "spin:   jmp spin\n", name=f"spin{n}.asm") for n in (1, 2)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pmtimer_harness", *command, *map(str, spinning)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.5)  # in the first guest's spin by now
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stdout + stderr
+    assert "spin1.asm" in stdout and "interrupted" in stdout
+    assert "spin2.asm" not in stdout  # the run stopped: the second guest never started
+    assert "Traceback" not in stderr

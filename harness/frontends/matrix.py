@@ -75,14 +75,25 @@ def run_matrix(
     guests: Sequence[Path], platforms: Sequence[str], options: Sequence[str] = (),
     user_errors: tuple[type[Exception], ...] = (),
 ) -> list[Cell]:
-    return [run_cell(guest, platform, options, user_errors) for guest in guests for platform in platforms]
+    cells = []
+    for guest in guests:
+        for platform in platforms:
+            cells.append(run_cell(guest, platform, options, user_errors))
+            if cells[-1].verdict == Verdict.INTERRUPTED.value:
+                return cells  # Ctrl-C stops the matrix, not just the cell it fell on
+    return cells
 
 
 def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
     guests = list(dict.fromkeys(cell.guest for cell in cells))
     by_key = {(cell.guest, cell.platform): cell for cell in cells}
     rows = [["guest", *platforms]]
-    rows += [[guest.name, *(by_key[guest, platform].shown() for platform in platforms)] for guest in guests]
+    not_run = "-"  # a cell after a Ctrl-C
+    rows += [
+        [guest.name, *(by_key[guest, platform].shown() if (guest, platform) in by_key else not_run
+                       for platform in platforms)]
+        for guest in guests
+    ]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     unmet = [cell for cell in cells if cell.unmet]

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from pmtimer_harness.frontends.commands.common import USER_ERRORS
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.frontends.commands.common import INTERRUPTED_STATUS, USER_ERRORS
 from pmtimer_harness.frontends.matrix import format_matrix, platforms_option, run_matrix
 from pmtimer_harness.frontends.suite import bundled_guests
 from pmtimer_harness.platform.profiles import PROFILES
@@ -32,4 +33,6 @@ def command_matrix(args: argparse.Namespace) -> int:
         print(json.dumps([cell.as_dict() for cell in cells], indent=2))
     else:
         print(format_matrix(cells, platforms))
+    if cells and cells[-1].verdict == Verdict.INTERRUPTED.value:
+        return INTERRUPTED_STATUS
     return 1 if any(cell.unmet for cell in cells) else 0

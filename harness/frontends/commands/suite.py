@@ -6,8 +6,10 @@ import argparse
 import json
 import sys
 
+from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.frontends.commands.common import (
     FAIL_STATUS,
+    INTERRUPTED_STATUS,
     PASS_STATUS,
     USAGE_ERROR,
     USER_ERRORS,
@@ -45,10 +47,14 @@ def command_suite(args: argparse.Namespace) -> int:
                 print(f"harness: error: {guest.name}: {error}", file=sys.stderr)
                 return USAGE_ERROR
             progress.finished(runs[-1])
+            if runs[-1].result.verdict is Verdict.INTERRUPTED:
+                break  # Ctrl-C stops the suite, not just the guest it fell on
     if args.json:
         print(json.dumps([run.as_dict() for run in runs], indent=2, default=str))
     elif args.tap:
         print(format_tap(runs))
     else:
         print(format_table(runs))
+    if runs and runs[-1].result.verdict is Verdict.INTERRUPTED:
+        return INTERRUPTED_STATUS
     return PASS_STATUS if all(run.as_expected for run in runs) else FAIL_STATUS
