@@ -27,3 +27,21 @@ def run_source(folder: Path, body: str, *options: str, header: str = "", **kwarg
 
 def bundled(name: str) -> Path:
     return BUNDLED / name
+
+
+# A guest as a user writes one, outside the bundled ones: the image and differential tests take it to QEMU.
+FINDS_THE_TIMER = """\
+; written outside the project: finds the PM timer through the FADT, and expects QEMU's (0x608, 24 bits)
+        bits 16
+        org LOAD_ADDRESS
+        %include "report.inc"
+        %include "acpi.inc"
+        %include "fadt_timer.inc"
+guest_main:
+        call    find_the_timer
+        cmp     dword [timer_is_32_bits], 0
+        CHECK   e, "the timer is 24 bits wide"
+        cmp     dx, 0x608
+        CHECK   e, "the timer is at port 0x608"
+        FINISH
+"""

@@ -7,27 +7,11 @@ from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.peers.disk import CYLINDER, SECTOR
 from pmtimer_harness.peers.qemu import boot_in_qemu
 
-from tests.guests import write_guest
+from tests.guests import FINDS_THE_TIMER, write_guest
 
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-system-x86_64") is None, reason="QEMU (qemu-system-x86_64) is not installed"
 )
-
-FINDS_THE_TIMER = """\
-; written outside the project: finds the PM timer through the FADT
-        bits 16
-        org LOAD_ADDRESS
-        %include "report.inc"
-        %include "acpi.inc"
-        %include "fadt_timer.inc"
-guest_main:
-        call    find_the_timer
-        cmp     dword [timer_is_32_bits], 0
-        CHECK   e, "the timer is 24 bits wide"
-        cmp     dx, 0x608
-        CHECK   e, "the timer is at port 0x608"
-        FINISH
-"""
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from pmtimer_harness.peers.qemu import (
     run_in_qemu,
 )
 
-from tests.guests import bundled, write_guest
+from tests.guests import FINDS_THE_TIMER, bundled, write_guest
 
 pytestmark = pytest.mark.differential
 
@@ -134,26 +134,9 @@ def test_a_broken_harness_timer_shows_as_a_difference():
     assert ("FAIL", "every step between two reads is forward") in checks(comparison.harness.console)
 
 
-OWN_GUEST = """\
-; a guest written outside the project: it finds the timer through the FADT
-        bits 16
-        org LOAD_ADDRESS
-        %include "report.inc"
-        %include "acpi.inc"
-        %include "fadt_timer.inc"
-guest_main:
-        call    find_the_timer
-        cmp     dword [timer_is_32_bits], 0
-        CHECK   e, "the timer is 24 bits wide"
-        cmp     dx, 0x608
-        CHECK   e, "the timer is at port 0x608"
-        FINISH
-"""
-
-
 @needs_qemu
 def test_differential_on_the_users_own_folder_as_json(tmp_path, capsys):
-    (tmp_path / "own.asm").write_text(OWN_GUEST)
+    (tmp_path / "own.asm").write_text(FINDS_THE_TIMER)
     write_guest(tmp_path, "mov al, 5\n out 0xF4, al\n hlt\n", name="fails.asm")
     status = main(["differential", str(tmp_path), "--machine", "pc", "--accel", "tcg", "--json"])
     rows = json.loads(capsys.readouterr().out)
