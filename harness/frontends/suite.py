@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
-from pmtimer_harness.tools.guest import GuestError, check_guest_path
+from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
 from pmtimer_harness.tools.runner import GuestRun
 
 SUMMARY_LINE = re.compile(r"^SUMMARY: (\d+) checks?, (\d+) failed", re.MULTILINE)
@@ -19,18 +19,19 @@ def bundled_guests() -> list[Path]:
 
 
 def guests_in(paths: Sequence[str | Path]) -> list[Path]:
-    """The guests ``paths`` name: files as given, folders searched below for ``.asm`` outside ``include/``."""
+    """The guests ``paths`` name: files as given, folders searched below for sources outside ``include/``."""
     if not paths:
         return bundled_guests()
     guests: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
             found = sorted(
-                found for found in path.rglob("*.asm")
-                if found.is_file() and "include" not in found.relative_to(path).parent.parts
+                found for found in path.rglob("*")
+                if found.suffix.lower() in SOURCE_SUFFIXES and found.is_file()
+                and "include" not in found.relative_to(path).parent.parts
             )
             if not found:
-                raise GuestError(f"{path}: no .asm guests in this folder")
+                raise GuestError(f"{path}: no guest sources ({', '.join(SOURCE_SUFFIXES)}) in this folder")
             guests += found
         else:
             check_guest_path(path)

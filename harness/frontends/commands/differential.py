@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choices
-from pmtimer_harness.frontends.suite import bundled_guests
+from pmtimer_harness.frontends.suite import guests_in
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES
-from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
 
 PEERS = ("qemu", "bochs")
 INTERRUPTED = 130  # the shell's status for a run stopped by Ctrl-C
@@ -34,28 +31,10 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     differential.set_defaults(handler=command_differential)
 
 
-def guest_paths(paths: Sequence[str]) -> list[Path]:
-    """The guests named: files as given, folders searched for sources; none named, the bundled ones."""
-    if not paths:
-        return bundled_guests()
-    found: list[Path] = []
-    for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            sources = sorted(item for item in path.rglob("*") if item.suffix.lower() in SOURCE_SUFFIXES)
-            if not sources:
-                raise GuestError(f"{path}: no guest sources (.asm) in this folder")
-            found += sources
-        else:
-            check_guest_path(path)
-            found.append(path)
-    return list(dict.fromkeys(found))
-
-
 def command_differential(args: argparse.Namespace) -> int:
     from pmtimer_harness.peers.differential import compare_all, format_comparisons, setups
 
-    guests = guest_paths(args.paths)
+    guests = guests_in(args.paths)
     configurations = setups(args.peer, args.machine, args.accel)
     for setup in configurations:
         setup.unavailable()  # a missing peer program: one line, before any run
