@@ -1,5 +1,5 @@
 import sys
 
-from pmtimer_harness.frontends.cli import main
+from pmtimer_harness.frontends.cli import entry_point
 
-sys.exit(main())
+sys.exit(entry_point())

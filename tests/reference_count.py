@@ -25,13 +25,14 @@ import capstone
 import unicorn
 from pmtimer_harness.core.bus import PortAccess
 from pmtimer_harness.core.config import MachineConfig
-from pmtimer_harness.core.cpu import CS_MODES, code_bits
+from pmtimer_harness.core.cpu import code_bits
 from pmtimer_harness.core.dispatch import VirtualDispatch
 from pmtimer_harness.core.insn_trace import InstructionTrace
 from pmtimer_harness.core.machine import InstructionTraceOptions, Machine
 from pmtimer_harness.core.result import RunResult, Verdict
 
 NO_LIMIT = 1 << 62
+CS_MODES = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
 CONTROL_TRANSFERS = (
     capstone.CS_GRP_JUMP, capstone.CS_GRP_CALL, capstone.CS_GRP_RET, capstone.CS_GRP_INT, capstone.CS_GRP_IRET,
 )

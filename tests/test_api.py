@@ -51,6 +51,17 @@ def test_importing_the_package_loads_no_emulator():
     assert done.stdout.strip() == "[]", done.stderr
 
 
+def test_a_run_that_decodes_nothing_loads_no_decoder():
+    # capstone costs start-up time; under the host clock nothing counts instructions, so nothing decodes.
+    code = (
+        "import sys; from pmtimer_harness import MachineConfig, run_guest; "
+        f"run = run_guest({READ_PORT_0x300!r}, MachineConfig(clock='host')); "
+        "print(run.result.exit_code, 'capstone' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["255", "False"], done.stderr
+
+
 def test_a_config_picks_the_platform(tmp_path):
     guest = write_guest(tmp_path, "mov al, TIMER_WIDTH\n out 0xF4, al\n")
     assert run_guest(guest, MachineConfig(platform="qemu")).result.exit_code == 24

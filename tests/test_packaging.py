@@ -16,7 +16,7 @@ def test_the_wheel_holds_the_guests_and_the_console_script(wheel):
     assert top_level == {"pmtimer_harness"}
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     points = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "pmtimer-harness = pmtimer_harness.frontends.cli:main" in points
+    assert "pmtimer-harness = pmtimer_harness.frontends.cli:entry_point" in points
     assert "[pytest11]\npmtimer_harness = pmtimer_harness.frontends.pytest_plugin" in points
 
 

@@ -8,13 +8,15 @@ up, and how to read the registers for a report.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import capstone
 import unicorn
 from unicorn import x86_const as x86
 
+if TYPE_CHECKING:
+    import capstone
+
 UC_MODES = {16: unicorn.UC_MODE_16, 32: unicorn.UC_MODE_32, 64: unicorn.UC_MODE_64}
-CS_MODES = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
 
 GENERAL_REGISTERS_16_32 = {
     "eax": x86.UC_X86_REG_EAX, "ebx": x86.UC_X86_REG_EBX, "ecx": x86.UC_X86_REG_ECX,
@@ -132,7 +134,12 @@ def read_registers(uc: unicorn.Uc, start_bits: int) -> dict[str, int]:
 
 @lru_cache(maxsize=4)
 def disassembler(bits: int) -> capstone.Cs:
-    return capstone.Cs(capstone.CS_ARCH_X86, CS_MODES[bits])
+    # Imported here: loading capstone costs half as much as loading Unicorn, and
+    # only a run that decodes (the virtual clock, a trace, an error report) needs it.
+    import capstone
+
+    modes = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
+    return capstone.Cs(capstone.CS_ARCH_X86, modes[bits])
 
 
 def disassemble_one(code: bytes, address: int, bits: int) -> str:

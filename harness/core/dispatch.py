@@ -38,7 +38,7 @@ from pmtimer_harness.core.blocks import EMPTY_BLOCK, Block, Instruction, decode_
 from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
 from pmtimer_harness.core.clock import HostClock, VirtualClock
 from pmtimer_harness.core.code_watch import CodeWatch
-from pmtimer_harness.core.cpu import code_bits, disassemble_at, linear_pc, program_counter_register
+from pmtimer_harness.core.cpu import code_bits, disassemble_at, disassembler, linear_pc, program_counter_register
 from pmtimer_harness.core.native_hooks import NativeHooks
 from unicorn import x86_const as x86
 
@@ -301,6 +301,7 @@ class VirtualDispatch(Dispatch):
         self.next_check = budget
         self.due_ns = NEVER
         self.on_check = on_check
+        disassembler(start_bits)  # the decoder (capstone) loads now, not in the guest's first block: out of its time
 
     def install(self, hooks: NativeHooks) -> None:
         hooks.on_block(self.on_block)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import unicorn
-from pmtimer_harness.core.cpu import code_bits, disassemble_one, read_registers
+from pmtimer_harness.core.cpu import code_bits, disassemble_one, disassembler, read_registers
 
 DEFAULT_LIMIT = 10_000
 PROGRAM_COUNTERS = ("eip", "rip")
@@ -53,6 +53,7 @@ class InstructionTrace:
         self._handles: list[int] = []
 
     def install(self) -> None:
+        disassembler(self.start_bits)  # the decoder (capstone) loads now, not at the first traced instruction
         for low, high in self.ranges:
             self._handles.append(self.uc.hook_add(unicorn.UC_HOOK_CODE, self._on_instruction, begin=low, end=high))
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -343,7 +342,7 @@ class Machine:
             return False
 
     def _internal_error(self, where: str, error: Exception) -> None:
-        details = "".join(traceback.format_exception(error))
+        details = "".join(_traceback_lines(error))
         report = Report(reason=f"error: internal harness error {where}: {error!r}", details=details)
         self._latch(Stop(Verdict.ERROR, None, report=report))
 
@@ -487,7 +486,7 @@ class Machine:
             reason = f"error: {self._device_name(access.port)} refused {access.describe()}: {error}"
         else:
             reason = f"error: {self._device_name(access.port)} raised {type(error).__name__}: {error}"
-            details = "device traceback:\n" + "".join(traceback.format_exception(error)[-4:])
+            details = "device traceback:\n" + "".join(_traceback_lines(error)[-4:])
         report = self._report_at(address, reason, access=access, details=details)
         self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at_access(), report=report))
 
@@ -604,3 +603,9 @@ class Machine:
             report=stop.report,
             warnings=self.bus.unclaimed_notes() + [note for note in (self.board.console.dropped_note,) if note],
         )
+
+
+def _traceback_lines(error: BaseException) -> list[str]:
+    import traceback  # loaded only when something failed: a run that goes well does not pay for it
+
+    return traceback.format_exception(error)

@@ -25,7 +25,6 @@ from pmtimer_harness.core.bus import Device
 from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.core.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
 from pmtimer_harness.core.result import RunResult, Verdict
-from pmtimer_harness.core.snapshot_format import SnapshotError
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM
@@ -207,6 +206,7 @@ def resume_snapshot(
 ) -> GuestRun:
     """Restore the machine a snapshot saved (on ``platform``, if given) and run it to its end."""
     from pmtimer_harness.core.snapshot import load, read_file  # snapshot imports the machine module
+    from pmtimer_harness.core.snapshot_format import SnapshotError  # only a resume reads snapshots
 
     snapshot = Path(path)
     data = read_file(snapshot)
