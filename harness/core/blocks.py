@@ -7,6 +7,12 @@ can tell, at each IN or OUT, exactly how many instructions came before it
 without reading a register (a register read from a hook costs several
 microseconds, more than the whole access).
 
+The same goes for RDTSC and RDTSCP: under the virtual clock Unicorn calls a
+hook as each one runs (``tsc.py``), and the reader needs to know how many
+instructions came before it.  Port instructions and TSC reads together are the
+block's *hooked* instructions: their hooks run in program order, so the n-th
+hook call inside a block belongs to its n-th hooked instruction.
+
 A ``rep ins``/``rep outs`` instruction re-enters its own one-instruction block
 for each iteration after the first, so each iteration counts as an instruction,
 as QEMU's icount does.
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from pmtimer_harness.core.cpu import disassembler
 
 PORT_MNEMONICS = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd"})
+TSC_MNEMONICS = frozenset({"rdtsc", "rdtscp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +41,8 @@ class Block:
     size: int
     bits: int
     instructions: tuple[Instruction, ...]
-    port_instructions: tuple[Instruction, ...]
-    port_index: tuple[int, ...]  # for each port instruction, how many instructions precede it here
+    hooked_instructions: tuple[Instruction, ...]  # port instructions and TSC reads, in order
+    hooked_index: tuple[int, ...]  # for each hooked instruction, how many instructions precede it here
     icount: int  # a field, not a property: read once per block on the hot path
 
     @property
@@ -57,6 +64,10 @@ class Block:
             if instruction.address == address:
                 return index
         return None
+
+    def reads_tsc_after(self, index: int) -> bool:
+        """Whether an RDTSC or RDTSCP comes after the instruction at ``index``."""
+        return any(instruction.text in TSC_MNEMONICS for instruction in self.instructions[index + 1 :])
 
     def first_memory_access_after(self, index: int) -> int | None:
         """The address of the first instruction after ``index`` that may load or store; None if none does."""
@@ -94,27 +105,28 @@ def may_access_memory(text: str) -> bool:
     return any(word in IMPLICIT_MEMORY for word in text.split()[:3])
 
 
-def _is_port_instruction(mnemonic: str) -> bool:
-    return mnemonic.split()[-1] in PORT_MNEMONICS
+def _is_hooked(mnemonic: str) -> bool:
+    # A prefix is part of capstone's mnemonic ("rep insb"); a TSC read takes none that changes it.
+    return mnemonic.split()[-1] in PORT_MNEMONICS or mnemonic in TSC_MNEMONICS
 
 
 def decode_block(code: bytes, address: int, bits: int, icount: int | None = None) -> Block:
     """Decode a block's bytes; ``icount``, when known from Unicorn, overrides the decoded count."""
     instructions = []
-    port_instructions = []
-    port_index = []
+    hooked_instructions = []
+    hooked_index = []
     for insn_address, size, mnemonic, operands in disassembler(bits).disasm_lite(code, address):
         instruction = Instruction(insn_address, size, f"{mnemonic} {operands}".strip())
-        if _is_port_instruction(mnemonic):
-            port_index.append(len(instructions))
-            port_instructions.append(instruction)
+        if _is_hooked(mnemonic):
+            hooked_index.append(len(instructions))
+            hooked_instructions.append(instruction)
         instructions.append(instruction)
     return Block(
         address,
         len(code),
         bits,
         tuple(instructions),
-        tuple(port_instructions),
-        tuple(port_index),
+        tuple(hooked_instructions),
+        tuple(hooked_index),
         len(instructions) if icount is None else icount,
     )

@@ -8,6 +8,11 @@ and the number of port accesses before it, and hands that time to the device.
   same guest with the same options reads the same values on every run and OS.
 - ``HostClock`` follows the host's monotonic clock, as bhyve does (vpmtmr.c
   reads ``sbinuptime()``); it ignores the counts, and results vary run to run.
+
+The time-stamp counter follows the same clock.  Under the virtual clock RDTSC
+and RDTSCP read ``VirtualClock.tsc_ticks`` of the time at that instruction
+(``tsc.py``); under the host clock they run natively and read the host's TSC,
+which runs in real time as the timer then does.
 """
 
 from __future__ import annotations
@@ -19,6 +24,13 @@ DEFAULT_INSN_NS = 1
 # chipsets; it is why Linux's io_delay writes to port 0x80.  It also makes
 # consecutive PM timer reads differ by three or four ticks, as on hardware.
 DEFAULT_IO_NS = 1000
+# The virtual TSC's rate: one tick per virtual nanosecond.  The counter then
+# shows the virtual time itself, with no rounding at any instruction, and a
+# guest sees a plausible invariant TSC (real ones tick at 1-4 GHz): 279.37
+# ticks per PM timer tick, 10^9 a second.
+TSC_HZ = 1_000_000_000
+NS_PER_S = 1_000_000_000
+TSC_MASK = (1 << 64) - 1
 
 
 class VirtualClock:
@@ -38,6 +50,11 @@ class VirtualClock:
 
     def now_ns(self, instructions: int, port_accesses: int, idle_ns: int = 0) -> int:
         return instructions * self.insn_ns + port_accesses * self.io_ns + idle_ns
+
+    @staticmethod
+    def tsc_ticks(now_ns: int) -> int:
+        """The time-stamp counter at virtual time ``now_ns``: 0 at the first instruction, 64 bits, wrapping."""
+        return now_ns * TSC_HZ // NS_PER_S & TSC_MASK
 
 
 class HostClock:

@@ -16,7 +16,8 @@ for speed:
 
 ``VirtualDispatch`` counts retired instructions a block at a time: each block
 is decoded once (``blocks.py``), and an access adds how many instructions of
-its block precede it, so the virtual clock sees the exact count.
+its block precede it, so the virtual clock sees the exact count.  RDTSC and
+RDTSCP are placed the same way and read the virtual time (``tsc.py``).
 ``HostDispatch`` has no block hook: host time needs no instruction count, and
 without the per-block call a read costs about what a bare hook does.  The
 price: no instruction count and no instruction budget under the host clock.
@@ -40,6 +41,7 @@ from pmtimer_harness.core.clock import HostClock, VirtualClock
 from pmtimer_harness.core.code_watch import CodeWatch
 from pmtimer_harness.core.cpu import code_bits, disassemble_at, disassembler, linear_pc, program_counter_register
 from pmtimer_harness.core.native_hooks import NativeHooks
+from pmtimer_harness.core.tsc import VirtualTsc
 from unicorn import x86_const as x86
 
 FLOATING_BUS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
@@ -51,6 +53,11 @@ HLT_OPCODE = 0xF4
 NAP_S = 0.1  # a halted CPU under the host clock sleeps at most this long between looks at the budget and Ctrl-C
 
 FailureHandler = Callable[[PortAccess, Exception], None]
+InternalErrorHandler = Callable[[str, Exception], None]  # (where, error): the machine ends the run with an error
+
+
+def _no_handler(_where: str, _error: Exception) -> None:
+    """Until the machine installs its own."""
 
 
 class CountLost(Exception):
@@ -62,7 +69,7 @@ class Dispatch:
     """What both clocks share: routing, counters, the careful path, the hand-off to the machine."""
 
     __slots__ = (
-        "bus", "interrupted", "on_failure", "on_trace", "port_accesses", "port_writes",
+        "bus", "interrupted", "on_failure", "on_internal_error", "on_trace", "port_accesses", "port_writes",
         "readers", "start_bits", "stopped", "uc", "wall_deadline", "writers",
     )
 
@@ -73,6 +80,7 @@ class Dispatch:
         self.writers = bus.writers
         self.start_bits = start_bits
         self.on_failure = on_failure
+        self.on_internal_error: InternalErrorHandler = _no_handler
         self.on_trace: TraceHandler | None = None
         self.stopped = False
         self.interrupted = False  # Ctrl-C: the machine stops at the next chance
@@ -263,9 +271,9 @@ class VirtualDispatch(Dispatch):
     """
 
     __slots__ = (
-        "block", "blocks", "budget", "checking", "clock", "code_pages", "code_watch", "due_ns", "idle_ns",
-        "insn_ns", "io_ns", "next_check", "on_check", "ordinal", "port_index", "replay_at", "retired",
-        "skipped", "slice_due", "slice_timer", "stop_index", "stopped_in",
+        "block", "blocks", "budget", "checking", "clock", "code_pages", "code_watch", "due_ns", "hooked_index",
+        "idle_ns", "insn_ns", "io_ns", "next_check", "on_check", "ordinal", "replay_at", "retired", "skipped",
+        "slice_due", "slice_timer", "stop_deferred", "stop_index", "stopped_in", "tsc",
     )
 
     def __init__(
@@ -285,7 +293,7 @@ class VirtualDispatch(Dispatch):
         self.idle_ns = 0  # virtual time skipped while the CPU was halted
         self.retired = 0  # instructions of every block before the current one
         self.block: Block = EMPTY_BLOCK
-        self.port_index: tuple[int, ...] = ()  # the current block's, for the fast path
+        self.hooked_index: tuple[int, ...] = ()  # the current block's, for the fast path
         self.ordinal = 0  # port accesses so far in the current block
         self.blocks: dict[int, Block] = {}
         self.code_pages: dict[int, set[int]] = {}  # page number -> addresses of decoded blocks touching it
@@ -295,6 +303,8 @@ class VirtualDispatch(Dispatch):
         self.checking = False  # inside on_check, called from the block hook
         self.skipped = False  # the CPU was stopped from the block hook: that block never ran
         self.stop_index: int | None = None  # where in its block a port hook asked the CPU to stop
+        self.stop_deferred = False  # a port hook's stop waits for the block's end: a TSC read comes first
+        self.tsc = VirtualTsc(uc, start_bits)
         self.slice_due = False  # set from the slice timer's thread: stop at the next block boundary
         self.slice_timer: SliceTimer | None = None
         self.budget = budget
@@ -304,6 +314,7 @@ class VirtualDispatch(Dispatch):
         disassembler(start_bits)  # the decoder (capstone) loads now, not in the guest's first block: out of its time
 
     def install(self, hooks: NativeHooks) -> None:
+        hooks.on_tsc_read(self.on_rdtsc, self.on_rdtscp)  # first: Unicorn searches the hooks in order
         hooks.on_block(self.on_block)
         self.code_watch = CodeWatch(hooks, self.on_code_write)
         super().install(hooks)
@@ -314,11 +325,16 @@ class VirtualDispatch(Dispatch):
         if retired >= self.next_check:
             self.block = EMPTY_BLOCK  # the last block is counted: the check point stands between blocks
             self.checking = True
-            redirected = self.on_check(address)
+            if self.stop_deferred:  # asked for in the last block, after which it read the TSC
+                self.stop_deferred = False
+                self.stop_cpu()
+                redirected = False
+            else:
+                redirected = self.on_check(address)
             self.checking = False
             if redirected:
                 # The CPU went to an interrupt handler: this block does not run.
-                self.port_index = ()
+                self.hooked_index = ()
                 self.ordinal = 0
                 return
             self.block = block
@@ -329,7 +345,7 @@ class VirtualDispatch(Dispatch):
         if block is None or block.size != size:
             block = self._decode(address, size)
         self.block = block
-        self.port_index = block.port_index
+        self.hooked_index = block.hooked_index
 
     def now_ns(self, instructions: int) -> int:
         return self.clock.now_ns(instructions, self.port_accesses, self.idle_ns)
@@ -377,7 +393,7 @@ class VirtualDispatch(Dispatch):
         """The CPU stopped at ``pc``, perhaps inside a block: count exactly what retired, start afresh."""
         self.retired = self.instructions_at(pc)
         self.block = EMPTY_BLOCK
-        self.port_index = ()
+        self.hooked_index = ()
         self.ordinal = 0
 
     def stop_cpu(self) -> None:
@@ -386,12 +402,22 @@ class VirtualDispatch(Dispatch):
         # Stopped from a port hook, it runs on to the end of the block, or to
         # the block's next instruction that reads or writes memory, whichever
         # comes first (Unicorn's memory helpers check for a stop request too).
+        # But with a stop request pending, Unicorn's RDTSC helper gives up its
+        # search for a hook at the first one it meets, whatever its kind, and
+        # reads the host's TSC (unicorn: helper_rdtsc, the stop_request check
+        # in its loop): when a TSC read follows in the block, the stop waits
+        # for the next block boundary, a check point.
         if self.checking:
             self.skipped = True
         else:
             ordinal = self.ordinal - 1
-            port_index = self.block.port_index
-            self.stop_index = port_index[ordinal] if 0 <= ordinal < len(port_index) else None
+            hooked_index = self.block.hooked_index
+            self.stop_index = hooked_index[ordinal] if 0 <= ordinal < len(hooked_index) else None
+            if self.stop_index is not None and self.block.reads_tsc_after(self.stop_index):
+                self.stop_index = None
+                self.stop_deferred = True
+                self.next_check = 0
+                return
         self.uc.emu_stop()
 
     def begin_slice(self, seconds: float) -> int:
@@ -421,6 +447,7 @@ class VirtualDispatch(Dispatch):
         # does a stop under a code hook, before the next traced instruction.
         block = self.stopped_in = self.block
         stop_index, self.stop_index = self.stop_index, None
+        self.stop_deferred = False  # the CPU stopped before that block boundary (a HLT, a fault): it is taken
         if self.skipped:  # stopped from the block hook: ``retired`` already counts every block that ran
             self.skipped = False
             block = EMPTY_BLOCK
@@ -436,7 +463,7 @@ class VirtualDispatch(Dispatch):
         )
         self.retired += block.retired_before(pc) if inside else block.icount
         self.block = EMPTY_BLOCK
-        self.port_index = ()
+        self.hooked_index = ()
         self.ordinal = 0
 
     def wait_until(self, now_ns: int, due_ns: int) -> int:
@@ -456,7 +483,7 @@ class VirtualDispatch(Dispatch):
         ordinal = self.ordinal
         self.ordinal = ordinal + 1
         try:
-            before = self.port_index[ordinal]
+            before = self.hooked_index[ordinal]
         except IndexError:
             return self._unplaced(PortAccess(IN, port, width))
         try:
@@ -469,11 +496,27 @@ class VirtualDispatch(Dispatch):
         self.port_accesses += 1
         return value
 
+    def on_rdtsc(self, _engine: int, _user: int) -> int:
+        return self._read_tsc(False)
+
+    def on_rdtscp(self, _engine: int, _user: int) -> int:
+        return self._read_tsc(True)
+
+    def _read_tsc(self, aux: bool) -> int:
+        ordinal = self.ordinal
+        self.ordinal = ordinal + 1
+        try:
+            before = self.hooked_index[ordinal]
+        except IndexError:
+            before = 0
+            self.on_internal_error("at a TSC read", CountLost(self._unplaced_reason()))
+        return self.tsc.read(self.now_ns(self.retired + before), aux)
+
     def access_time(self) -> int:
         ordinal = self.ordinal
         self.ordinal = ordinal + 1
         try:
-            before = self.port_index[ordinal]
+            before = self.hooked_index[ordinal]
         except IndexError:
             raise CountLost(self._unplaced_reason()) from None
         return self.now_ns(self.retired + before)
@@ -484,8 +527,9 @@ class VirtualDispatch(Dispatch):
 
     def _unplaced_reason(self) -> str:
         return (
-            f"the port instruction could not be placed in its block at {self.block.address:#x} "
-            f"({len(self.block.port_index)} port instructions decoded there): the instruction count would be wrong"
+            f"the instruction could not be placed in its block at {self.block.address:#x} "
+            f"({len(self.block.hooked_index)} port instructions and TSC reads decoded there): "
+            "the instruction count would be wrong"
         )
 
     # --- decoding blocks, and hearing of stores over them ---------------------
@@ -557,7 +601,7 @@ class VirtualDispatch(Dispatch):
         self.retired += store
         self.replay_at = self.block.instructions[store].address
         self.block = EMPTY_BLOCK
-        self.port_index = ()
+        self.hooked_index = ()
         self.ordinal = 0
 
     def _store_addresses(self) -> tuple[int, ...]:
@@ -580,7 +624,7 @@ class VirtualDispatch(Dispatch):
                     starts.discard(start)
 
     def current_instruction(self) -> Instruction | None:
-        instructions = self.block.port_instructions
+        instructions = self.block.hooked_instructions
         ordinal = self.ordinal - 1
         return instructions[ordinal] if 0 <= ordinal < len(instructions) else None
 

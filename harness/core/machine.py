@@ -120,6 +120,7 @@ class Machine:
         self._place_acpi_tables()
         self.interrupts_taken = 0
         self.dispatch = self._make_dispatch()
+        self.dispatch.on_internal_error = self._internal_error
         self._observer = observer
         if trace is not None or observer is not None:
             self.dispatch.trace_with(self._trace_access)

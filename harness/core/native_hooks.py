@@ -6,6 +6,10 @@ that wrapper costs more than the harness's own work (``make bench`` shows the
 figures).  The harness's hot callbacks never raise (they latch errors and ask
 the CPU to stop), so the guard is not needed.  This reaches into the binding's
 ctypes layer (``uclib``, ``Uc._uch``), which is why pyproject pins unicorn to 2.1.x.
+
+The C API also takes hooks the binding refuses: Unicorn 2.1.4's library calls
+an instruction hook for RDTSC and RDTSCP, but the binding's ``hook_add``
+raises UC_ERR_ARG for them (``tsc.py``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from collections.abc import Callable
 
 import unicorn
 from unicorn import x86_const as x86
-from unicorn.unicorn_py3.arch.intel import HOOK_INSN_IN_CFUNC, HOOK_INSN_OUT_CFUNC
+from unicorn.unicorn_py3.arch.intel import HOOK_INSN_CPUID_CFUNC, HOOK_INSN_IN_CFUNC, HOOK_INSN_OUT_CFUNC
 from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, HOOK_MEM_ACCESS_CFUNC, uc_hook_h, uclib
 
 InHook = Callable[[int, int, int, int], int]  # (engine, port, width, user) -> value
 OutHook = Callable[[int, int, int, int, int], None]  # (engine, port, width, value, user)
+TscHook = Callable[[int, int], int]  # (engine, user) -> 1 to skip the native read (the CPUID hook's shape)
 BlockHook = Callable[[int, int, int, int], None]  # (engine, address, size, user)
 WriteHook = Callable[[int, int, int, int, int, int], None]  # (engine, type, address, size, value, user)
 
@@ -55,6 +60,11 @@ class NativeHooks:
 
     def on_out(self, callback: OutHook) -> None:
         self._add(unicorn.UC_HOOK_INSN, HOOK_INSN_OUT_CFUNC(callback), ctypes.c_int(x86.UC_X86_INS_OUT))
+
+    def on_tsc_read(self, rdtsc: TscHook, rdtscp: TscHook) -> None:
+        """Call ``rdtsc`` as each RDTSC runs and ``rdtscp`` as each RDTSCP does."""
+        self._add(unicorn.UC_HOOK_INSN, HOOK_INSN_CPUID_CFUNC(rdtsc), ctypes.c_int(x86.UC_X86_INS_RDTSC))
+        self._add(unicorn.UC_HOOK_INSN, HOOK_INSN_CPUID_CFUNC(rdtscp), ctypes.c_int(x86.UC_X86_INS_RDTSCP))
 
     def on_block(self, callback: BlockHook) -> None:
         self._add(unicorn.UC_HOOK_BLOCK, HOOK_CODE_CFUNC(callback))

@@ -20,7 +20,10 @@ Every hook is registered with ``Uc.hook_add``, the binding's ordinary API:
   decoding of translation blocks;
 - a block hook (``UC_HOOK_BLOCK``), called when a translation block starts:
   the check point where the machine spends the instruction budget and takes
-  interrupts, at the same places the fast path does.
+  interrupts, at the same places the fast path does;
+- under the virtual clock, an RDTSC and an RDTSCP hook, which give the TSC of
+  the virtual time at that instruction (``tsc.py``).  The binding refuses
+  these two, so they alone go through the C API, as the fast path's do.
 
 It gives the same values, verdicts and instruction counts as the fast path
 under the virtual clock (``tests/test_reference_dispatch.py`` runs every
@@ -54,6 +57,7 @@ from pmtimer_harness.core.clock import Clock, HostClock
 from pmtimer_harness.core.cpu import disassemble_at
 from pmtimer_harness.core.dispatch import FLOATING_BUS, HLT_OPCODE, NEVER, Dispatch, FailureHandler
 from pmtimer_harness.core.native_hooks import NativeHooks
+from pmtimer_harness.core.tsc import VirtualTsc
 from unicorn import x86_const as x86
 
 
@@ -81,6 +85,7 @@ class ReferenceDispatch(Dispatch):
         self.next_check = self.budget  # a check point at the first block boundary at or past this count
         self.due_ns = NEVER  # or at the first block boundary at or past this time
         self.on_check = on_check
+        self.tsc = None if self.host else VirtualTsc(uc, start_bits)  # under the host clock RDTSC stays native
 
     @property
     def retired(self) -> int:
@@ -88,7 +93,9 @@ class ReferenceDispatch(Dispatch):
         return self.started
 
     def install(self, hooks: NativeHooks) -> None:
-        # The fast path's C function pointers are not used: the binding's own hook_add instead.
+        if self.tsc is not None:
+            hooks.on_tsc_read(self.on_rdtsc, self.on_rdtscp)
+        # Otherwise the fast path's C function pointers are not used: the binding's own hook_add instead.
         self.uc.hook_add(unicorn.UC_HOOK_INSN, self.on_in, None, 1, 0, x86.UC_X86_INS_IN)
         self.uc.hook_add(unicorn.UC_HOOK_INSN, self.on_out, None, 1, 0, x86.UC_X86_INS_OUT)
         self.uc.hook_add(unicorn.UC_HOOK_CODE, self.on_instruction)
@@ -135,6 +142,17 @@ class ReferenceDispatch(Dispatch):
             self.on_trace(PortAccess(OUT, port, width, value), now_ns)
         self.port_accesses += 1
         self.port_writes += 1
+
+    def on_rdtsc(self, _engine: int, _user: int) -> int:
+        return self.read_tsc(aux=False)
+
+    def on_rdtscp(self, _engine: int, _user: int) -> int:
+        return self.read_tsc(aux=True)
+
+    def read_tsc(self, aux: bool) -> int:
+        # The instruction has started, as a port instruction in access_time.
+        assert self.tsc is not None  # installed under the virtual clock only
+        return self.tsc.read(self.now_ns(self.started - 1), aux)
 
     # --- counting and time ---------------------------------------------------
 
