@@ -69,6 +69,14 @@ def qemu_contender(folder: Path) -> list[str] | None:
     return qemu_command(qemu, disk, "pc", "tcg")
 
 
+def load_average() -> str:
+    """Other work on the machine slows every contender, but not all alike: said beside the figures."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):  # Windows has none
+        return "unknown"
+
+
 def bare_contender() -> list[str]:
     from pmtimer_harness import MachineConfig, assemble
 
@@ -84,6 +92,7 @@ def main() -> int:
         "import unicorn, capstone": [sys.executable, "-c", "import unicorn, capstone"],
         HARNESS: [sys.executable, "-m", "pmtimer_harness", "run", str(GUEST)],
     }
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as scratch:
         qemu = qemu_contender(Path(scratch))
         if qemu is not None:
@@ -96,6 +105,7 @@ def main() -> int:
                 times[name].append(timed(command))
     print(f"Start-up, a one-read guest as a process (median of {ROUNDS} interleaved rounds; "
           "x: median of the per-round ratios to the floor):")
+    print(f"  load average (1 min) before and after: {load_before} and {load_average()}, on {os.cpu_count()} cores")
     for name, values in times.items():
         ratio = statistics.median(value / floor for value, floor in zip(values, times[FLOOR], strict=True))
         print(f"  {name:<26} {statistics.median(values) * 1000:8.1f} ms   (fastest {min(values) * 1000:6.1f} ms)"
