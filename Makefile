@@ -24,6 +24,7 @@ test: $(STAMP) nasm qemu bochs lint
 
 bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_port_read.py
+	$(PY) benchmarks/bench_tsc_read.py
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_end_to_end.py
 	$(PY) benchmarks/bench_flood_memory.py

@@ -2,9 +2,10 @@
 
 The plausible code is machine code written as bytes (no assembler per
 example), in 16-bit real mode at 0x7C00, from pieces a guest of this harness
-uses: port I/O to every device and to unclaimed ports, PIC and PM1 set-up for
-the SCI, the vector table, STI/CLI/HLT, loops, jumps, CR0.PE on and off
-without reloading CS, stores over the guest's own code, and random bytes.
+uses: port I/O to every device and to unclaimed ports, TSC reads (RDTSC and
+RDTSCP, some printed to the console, so that a host value would show), PIC and
+PM1 set-up for the SCI, the vector table, STI/CLI/HLT, loops, jumps, CR0.PE on
+and off without reloading CS, stores over the guest's own code, and random bytes.
 The image ends with an exit (``out 0xF4, al``) and a HLT, which a run may or
 may not reach.
 """
@@ -32,6 +33,9 @@ PE_ON = bytes.fromhex("0f20c00c010f22c0")  # mov eax, cr0; or al, 1; mov cr0, ea
 PE_OFF = bytes.fromhex("0f20c024fe0f22c0")  # mov eax, cr0; and al, 0xFE; mov cr0, eax
 CLEAR_TMR_STS = bytes.fromhex("ba0004b80100ef")  # mov dx, 0x400; mov ax, 1; out dx, ax
 EXIT = bytes.fromhex("b000e6f4f4")  # mov al, 0; out 0xF4, al; hlt
+RDTSC = bytes.fromhex("0f31")
+RDTSCP = bytes.fromhex("0f01f9")
+PRINT_AL = bytes.fromhex("e6e9")  # out 0xE9, al
 
 ports = st.one_of(st.sampled_from(DEVICE_PORTS), st.integers(0, 0xFFFF))
 
@@ -49,7 +53,7 @@ def port_access(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def loop(draw: st.DrawFn) -> bytes:
-    body = draw(st.sampled_from([b"", b"\xec", b"\x90", b"\xe6\xe9"]))
+    body = draw(st.sampled_from([b"", b"\xec", b"\x90", b"\xe6\xe9", RDTSC]))
     count = draw(st.integers(1, 300))
     back = -(len(body) + 3) & 0xFF
     return b"\xb9" + struct.pack("<H", count) + body + b"\x49\x75" + bytes([back])  # mov cx; l: body; dec cx; jnz l
@@ -58,8 +62,14 @@ def loop(draw: st.DrawFn) -> bytes:
 @st.composite
 def self_modifying_store(draw: st.DrawFn) -> bytes:
     target = LOAD_ADDRESS + draw(st.integers(0, IMAGE_LIMIT - 1))
-    value = draw(st.sampled_from([0x90, 0xEC, 0xED, 0xF4, 0xCC, 0x66, draw(st.integers(0, 255))]))
+    value = draw(st.sampled_from([0x90, 0xEC, 0xED, 0xF4, 0xCC, 0x66, 0x0F, 0x31, draw(st.integers(0, 255))]))
     return b"\xc6\x06" + struct.pack("<H", target) + bytes([value])  # mov byte [target], value
+
+
+@st.composite
+def tsc_read(draw: st.DrawFn) -> bytes:
+    read = draw(st.sampled_from([RDTSC, RDTSCP, b"\x66" + RDTSC, b"\xf3" + RDTSC]))
+    return read + draw(st.sampled_from([b"", PRINT_AL]))
 
 
 @st.composite
@@ -85,6 +95,7 @@ def short_jump(draw: st.DrawFn) -> bytes:
 
 piece = st.one_of(
     port_access(),
+    tsc_read(),
     loop(),
     self_modifying_store(),
     vector_setup(),

@@ -510,7 +510,9 @@ class VirtualDispatch(Dispatch):
         except IndexError:
             before = 0
             self.on_internal_error("at a TSC read", CountLost(self._unplaced_reason()))
-        return self.tsc.read(self.now_ns(self.retired + before), aux)
+        # VirtualClock.now_ns, written out, as in on_in.
+        now_ns = (self.retired + before) * self.insn_ns + self.port_accesses * self.io_ns + self.idle_ns
+        return self.tsc.read(now_ns, aux)
 
     def access_time(self) -> int:
         ordinal = self.ordinal

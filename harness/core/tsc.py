@@ -16,8 +16,10 @@ RDX zero in 64-bit mode; RDTSCP also loads ECX with IA32_TSC_AUX, which
 nothing here sets (0, as Unicorn's own RDTSCP gives).  The counter is
 ``VirtualClock.tsc_ticks`` of the time the dispatch gives for that
 instruction, the time an IN in its place would see.  The registers are
-written in one batch through the C API: the binding's ``reg_write`` costs
-several microseconds a register.
+written in one batch through the C API, called with plain addresses: the
+binding's ``reg_write`` costs several times more, and so does the C function
+called through the binding's prototype, which checks and converts each
+argument (``make bench``, benchmarks/bench_tsc_read.py).
 
 Under the host clock no hook is installed: RDTSC reads the host's TSC, which
 runs in real time, as the timer then does.
@@ -36,6 +38,9 @@ TSC_AUX = 0  # IA32_TSC_AUX: an operating system's choice (Linux puts the CPU nu
 SKIP_NATIVE = 1  # what the hook returns: Unicorn does not read the host's TSC
 LOW_32 = 0xFFFF_FFFF
 
+# uc_reg_write_batch(uc, int *ids, void **values, int count), taking addresses as plain integers.
+WRITE_BATCH = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+
 # The registers RDTSC and RDTSCP write.  In 64-bit mode the whole register (a
 # 32-bit write to EAX there keeps the upper half in Unicorn); in 16- and 32-bit
 # modes Unicorn has no RAX.
@@ -50,12 +55,15 @@ class VirtualTsc:
     """Writes the virtual TSC into the guest's registers, as RDTSC or RDTSCP does."""
 
     def __init__(self, uc: unicorn.Uc, start_bits: int) -> None:
-        self._uch = uc._uch
         self._values = (ctypes.c_uint64 * 3)()
         self._ids = (ctypes.c_int32 * 3)(*REGISTERS[start_bits])
         base = ctypes.addressof(self._values)
         self._pointers = (ctypes.c_void_p * 3)(*(base + 8 * index for index in range(3)))
         self._values[2] = TSC_AUX
+        self._write_batch = WRITE_BATCH(ctypes.cast(uclib.uc_reg_write_batch, ctypes.c_void_p).value)
+        self._arguments = (
+            ctypes.cast(uc._uch, ctypes.c_void_p).value, ctypes.addressof(self._ids), ctypes.addressof(self._pointers),
+        )
 
     def read(self, now_ns: int, aux: bool) -> int:
         """The guest's RDTSC (or RDTSCP, ``aux``) at virtual time ``now_ns``; returns what the hook returns."""
@@ -63,5 +71,5 @@ class VirtualTsc:
         values = self._values
         values[0] = ticks & LOW_32
         values[1] = ticks >> 32
-        uclib.uc_reg_write_batch(self._uch, self._ids, self._pointers, 3 if aux else 2)
+        self._write_batch(*self._arguments, 3 if aux else 2)
         return SKIP_NATIVE
