@@ -15,11 +15,15 @@
 ; platform that raises the SCI only in ACPI mode (VirtualBox) needs it.
 ; Under the virtual clock each HLT skips straight to the next toggle: four
 ; 24-bit toggles are 9.4 virtual seconds, four 32-bit ones 40 minutes, and
-; each interrupt must come within a few ticks of its toggle.  Under the host
-; clock (and in a real VMM) the guest really sleeps, and a busy host may wake
-; it late, or stop it between the interrupt and the handler's read: there the
-; earliest of the interrupts must come within 10 ms of its toggle (a timer
-; whose TMR_STS is late every time is still caught), and the latest is shown.
+; each interrupt must come within a few ticks of its toggle.
+; On a real machine's clock (the host clock, QEMU) the time an interrupt
+; takes to arrive is the host's: a busy host wakes a sleeping guest late, and
+; raises the SCI late (QEMU from its main-loop thread, the harness from its
+; run loop).  So there the guest does not sleep: it polls, reading the timer
+; and then PM1_STS, with interrupts held off between the two, and checks that
+; TMR_STS was set whenever the timer read before it had passed the toggle.
+; No pause can make a sound TMR_STS look late, because the status is read
+; after the timer.  How late each interrupt came is shown, not judged.
 ; harness: --timer-width 24
 ; expect: bhyve=halted hyperv=halted cloud-hypervisor=halted no-pm-timer=halted
 ; portable: not bochs, Bochs 2.7 never delivered the overflow SCI here (the guest slept in HLT until the timeout)
@@ -30,11 +34,8 @@
         %include "acpi.inc"
 
 %assign OVERFLOWS     4
-%if CLOCK_VIRTUAL
-%assign NEAR          64        ; ticks between a toggle and the handler's read
-%else
-%assign NEAR          35795     ; host clock: allow 10 ms for the host to wake up
-%endif
+%assign NEAR          64        ; ticks between a toggle and the handler's read (virtual clock)
+%assign STS_SLACK     4         ; ticks: QEMU rounds the toggle's time to nanoseconds
 %define SCI_VECTOR    0x29      ; slave base 0x28 + line 1 (IRQ 9)
 %define PIC1_COMMAND  0x20
 %define PIC1_DATA     0x21
@@ -116,16 +117,25 @@ enable_the_overflow_interrupt:
         mov     dx, [pm1_status_port]
         mov     ax, TMR_STS             ; write 1 to clear anything stale
         out     dx, ax
+        mov     dx, [timer_port]
+        in      eax, dx
+        call    top_bit_of_eax
+        mov     [top_bit_at_clear], eax
+        mov     [top_bit_polled], eax
         mov     dx, [pm1_enable_port]
         mov     ax, TMR_EN
         out     dx, ax
         sti
 
+%if CLOCK_VIRTUAL
 sleep_until_enough_overflows:
         hlt
         cmp     dword [toggles], OVERFLOWS
         jb      sleep_until_enough_overflows
         cli
+%else
+        call    poll_until_enough_overflows
+%endif
 
 check_what_the_handler_saw:
         mov     eax, [toggles]
@@ -143,8 +153,16 @@ check_what_the_handler_saw:
         cmp     dword [latest], NEAR
         CHECK   b, "each interrupt came within a few ticks of the toggle"
 %else
-        cmp     dword [earliest], NEAR
-        CHECK   b, "the earliest interrupt came within 10 ms of its toggle"
+        cmp     dword [late_status], 0
+        je      .no_late_status
+        PRINT   "INFO: "
+        PRINT_DEC [late_status]
+        PRINT   " polls found TMR_STS clear after the toggle, the first after reading the timer at "
+        PRINT_HEX [first_late_read]
+        NEWLINE
+.no_late_status:
+        cmp     dword [late_status], 0
+        CHECK   e, "TMR_STS was set whenever the timer read before it had passed the toggle"
 %endif
         cmp     dword [spurious], 0
         CHECK   e, "every interrupt had TMR_STS set"
@@ -200,9 +218,9 @@ sci_handler:
         mov     dx, [timer_port]
         in      eax, dx
         mov     ebx, eax
+        call    top_bit_of_eax
+        mov     [top_bit_at_clear], eax
         mov     cl, [top_bit]
-        shr     eax, cl
-        and     eax, 1                  ; the counter's top bit now
         mov     esi, [toggles]
         and     esi, 1                  ; what it must be after that many toggles from 0
         cmp     eax, esi
@@ -227,6 +245,65 @@ sci_handler:
         popad
         iret
 
+%if CLOCK_VIRTUAL == 0
+; poll_until_enough_overflows - instead of HLT: poll until the handler has
+;   counted OVERFLOWS interrupts, or the timer's top bit has toggled
+;   OVERFLOWS + 2 times without them.  Each poll reads the timer, then
+;   PM1_STS: if the timer's top bit differs from the one read when TMR_STS
+;   was last cleared, and by more than STS_SLACK ticks, TMR_STS must be set.
+poll_until_enough_overflows:
+.poll:
+        cli                             ; no handler between the two reads
+        mov     dx, [timer_port]
+        in      eax, dx
+        mov     ebx, eax
+        mov     dx, [pm1_status_port]
+        in      ax, dx
+        mov     esi, [top_bit_at_clear] ; as it was for these reads: a handler may run after the STI
+        sti
+        mov     ecx, eax                ; cx = PM1_STS
+        mov     eax, ebx
+        call    top_bit_of_eax
+        cmp     eax, [top_bit_polled]
+        je      .status
+        mov     [top_bit_polled], eax
+        inc     dword [toggles_polled]
+.status:
+        test    cx, TMR_STS
+        jnz     .next                   ; set: the interrupt is on its way
+        cmp     eax, esi
+        je      .next                   ; no toggle since the last clear
+        mov     cl, [top_bit]
+        mov     eax, 1
+        shl     eax, cl
+        dec     eax
+        and     eax, ebx                ; ticks since the toggle, when the timer was read
+        cmp     eax, STS_SLACK
+        jb      .next
+        cmp     dword [late_status], 0
+        jne     .counted
+        mov     [first_late_read], ebx
+.counted:
+        inc     dword [late_status]
+.next:
+        cmp     dword [toggles], OVERFLOWS
+        jae     .enough
+        cmp     dword [toggles_polled], OVERFLOWS + 2
+        jb      .poll
+.enough:
+        cli
+        ret
+%endif
+
+; top_bit_of_eax - EAX = the counter value's top bit (bit [top_bit]), 0 or 1.
+top_bit_of_eax:
+        push    ecx
+        mov     cl, [top_bit]
+        shr     eax, cl
+        and     eax, 1
+        pop     ecx
+        ret
+
 timer_port:      dw 0
 pm1_status_port: dw 0
 pm1_enable_port: dw 0
@@ -237,6 +314,11 @@ wrong_top_bit:   dd 0
 earliest:        dd 0xFFFFFFFF  ; the fewest ticks between a toggle and the handler's read
 latest:          dd 0           ; the most
 spurious:        dd 0
+top_bit_at_clear: dd 0          ; the counter's top bit when TMR_STS was last cleared
+top_bit_polled:  dd 0           ; the top bit at the last poll
+toggles_polled:  dd 0           ; top-bit toggles the polls saw
+late_status:     dd 0
+first_late_read: dd 0           ; the timer as that poll read it           ; polls that found TMR_STS clear after the toggle
 counter_now:     dd 0
 extended_low:    dd 0
 extended_high:   dd 0

@@ -122,20 +122,53 @@ class TmrStsAtBit22(Pm1Registers):
 
 
 # --- What a busy host looks like to a guest, and the timers it must not excuse ---
-# A guest that the host stops for a while between two reads sees the counter
-# jump forward once.  These models make that jump happen at a chosen moment,
-# under the virtual clock, so a guest built for a real clock can be shown to
-# excuse it once and still to catch a timer that does it every time.
+# A host that stops a guest for a while stops none of its clocks: the PM timer
+# and the TSC both run on, and the guest sees both jump.  ``PausingTimer``
+# makes that happen under the virtual clock, at a chosen moment, by adding
+# idle time to the machine, from which every clock the guest has is derived.
+# The timers below it jump on their own, with no time passing: what a guest
+# built for a real clock must still catch.
 
 PAUSE_TICKS = 20_000  # about 5.6 ms, as a host's preemption
+PAUSE_NS = PAUSE_TICKS * NS_PER_SECOND // PM_TMR_FREQUENCY_HZ
 
 
 def _ticks(timer, now_ns):
     return timer.start + now_ns * PM_TMR_FREQUENCY_HZ // NS_PER_SECOND
 
 
-class PausedOnceAtTheWrapTimer(PmTimer):
-    """The guest was stopped across the first wrap: the count is PAUSE_TICKS ahead from then on."""
+def _pause(machine):
+    machine.dispatch.idle_ns += PAUSE_NS
+
+
+class PausingTimer(PmTimer):
+    """A sound timer, through which the host stops the whole guest once, when the count first reaches ``pause_from``.
+
+    The test sets ``machine`` (whose clocks the pause moves) and ``pause_from``
+    on the instance.  ``inside_the_read``: the pause falls inside the read that
+    reaches it, after the guest's RDTSC before it; otherwise at the next block
+    boundary, after the read and its RDTSC, before the next read.
+    """
+
+    machine = None
+    pause_from = 1 << 24
+    inside_the_read = False
+    paused = False
+
+    def read(self, port, width, now_ns):
+        if not self.paused and _ticks(self, now_ns) >= self.pause_from:
+            self.paused = True
+            if self.inside_the_read:
+                _pause(self.machine)
+                now_ns += PAUSE_NS
+            else:
+                self.machine.on_snapshot = _pause
+                self.machine.save_at(self.machine.dispatch.retired + 1)
+        return super().read(port, width, now_ns)
+
+
+class JumpsOnceAtTheWrapTimer(PmTimer):
+    """Skips PAUSE_TICKS at the first wrap, with no time passing: the count is ahead from then on."""
 
     def read(self, port, width, now_ns):
         count = _ticks(self, now_ns)
@@ -144,7 +177,7 @@ class PausedOnceAtTheWrapTimer(PmTimer):
 
 
 class JumpsAtEveryWrapTimer(PmTimer):
-    """Every wrap skips PAUSE_TICKS: no measurement across a wrap is ever clean."""
+    """Every wrap skips PAUSE_TICKS, with no time passing."""
 
     def read(self, port, width, now_ns):
         # The k-th jump comes when the count, k - 1 jumps ahead, reaches k x 2^width.
@@ -180,7 +213,7 @@ class SteppingBackOftenTimer(PmTimer):
         return (value - 0x10000) & self.mask if self.reads % 5 == 0 else value
 
 
-LATE_TICKS = 50_000  # about 14 ms: later than a host-clock guest allows (10 ms)
+LATE_TICKS = 50_000  # about 14 ms
 
 
 class _LateTmrSts(Pm1Registers):
@@ -206,7 +239,7 @@ class _LateTmrSts(Pm1Registers):
 
 
 class TmrStsLateOnce(_LateTmrSts):
-    """The first overflow interrupt comes late, as when the host woke the guest late; the rest on time."""
+    """TMR_STS comes late at the first toggle only; the rest on time."""
 
     def late(self, toggle):
         return toggle == 1

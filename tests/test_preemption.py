@@ -2,11 +2,13 @@
 
 Under the host clock, and in QEMU, the host may stop a guest for milliseconds
 between two reads; the guest then sees the counter jump.  The guests built
-for a real clock (CLOCK_VIRTUAL 0) measure again when that happens and judge
-one clean sample.  Here they run, so built, under the harness's virtual clock
-with timers and PM1 registers that jump or come late at chosen moments
-(tests/faults.py): deterministic stand-ins for a busy host.  Each case shows
-the guest excusing a one-off and catching the same fault when it repeats.
+for a real clock (CLOCK_VIRTUAL 0) judge such a jump by a second clock (the
+TSC, which a pause moves too), or read in an order no pause can fool, or
+measure again and judge one clean sample.  Here they run, so built, under the
+harness's virtual clock, with the whole guest paused at a chosen moment (every
+clock moves, as on a busy host), and with timers and PM1 registers that jump
+or come late on their own (tests/faults.py).  Each case shows the guest
+excusing the pause and catching the fault.
 """
 
 from dataclasses import replace
@@ -18,11 +20,15 @@ from pmtimer_harness.peers.qemu import QEMU_CONFIG
 from pmtimer_harness.tools.assembler import assemble
 from pmtimer_harness.tools.runner import run_guest
 
+from pmtimer_harness.tools.runner import build_machine
+
 from tests.faults import (
+    PAUSE_TICKS,
     CoarseTimer,
     JumpsAtEveryWrapTimer,
+    JumpsOnceAtTheWrapTimer,
     PausedOnceAfterTheWrapTimer,
-    PausedOnceAtTheWrapTimer,
+    PausingTimer,
     SciEnNeverSet,
     SteppingBackOftenTimer,
     TmrStsAlwaysLate,
@@ -47,34 +53,58 @@ def run_built_for_a_real_clock(name, folder, options, **models):
     return run_guest(built_for_a_real_clock(name, folder), PLATFORM + options, **models).result
 
 
-# wrap24: reads 358 ticks apart, so that waiting for another wrap takes 47,000 reads, not 4.7 million,
-# and starting 100 reads below the wrap.
-WRAP_OPTIONS = ["--timer-start", "0xFF7000", "--io-ns", "100000"]
+def run_paused_once(name, folder, options, pause_from, inside_the_read):
+    """Built for a real clock, run with the whole guest paused once, when the count first reaches ``pause_from``."""
+    machine = build_machine(built_for_a_real_clock(name, folder), PLATFORM + options, timer_model=PausingTimer)
+    machine.board.timer.machine = machine
+    machine.board.timer.pause_from = pause_from
+    machine.board.timer.inside_the_read = inside_the_read
+    return machine.run()
 
 
-def test_a_wrap_measured_across_a_pause_is_measured_again(tmp_path):
-    result = run_built_for_a_real_clock("wrap24.asm", tmp_path, WRAP_OPTIONS, timer_model=PausedOnceAtTheWrapTimer)
+# wrap24: reads 36 ticks apart; the TSC's calibration (2^17 ticks) ends just before the guest
+# waits for the wrap.
+WRAP_OPTIONS = ["--timer-start", "0xFD0000", "--io-ns", "10000"]
+JUST_BEFORE_THE_WRAP = (1 << 24) - 40
+
+
+def test_a_pause_between_the_reads_around_the_wrap_is_no_fault(tmp_path):
+    result = run_paused_once("wrap24.asm", tmp_path, WRAP_OPTIONS, JUST_BEFORE_THE_WRAP, inside_the_read=False)
     assert result.verdict == Verdict.PASS, result.console
-    assert "measuring the next wrap" in result.console
+    assert f"INFO: a step of {PAUSE_TICKS + 36}" in result.console or "a step of 200" in result.console, result.console
+    assert "measuring the next wrap" not in result.console
 
 
-def test_a_timer_that_jumps_at_every_wrap_still_fails(tmp_path):
-    result = run_built_for_a_real_clock("wrap24.asm", tmp_path, WRAP_OPTIONS, timer_model=JumpsAtEveryWrapTimer)
-    assert result.verdict == Verdict.FAIL
-    assert result.console.count("measuring the next wrap") == 2
-    assert "FAIL: the step across the wrap is a small forward step" in result.console
-
-
-def test_one_late_overflow_interrupt_is_excused(tmp_path):
-    result = run_built_for_a_real_clock("overflow_irq.asm", tmp_path, [], pm1_model=TmrStsLateOnce)
+def test_a_pause_inside_a_read_at_the_wrap_is_measured_again(tmp_path):
+    result = run_paused_once("wrap24.asm", tmp_path, WRAP_OPTIONS, JUST_BEFORE_THE_WRAP, inside_the_read=True)
     assert result.verdict == Verdict.PASS, result.console
-    assert "PASS: the earliest interrupt came within 10 ms of its toggle" in result.console
+    assert result.console.count("measuring the next wrap") == 1
 
 
-def test_overflow_interrupts_that_are_always_late_fail(tmp_path):
-    result = run_built_for_a_real_clock("overflow_irq.asm", tmp_path, [], pm1_model=TmrStsAlwaysLate)
+@pytest.mark.parametrize("timer_model", [JumpsOnceAtTheWrapTimer, JumpsAtEveryWrapTimer])
+def test_a_timer_that_jumps_at_the_wrap_fails_at_once(tmp_path, timer_model):
+    result = run_built_for_a_real_clock("wrap24.asm", tmp_path, WRAP_OPTIONS, timer_model=timer_model)
     assert result.verdict == Verdict.FAIL
-    assert "FAIL: the earliest interrupt came within 10 ms of its toggle" in result.console
+    assert "measuring the next wrap" not in result.console
+    assert "FAIL: the step across the wrap is as long as the time the TSC saw pass" in result.console
+
+
+TOGGLE = 1 << 23  # overflow_irq's first toggle: the counter starts at 0
+
+
+@pytest.mark.parametrize("inside_the_read", [True, False], ids=["inside-the-timer-read", "after-the-status-read"])
+def test_an_interrupt_a_pause_made_late_is_no_fault(tmp_path, inside_the_read):
+    # After the status read, the pause ends with the SCI due: the handler runs before the poll is judged.
+    result = run_paused_once("overflow_irq.asm", tmp_path, [], TOGGLE - 2, inside_the_read=inside_the_read)
+    assert result.verdict == Verdict.PASS, result.console
+    assert f"to {PAUSE_TICKS}" in result.console or "ticks after the toggles" in result.console
+
+
+@pytest.mark.parametrize("pm1_model", [TmrStsLateOnce, TmrStsAlwaysLate])
+def test_a_late_tmr_sts_fails_even_once(tmp_path, pm1_model):
+    result = run_built_for_a_real_clock("overflow_irq.asm", tmp_path, [], pm1_model=pm1_model)
+    assert result.verdict == Verdict.FAIL
+    assert "FAIL: TMR_STS was set whenever the timer read before it had passed the toggle" in result.console
 
 
 def test_always_late_interrupts_fail_the_virtual_clock_build_too():

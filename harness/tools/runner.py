@@ -106,9 +106,13 @@ def build_machine(
     devices: Sequence[Device] = (),
     use_cache: bool | None = None,
     trace: TraceSink | None = None,
+    timer_model: type[PmTimer] = PmTimer,
+    pm1_model: type[Pm1Registers] = Pm1Registers,
 ) -> Machine:
     """The machine ``run_guest`` would run, the guest loaded, not started: for ``save_at``, ``on_snapshot``, ``run``."""
-    return _prepare(guest, options, devices=devices, use_cache=use_cache, trace=trace)[0]
+    return _prepare(
+        guest, options, devices=devices, use_cache=use_cache, trace=trace, timer_model=timer_model, pm1_model=pm1_model
+    )[0]
 
 
 def _prepare(
