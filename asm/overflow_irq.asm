@@ -252,14 +252,16 @@ sci_handler:
 ;   PM1_STS: if the timer's top bit differs from the one read when TMR_STS
 ;   was last cleared, and by more than STS_SLACK ticks, TMR_STS must be set.
 poll_until_enough_overflows:
+        mov     di, [timer_port]
+        mov     bp, [pm1_status_port]
 .poll:
         cli                             ; no handler between the two reads
-        mov     dx, [timer_port]
-        in      eax, dx
-        mov     ebx, eax
-        mov     dx, [pm1_status_port]
+        mov     esi, [top_bit_at_clear] ; as it is for these reads: a handler may run after the STI
+        mov     dx, di                  ; no memory access from here to the STI: an emulator that
+        in      eax, dx                 ; stops the CPU at one (Unicorn does) stops it with IF set,
+        mov     ebx, eax                ; where an interrupt can be taken
+        mov     dx, bp
         in      ax, dx
-        mov     esi, [top_bit_at_clear] ; as it was for these reads: a handler may run after the STI
         sti
         mov     ecx, eax                ; cx = PM1_STS
         mov     eax, ebx
