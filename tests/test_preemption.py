@@ -107,6 +107,23 @@ def test_a_late_tmr_sts_fails_even_once(tmp_path, pm1_model):
     assert "FAIL: TMR_STS was set whenever the timer read before it had passed the toggle" in result.console
 
 
+# ovmf_pmtmr: built for a real clock, it waits until 4.6 ms below the wrap, then delays 10 ms across it.
+OVMF_OPTIONS = ["--timer-start", "0xFE0000"]
+
+
+def test_a_delay_a_pause_ended_late_is_no_fault(tmp_path):
+    result = run_paused_once("ovmf_pmtmr.asm", tmp_path, OVMF_OPTIONS, 1 << 24, inside_the_read=False)
+    assert result.verdict == Verdict.PASS, result.console
+    assert "PASS: a 10 ms delay across the 24-bit wrap waits 35795 ticks" in result.console
+
+
+@pytest.mark.parametrize("timer_model", [JumpsOnceAtTheWrapTimer, CoarseTimer])
+def test_a_delay_the_timer_jumped_to_its_end_fails(tmp_path, timer_model):
+    result = run_built_for_a_real_clock("ovmf_pmtmr.asm", tmp_path, OVMF_OPTIONS, timer_model=timer_model)
+    assert result.verdict == Verdict.FAIL
+    assert "FAIL: a 10 ms delay across the 24-bit wrap waits 35795 ticks" in result.console
+
+
 def test_always_late_interrupts_fail_the_virtual_clock_build_too():
     result = run_guest(bundled("overflow_irq.asm"), pm1_model=TmrStsLateOnce).result
     assert result.verdict == Verdict.FAIL
@@ -154,9 +171,9 @@ def test_built_for_a_real_clock_linux_still_catches_a_timer_that_steps_back(tmp_
 
 
 @pytest.mark.parametrize("guest", ["wrap24.asm", "overflow_irq.asm", "seabios_pmtmr.asm", "linux_pmtmr.asm",
-                                   "freebsd_pmtmr.asm"])
+                                   "freebsd_pmtmr.asm", "ovmf_pmtmr.asm"])
 def test_built_for_a_real_clock_the_guests_pass_on_a_sound_timer(tmp_path, guest):
-    options = [] if guest == "overflow_irq.asm" else WRAP_OPTIONS if guest == "wrap24.asm" else NEAR_THE_WRAP
+    options = {"overflow_irq.asm": [], "wrap24.asm": WRAP_OPTIONS, "ovmf_pmtmr.asm": OVMF_OPTIONS}.get(guest, NEAR_THE_WRAP)
     result = run_built_for_a_real_clock(guest, tmp_path, options)
     assert result.verdict == Verdict.PASS, result.console
 
