@@ -26,7 +26,7 @@
 ; after the timer.  How late each interrupt came is shown, not judged.
 ; harness: --timer-width 24
 ; expect: bhyve=halted hyperv=halted cloud-hypervisor=halted no-pm-timer=halted
-; portable: not bochs, Bochs 2.7 never delivered the overflow SCI here (the guest slept in HLT until the timeout)
+; portable: not bochs, in Bochs 2.7 the overflow SCI never came, and TMR_STS was set late (a poll 18 ticks past the wrap found it clear)
 
         bits 16
         org LOAD_ADDRESS
