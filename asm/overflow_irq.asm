@@ -6,9 +6,11 @@
 ; (IRQ 9, the slave PIC's line 1) to vector 0x29, sets TMR_EN and sleeps in
 ; HLT between interrupts.  Its handler clears TMR_STS, counts the toggle and
 ; checks the counter: just past a multiple of 2^(width-1), with the top bit
-; equal to the toggle count's lowest bit (the counter starts at 0).  After
-; OVERFLOWS interrupts it checks that
-;     extended = toggles x 2^(width-1) + (counter mod 2^(width-1))
+; as that many toggles from the half the counter was in when the guest set
+; TMR_EN make it (under the virtual clock the counter starts at 0; in a VMM
+; whose firmware took longer than a half period to boot, in the upper half).
+; After OVERFLOWS interrupts it checks that
+;     extended = (half + toggles) x 2^(width-1) + (counter mod 2^(width-1))
 ; agrees with the counter modulo 2^width.
 ; Before it enables the SCI it puts the platform in ACPI mode, as an OS does
 ; (write ACPI_ENABLE to SMI_CMD, wait for SCI_EN), and checks SCI_EN: a
@@ -120,6 +122,7 @@ enable_the_overflow_interrupt:
         mov     dx, [timer_port]
         in      eax, dx
         call    top_bit_of_eax
+        mov     [half_at_start], eax
         mov     [top_bit_at_clear], eax
         mov     [top_bit_polled], eax
         mov     dx, [pm1_enable_port]
@@ -167,7 +170,7 @@ check_what_the_handler_saw:
         cmp     dword [spurious], 0
         CHECK   e, "every interrupt had TMR_STS set"
 
-extend_the_counter:                     ; extended = toggles << top_bit | counter's low bits
+extend_the_counter:                     ; extended = (half + toggles) << top_bit | counter's low bits
         mov     dx, [timer_port]
         in      eax, dx
         mov     [counter_now], eax
@@ -178,9 +181,10 @@ extend_the_counter:                     ; extended = toggles << top_bit | counte
         and     eax, ebx
         mov     [extended_low], eax
         mov     eax, [toggles]
+        add     eax, [half_at_start]
         xor     edx, edx
         shld    edx, eax, cl
-        shl     eax, cl                 ; edx:eax = toggles << top_bit (cl < 32)
+        shl     eax, cl                 ; edx:eax = (half + toggles) << top_bit (cl < 32)
         or      [extended_low], eax
         mov     [extended_high], edx
         PRINT   "INFO: "
@@ -222,7 +226,8 @@ sci_handler:
         mov     [top_bit_at_clear], eax
         mov     cl, [top_bit]
         mov     esi, [toggles]
-        and     esi, 1                  ; what it must be after that many toggles from 0
+        add     esi, [half_at_start]
+        and     esi, 1                  ; what it must be after that many toggles
         cmp     eax, esi
         je      .top_bit_agrees
         inc     dword [wrong_top_bit]
@@ -316,6 +321,7 @@ wrong_top_bit:   dd 0
 earliest:        dd 0xFFFFFFFF  ; the fewest ticks between a toggle and the handler's read
 latest:          dd 0           ; the most
 spurious:        dd 0
+half_at_start:   dd 0           ; the counter's top bit when the guest set TMR_EN
 top_bit_at_clear: dd 0          ; the counter's top bit when TMR_STS was last cleared
 top_bit_polled:  dd 0           ; the top bit at the last poll
 toggles_polled:  dd 0           ; top-bit toggles the polls saw
