@@ -90,25 +90,28 @@ def test_a_timer_that_jumps_at_the_wrap_fails_at_once(tmp_path, timer_model):
 
 
 TOGGLE = 1 << 23  # overflow_irq's first toggle: the counter starts at 0
+# overflow_irq polls through four toggles (9.4 s): reads 100 us apart make that 47,000 polls.
+OVERFLOW_OPTIONS = ["--io-ns", "100000"]
 
 
 @pytest.mark.parametrize("inside_the_read", [True, False], ids=["inside-the-timer-read", "after-the-status-read"])
 def test_an_interrupt_a_pause_made_late_is_no_fault(tmp_path, inside_the_read):
     # After the status read, the pause ends with the SCI due: the handler runs before the poll is judged.
-    result = run_paused_once("overflow_irq.asm", tmp_path, [], TOGGLE - 2, inside_the_read=inside_the_read)
+    result = run_paused_once("overflow_irq.asm", tmp_path, OVERFLOW_OPTIONS, TOGGLE - 2, inside_the_read=inside_the_read)
     assert result.verdict == Verdict.PASS, result.console
     assert f"to {PAUSE_TICKS}" in result.console or "ticks after the toggles" in result.console
 
 
 @pytest.mark.parametrize("pm1_model", [TmrStsLateOnce, TmrStsAlwaysLate])
 def test_a_late_tmr_sts_fails_even_once(tmp_path, pm1_model):
-    result = run_built_for_a_real_clock("overflow_irq.asm", tmp_path, [], pm1_model=pm1_model)
+    result = run_built_for_a_real_clock("overflow_irq.asm", tmp_path, OVERFLOW_OPTIONS, pm1_model=pm1_model)
     assert result.verdict == Verdict.FAIL
     assert "FAIL: TMR_STS was set whenever the timer read before it had passed the toggle" in result.console
 
 
-# ovmf_pmtmr: built for a real clock, it waits until 4.6 ms below the wrap, then delays 10 ms across it.
-OVMF_OPTIONS = ["--timer-start", "0xFE0000"]
+# ovmf_pmtmr: built for a real clock, it calibrates the TSC (2^17 ticks), waits until 4.6 ms below the wrap, then
+# delays 10 ms across it; reads 36 ticks apart.
+OVMF_OPTIONS = ["--timer-start", "0xFDA000", "--io-ns", "10000"]
 
 
 def test_a_delay_a_pause_ended_late_is_no_fault(tmp_path):
@@ -136,7 +139,7 @@ def test_the_interrupt_guest_takes_the_counter_as_it_finds_it(tmp_path, real_clo
     # then in its upper half when the guest sets TMR_EN.
     upper_half = ["--timer-start", "0x900000"]
     if real_clock:
-        result = run_built_for_a_real_clock("overflow_irq.asm", tmp_path, upper_half)
+        result = run_built_for_a_real_clock("overflow_irq.asm", tmp_path, upper_half + OVERFLOW_OPTIONS)
     else:
         result = run_guest(bundled("overflow_irq.asm"), upper_half).result
     assert result.verdict == Verdict.PASS, result.console
@@ -185,7 +188,7 @@ def test_built_for_a_real_clock_linux_still_catches_a_timer_that_steps_back(tmp_
 @pytest.mark.parametrize("guest", ["wrap24.asm", "overflow_irq.asm", "seabios_pmtmr.asm", "linux_pmtmr.asm",
                                    "freebsd_pmtmr.asm", "ovmf_pmtmr.asm"])
 def test_built_for_a_real_clock_the_guests_pass_on_a_sound_timer(tmp_path, guest):
-    options = {"overflow_irq.asm": [], "wrap24.asm": WRAP_OPTIONS, "ovmf_pmtmr.asm": OVMF_OPTIONS}.get(guest, NEAR_THE_WRAP)
+    options = {"overflow_irq.asm": OVERFLOW_OPTIONS, "wrap24.asm": WRAP_OPTIONS, "ovmf_pmtmr.asm": OVMF_OPTIONS}.get(guest, NEAR_THE_WRAP)
     result = run_built_for_a_real_clock(guest, tmp_path, options)
     assert result.verdict == Verdict.PASS, result.console
 
