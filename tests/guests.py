@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from pmtimer_harness.tools.runner import GuestRun, run_guest
@@ -23,6 +24,15 @@ def write_guest(folder: Path, body: str, header: str = "", name: str = "guest.as
 
 def run_source(folder: Path, body: str, *options: str, header: str = "", **kwargs) -> GuestRun:
     return run_guest(write_guest(folder, body, header), list(options), **kwargs)
+
+
+def default_ctrl_c() -> None:
+    """For ``preexec_fn``: the child takes SIGINT as a terminal's Ctrl-C, whatever the test runner inherited.
+
+    A shell starts a background job with SIGINT ignored, and children inherit
+    that; Python then installs no handler of its own.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def bundled(name: str) -> Path:

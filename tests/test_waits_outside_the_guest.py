@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.guests import REPO
+from tests.guests import REPO, default_ctrl_c
 
 ENDLESS_SOURCE = '%include "/dev/zero"\n'  # NASM reads it for ever
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="needs /dev/zero and SIGINT")
@@ -21,7 +21,7 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="needs /dev/zero
 def harness(*arguments: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pmtimer_harness", *arguments],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_ctrl_c,
     )
 
 

@@ -61,8 +61,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
     try:
+        args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
         return args.handler(args)
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as command-line tools do.
