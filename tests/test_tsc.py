@@ -204,12 +204,9 @@ again:  rdtsc
     assert_counts_exact(run)
 
 
-@pytest.mark.parametrize("read", ["rdtsc", "rdtscp"])
-def test_a_stop_asked_for_before_a_tsc_read_in_its_block_waits_for_the_block_end(tmp_path, read):
-    # With a stop request pending, Unicorn's RDTSC helper stops looking for a
-    # hook at the first one it meets and reads the host's TSC.  Taking the
-    # stop at the block's end instead keeps the read virtual.
-    body = f"""
+def read_after_a_snapshot_stop(read: str) -> str:
+    """A guest that asks the snapshot port for a stop, then reads the TSC in the same block."""
+    return f"""
         out 0xF5, al                    ; the snapshot port: the CPU stops to save
         {read}                          ; 1 instruction, 1 access
         mov [{RESULTS}], eax
@@ -217,7 +214,14 @@ def test_a_stop_asked_for_before_a_tsc_read_in_its_block_waits_for_the_block_end
         mov al, 0
         out 0xF4, al
 """
-    machine = machine_for(tmp_path, body)
+
+
+@pytest.mark.parametrize("read", ["rdtsc", "rdtscp"])
+def test_a_stop_asked_for_before_a_tsc_read_in_its_block_waits_for_the_block_end(tmp_path, read):
+    # With a stop request pending, Unicorn's RDTSC helper stops looking for a
+    # hook at the first one it meets and reads the host's TSC.  Taking the
+    # stop at the block's end instead keeps the read virtual.
+    machine = machine_for(tmp_path, read_after_a_snapshot_stop(read))
     assert machine.run().verdict == Verdict.PASS
     assert dwords(machine, 2) == [1001, 0]
 
@@ -226,15 +230,7 @@ def test_without_the_wait_the_host_tsc_leaks_through(tmp_path, monkeypatch):
     # The fault the rule above prevents, made on purpose.  (An RDTSC escapes it
     # here: its hook is the first Unicorn meets.  An RDTSCP's comes second.)
     monkeypatch.setattr(Block, "reads_tsc_after", lambda self, index: False)
-    body = f"""
-        out 0xF5, al
-        rdtscp
-        mov [{RESULTS}], eax
-        mov [{RESULTS + 4}], edx
-        mov al, 0
-        out 0xF4, al
-"""
-    machine = machine_for(tmp_path, body)
+    machine = machine_for(tmp_path, read_after_a_snapshot_stop("rdtscp"))
     assert machine.run().verdict == Verdict.PASS
     assert dwords(machine, 2) != [1001, 0]
 
