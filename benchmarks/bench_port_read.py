@@ -44,10 +44,11 @@ TARGETS = {"host": 1.3, "virtual": 2.0}
 REFERENCE_ROUNDS = 3
 
 
-def assemble_poll_guest() -> bytes:
-    source = Path(__file__).with_name("poll.asm")
+def assemble(name: str) -> bytes:
+    """A benchmark guest beside this file, assembled for READS reads of the timer at 0x408."""
+    source = Path(__file__).with_name(name)
     with tempfile.TemporaryDirectory() as scratch:
-        image = Path(scratch) / "poll.bin"
+        image = Path(scratch) / "guest.bin"
         subprocess.run(
             [find_nasm(), "-f", "bin", f"-DREADS={READS}", "-DTIMER_PORT=0x408", "-o", str(image), str(source)],
             check=True,
@@ -74,7 +75,7 @@ def harness(image: bytes, clock: str, dispatch: str = "fast") -> float:
 
 
 def main() -> int:
-    image = assemble_poll_guest()
+    image = assemble("poll.asm")
     contenders = {
         "baseline": lambda: bare_unicorn(image),
         "host": lambda: harness(image, "host"),

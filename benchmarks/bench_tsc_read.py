@@ -19,9 +19,7 @@ about as often.
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,25 +27,12 @@ import unicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_port_read import LOAD_ADDRESS, READS, assemble  # the same guests' build, beside this file
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.core.machine import Machine
-from pmtimer_harness.tools.assembler import find_nasm
 
-READS = 100_000
 ROUNDS = 11
 REFERENCE_ROUNDS = 3
-LOAD_ADDRESS = 0x1000
-
-
-def assemble(name: str) -> bytes:
-    source = Path(__file__).with_name(name)
-    with tempfile.TemporaryDirectory() as scratch:
-        image = Path(scratch) / "guest.bin"
-        subprocess.run(
-            [find_nasm(), "-f", "bin", f"-DREADS={READS}", "-DTIMER_PORT=0x408", "-o", str(image), str(source)],
-            check=True,
-        )
-        return image.read_bytes()
 
 
 def native(image: bytes) -> float:
