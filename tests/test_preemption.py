@@ -123,9 +123,12 @@ OVMF_OPTIONS = ["--timer-start", "0xFDA000", "--io-ns", "10000"]
 
 
 def test_a_delay_a_pause_ended_late_is_no_fault(tmp_path):
-    result = run_paused_once("ovmf_pmtmr.asm", tmp_path, OVMF_OPTIONS, 1 << 24, inside_the_read=False)
+    # The 10 ms delay starts near 0xFFC000, so its target is near 2^24 + 0x4BD3: paused just before it.
+    result = run_paused_once("ovmf_pmtmr.asm", tmp_path, OVMF_OPTIONS, (1 << 24) + 0x4B00, inside_the_read=False)
     assert result.verdict == Verdict.PASS, result.console
     assert "PASS: a 10 ms delay across the 24-bit wrap waits 35795 ticks" in result.console
+    waited = int(result.console.split("INFO: waited ")[1].split()[0])
+    assert waited > 35795 + PAUSE_TICKS // 2  # the pause did make it late
 
 
 @pytest.mark.parametrize("timer_model", [JumpsOnceAtTheWrapTimer, CoarseTimer])
