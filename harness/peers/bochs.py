@@ -60,7 +60,10 @@ class BochsUnavailable(Exception):
 
 def find_bochs() -> str:
     configured = os.environ.get(BOCHS_ENV)
-    found = configured if configured and Path(configured).is_file() else shutil.which("bochs")
+    if configured and not Path(configured).is_file():
+        # The program the user named, or none: another Bochs found on PATH would run unasked.
+        raise BochsUnavailable(f"{BOCHS_ENV} names {configured}, which is not a file; unset it to search PATH")
+    found = configured or shutil.which("bochs")
     if found is None:
         raise BochsUnavailable("no bochs program")
     for rom in ("BIOS-bochs-latest", "VGABIOS-lgpl-latest"):

@@ -50,17 +50,20 @@ EXIT_WRITE = re.compile(r"memory_region_ops_write .* value (0x[0-9a-fA-F]+) size
 
 
 class QemuUnavailable(Exception):
-    def __init__(self) -> None:
-        super().__init__(
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (
             "QEMU was not found: Linux `sudo apt-get install qemu-system-x86`, macOS `brew install qemu`, "
             f"Windows `choco install qemu`; or set {QEMU_ENV} to qemu-system-x86_64"
-        )
+        ))
 
 
 def find_qemu() -> str:
     configured = os.environ.get(QEMU_ENV)
-    if configured and Path(configured).is_file():
-        return configured
+    if configured:
+        # The program the user named, or none: another QEMU found on PATH would run unasked.
+        if Path(configured).is_file():
+            return configured
+        raise QemuUnavailable(f"{QEMU_ENV} names {configured}, which is not a file; unset it to search PATH")
     found = shutil.which("qemu-system-x86_64")
     if found is None:
         raise QemuUnavailable()
