@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # Two stamps: running needs only the runtime dependencies; the test extra
-# (pytest, xdist, hypothesis, ruff, matplotlib) comes with the first make test.
+# (pytest, xdist, hypothesis, ruff, vulture, matplotlib) comes with the first make test.
 RUN_STAMP := $(VENV)/.installed-run
 STAMP     := $(VENV)/.installed
 
@@ -34,8 +34,12 @@ bench: $(STAMP) nasm
 fuzz: $(STAMP) nasm
 	HARNESS_FUZZ=long $(PY) -m pytest -q tests/test_fuzz_guests.py tests/test_exact_count.py --hypothesis-show-statistics
 
+# vulture at 100% confidence reports only what can never run or be used: code
+# after a return, raise or break, under a condition that is always false, and
+# arguments that no code reads.
 lint: $(STAMP)
 	$(PY) -m ruff check harness devices asm tests benchmarks
+	$(PY) -m vulture --min-confidence 100 harness devices asm tests benchmarks
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -20,8 +20,10 @@ default time base is exact: integer nanoseconds times 3,579,545, divided by 10^9
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
 from pmtimer_harness.devices.ports import PortWindow
 
@@ -102,11 +104,17 @@ class TimerAccess:
         return TimerAccess(NarrowRead.LOW_BYTES, TimerWrite.IGNORE, "")
 
 
+def _read_count_added(payload: bytes) -> bytes:
+    """State version 2 adds an unlatched timer's read count; version 1 had none, and restores as it did, from 0."""
+    return payload
+
+
 class PmTimer:
     """PM_TMR: ``(start + ticks elapsed at now_ns) mod 2**width``, computed when read."""
 
     name = "pm-timer"
-    state_version = 1
+    state_version = 2
+    state_upgrades: ClassVar[dict[int, Callable[[bytes], bytes]]] = {1: _read_count_added}
     # Slots: read() runs on every guest timer read, and slot attributes are the quickest to reach.
     __slots__ = (
         "access",
@@ -268,6 +276,19 @@ class UnlatchedPmTimer(SteppedPmTimer):
             return (value - 0x100) & mask
         return value
 
+    # --- saved state: the timer's, and the reads so far (they decide which reads are bad) ---------
+
+    def state(self, now_ns: int) -> dict[str, object]:
+        return {**super().state(now_ns), "reads": self.reads}
+
+    def restore(self, state: dict[str, object], now_ns: int) -> None:
+        """A count saved without reads (a latched timer's, or state version 1) starts them from 0."""
+        super().restore(state, now_ns)
+        reads = state.get("reads", 0)
+        if not isinstance(reads, int) or isinstance(reads, bool) or not 0 <= reads < 1 << 64:
+            raise ValueError(f"read count {reads!r} is not a whole number of reads")
+        self.reads = reads
+
 
 def timer_class(time_base: TimeBase, narrow_reads: NarrowRead, unlatched: bool) -> type[PmTimer]:
     """The model a platform needs: the plain timer unless it steps, goes stale or is not latched."""
@@ -276,11 +297,3 @@ def timer_class(time_base: TimeBase, narrow_reads: NarrowRead, unlatched: bool) 
     if narrow_reads is NarrowRead.STALE:
         return StalePmTimer
     return PmTimer if time_base.quantum_ns == 1 else SteppedPmTimer
-
-    def state(self, now_ns: int) -> dict[str, object]:
-        return {**super().state(now_ns), "reads": self.reads}
-
-    def restore(self, state: dict[str, object], now_ns: int) -> None:
-        super().restore(state, now_ns)
-        reads = state.get("reads", 0)
-        self.reads = reads if isinstance(reads, int) and not isinstance(reads, bool) else 0

@@ -39,7 +39,7 @@ def wheel(tmp_path_factory) -> Path:
 OURS = ("pytest-of-", "harness-test-cache-")  # pytest's tmp_path folders, the cache above
 
 
-def pytest_sessionfinish(session, exitstatus):
+def pytest_sessionfinish(session):
     left = sorted(path.name for path in SESSION_TMP.iterdir() if not path.name.startswith(OURS))
     if left:
         print(f"\nleft behind in the temporary folder by the harness: {', '.join(left)}")
