@@ -30,18 +30,20 @@ def test_a_host_clock_hlt_waiting_for_a_far_timer_event_honours_the_timeout(tmp_
     assert time.perf_counter() - began < 0.5 + MARGIN_S
 
 
-def test_a_jump_to_a_non_canonical_address_is_quiet_and_keeps_the_instruction_budget(tmp_path):
+def test_a_jump_to_a_non_canonical_address_ends_the_run_at_once_with_the_default_budget(tmp_path):
+    # It once ran for tens of seconds (with the default budget) and then corrupted the interpreter
+    # (README, "Limits": the translation cache asked about from a hook).
     source = tmp_path / "far.asm"
     source.write_text("bits 64\norg 0x1000\n mov rax, 0x8000000000000000\n jmp rax\n")
-    began = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-m", "pmtimer_harness", "run", str(source), "--mode", "64", "--load-address", "0x1000",
-         "--max-instructions", "5000", "--timeout", "20"],
+        [sys.executable, "-m", "pmtimer_harness", "run", str(source), "--mode", "64", "--load-address", "0x1000"],
         capture_output=True, text=True, timeout=60,
     )
-    assert time.perf_counter() - began < 20
+    assert completed.returncode == 4, completed.stderr[-2000:]
     assert "Traceback" not in completed.stderr and len(completed.stderr) < 2000, completed.stderr[:2000]
-    assert "instruction budget of 5,000 spent" in completed.stdout
+    assert "fetch at 0x8000000000000000" in completed.stdout
+    assert "not canonical: a real CPU raises #GP" in completed.stdout
+    assert "2 instructions" in completed.stdout
 
 
 @pytest.mark.parametrize("timeout", ["3600", "86400"])  # the largest --timeout: a day, 8.64e10 us

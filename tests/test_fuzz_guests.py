@@ -19,7 +19,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pmtimer_harness.core.config import MachineConfig
-from pmtimer_harness.core.dispatch import MAX_BLOCKS, VirtualDispatch
+from pmtimer_harness.core.dispatch import MAX_DECODED_INSTRUCTIONS, VirtualDispatch
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.debug_console import HEAD_BYTES, TAIL_BYTES
@@ -107,11 +107,23 @@ def test_random_guests_under_the_host_clock(image, options):
     run_host(image, host_config(16, options))
 
 
-def test_the_block_table_is_capped(tmp_path):
+def decoded_instructions(machine: Machine) -> int:
+    assert isinstance(machine.dispatch, VirtualDispatch)
+    return sum(len(block.instructions) for block in machine.dispatch.blocks.values())
+
+
+def test_the_block_table_is_capped_in_instructions():
+    # A runaway guest: from 0x1000 through zeroed RAM (`add [eax], al`), 512 instructions a block.
+    machine = Machine(MachineConfig(memory=4 << 20, load_address=0x1000, mode=32, max_instructions=150_000))
+    machine.load(b"\xe9" + (0x100000 - 0x1005).to_bytes(4, "little"))  # jmp 0x100000
+    assert machine.run().verdict == Verdict.TIMEOUT
+    assert decoded_instructions(machine) <= MAX_DECODED_INSTRUCTIONS  # 150,000 decoded in all
+
+
+def test_many_small_blocks_run_whole_under_the_cap():
     # 20,000 distinct one-instruction blocks: `jmp $+2` repeated.
     image = b"\xeb\x00" * 20_000 + b"\xb0\x00\xe6\xf4"
     machine = Machine(MachineConfig(memory=1 << 20, load_address=0x10000, mode=32))
     machine.load(image)
     assert machine.run().verdict == Verdict.PASS
-    assert isinstance(machine.dispatch, VirtualDispatch)
-    assert len(machine.dispatch.blocks) <= MAX_BLOCKS
+    assert decoded_instructions(machine) <= MAX_DECODED_INSTRUCTIONS

@@ -46,6 +46,7 @@ REGISTERS_64 = {**GENERAL_REGISTERS_64, **SEGMENT_REGISTERS, "cr0": x86.UC_X86_R
 
 CR0_PE = 1 << 0
 MAX_INSTRUCTION_BYTES = 15
+TRANSLATION_CACHE_BYTES = 64 << 20  # Unicorn's translated host code; its default is 1 GiB
 DESCRIPTOR_D_BIT = 54
 
 
@@ -55,8 +56,32 @@ def new_cpu(start_bits: int) -> unicorn.Uc:
     Unicorn's 32-bit mode starts with CR0.PE set and flat 4 GiB segments (no
     GDT loaded); its 64-bit mode starts in long mode with flat addressing and
     no page tables.
+
+    Two settings bound what a runaway guest can do to the host:
+
+    - The translation cache is ``TRANSLATION_CACHE_BYTES``, not Unicorn's
+      1 GiB: a guest running through fresh code fills it, Unicorn flushes it
+      and translates again, and the host's memory stays bounded.
+    - In 64-bit mode addresses go through Unicorn's virtual TLB, which maps
+      each address to the same physical one.  Without it, long mode with no
+      page tables keeps only an address's low 52 bits (qemu/qemu:
+      target/i386/excp_helper.c, ``PG_ADDRESS_MASK``): a jump to the
+      non-canonical 0x8000000000000000 would run the RAM at 0, and a store
+      there would land in it, where a real CPU raises #GP.  With it, such an
+      address is outside guest RAM and the access faults at once.  The price:
+      page tables a 64-bit guest loads itself are not walked.
     """
-    return unicorn.Uc(unicorn.UC_ARCH_X86, UC_MODES[start_bits])
+    uc = unicorn.Uc(unicorn.UC_ARCH_X86, UC_MODES[start_bits])
+    uc.ctl_set_tcg_buffer_size(TRANSLATION_CACHE_BYTES)  # before the first use: Unicorn sizes it then
+    if start_bits == 64:
+        uc.ctl_set_tlb_mode(unicorn.UC_TLB_VIRTUAL)
+    return uc
+
+
+def is_canonical(address: int) -> bool:
+    """Whether a 64-bit address is canonical: bits 63-47 all equal (SDM vol. 1, 3.3.7.1)."""
+    top = address >> 47
+    return top == 0 or top == (1 << 17) - 1
 
 
 def program_counter_register(start_bits: int) -> int:

@@ -45,7 +45,9 @@ from pmtimer_harness.core.tsc import VirtualTsc
 from unicorn import x86_const as x86
 
 FLOATING_BUS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
-MAX_BLOCKS = 16_384  # decoded blocks kept (about 1 KB each); past it the table starts afresh
+# Decoded instructions kept (about 130 bytes each); past it the table of blocks starts afresh.  Counted in
+# instructions, not blocks: a guest running through zeroed RAM makes blocks of 512 instructions each.
+MAX_DECODED_INSTRUCTIONS = 65_536
 PAGE_SHIFT = 12
 OTHER_BITS = {16: (32,), 32: (16,), 64: (32, 16)}  # decodings to try when the first disagrees with Unicorn
 HOST_RECHECK_NS = 1_000_000  # under the host clock, how often to look again while IF is clear
@@ -271,9 +273,9 @@ class VirtualDispatch(Dispatch):
     """
 
     __slots__ = (
-        "block", "blocks", "budget", "checking", "clock", "code_pages", "code_watch", "due_ns", "hooked_index",
-        "idle_ns", "insn_ns", "io_ns", "next_check", "on_check", "ordinal", "replay_at", "retired", "skipped",
-        "slice_due", "slice_timer", "stop_deferred", "stop_index", "stopped_in", "tsc",
+        "block", "blocks", "budget", "checking", "clock", "code_pages", "code_watch", "decoded_instructions",
+        "due_ns", "hooked_index", "idle_ns", "insn_ns", "io_ns", "next_check", "on_check", "ordinal", "replay_at",
+        "retired", "skipped", "slice_due", "slice_timer", "stop_deferred", "stop_index", "stopped_in", "tsc",
     )
 
     def __init__(
@@ -296,6 +298,7 @@ class VirtualDispatch(Dispatch):
         self.hooked_index: tuple[int, ...] = ()  # the current block's, for the fast path
         self.ordinal = 0  # port accesses so far in the current block
         self.blocks: dict[int, Block] = {}
+        self.decoded_instructions = 0  # in ``blocks``, bounded by MAX_DECODED_INSTRUCTIONS
         self.code_pages: dict[int, set[int]] = {}  # page number -> addresses of decoded blocks touching it
         self.code_watch: CodeWatch | None = None
         self.replay_at = -1  # a store hit its own block: Unicorn runs the store again alone, from here
@@ -538,9 +541,11 @@ class VirtualDispatch(Dispatch):
 
     def _decode(self, address: int, size: int) -> Block:
         block = self._decode_as_unicorn_did(address, size)
-        if len(self.blocks) >= MAX_BLOCKS:
+        self.decoded_instructions += len(block.instructions)
+        if self.decoded_instructions > MAX_DECODED_INSTRUCTIONS:
             self.blocks.clear()
             self.code_pages.clear()
+            self.decoded_instructions = len(block.instructions)
         self.blocks[address] = block
         for page in range(address >> PAGE_SHIFT, ((address + max(size, 1) - 1) >> PAGE_SHIFT) + 1):
             self.code_pages.setdefault(page, set()).add(address)
@@ -558,9 +563,11 @@ class VirtualDispatch(Dispatch):
         """
         try:
             code = bytes(self.uc.mem_read(address, size))
-        except unicorn.UcError:  # a 64-bit non-canonical address Unicorn runs truncated, for one
+        except unicorn.UcError:
             code = b""
-        translated = self._translated_icount(address, size)
+        # A store that rewrote its own block runs again alone, in a block Unicorn
+        # translated for one instruction: asking for it would translate another (below).
+        translated = None if address == self.replay_at else self._translated_icount(address, size)
         guess = code_bits(self.uc, self.start_bits)
         first = None
         for bits in (guess, *OTHER_BITS[guess]):
@@ -573,7 +580,19 @@ class VirtualDispatch(Dispatch):
         return decode_block(code, address, guess, icount=translated)
 
     def _translated_icount(self, address: int, size: int) -> int | None:
-        """Instructions in Unicorn's translation block at ``address``, if it is the one running."""
+        """Instructions in Unicorn's translation block at ``address``, if it is the one running.
+
+        Asked from the block hook, this must find the block running now in
+        Unicorn's cache: when it does not, Unicorn translates one from inside
+        the hook (unicorn: qemu/accel/tcg/translate-all.c, ``uc_gen_tb``), and
+        a translation that finds the translation cache full flushes it and
+        long-jumps back into the CPU loop (``tb_gen_code``, ``cpu_loop_exit``),
+        across the Python frames of this hook: the interpreter's state is then
+        corrupt.  The lookup misses for a block translated to run once (a
+        store's replay after self-modifying code, which the caller skips) and
+        for code outside RAM, which cannot run here: 64-bit addresses go
+        through the virtual TLB, so a non-canonical one faults (``cpu.py``).
+        """
         try:
             pc, icount, tb_size = self.uc.ctl_request_cache(address)
         except unicorn.UcError:

@@ -27,7 +27,7 @@ import unicorn
 from pmtimer_harness.core.bus import PortAccess, PortAccessError
 from pmtimer_harness.core.clock import HostClock, VirtualClock, make_clock
 from pmtimer_harness.core.config import BOOT_DRIVE, ConfigError, MachineConfig
-from pmtimer_harness.core.cpu import disassemble_at, new_cpu, read_registers, resume_address
+from pmtimer_harness.core.cpu import disassemble_at, is_canonical, new_cpu, read_registers, resume_address
 from pmtimer_harness.core.dispatch import Dispatch, HostDispatch, VirtualDispatch
 from pmtimer_harness.core.insn_trace import InstructionTrace
 from pmtimer_harness.core.interrupts import DeliveryError, deliver, interrupts_enabled
@@ -521,6 +521,8 @@ class Machine:
             unicorn.UC_MEM_FETCH_UNMAPPED: "fetch",
         }.get(access, "access")
         self._memory_fault = f"{size}-byte {kind} at {address:#x}; guest RAM is 0-{self.config.memory - 1:#x}"
+        if self.config.mode == 64 and not is_canonical(address):
+            self._memory_fault += "; the address is not canonical: a real CPU raises #GP"
         return False
 
     def _classify_end(self, fault: unicorn.UcError | None, wall_seconds: float) -> Stop:

@@ -6,7 +6,13 @@ when the guest failed.  Each guest is assembled for the platform it runs on
 what it expects per platform (``; expect: bhyve=error``): such a guest is held, on every
 platform, to what it declares there (or to its plain ``; expect:``, pass when
 absent).  A cell not as declared is marked ``!``, and only those make the matrix
-fail; a guest that names no platform is shown, never held.
+fail; a guest that names no platform is shown, never held.  A cell that ended
+for a reason (an error, a timeout, a halt) carries a footnote number, and the
+reason is written once under the table.
+
+Every cell has a wall-clock budget, and under the virtual clock an instruction
+budget too; a guest whose header asks for the host clock has no instruction
+count, so it runs under the wall-clock budget alone.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
-from pmtimer_harness.tools.guest import read_header
-from pmtimer_harness.tools.options import header_parser
+from pmtimer_harness.platform.profiles import PROFILES, UnknownPlatform, profile
+from pmtimer_harness.tools.guest import GuestError, GuestHeader, read_header
+from pmtimer_harness.tools.options import HeaderOptionError, header_parser
 from pmtimer_harness.tools.runner import run_guest
 
 # A guest that waits for a timer that never comes must not hold the matrix up:
@@ -41,11 +48,21 @@ class Cell:
     def unmet(self) -> bool:
         return self.expected is not None and self.verdict != self.expected.value
 
-    def shown(self) -> str:
+    def shown(self, note: int | None = None) -> str:
         text = self.verdict
         if self.verdict == Verdict.FAIL.value and self.exit_code is not None:
             text += f" {self.exit_code}"
+        if note is not None:
+            text += f" [{note}]"
         return text + (" !" if self.unmet else "")
+
+    @property
+    def note(self) -> str:
+        """The reason as a footnote gives it: its first line (NASM may write many; ``--json`` has them all)."""
+        lines = self.reason.strip().splitlines()
+        if len(lines) <= 1:
+            return self.reason.strip()
+        return f"{lines[0]} (+{len(lines) - 1} more lines in --json)"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -56,12 +73,30 @@ class Cell:
         }
 
 
+def check_guest(guest: Path) -> GuestHeader:
+    """The guest's header, its options parsed: a mistake there is the user's, found before any cell runs."""
+    header = read_header(guest)
+    try:
+        header_parser().parse_args(list(header.options))
+    except HeaderOptionError as error:
+        raise GuestError(f"{guest}: its '; harness:' line: {error}") from None
+    return header
+
+
+def budget(header: GuestHeader, options: Sequence[str] = ()) -> list[str]:
+    """The matrix's budget for a guest: seconds always, instructions only where they are counted."""
+    chosen = vars(header_parser().parse_args([*header.options, *options]))
+    seconds = ["--timeout", str(MATRIX_TIMEOUT_S)]
+    if chosen.get("clock") == "host":
+        return seconds
+    return ["--max-instructions", str(MATRIX_MAX_INSTRUCTIONS), *seconds]
+
+
 def run_cell(guest: Path, platform: str, options: Sequence[str] = (), user_errors: tuple[type[Exception], ...] = ()
              ) -> Cell:
-    header = read_header(guest)
+    header = check_guest(guest)
     expected = header.expect_on(platform) if header.on_platform else None
-    budget = ["--max-instructions", str(MATRIX_MAX_INSTRUCTIONS), "--timeout", str(MATRIX_TIMEOUT_S)]
-    namespace = header_parser().parse_args([*budget, *options, "--platform", platform])
+    namespace = header_parser().parse_args([*budget(header, options), *options, "--platform", platform])
     try:
         run = run_guest(guest, namespace)
     except user_errors as error:  # the guest cannot be built for this platform
@@ -87,16 +122,18 @@ def run_matrix(
 def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
     guests = list(dict.fromkeys(cell.guest for cell in cells))
     by_key = {(cell.guest, cell.platform): cell for cell in cells}
+    notes = footnotes(cells)
     rows = [["guest", *platforms]]
-    not_run = "-"  # a cell after a Ctrl-C
     rows += [
-        [guest.name, *(by_key[guest, platform].shown() if (guest, platform) in by_key else not_run
-                       for platform in platforms)]
+        [guest.name, *(_shown(by_key.get((guest, platform)), notes) for platform in platforms)]
         for guest in guests
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     unmet = [cell for cell in cells if cell.unmet]
+    if notes:
+        lines.append("")
+        lines += [f"[{number}] {note}" for note, number in notes.items()]
     lines.append("")
     declared = sum(cell.expected is not None for cell in cells)
     lines.append(f"{len(cells)} cells, {declared} declared in guest headers, {len(unmet)} not as declared (!)")
@@ -105,14 +142,26 @@ def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def platforms_option(text: str) -> list[str]:
-    from pmtimer_harness.platform.profiles import PROFILES
+def footnotes(cells: Sequence[Cell]) -> dict[str, int]:
+    """A number for each distinct reason a cell ended for, in the order the reasons first appear."""
+    reasons = dict.fromkeys(cell.note for cell in cells if cell.reason)
+    return {note: number for number, note in enumerate(reasons, 1)}
 
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in PROFILES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"no platform {unknown[0]!r}" if unknown else "name at least one platform"
-            + f"; the platforms are {', '.join(PROFILES)}"
-        )
+
+def _shown(cell: Cell | None, notes: dict[str, int]) -> str:
+    if cell is None:
+        return "-"  # not run: a Ctrl-C stopped the matrix first
+    return cell.shown(notes[cell.note] if cell.reason else None)
+
+
+def platforms_option(text: str) -> list[str]:
+    """``--platforms a,b``: each a platform that exists, each once, in the order given."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"name at least one platform; the platforms are {', '.join(PROFILES)}")
+    for name in names:
+        try:
+            profile(name)
+        except UnknownPlatform as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
     return names
