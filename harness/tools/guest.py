@@ -13,7 +13,9 @@ expects on a platform (``; expect: bhyve=error no-pm-timer=fail``): the
 matrix holds the guest to those, and the pytest plugin runs the guest on each
 platform named.  Each ``; variant: NAME OPTIONS`` line is one more
 machine pytest runs the guest on, as the item ``guest[NAME]``, with OPTIONS
-over the header's.  Raw ``.bin`` guests have no header.
+over the header's.  A platform that does not exist, one named twice, or a
+variant named as a platform the guest names is refused: each would run
+nothing, or two items under one name.  Raw ``.bin`` guests have no header.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from pmtimer_harness.core.config import MAX_MEMORY, MachineConfig
 from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.platform.profiles import UnknownPlatform, profile
 from pmtimer_harness.tools.assembler import NASM_TIMEOUT_S, assemble
 
 SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
@@ -107,12 +110,33 @@ def read_header(path: Path) -> GuestHeader:
             for word in stripped[len(EXPECT_TAG) :].lower().split():
                 platform, equals, verdict = word.partition("=")
                 if equals:
+                    _check_platform(platform, [name for name, _ in on_platform], path, number)
                     on_platform.append((platform, _verdict(verdict, path, number)))
                 else:
                     expect = _verdict(word, path, number)
         elif stripped.lower().startswith(VARIANT_TAG):
             variants.append(_variant(path, number, stripped[len(VARIANT_TAG) :], [name for name, _ in variants]))
+    _check_item_names(path, variants, on_platform)
     return GuestHeader(tuple(options), expect, tuple(on_platform), tuple(variants))
+
+
+def _check_platform(name: str, taken: list[str], path: Path, number: int) -> None:
+    try:
+        profile(name)
+    except UnknownPlatform as error:
+        raise GuestError(f"{path}:{number}: '; expect:' {error}") from None
+    if name in taken:
+        raise GuestError(f"{path}:{number}: '; expect:' names {name} twice")
+
+
+def _check_item_names(
+    path: Path, variants: list[tuple[str, tuple[str, ...]]], on_platform: list[tuple[str, Verdict]]
+) -> None:
+    # pytest names both kinds of item guest[NAME]: two of one name would be one node id for two runs.
+    clash = sorted({name for name, _ in variants} & {name for name, _ in on_platform})
+    if clash:
+        raise GuestError(f"{path}: '; variant: {clash[0]}' has the name of a platform '; expect:' names; "
+                         "rename the variant")
 
 
 def platform_expectations(path: Path) -> dict[str, Verdict]:
