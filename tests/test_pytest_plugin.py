@@ -84,7 +84,16 @@ def test_variants_are_parametrized_items_selectable_with_k(pytester):
     result = pytester.runpytest("-v")
     result.stdout.fnmatch_lines(["*width.asm::width[[]w24[]] PASSED*", "*width.asm::width[[]w32[]] FAILED*"])
     result = pytester.runpytest("-k", "w24")
-    result.assert_outcomes(passed=1, deselected=1)
+    result.assert_outcomes(passed=1, deselected=2)
+
+
+def test_the_guests_own_configuration_runs_beside_its_variants_and_fails_when_it_fails(pytester):
+    # The header's 32-bit timer fails WIDTH_GUEST; only the variant gives it the 24 bits it passes on.
+    header = "; harness: --timer-width 32\n; variant: w24 --timer-width 24\n"
+    (pytester.mkdir("guests") / "width.asm").write_text(header + WIDTH_GUEST)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*width.asm::width FAILED*", "*width.asm::width[[]w24[]] PASSED*"])
 
 
 def test_platforms_named_in_the_expect_line_are_items_of_their_own(pytester):
@@ -114,6 +123,27 @@ def test_an_assembly_error_or_a_bad_header_is_one_failure_without_a_traceback(py
         "*broken.asm:3: error:*",
     ])
     assert "Traceback" not in result.stdout.str() and "runner.py" not in result.stdout.str()
+
+
+def test_a_platform_that_does_not_exist_is_a_failure_naming_the_platforms_even_without_nasm(pytester, monkeypatch):
+    monkeypatch.setenv("HARNESS_NASM", str(pytester.path / "no-such-nasm"))
+    (pytester.mkdir("guests") / "typo.asm").write_text("; expect: pass bhyv=error\n" + PASSING_GUEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*typo.asm:1: '; expect:' no platform 'bhyv'; the platforms are acpi, bhyve, *"])
+
+
+def test_upper_case_sources_are_guests_and_a_variant_named_as_a_declared_platform_is_refused(pytester):
+    guests = pytester.mkdir("guests")
+    (guests / "LOUD.ASM").write_text(PASSING_GUEST)
+    (guests / "twice.asm").write_text("; expect: pass xen=pass\n; variant: xen --timer-width 24\n" + PASSING_GUEST)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*LOUD.ASM::LOUD PASSED*",
+        "*twice.asm::twice FAILED*",
+        "*'; variant: xen' has the name of a platform '; expect:' names*",
+    ])
 
 
 def test_without_nasm_the_items_are_skipped_with_the_reason(project, monkeypatch):

@@ -11,11 +11,13 @@ Which files are guests: the ini option ``harness_guests``, glob patterns
 matched against each file's path relative to the rootdir, ``/``-separated;
 ``*`` also crosses folders.  The default, ``asm/*.asm`` and ``*guests/*.asm``,
 takes ``.asm`` files in a top-level ``asm/`` folder or in any folder whose name
-ends in ``guests``.  Files in a folder named ``include`` are never guests.
+ends in ``guests``.  The suffix is matched in any case (``.ASM`` too), as the
+command line takes it.  Files in a folder named ``include`` are never guests.
 
-A guest that should run on several machines names them in its header, one
-item each (``guest.asm::guest[24bit]``, ``guest.asm::guest[xen]``): a
-variant's options, or a platform profile named with the verdict expected there::
+A guest runs with its header's options as the item ``guest.asm::guest``, and
+once more on each machine its header names, one item each
+(``guest.asm::guest[24bit]``, ``guest.asm::guest[xen]``): a variant's
+options, or a platform profile named with the verdict expected there::
 
     ; variant: 24bit --timer-width 24
     ; expect: pass xen=pass bhyve=error
@@ -32,6 +34,7 @@ import pytest
 
 GUESTS_INI = "harness_guests"
 DEFAULT_GUEST_GLOBS = ["asm/*.asm", "*guests/*.asm"]
+GUEST_SUFFIX = ".asm"
 MARKER = "guest: an x86 guest run by pmtimer-harness (deselect with -m 'not guest')"
 
 
@@ -53,13 +56,15 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 
 def is_guest(path: Path, config: pytest.Config) -> bool:
-    if path.suffix != ".asm" or "include" in path.parent.parts:
+    if path.suffix.lower() != GUEST_SUFFIX or "include" in path.parent.parts:
         return False
     try:
         relative = path.relative_to(config.rootpath).as_posix()
     except ValueError:
         relative = path.as_posix()
-    return any(fnmatch.fnmatchcase(relative, pattern) for pattern in config.getini(GUESTS_INI))
+    # As written, and with the suffix as the patterns spell it: guests/BOOT.ASM matches *guests/*.asm.
+    names = {relative, relative[: -len(path.suffix)] + GUEST_SUFFIX}
+    return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in config.getini(GUESTS_INI))
 
 
 class GuestFile(pytest.File):
@@ -71,8 +76,7 @@ class GuestFile(pytest.File):
         except GuestError as error:
             yield GuestItem.from_parent(self, name=self.path.stem, problem=str(error))
             return
-        if not header.variants:
-            yield GuestItem.from_parent(self, name=self.path.stem)
+        yield GuestItem.from_parent(self, name=self.path.stem)
         for name, options in header.variants:
             yield GuestItem.from_parent(self, name=f"{self.path.stem}[{name}]", options=options)
         for platform, verdict in header.on_platform:

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.frontends.commands.common import INTERRUPTED_STATUS, USER_ERRORS
-from pmtimer_harness.frontends.matrix import format_matrix, platforms_option, run_matrix
+from pmtimer_harness.frontends.matrix import check_guest, format_matrix, platforms_option, run_matrix
 from pmtimer_harness.frontends.suite import bundled_guests
 from pmtimer_harness.platform.profiles import PROFILES
-from pmtimer_harness.tools.guest import check_guest_path
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -24,9 +23,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 
 def command_matrix(args: argparse.Namespace) -> int:
-    guests = [Path(guest) for guest in args.guests] or bundled_guests()
-    for guest in guests:
-        check_guest_path(guest)
+    guests = list(dict.fromkeys(Path(guest) for guest in args.guests)) or bundled_guests()
+    for guest in guests:  # every header read before the first cell runs: a bad one costs no table
+        check_guest(guest)
     platforms = args.platforms or list(PROFILES)
     cells = run_matrix(guests, platforms, user_errors=USER_ERRORS)
     if args.json:
