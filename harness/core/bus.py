@@ -7,10 +7,19 @@ device models only see accesses they implement.
 A port nobody claims behaves like an empty ISA slot in lenient mode (reads
 return all ones, writes are dropped, each port noted once), or ends the run
 in strict mode (``--strict-io``, bhyve's ``x86.strictio``).
+
+A device from outside the harness (``run_guest(devices=...)``) is attached
+*checked*: each value it reads is checked to be an int that fits the access
+(an IN hands Unicorn a C integer: anything else would be garbage in AL, or a
+silently truncated number), and a wrong one ends the run with an error
+naming the device, the port and the value.  The board's own devices are
+attached unchecked: their reads are the hot path, and their tests prove them.
 """
 
 from __future__ import annotations
 
+import operator
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -80,17 +89,24 @@ class PortBus:
         self._logged: set[tuple[str, int]] = set()
         self.unclaimed_count = 0  # ports and directions noted, kept or not
 
-    def attach(self, device: Device) -> None:
-        for window in device.windows:
+    def attach(self, device: Device, *, checked: bool = True) -> None:
+        """Route the device's windows to it; ``checked``: check each value it reads (see the module's docstring).
+
+        A device that is not shaped like one (no name, windows that are not
+        ``PortWindow``s, a port already claimed) raises ValueError.
+        """
+        windows = _windows_of(device)
+        for window in windows:
             for port in window.ports:
                 if port in self._claims:
                     owner = self._claims[port][0].name
                     raise ValueError(f"{device.name} claims port {port:#x}, already claimed by {owner}")
-        for window in device.windows:
+        read = checked_reader(device) if checked else device.read
+        for window in windows:
             for port in window.ports:
                 self._claims[port] = (device, window)
                 for width in window.read_widths:
-                    self.readers[route_key(port, width)] = device.read
+                    self.readers[route_key(port, width)] = read
                 for width in window.write_widths:
                     self.writers[route_key(port, width)] = device.write
         self.devices.append(device)
@@ -105,7 +121,13 @@ class PortBus:
             return "unclaimed"
         device = claim[0]
         describe = getattr(device, "register_name", None)
-        return describe(port) if describe is not None else device.name
+        if describe is None:
+            return device.name
+        try:
+            name = describe(port)
+        except Exception:  # a user's device: a trace line must not end the run
+            return device.name
+        return name if isinstance(name, str) else device.name
 
     def read(self, port: int, width: int, now_ns: int) -> int:
         reader = self.readers.get(route_key(port, width))
@@ -168,3 +190,50 @@ class PortBus:
 
 def _widths(widths: frozenset[int]) -> str:
     return " or ".join(f"{w}-byte" for w in sorted(widths)) + " accesses"
+
+
+def _windows_of(device: Device) -> tuple[PortWindow, ...]:
+    name = getattr(device, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a device needs a name (a non-empty str), not {reprlib.repr(name)}")
+    try:
+        windows = tuple(device.windows)
+    except (AttributeError, TypeError):
+        raise ValueError(f"device {name}: windows must be a sequence of PortWindow") from None
+    if not all(isinstance(window, PortWindow) for window in windows):
+        raise ValueError(f"device {name}: windows must be a sequence of PortWindow, not {reprlib.repr(windows)}")
+    for method in ("read", "write"):
+        if not callable(getattr(device, method, None)):
+            raise ValueError(f"device {name} has no {method}() method")
+    return windows
+
+
+def checked_reader(device: Device) -> Callable[[int, int, int], int]:
+    """``device.read``, refusing a value that is not an int from 0 to the access's all-ones."""
+    read = device.read
+
+    def read_checked(port: int, width: int, now_ns: int) -> int:
+        value = read(port, width, now_ns)
+        if value.__class__ is int and 0 <= value < 1 << 8 * width:
+            return value
+        return _checked_value(device.name, PortAccess(IN, port, width), value)
+
+    return read_checked
+
+
+def _checked_value(name: str, access: PortAccess, value: object) -> int:
+    """An int subclass or an integer type (numpy's) is taken by its value; anything else is refused."""
+    limit = (1 << (8 * access.width)) - 1
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = None
+    if number is not None and 0 <= number <= limit:
+        return number
+    try:
+        shown = reprlib.repr(value)
+    except Exception:
+        shown = "an object whose repr() fails"
+    raise PortAccessError(
+        access, f"{name} returned {shown} ({type(value).__name__}): a read returns an int from 0 to {limit:#x}"
+    )

@@ -25,6 +25,11 @@ price: no instruction count and no instruction budget under the host clock.
 Once the machine latches a stop reason it calls ``stop()``: from then on no
 device sees an access (INs read all ones), whatever the CPU retires before it
 honours the stop at the next block boundary.
+
+Whatever a device raises, ``BaseException`` included (a user's device may
+raise ``SystemExit``, or ``KeyboardInterrupt`` for Ctrl-C), goes to the
+machine: an exception that left a hook would be printed and dropped by ctypes,
+and Unicorn would go on with garbage in the register the IN loads.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ HOST_RECHECK_NS = 1_000_000  # under the host clock, how often to look again whi
 HLT_OPCODE = 0xF4
 NAP_S = 0.1  # a halted CPU under the host clock sleeps at most this long between looks at the budget and Ctrl-C
 
-FailureHandler = Callable[[PortAccess, Exception], None]
+FailureHandler = Callable[[PortAccess, BaseException], None]
 InternalErrorHandler = Callable[[str, Exception], None]  # (where, error): the machine ends the run with an error
 
 
@@ -128,7 +133,7 @@ class Dispatch:
         try:
             now_ns = self.access_time()
             value = self.bus.read(port, width, now_ns)
-        except Exception as error:
+        except BaseException as error:  # see the module docstring
             self.on_failure(PortAccess(IN, port, width), error)
             return FLOATING_BUS[width]
         if self.on_trace is not None:
@@ -143,7 +148,7 @@ class Dispatch:
         try:
             now_ns = self.access_time()
             self.bus.write(port, width, value, now_ns)
-        except Exception as error:
+        except BaseException as error:  # see the module docstring
             self.on_failure(PortAccess(OUT, port, width, value), error)
             return
         if self.on_trace is not None:
@@ -168,7 +173,7 @@ class Dispatch:
             return self.careful_out(port, width, value)
         try:
             writer(port, width, value, self.access_time())
-        except Exception as error:
+        except BaseException as error:  # see the module docstring
             self.on_failure(PortAccess(OUT, port, width, value), error)
             return None
         self.port_accesses += 1
@@ -493,7 +498,7 @@ class VirtualDispatch(Dispatch):
             # VirtualClock.now_ns, written out: a call costs as much as the arithmetic.
             now_ns = (self.retired + before) * self.insn_ns + self.port_accesses * self.io_ns + self.idle_ns
             value = reader(port, width, now_ns)
-        except Exception as error:
+        except BaseException as error:  # see the module docstring
             self.on_failure(PortAccess(IN, port, width), error)
             return FLOATING_BUS[width]
         self.port_accesses += 1
@@ -761,7 +766,7 @@ class HostDispatch(Dispatch):
         try:
             # HostClock.now_ns, written out.
             value = reader(port, width, perf_counter_ns() - self.origin_ns)
-        except Exception as error:
+        except BaseException as error:  # see the module docstring
             self.on_failure(PortAccess(IN, port, width), error)
             return FLOATING_BUS[width]
         self.port_accesses += 1

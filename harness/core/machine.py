@@ -477,10 +477,15 @@ class Machine:
         report = self._report_at(next_address, f"timeout: instruction budget of {budget:,} spent (--max-instructions)")
         self._latch(Stop(Verdict.TIMEOUT, self.dispatch.instructions_at(next_address), report=report))
 
-    def _access_failed(self, access: PortAccess, error: Exception) -> None:
+    def _access_failed(self, access: PortAccess, error: BaseException) -> None:
         instruction = self.dispatch.current_instruction()
         address = instruction.address if instruction else self.dispatch.read_pc()
         details = None
+        if isinstance(error, KeyboardInterrupt):  # raised by a device: Ctrl-C, as the run's own handler takes it
+            reason = f"interrupted: KeyboardInterrupt in {self._device_name(access.port)} during {access.describe()}"
+            report = self._report_at(address, reason, access=access)
+            self._latch(Stop(Verdict.INTERRUPTED, self.dispatch.instructions_at_access(), report=report))
+            return
         if isinstance(error, PortAccessError):
             reason = f"error: {error}"
         elif isinstance(error, DeviceError):

@@ -121,7 +121,7 @@ class ReferenceDispatch(Dispatch):
         now_ns = self.access_time()
         try:
             value = self.bus.read(port, width, now_ns)
-        except Exception as error:
+        except BaseException as error:  # whatever a device raises goes to the machine (dispatch.py)
             self.on_failure(PortAccess(IN, port, width), error)
             return FLOATING_BUS[width]
         if self.on_trace is not None:
@@ -135,7 +135,7 @@ class ReferenceDispatch(Dispatch):
         now_ns = self.access_time()
         try:
             self.bus.write(port, width, value, now_ns)
-        except Exception as error:
+        except BaseException as error:  # whatever a device raises goes to the machine (dispatch.py)
             self.on_failure(PortAccess(OUT, port, width, value), error)
             return
         if self.on_trace is not None:
