@@ -41,6 +41,7 @@ from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.segment_cache import HiddenStateError, has_hidden, read_hidden, write_hidden
 from pmtimer_harness.core.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode
 from pmtimer_harness.core.snapshot_ram import ram_chunk, restore_ram
+from pmtimer_harness.tools import files
 from pmtimer_harness.tools.output import write_output
 from unicorn import x86_const as x86
 
@@ -277,16 +278,14 @@ def save(machine: Machine, path: Path) -> Path:
 
 
 def read_file(path: str | Path) -> bytes:
-    """A snapshot file's bytes, its size checked before it is read.  Raises SnapshotError."""
-    path = Path(path)
+    """A snapshot file's bytes: a regular file, its size checked before it is read.  Raises SnapshotError."""
     try:
-        size = path.stat().st_size
-        if size > MAX_SNAPSHOT_BYTES:
-            raise SnapshotError(f"{path}: {size:,} bytes is more than any snapshot this harness writes "
-                                f"(at most {MAX_SNAPSHOT_BYTES >> 20} MiB)")
-        return path.read_bytes()
+        return files.read_bytes(path, MAX_SNAPSHOT_BYTES)
+    except files.FileTooLarge as error:
+        raise SnapshotError(f"{files.shown_name(path)}: {error.size:,} bytes is more than any snapshot this harness "
+                            f"writes (at most {MAX_SNAPSHOT_BYTES >> 20} MiB)") from None
     except OSError as error:
-        raise SnapshotError(f"{path}: {error.strerror or error}") from None
+        raise SnapshotError(str(error)) from None
 
 
 def read_chunks(data: bytes) -> tuple[dict[str, Chunk], list[str]]:

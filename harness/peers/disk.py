@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
-from pmtimer_harness.tools.assembler import assemble, find_nasm
+from pmtimer_harness.tools import files
+from pmtimer_harness.tools.assembler import ImageTooLarge, assemble, find_nasm
 
 LOADER = Path(__file__).resolve().parent / "qemu_loader.asm"
 SECTOR = 512
@@ -44,16 +45,19 @@ def loader_sector(guest_sectors: int) -> bytes:
             [find_nasm(), "-f", "bin", f"-DGUEST_SECTORS={guest_sectors}", "-o", str(output), str(LOADER)],
             check=True, capture_output=True,
         )
-        return output.read_bytes()
+        return files.read_bytes(output, SECTOR)
 
 
 def disk_image(guest: Path, platform: MachineConfig) -> bytes:
     """The whole disk, with the guest assembled for ``platform``."""
-    image = assemble(guest, platform.nasm_defines()).image
+    limit = MAX_GUEST_SECTORS * SECTOR
+    try:
+        image = assemble(guest, platform.nasm_defines(), max_image_bytes=limit).image  # refused before it is read
+    except ImageTooLarge as error:
+        amount = f"at least {error.size}" if error.stopped else f"{error.size}"
+        raise DiskError(f"{files.shown_name(guest.name)} is {amount} bytes; the boot loader reads at most {limit}"
+                        ) from None
     sectors = -(-len(image) // SECTOR)
-    if sectors > MAX_GUEST_SECTORS:
-        limit = MAX_GUEST_SECTORS * SECTOR
-        raise DiskError(f"{guest.name} is {len(image)} bytes; the boot loader reads at most {limit}")
     disk = loader_sector(sectors) + image.ljust(sectors * SECTOR, b"\0")
     return disk.ljust(cylinders(len(disk)) * CYLINDER * SECTOR, b"\0")
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pmtimer_harness.tools import files
+from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES
 from pmtimer_harness.tools.guest import is_source
 
 PORTABLE_TAG = "; portable:"
@@ -26,9 +28,9 @@ def portability(path: Path, peer: str = "qemu") -> str | None:
     if not is_source(path):
         return "a raw binary cannot be reassembled for the peer's platform"
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = files.read_text(path, MAX_SOURCE_BYTES, errors="replace")
     except OSError as error:
-        return f"cannot read the guest: {error.strerror or error}"
+        return f"cannot read the guest: {error}"
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped.lower().startswith(PORTABLE_TAG):

@@ -17,26 +17,47 @@ they live) still has the content it had.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from pmtimer_harness.asm import BUNDLED_INCLUDE_DIR
 from pmtimer_harness.core.config import MAX_MEMORY
-from pmtimer_harness.tools import cache
+from pmtimer_harness.tools import cache, files
+from pmtimer_harness.tools.files import shown_name
 
 NASM_ENV = "HARNESS_NASM"
 NASM_TIMEOUT_S = 60
+MAX_SOURCE_BYTES = 16 << 20  # a NASM source past this is not a test guest; refused before it is read
 MAX_LISTING_BYTES = 64 << 20  # NASM has written it by then: a bound on what is read back
+MAX_MAP_BYTES = MAX_LISTING_BYTES
+NASM_BASE_MEMORY = 256 << 20  # NASM's own needs beside the image it builds
+STOPPED_AT_FILE_CAP = -signal.SIGXFSZ if hasattr(signal, "SIGXFSZ") else None  # NASM's status past output_cap
 
 
 class AssemblyError(Exception):
     """NASM rejected the guest; the message is NASM's own, with file and line."""
+
+
+class ImageTooLarge(AssemblyError):
+    """NASM's image is over the cap its caller gave; refused from its size on disk, never read."""
+
+    def __init__(self, source: Path, size: int, limit: int, stopped: bool = False) -> None:
+        made = f"an image of at least {size:,} bytes (NASM was stopped there)" if stopped else f"a {size:,}-byte image"
+        room = (f"more than guest RAM can ever hold ({MAX_MEMORY >> 20} MiB)" if limit >= MAX_MEMORY
+                else f"more than the {limit:,} bytes it may have")
+        super().__init__(f"{shown_name(source)}: NASM made {made}, {room}")
+        self.size = size  # when NASM was stopped: what it had written by then
+        self.limit = limit
+        self.stopped = stopped
 
 
 class NasmNotFound(Exception):
@@ -79,10 +100,10 @@ def nasm_version(nasm: str) -> str:
     if known is not None:
         return known
     try:
-        run = subprocess.run([nasm, "-v"], capture_output=True, text=True, timeout=NASM_TIMEOUT_S)
+        run = subprocess.run([nasm, "-v"], capture_output=True, timeout=NASM_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired):
         raise NasmNotFound() from None
-    version = run.stdout.strip()
+    version = run.stdout.decode("utf-8", "backslashreplace").strip()
     cache.remember_version(executable, version)
     return version
 
@@ -92,46 +113,62 @@ def include_dirs(source: Path) -> list[Path]:
 
 
 def assemble(
-    source: Path, defines: dict[str, int], use_cache: bool | None = None, timeout_s: float = NASM_TIMEOUT_S
+    source: Path, defines: dict[str, int], use_cache: bool | None = None, timeout_s: float = NASM_TIMEOUT_S,
+    max_image_bytes: int | None = None,
 ) -> Assembly:
     """Assemble ``source`` with ``-D`` defines; ``use_cache`` None follows ``HARNESS_NO_CACHE``.
 
     Each NASM process gets at most ``timeout_s`` (a run passes its ``--timeout`` when that is shorter).
+    An image over ``max_image_bytes`` (the room the caller has for it; None: the most guest RAM can
+    be) raises ``ImageTooLarge`` before it is read or cached.
     """
+    if max_image_bytes is None:
+        max_image_bytes = MAX_MEMORY
     nasm = find_nasm()
     source = Path(source).resolve()
     if use_cache is None:
         use_cache = cache.enabled()
-    key = cache.key(nasm_version(nasm), source, [str(d) for d in include_dirs(source)], defines)
+    text = files.read_bytes(source, MAX_SOURCE_BYTES)
+    key = cache.key(nasm_version(nasm), source, text, [str(d) for d in include_dirs(source)], defines)
     if use_cache:
         entry = cache.lookup(key)
         if entry is not None:
+            if len(entry.image) > max_image_bytes:
+                raise ImageTooLarge(source, len(entry.image), max_image_bytes)
             return _assembly(entry.image, entry.listing, entry.symbol_map, source, entry.dependencies)
     with tempfile.TemporaryDirectory(prefix="harness-nasm-") as scratch:
         work = Path(scratch)
-        _run_nasm(nasm, source, defines, work, timeout_s)
-        _check_output_sizes(source, work)
-        image = (work / "guest.bin").read_bytes()
-        listing = (work / "guest.lst").read_text(errors="replace")
-        symbol_map = (work / "guest.map").read_text(errors="replace")
+        _run_nasm(nasm, source, defines, work, timeout_s, max_image_bytes)
+        _check_output_sizes(source, work, max_image_bytes)
+        image = files.read_bytes(work / "guest.bin", max_image_bytes)
+        listing = files.read_text(work / "guest.lst", MAX_LISTING_BYTES, errors="replace")
+        symbol_map = files.read_text(work / "guest.map", MAX_MAP_BYTES, errors="replace")
         dependencies = _dependencies(nasm, source, defines, work, timeout_s)
     if use_cache:
         cache.store(key, cache.Entry(image, listing, symbol_map, dependencies))
     return _assembly(image, listing, symbol_map, source, dependencies)
 
 
-def _check_output_sizes(source: Path, work: Path) -> None:
+def output_cap(max_image_bytes: int) -> int:
+    """The most NASM may write to any one file: past it the system stops NASM (SIGXFSZ), so the disk cannot fill."""
+    return max(max_image_bytes, MAX_LISTING_BYTES, MAX_MAP_BYTES) + 1
+
+
+def memory_cap(file_cap: int) -> int:
+    """NASM's address space: it holds the whole image in memory (``resb 1 << 34`` took 5.6 GB, growing)."""
+    return 2 * file_cap + NASM_BASE_MEMORY
+
+
+def _check_output_sizes(source: Path, work: Path, max_image_bytes: int, stopped: bool = False) -> None:
     # A short source can ask for a huge image (`times 1 << 30 db 0`): measured before anything is read.
-    image_size = (work / "guest.bin").stat().st_size
-    if image_size > MAX_MEMORY:
-        raise AssemblyError(
-            f"{source}: NASM made a {image_size:,}-byte image, more than guest RAM can ever hold "
-            f"({MAX_MEMORY >> 20} MiB)"
-        )
-    listing_size = (work / "guest.lst").stat().st_size
+    image_size = files.regular_size(work / "guest.bin")
+    if image_size > max_image_bytes:
+        raise ImageTooLarge(source, image_size, max_image_bytes, stopped)
+    listing_size = files.regular_size(work / "guest.lst")
     if listing_size > MAX_LISTING_BYTES:
         raise AssemblyError(
-            f"{source}: NASM's listing is {listing_size:,} bytes, over the cap of {MAX_LISTING_BYTES >> 20} MiB"
+            f"{shown_name(source)}: NASM's listing is {listing_size:,} bytes, "
+            f"over the cap of {MAX_LISTING_BYTES >> 20} MiB"
         )
 
 
@@ -147,26 +184,68 @@ def _nasm_arguments(source: Path, defines: dict[str, int], work: Path) -> list[s
     return [*arguments, str(source)]
 
 
-def _nasm(nasm: str, arguments: list[str], source: Path, timeout_s: float) -> subprocess.CompletedProcess[str]:
+def _nasm(
+    nasm: str, arguments: list[str], source: Path, timeout_s: float, file_cap: int | None = None
+) -> subprocess.CompletedProcess[bytes]:
     # In the guest's folder: relative includes resolve against it, never against the caller's folder.
+    # Bytes, not text: file names in NASM's output need not be UTF-8 (see _nasm_text).
     try:
         return subprocess.run(
-            [nasm, *arguments], capture_output=True, text=True, timeout=timeout_s, cwd=source.parent
+            [nasm, *arguments], capture_output=True, timeout=timeout_s, cwd=source.parent,
+            preexec_fn=_limits(file_cap),
         )
     except subprocess.TimeoutExpired:
-        raise AssemblyError(f"{source}: NASM did not finish within {timeout_s:g} s") from None
+        raise AssemblyError(f"{shown_name(source)}: NASM did not finish within {timeout_s:g} s") from None
     except OSError as error:
-        raise AssemblyError(f"{source}: NASM could not be started: {error.strerror or error}") from None
+        raise AssemblyError(f"{shown_name(source)}: NASM could not be started: {error.strerror or error}") from None
 
 
-def _run_nasm(nasm: str, source: Path, defines: dict[str, int], work: Path, timeout_s: float) -> None:
+def _limits(file_cap: int | None) -> Callable[[], None] | None:
+    """What NASM's process runs with: files of at most ``file_cap`` bytes, memory to match (None: as we run).
+
+    None too where the system has no such limits (Windows): there NASM's size is only measured afterwards.
+    """
+    try:
+        import resource
+    except ImportError:
+        return None
+    if file_cap is None:
+        return None
+    wanted = [(resource.RLIMIT_FSIZE, file_cap), (resource.RLIMIT_AS, memory_cap(file_cap))]
+
+    def apply() -> None:
+        # In the child, between fork and exec: nothing may raise (a system that refuses a limit runs without it).
+        for limit, value in wanted:
+            with contextlib.suppress(OSError, ValueError):
+                _, hard = resource.getrlimit(limit)
+                resource.setrlimit(limit, (value if hard == resource.RLIM_INFINITY else min(value, hard), hard))
+
+    return apply
+
+
+def _nasm_text(output: bytes) -> str:
+    """NASM's messages as text: a name that is not UTF-8 keeps its bytes as \\xNN."""
+    return output.decode("utf-8", "backslashreplace").strip()
+
+
+def _run_nasm(
+    nasm: str, source: Path, defines: dict[str, int], work: Path, timeout_s: float, max_image_bytes: int
+) -> None:
     # The symbol map can only be asked for from inside the source: a pre-included file does it.
     # Forward slashes: NASM on Windows takes them, and a backslash is not special to it.
     (work / "map.inc").write_text(f"[map symbols {(work / 'guest.map').as_posix()}]\n")
     outputs = ["-o", str(work / "guest.bin"), "-l", str(work / "guest.lst")]
-    run = _nasm(nasm, outputs + _nasm_arguments(source, defines, work), source, timeout_s)
+    cap = output_cap(max_image_bytes)
+    run = _nasm(nasm, outputs + _nasm_arguments(source, defines, work), source, timeout_s, cap)
+    if run.returncode == STOPPED_AT_FILE_CAP:
+        _check_output_sizes(source, work, max_image_bytes, stopped=True)
+        raise AssemblyError(f"{shown_name(source)}: NASM wrote a file past the cap of {cap - 1:,} bytes")
     if run.returncode != 0:
-        raise AssemblyError(run.stderr.strip() or f"{source}: NASM failed with status {run.returncode}")
+        message = _nasm_text(run.stderr) or f"{shown_name(source)}: NASM failed with status {run.returncode}"
+        if "out of memory" in message:
+            message += (f" (NASM may use {memory_cap(cap) >> 20} MiB here: "
+                        f"the image can be at most {max_image_bytes:,} bytes)")
+        raise AssemblyError(message)
 
 
 def _dependencies(
@@ -176,8 +255,9 @@ def _dependencies(
     # -MW quotes names with spaces and leaves backslashes alone (Windows paths), continuing lines with '&'.
     run = _nasm(nasm, ["-M", "-MW", "-MT", "guest", *_nasm_arguments(source, defines, work)], source, timeout_s)
     if run.returncode != 0:
-        raise AssemblyError(run.stderr.strip() or f"{source}: NASM failed to list its dependencies")
-    return parse_dependencies(run.stdout, source.parent, work)
+        raise AssemblyError(_nasm_text(run.stderr) or f"{shown_name(source)}: NASM failed to list its dependencies")
+    # File names as the file system has them (surrogateescape): each one opens the file NASM read.
+    return parse_dependencies(os.fsdecode(run.stdout), source.parent, work)
 
 
 DEPENDENCY_WORD = re.compile(r'"([^"]*)"|(\S+)')

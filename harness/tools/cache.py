@@ -21,6 +21,7 @@ pmtimer_harness cache clear`` empties it, ``cache info`` describes it, and
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import hashlib
 import json
@@ -31,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pmtimer_harness.tools import files
 from pmtimer_harness.tools.output import write_output
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
@@ -39,7 +41,13 @@ MAX_MB_ENV = "HARNESS_CACHE_MAX_MB"
 DEFAULT_MAX_BYTES = 64 << 20
 ENTRY_SUFFIX = ".entry"
 ENTRY_FORMAT = 1
-MAX_ENTRY_BYTES = 64 << 20  # a larger file is not one of ours
+MAX_ENTRY_BYTES = 64 << 20  # a larger file is not one of ours, and a larger assembly is not kept
+MAX_DEPENDENCY_BYTES = 256 << 20  # a larger file NASM read (an incbin) is not digested: no entry for that guest
+MAX_VERSION_BYTES = 64 << 10
+
+
+class CacheError(OSError):
+    """Entries that could not be removed; the message is one line and names the folder."""
 
 
 @dataclass(frozen=True)
@@ -78,19 +86,21 @@ def max_bytes() -> int:
     return max(0, int(megabytes * (1 << 20)))
 
 
-def key(nasm_version: str, source: Path, include_dirs: list[str], defines: dict[str, int]) -> str:
+def key(nasm_version: str, source: Path, text: bytes, include_dirs: list[str], defines: dict[str, int]) -> str:
+    """The entry's name: NASM's version, the source's path and bytes (``text``), the include folders, the defines."""
     digest = hashlib.sha256()
     for part in (nasm_version, str(source), *include_dirs):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
-    digest.update(source.read_bytes())
+    digest.update(text)
     for name, value in sorted(defines.items()):
         digest.update(f"\0-D{name}={value}".encode())
     return digest.hexdigest()[:40]
 
 
 def file_digest(path: Path) -> str | None:
+    """The file's SHA-256; None for one that is gone, not a regular file (a device NASM read), or huge."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return files.sha256(path, MAX_DEPENDENCY_BYTES)
     except OSError:
         return None
 
@@ -99,28 +109,56 @@ def lookup(cache_key: str) -> Entry | None:
     """The entry for ``cache_key`` if it exists, is whole, and every file it depends on is unchanged."""
     path = folder() / (cache_key + ENTRY_SUFFIX)
     try:
-        if path.stat().st_size > MAX_ENTRY_BYTES:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != ENTRY_FORMAT:
-            return None
-        dependencies = data["dependencies"]
-        for name, digest in dependencies.items():
-            if file_digest(Path(name)) != digest:
-                return None
-        entry = Entry(base64.b64decode(data["image"]), data["listing"], data["map"], tuple(map(Path, dependencies)))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # missing, unreadable or damaged: assemble again
+        entry = parse_entry(json.loads(files.read_text(path, MAX_ENTRY_BYTES)))
+    except (OSError, ValueError):
+        return None  # missing, unreadable, not a regular file, or not JSON: assemble again
+    if entry is None or any(file_digest(dependency) != digest for dependency, digest in entry.digests):
+        return None
     with contextlib.suppress(OSError):
         os.utime(path)  # recently used: pruned last
-    return entry
+    return entry.entry
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    entry: Entry
+    digests: tuple[tuple[Path, str], ...]  # each file NASM read, with its content's digest when stored
+
+
+def parse_entry(data: object) -> StoredEntry | None:
+    """An entry file's JSON, each field of the type written; None for anything else (assembled again)."""
+    if not isinstance(data, dict) or data.get("format") != ENTRY_FORMAT:
+        return None
+    dependencies, image, listing, symbol_map = (data.get(name) for name in ("dependencies", "image", "listing", "map"))
+    if not isinstance(dependencies, dict) or not all(
+        isinstance(name, str) and "\0" not in name and isinstance(digest, str) for name, digest in dependencies.items()
+    ):
+        return None
+    if not (isinstance(image, str) and isinstance(listing, str) and isinstance(symbol_map, str)):
+        return None
+    try:
+        decoded = base64.b64decode(image, validate=True)
+    except binascii.Error:
+        return None
+    if not decoded:
+        return None  # NASM's empty image is never stored: an empty guest is refused before
+    entry = Entry(decoded, listing, symbol_map, tuple(map(Path, dependencies)))
+    return StoredEntry(entry, tuple((Path(name), digest) for name, digest in dependencies.items()))
+
+
+def entry_size_bound(entry: Entry) -> int:
+    """At least the bytes ``entry`` takes as a file: its image in base64 and its text."""
+    return 4 * -(-len(entry.image) // 3) + len(entry.listing) + len(entry.symbol_map)
 
 
 def store(cache_key: str, entry: Entry) -> bool:
     """Keep ``entry`` if the folder allows; False (and nothing left behind) if it does not."""
+    room = min(MAX_ENTRY_BYTES, max_bytes())
+    if entry_size_bound(entry) > room:
+        return False  # refused before it is encoded; kept, it would push every other entry out
     digests = {str(path): file_digest(path) for path in entry.dependencies}
     if None in digests.values():
-        return False  # a file NASM read is gone already: nothing sound to key on
+        return False  # a file NASM read is gone already, or cannot be digested: nothing sound to key on
     text = json.dumps({
         "format": ENTRY_FORMAT,
         "dependencies": digests,
@@ -128,6 +166,8 @@ def store(cache_key: str, entry: Entry) -> bool:
         "listing": entry.listing,
         "map": entry.symbol_map,
     })
+    if len(text) > room:
+        return False
     root = folder()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -146,7 +186,7 @@ def remembered_version(executable: str) -> str | None:
     if not enabled():
         return None
     try:
-        remembered, _, version = (folder() / VERSION_FILE).read_text(encoding="utf-8").partition("\n")
+        remembered, _, version = files.read_text(folder() / VERSION_FILE, MAX_VERSION_BYTES).partition("\n")
     except (OSError, UnicodeDecodeError):
         return None
     return version.strip() if remembered == executable and version.strip() else None
@@ -189,23 +229,49 @@ def entries() -> list[tuple[Path, os.stat_result]]:
 
 def prune(limit: int) -> int:
     """Remove the least recently used entries until the rest fit in ``limit`` bytes; the count removed."""
-    remove_stale_staging(folder(), time.time())
-    present = sorted(entries(), key=lambda item: item[1].st_mtime)
-    total = sum(stat.st_size for _, stat in present)
-    removed = 0
-    for path, stat in present:
-        if total <= limit:
-            break
-        with contextlib.suppress(OSError):
-            path.unlink()
-            removed += 1
-        total -= stat.st_size
+    removed, _ = _remove_down_to(limit)
     return removed
 
 
+def _remove_down_to(limit: int) -> tuple[int, list[OSError]]:
+    """The count removed, and why each entry that should have gone is still there."""
+    remove_stale_staging(folder(), time.time())
+    present = sorted(entries(), key=lambda item: item[1].st_mtime)
+    total = sum(stat.st_size for _, stat in present)
+    removed, failures = 0, []
+    for path, stat in present:
+        if total <= limit:
+            break
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass  # another process removed it first
+        except OSError as error:
+            failures.append(error)
+        total -= stat.st_size
+    return removed, failures
+
+
 def clear() -> int:
-    """Remove every entry (only the cache's own files); the count removed."""
-    return prune(-1)
+    """Remove every entry (only the cache's own files); the count removed.
+
+    Raises CacheError, naming the folder, when the folder cannot be read or an entry cannot be removed.
+    """
+    root = folder()
+    try:
+        with os.scandir(root):
+            pass
+    except FileNotFoundError:
+        return 0
+    except OSError as error:
+        raise CacheError(f"{files.shown_name(root)}: cannot read the cache folder: {error.strerror or error}") from None
+    removed, failures = _remove_down_to(-1)
+    if failures:
+        reason = failures[0].strerror or str(failures[0])
+        raise CacheError(f"{files.shown_name(root)}: {len(failures)} cached assemblies could not be removed "
+                         f"({reason}); {removed} removed")
+    return removed
 
 
 def summary() -> dict[str, object]:

@@ -28,11 +28,12 @@ from pathlib import Path
 from pmtimer_harness.core.config import MAX_MEMORY, MachineConfig
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.platform.profiles import UnknownPlatform, profile
-from pmtimer_harness.tools.assembler import NASM_TIMEOUT_S, assemble
+from pmtimer_harness.tools import files
+from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES, NASM_TIMEOUT_S, ImageTooLarge, assemble
+from pmtimer_harness.tools.files import shown_name
 
 SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
 BINARY_SUFFIXES = (".bin", ".img")
-MAX_SOURCE_BYTES = 16 << 20  # a NASM source past this is not a test guest; refused before it is read
 OPTIONS_TAG = "; harness:"
 EXPECT_TAG = "; expect:"
 VARIANT_TAG = "; variant:"
@@ -72,15 +73,17 @@ class Guest:
 
 
 def check_guest_path(path: Path) -> None:
+    """Refuses, from its name alone, what cannot be a guest; its reading checks again (``files.py``)."""
     if not path.exists():
-        raise GuestError(f"{path}: no such guest file")
-    if not path.is_file():
-        raise GuestError(f"{path}: not a file")
+        raise GuestError(f"{shown_name(path)}: no such guest file")
+    try:
+        size = files.regular_size(path)
+    except files.InputError as error:
+        raise GuestError(str(error)) from None
     if path.suffix.lower() not in SOURCE_SUFFIXES + BINARY_SUFFIXES:
-        raise GuestError(f"{path}: a guest is a NASM source (.asm) or a raw flat binary (.bin)")
-    size = path.stat().st_size
+        raise GuestError(f"{shown_name(path)}: a guest is a NASM source (.asm) or a raw flat binary (.bin)")
     if is_source(path) and size > MAX_SOURCE_BYTES:
-        raise GuestError(f"{path}: a {size:,}-byte source is over the cap of {MAX_SOURCE_BYTES >> 20} MiB")
+        raise GuestError(f"{shown_name(path)}: a {size:,}-byte source is over the cap of {MAX_SOURCE_BYTES >> 20} MiB")
 
 
 def is_source(path: Path) -> bool:
@@ -92,7 +95,7 @@ def read_header(path: Path) -> GuestHeader:
     if not is_source(path):
         return GuestHeader()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = files.read_text(path, MAX_SOURCE_BYTES)
     except UnicodeDecodeError:
         raise GuestError(f"{path}: not a text file; a raw binary guest should end in .bin") from None
     options: list[str] = []
@@ -157,19 +160,29 @@ def _variant(path: Path, number: int, text: str, taken: list[str]) -> tuple[str,
 
 def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None) -> Guest:
     check_guest_path(path)
+    room = config.memory - config.load_address
     if is_source(path):
         nasm_timeout_s = min(NASM_TIMEOUT_S, config.timeout)
-        assembly = assemble(path, config.nasm_defines(), use_cache=use_cache, timeout_s=nasm_timeout_s)
+        try:
+            assembly = assemble(path, config.nasm_defines(), use_cache=use_cache, timeout_s=nasm_timeout_s,
+                                max_image_bytes=room)
+        except ImageTooLarge as error:
+            amount = f"at least {error.size:,}" if error.stopped else f"{error.size:,}"
+            raise _too_large(path, f"the assembled image's {amount}", room) from None
         image = assembly.image
         source_map = {config.load_address + offset: text for offset, text in assembly.listing.items()}
         symbols = assembly.symbols
     else:
-        room = config.memory - config.load_address
-        if path.stat().st_size > room:  # checked before reading: the file may be huge
-            raise GuestError(f"{path}: {path.stat().st_size:,} bytes do not fit in guest RAM above the load address "
-                             f"({room:,} bytes; --memory is at most {MAX_MEMORY >> 20} MiB)")
-        image = path.read_bytes()
+        try:
+            image = files.read_bytes(path, room)  # refused from its size, before it is read: it may be huge
+        except files.FileTooLarge as error:
+            raise _too_large(path, f"{error.size:,}", room) from None
         source_map, symbols = {}, {}
     if not image:
         raise GuestError(f"{path}: the guest image is empty")
     return Guest(path, image, source_map, symbols)
+
+
+def _too_large(path: Path, amount: str, room: int) -> GuestError:
+    return GuestError(f"{shown_name(path)}: {amount} bytes do not fit in guest RAM above the load address "
+                      f"({room:,} bytes; --memory is at most {MAX_MEMORY >> 20} MiB)")

@@ -28,7 +28,8 @@ def command_info(args: argparse.Namespace) -> int:
 
 def command_clear(args: argparse.Namespace) -> int:
     from pmtimer_harness.tools import cache
+    from pmtimer_harness.tools.files import shown_name
 
-    removed = cache.clear()
-    print(f"{cache.folder()}: {removed} cached assemblies removed")
+    removed = cache.clear()  # CacheError (one line, the usage status) when anything is left
+    print(f"{shown_name(cache.folder())}: {removed} cached assemblies removed")
     return 0

@@ -19,10 +19,11 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 def command_snapshot_info(args: argparse.Namespace) -> int:
     from pmtimer_harness.core.snapshot import describe, read_file, summary
+    from pmtimer_harness.tools.files import shown_name
 
     data = read_file(args.file)
     try:
         print(json.dumps(summary(data), indent=2) if args.json else describe(data))
     except SnapshotError as error:
-        raise SnapshotError(f"{args.file}: {error}") from None
+        raise SnapshotError(f"{shown_name(args.file)}: {error}") from None
     return 0
