@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.platform.profiles import PROFILES, UnknownPlatform, profile
+from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import GuestError, GuestHeader, read_header
 from pmtimer_harness.tools.options import HeaderOptionError, header_parser
 from pmtimer_harness.tools.runner import run_guest
@@ -125,7 +126,7 @@ def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
     notes = footnotes(cells)
     rows = [["guest", *platforms]]
     rows += [
-        [guest.name, *(_shown(by_key.get((guest, platform)), notes) for platform in platforms)]
+        [shown_name(guest.name), *(_shown(by_key.get((guest, platform)), notes) for platform in platforms)]
         for guest in guests
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
@@ -137,7 +138,7 @@ def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
     lines.append("")
     declared = sum(cell.expected is not None for cell in cells)
     lines.append(f"{len(cells)} cells, {declared} declared in guest headers, {len(unmet)} not as declared (!)")
-    lines += [f"  {cell.guest.name} on {cell.platform}: expected {cell.expected.value}, got {cell.verdict}"
+    lines += [f"  {shown_name(cell.guest.name)} on {cell.platform}: expected {cell.expected.value}, got {cell.verdict}"
               for cell in unmet if cell.expected is not None]
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from pmtimer_harness.core.dispatch import VirtualDispatch
 from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.runner import GuestRun
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class SuiteProgress:
             return
         verdict = run.result.verdict.value + ("" if run.as_expected else " (UNEXPECTED)")
         print(
-            f"[{self.done}/{self.total}] {run.guest.name}: {verdict} in {run.result.wall_seconds:.2f} s",
+            f"[{self.done}/{self.total}] {shown_name(run.guest.name)}: {verdict} in {run.result.wall_seconds:.2f} s",
             file=self.stream,
             flush=True,
         )

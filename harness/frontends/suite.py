@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
 from pmtimer_harness.tools.runner import GuestRun
 
@@ -31,7 +32,7 @@ def guests_in(paths: Sequence[str | Path]) -> list[Path]:
                 and "include" not in found.relative_to(path).parent.parts
             )
             if not found:
-                raise GuestError(f"{path}: no guest sources ({', '.join(SOURCE_SUFFIXES)}) in this folder")
+                raise GuestError(f"{shown_name(path)}: no guest sources ({', '.join(SOURCE_SUFFIXES)}) in this folder")
             guests += found
         else:
             check_guest_path(path)
@@ -61,8 +62,9 @@ def format_tap(runs: Sequence[GuestRun]) -> str:
 
 
 def _tap_name(run: GuestRun) -> str:
-    # '#' starts a TAP directive: keep it out of the description.
-    return str(run.guest).replace("#", "_")
+    # '#' starts a TAP directive and a line break ends the test point: keep both out of the description.
+    return shown_name(run.guest).replace("#", "_")
+
 
 def checks_figure(console: str) -> str:
     match = SUMMARY_LINE.search(console)
@@ -83,7 +85,7 @@ def format_table(runs: Sequence[GuestRun]) -> str:
         result = run.result
         virtual = "host" if result.virtual_ns is None else _duration(result.virtual_ns)
         rows.append((
-            run.guest.name,
+            shown_name(run.guest.name),
             run.expect.value,
             result.verdict.value,
             "ok" if run.as_expected else "UNEXPECTED",

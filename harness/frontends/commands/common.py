@@ -9,6 +9,7 @@ import sys
 from pmtimer_harness.core.config import ConfigError
 from pmtimer_harness.core.machine import InstructionTraceOptions, TraceSink
 from pmtimer_harness.core.result import RunResult, Verdict
+from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.options import address_range, number
 from pmtimer_harness.tools.runner import GuestRun
 
@@ -102,7 +103,7 @@ def format_run(run: GuestRun) -> str:
         lines.append(printable(result.console.rstrip("\n")))
         lines.append("")
     code = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
-    lines.append(f"{run.guest.name}: {result.verdict.value}{code}")
+    lines.append(f"{shown_name(run.guest.name)}: {result.verdict.value}{code}")
     if result.report is not None:
         lines.append(result.report.format())
     lines.append(figures(result))

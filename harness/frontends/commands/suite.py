@@ -17,6 +17,7 @@ from pmtimer_harness.frontends.commands.common import (
     use_cache,
 )
 from pmtimer_harness.frontends.suite import format_table, format_tap, guests_in
+from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.options import add_machine_options
 from pmtimer_harness.tools.runner import run_guest
 
@@ -40,11 +41,11 @@ def command_suite(args: argparse.Namespace) -> int:
     runs = []
     with SuiteProgress(len(guests)) as progress:
         for guest in guests:
-            progress.starting(guest.name)
+            progress.starting(shown_name(guest.name))
             try:
                 runs.append(run_guest(guest, args, use_cache=use_cache(args)))
             except USER_ERRORS as error:
-                print(f"harness: error: {guest.name}: {error}", file=sys.stderr)
+                print(f"harness: error: {shown_name(guest.name)}: {error}", file=sys.stderr)
                 return USAGE_ERROR
             progress.finished(runs[-1])
             if runs[-1].result.verdict is Verdict.INTERRUPTED:
