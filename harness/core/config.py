@@ -3,8 +3,9 @@
 One frozen dataclass; the command line, a guest's ``; harness:`` header and
 the Python API all end up here.  ``platform`` names a profile
 (``harness/platform/profiles.py``) and ``quirks`` lay single properties over
-it; the timer's port and width, when not given, come from the profile, and
-``io_semantics``, when given, replaces the profile's access rules.
+it; the timer's port and width, when not given, come from the profile (None
+on a board without a timer), and ``io_semantics``, when given, replaces the
+profile's access rules.  Explicit options are laid over the quirks.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class MachineConfig:
     dispatch: str = "fast"
 
     def __post_init__(self) -> None:
-        from pmtimer_harness.platform.profiles import UnknownPlatform, resolve  # profiles import devices only
+        from pmtimer_harness.platform.profiles import PlatformError  # profiles import devices only
 
         if isinstance(self.quirks, list):
             object.__setattr__(self, "quirks", tuple(self.quirks))
@@ -96,12 +97,11 @@ class MachineConfig:
         if self.io_semantics is not None and self.io_semantics not in IO_SEMANTICS_RULES:
             raise ConfigError(f"--io-semantics must be 'bhyve' or 'qemu', not {self.io_semantics!r}")
         try:
-            resolved = resolve(self.platform, self.quirks)
-        except UnknownPlatform as error:
+            resolved = self.profile()
+        except PlatformError as error:
             raise ConfigError(str(error)) from None
-        if self.timer_port is None:
-            object.__setattr__(self, "timer_port", resolved.port if resolved.port is not None else BHYVE_PM_TMR_PORT)
-        if self.timer_width is None:
+        if resolved.has_timer:
+            object.__setattr__(self, "timer_port", resolved.port)
             object.__setattr__(self, "timer_width", resolved.width)
         self._check()
 
@@ -127,14 +127,10 @@ class MachineConfig:
             raise ConfigError(f"--clock must be 'virtual' or 'host', not {self.clock!r}")
         if not (0 <= self.insn_ns <= MAX_STEP_NS and 0 <= self.io_ns <= MAX_STEP_NS):
             raise ConfigError(f"--insn-ns and --io-ns must be 0 to {MAX_STEP_NS:,} (one second)")
-        if self.timer_width not in TIMER_WIDTHS:
-            raise ConfigError(f"--timer-width must be 24 or 32, not {self.timer_width}")
-        if not 0 <= self.timer_start < 1 << self.timer_width:
-            raise ConfigError(f"--timer-start {self.timer_start:#x} does not fit in {self.timer_width} bits")
-        if not 0 <= self.timer_port <= 0xFFFC:
-            raise ConfigError(f"--timer-port {self.timer_port:#x} is outside the I/O space")
-        if self.timer_port in (DEBUG_CONSOLE_PORT, DEBUG_EXIT_PORT):
-            raise ConfigError(f"--timer-port {self.timer_port:#x} is the debug console or exit port")
+        if self.timer_port is not None:
+            self._check_timer()
+        elif not 0 <= self.timer_start < 1 << max(TIMER_WIDTHS):
+            raise ConfigError(f"--timer-start {self.timer_start:#x} does not fit in {max(TIMER_WIDTHS)} bits")
         if self.max_instructions is not None and not 1 <= self.max_instructions <= MAX_INSTRUCTIONS:
             raise ConfigError(f"--max-instructions must be 1 to {MAX_INSTRUCTIONS:,}")
         if self.max_instructions is not None and self.clock == "host":
@@ -146,6 +142,16 @@ class MachineConfig:
             raise ConfigError(f"--dispatch must be 'fast' or 'reference', not {self.dispatch!r}")
         if not 0 < self.timeout <= MAX_TIMEOUT_S:  # also refuses nan
             raise ConfigError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
+
+    def _check_timer(self) -> None:
+        if self.timer_width not in TIMER_WIDTHS:
+            raise ConfigError(f"--timer-width must be 24 or 32, not {self.timer_width}")
+        if not 0 <= self.timer_start < 1 << self.timer_width:
+            raise ConfigError(f"--timer-start {self.timer_start:#x} does not fit in {self.timer_width} bits")
+        if not 0 <= self.timer_port <= 0xFFFC:
+            raise ConfigError(f"--timer-port {self.timer_port:#x} is outside the I/O space")
+        if self.timer_port in (DEBUG_CONSOLE_PORT, DEBUG_EXIT_PORT):
+            raise ConfigError(f"--timer-port {self.timer_port:#x} is the debug console or exit port")
 
     def _check_types(self) -> None:
         # A snapshot's configuration is JSON from a file: 1.5, true or "x" where a number belongs.
@@ -170,8 +176,9 @@ class MachineConfig:
         return {
             "LOAD_ADDRESS": self.load_address,
             "START_MODE": self.mode,
-            "TIMER_PORT": self.timer_port,
-            "TIMER_WIDTH": self.timer_width,
+            # A board without a timer: the guest still names a port, where its reads find nothing.
+            "TIMER_PORT": BHYVE_PM_TMR_PORT if self.timer_port is None else self.timer_port,
+            "TIMER_WIDTH": max(TIMER_WIDTHS) if self.timer_width is None else self.timer_width,
             "TIMER_START": self.timer_start,
             "IO_SEMANTICS_QEMU": int(self.io_semantics == IoSemantics.QEMU.value),
             "HAS_PM_TIMER": int(self.profile().has_timer),

@@ -370,9 +370,15 @@ def _moved_to(config: MachineConfig, platform: str) -> tuple[MachineConfig, str]
         raise SnapshotError(str(error)) from None
     note = f"restored on platform {platform}, saved on {config.platform}"
     if (moved.timer_port, moved.timer_width) != (config.timer_port, config.timer_width):
-        note += (f"; the guest's code and tables still name the saved timer ({config.timer_port:#x}, "
-                 f"{config.timer_width} bits), this platform's is at {moved.timer_port:#x}, {moved.timer_width} bits")
+        note += (f"; the guest's code and tables still name the saved timer ({_timer(config)}), "
+                 f"this platform's is {_timer(moved)}")
     return moved, note
+
+
+def _timer(config: MachineConfig) -> str:
+    if config.timer_port is None:
+        return "none"
+    return f"at {config.timer_port:#x}, {config.timer_width} bits"
 
 
 def _restore_devices(machine: Machine, chunks: dict[str, Chunk], time_state: TimeState) -> None:

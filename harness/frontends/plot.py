@@ -123,6 +123,8 @@ def plot_guest(
         kind = picture_format(output, figure.canvas.get_supported_filetypes())
         output_target(output)  # refuse a directory or a device before the run, not after
         _, config = guest_config(guest, options)
+        if config.timer_port is None:
+            raise NothingToPlot(f"platform {config.platform} has no PM timer to plot")
         reads = TimerReads(config.timer_port)
         run = run_guest(guest, options, observer=reads.observe, use_cache=use_cache)
         if not reads.times_ns:

@@ -323,8 +323,20 @@ QUIRKS: dict[str, Quirk] = {quirk.name: quirk for quirk in (
 )}
 
 
-class UnknownPlatform(ValueError):
+class PlatformError(ValueError):
+    """A platform the harness cannot build as asked."""
+
+
+class UnknownPlatform(PlatformError):
     pass
+
+
+class PlatformConflict(PlatformError):
+    """Quirks or options that contradict one another, or that would change nothing on the board."""
+
+
+# What a board without a timer still has: a quirk that changes anything else changes nothing there.
+WITHOUT_A_TIMER = frozenset({"port", "pm1_base", "fadt"})
 
 
 def profile(name: str) -> Profile:
@@ -342,17 +354,53 @@ def resolve(
     width: int | None = None,
     access: Mapping[str, object] | None = None,
 ) -> Profile:
-    """The profile with the quirks laid over it, then the explicit options over those."""
-    chosen = profile(name)
+    """The profile with the quirks laid over it, then the explicit options over those.
+
+    Refuses (``PlatformConflict``) two quirks that set one property two ways,
+    a quirk or an option for a timer the board does not have, and TMR_STS on
+    bit 31 of a 24-bit timer, which would never be set.
+    """
+    chosen = replace(profile(name), **_quirk_changes(quirks))
+    if not chosen.has_timer:
+        board = f"{name} with {', '.join(quirks)}" if quirks else name
+        _refuse_timer_changes(board, quirks, port=port, width=width, access=access)
+        return chosen
     if access:
         chosen = replace(chosen, **access)
+    if port is not None:
+        chosen = replace(chosen, port=port)
+    if width is not None:
+        chosen = replace(chosen, width=width)
+    if chosen.tmr_sts is TmrSts.BIT_31 and chosen.width == 24:
+        raise PlatformConflict(
+            "TMR_STS follows bit 31 and a 24-bit timer has none: it would never be set "
+            "(give the timer 32 bits, or ask for tmr-sts-never)"
+        )
+    return chosen
+
+
+def _quirk_changes(quirks: Sequence[str]) -> dict[str, object]:
+    """Every property the quirks set; two quirks may agree on one, never differ."""
+    changes: dict[str, object] = {}
+    set_by: dict[str, str] = {}
     for quirk_name in quirks:
         quirk = QUIRKS.get(quirk_name)
         if quirk is None:
             raise UnknownPlatform(f"no quirk {quirk_name!r}; the quirks are {', '.join(QUIRKS)}")
-        chosen = replace(chosen, **quirk.changes)
-    if port is not None and chosen.has_timer:
-        chosen = replace(chosen, port=port)
-    if width is not None:
-        chosen = replace(chosen, width=width)
-    return chosen
+        for name, value in quirk.changes.items():
+            if name in changes and changes[name] != value:
+                raise PlatformConflict(f"quirks {set_by[name]} and {quirk_name} set the {name} two ways: choose one")
+            changes[name], set_by[name] = value, quirk_name
+    return changes
+
+
+def _refuse_timer_changes(
+    board: str, quirks: Sequence[str], *, port: int | None, width: int | None, access: Mapping[str, object] | None
+) -> None:
+    for quirk_name in quirks:
+        if set(QUIRKS[quirk_name].changes) - WITHOUT_A_TIMER:
+            raise PlatformConflict(f"quirk {quirk_name} changes the PM timer, and platform {board} has none")
+    given = [option for option, value in (("--timer-port", port), ("--timer-width", width),
+                                          ("--io-semantics", access)) if value is not None]
+    if given:
+        raise PlatformConflict(f"platform {board} has no PM timer: {' and '.join(given)} cannot apply")

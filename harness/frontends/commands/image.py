@@ -32,7 +32,9 @@ def command_image(args: argparse.Namespace) -> int:
     disk = disk_image(guest, platform)
     write_output(args.output, disk)
     count = cylinders(len(disk))
+    timer = "no PM timer" if platform.timer_port is None else (
+        f"timer at {platform.timer_port:#x}, {platform.timer_width} bits")
     print(f"{shown(args.output)}: {len(disk):,} bytes, {count} cylinder{'s' if count > 1 else ''} of 16 heads x "
           f"63 sectors ({count * CYLINDER} sectors of {SECTOR} bytes); {guest.name} for the {args.platform} platform "
-          f"(timer at {platform.timer_port:#x}, {platform.timer_width} bits)")
+          f"({timer})")
     return 0
