@@ -117,3 +117,39 @@ def plausible_image(draw: st.DrawFn) -> bytes:
 
 
 random_image = st.binary(min_size=1, max_size=512)
+
+
+# --- 64-bit code: addresses a real CPU refuses (non-canonical) beside ones it takes ---------------
+
+LOAD_ADDRESS_64 = 0x1000
+ADDRESSES_64 = (
+    0x8000_0000_0000_0000, 0x0000_8000_0000_0000, 0xFFFF_7FFF_FFFF_FFFF, 0x8000_0000_0000_1000,  # not canonical
+    0xFFFF_8000_0000_0000, 0xFFFF_FFFF_FFFF_F000, 0x0000_7FFF_FFFF_F000,  # canonical, outside RAM
+    0, 0x800, LOAD_ADDRESS_64, LOAD_ADDRESS_64 + 0x40,  # RAM, the guest's own code among it
+)
+# What follows ``mov rax, address``: a jump or call there, a load, a store, a stack there, a string read.
+USES_OF_RAX = (
+    b"\xff\xe0", b"\xff\xd0", b"\x8a\x18", b"\xc6\x00\x90", b"\x48\x89\xc4\x50", b"\x48\x89\xc4\xc3",
+    b"\x48\x89\xc6\xac", b"\x48\x8b\x00",
+)
+
+
+@st.composite
+def address_use_64(draw: st.DrawFn) -> bytes:
+    address = draw(st.one_of(st.sampled_from(ADDRESSES_64), st.integers(0, (1 << 64) - 1)))
+    return b"\x48\xb8" + struct.pack("<Q", address) + draw(st.sampled_from(USES_OF_RAX))
+
+
+piece_64 = st.one_of(
+    address_use_64(),
+    port_access(),  # the same bytes mean the same port instructions in 64-bit code
+    tsc_read(),
+    st.sampled_from([b"\xfb", b"\xfa", b"\x90", b"\xeb\xfe", b"\x48\xcf"]),  # sti, cli, nop, jmp $, iretq
+    st.binary(min_size=1, max_size=8),
+)
+
+
+@st.composite
+def plausible_image_64(draw: st.DrawFn) -> bytes:
+    code = b"".join(draw(st.lists(piece_64, min_size=1, max_size=12)))
+    return code[: IMAGE_LIMIT - len(EXIT)] + EXIT

@@ -1,7 +1,9 @@
 """Random guests: whatever a guest does, the run ends in a verdict, in its budget, counted exactly.
 
 Hypothesis generates guest images (``tests/guest_strategies.py``): random
-bytes in each start mode, and sequences of plausible real-mode code.  Each
+bytes in each start mode, sequences of plausible real-mode code, and 64-bit
+code that jumps to, calls, loads from, stores to and stacks at non-canonical
+addresses and addresses outside RAM.  Each
 runs under the virtual clock with a small instruction budget, three ways
 (``tests/reference_count.py``), and under the host clock with a small
 wall-clock budget.  Every run must end in a verdict without an internal
@@ -19,12 +21,13 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.cpu import is_canonical
 from pmtimer_harness.core.dispatch import MAX_DECODED_INSTRUCTIONS, VirtualDispatch
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.debug_console import HEAD_BYTES, TAIL_BYTES
 
-from tests.guest_strategies import LOAD_ADDRESS, plausible_image, random_image
+from tests.guest_strategies import LOAD_ADDRESS, plausible_image, plausible_image_64, random_image
 from tests.reference_count import assert_counts_exact, counted_run
 
 MARGIN_S = 3.0  # a loaded machine; what matters is that no run takes many budgets
@@ -64,11 +67,19 @@ def check_ended_well(result: RunResult, budget_s: float, wall_s: float) -> None:
     assert len(result.warnings) <= 34
 
 
+def check_ran_only_canonical_code(result: RunResult, mode: int) -> None:
+    """A 64-bit CPU never stands at a non-canonical address: the jump there faulted (a real CPU's #GP)."""
+    report = result.report
+    if mode == 64 and report is not None and report.address is not None and not is_canonical(report.address):
+        assert "not canonical" in (report.details or ""), report.format()
+
+
 def run_virtual(image: bytes, config: MachineConfig) -> None:
     began = time.perf_counter()
     run = counted_run(image, config)
     for result in (run.fast, run.plain.result, run.traced.result):
         check_ended_well(result, 3 * config.timeout, time.perf_counter() - began)
+        check_ran_only_canonical_code(result, config.mode)
     assert_counts_exact(run)
 
 
@@ -78,6 +89,7 @@ def run_host(image: bytes, config: MachineConfig) -> None:
     began = time.perf_counter()
     result = machine.run()
     check_ended_well(result, config.timeout, time.perf_counter() - began)
+    check_ran_only_canonical_code(result, config.mode)
     assert result.instructions is None
 
 
@@ -99,6 +111,18 @@ def test_plausible_real_mode_code_under_the_virtual_clock(image, options):
 @given(image=random_image, mode=st.sampled_from([16, 32, 64]), options=machine_options())
 def test_random_bytes_under_the_virtual_clock(image, mode, options):
     run_virtual(image, virtual_config(mode, options))
+
+
+@settings(max_examples=examples(15))
+@given(image=plausible_image_64(), options=machine_options())
+def test_64_bit_code_at_non_canonical_and_outside_addresses_under_the_virtual_clock(image, options):
+    run_virtual(image, virtual_config(64, options))
+
+
+@settings(max_examples=examples(4))
+@given(image=plausible_image_64(), options=machine_options())
+def test_64_bit_code_at_non_canonical_and_outside_addresses_under_the_host_clock(image, options):
+    run_host(image, host_config(64, options))
 
 
 @settings(max_examples=examples(6))  # each may take its whole wall-clock budget
