@@ -301,9 +301,9 @@ def hostile_input(root: Path, where: str, kind: str, stem: str) -> list[str]:
     if where == "entry":
         source = write_guest(root, PASSING, name=f"{stem}.asm")
         assemble(source, DEFINES)
-        ((entry, _),) = cache.entries()
-        entry.unlink()
-        KINDS[kind](entry)
+        for entry, _ in cache.entries():  # none for a name with a line break: nasm -M cannot say it
+            entry.unlink()
+            KINDS[kind](entry)
         return ["run", str(source)]
     if where in ("source", "bin"):
         target = root / f"{stem}.{'asm' if where == 'source' else 'bin'}"
