@@ -149,7 +149,9 @@ class Machine:
         if gdb_port is not None:
             from pmtimer_harness.frontends.gdbstub import GdbStub  # sockets: only a debugging session needs them
 
-            self.debugger = GdbStub(self.uc, gdb_port, self._monitor_command, announce, self._gdb_gives_up)
+            self.debugger = GdbStub(
+                self.uc, gdb_port, self._monitor_command, announce, self._gdb_gives_up, self.dispatch.forget_code
+            )
 
     def _make_dispatch(self) -> Dispatch:
         reference = self.config.dispatch == "reference"
@@ -212,6 +214,8 @@ class Machine:
         """Pause for ``on_snapshot`` at the first block boundary after ``instructions`` (virtual clock)."""
         if not isinstance(self.clock, VirtualClock):
             raise ConfigError("--save-at counts instructions: it needs the virtual clock")
+        if isinstance(instructions, bool) or not isinstance(instructions, int) or instructions < 0:
+            raise ConfigError(f"--save-at must be a whole number of instructions, 0 or more, not {instructions!r}")
         self._save_at = instructions
         self.dispatch.budget = min(self.config.instruction_budget, instructions)
         self.dispatch.next_check = min(self.dispatch.next_check, instructions)
@@ -245,7 +249,7 @@ class Machine:
                 self.debugger.finished(self._stop.exit_code if self._stop else None)
 
     def _gdb_gives_up(self) -> bool:
-        """No debugger came before Ctrl-C or the end of --timeout."""
+        """Ctrl-C or the end of --timeout came while the stub waited for the debugger or its next word."""
         return self.dispatch.interrupted or time.perf_counter() >= self.dispatch.wall_deadline
 
     def _monitor_command(self, command: str) -> str:
@@ -298,6 +302,9 @@ class Machine:
 
     def _paused_to_go_on(self, sliced: bool) -> bool:
         """The CPU stopped without a verdict: for a snapshot, the trace limit, the end of a slice or a HLT."""
+        if self.debugger is not None and self.debugger.take_restart():
+            self.dispatch.resync(self.dispatch.read_pc())  # code the debugger wrote is translated afresh
+            return True
         if self._snapshot_taken() or self._trace_limit_reached():
             # The block that asked for the pause may have ended in a HLT: the CPU is halted still.
             if self.dispatch.halted_at(self.dispatch.read_pc()) is None:
@@ -371,8 +378,15 @@ class Machine:
         finally:
             sliced = dispatch.end_slice()
         sliced = sliced and fault is None
-        dispatch.settle(dispatch.read_pc(), fault is not None, trace.last_address if trace is not None else None)
+        dispatch.settle(dispatch.read_pc(), fault is not None, self._last_code_hook_address())
         return fault, sliced
+
+    def _last_code_hook_address(self) -> int | None:
+        """The last instruction a code hook saw, for ``settle``: one the debugger stopped before did not run."""
+        stopped_at = self.debugger.take_stop() if self.debugger is not None else None
+        if stopped_at is not None:
+            return stopped_at
+        return self.instruction_trace.last_address if self.instruction_trace is not None else None
 
     # --- interrupts: the SCI through the PIC to the CPU ----------------------
 
