@@ -28,6 +28,7 @@ bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_end_to_end.py
 	$(PY) benchmarks/bench_flood_memory.py
+	$(PY) benchmarks/bench_runaway_memory.py
 
 # The long profile of the random-guest fuzzing (tests/test_fuzz_guests.py), and the
 # instruction count checked against a per-instruction count on every bundled guest whole.
