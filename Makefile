@@ -37,7 +37,7 @@ fuzz: $(STAMP) nasm
 
 # vulture at 100% confidence reports only what can never run or be used: code
 # after a return, raise or break, under a condition that is always false, and
-# arguments that no code reads.
+# arguments that no code reads (one kept for a signature's sake is named _like_this).
 lint: $(STAMP)
 	$(PY) -m ruff check harness devices asm tests benchmarks
 	$(PY) -m vulture --min-confidence 100 harness devices asm tests benchmarks

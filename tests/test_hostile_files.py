@@ -273,7 +273,7 @@ def test_cache_clear_says_what_it_could_not_remove(tmp_path, cache_dir, capsys, 
     for index in range(2):
         assemble(write_guest(tmp_path, f"db {index}\n", name=f"g{index}.asm"), DEFINES)
 
-    def refuse(self, missing_ok=False):
+    def refuse(self, **_unlink_options):
         raise PermissionError(13, "Permission denied", str(self))
 
     monkeypatch.setattr(Path, "unlink", refuse)  # a read-only folder (root ignores the mode bits)

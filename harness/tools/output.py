@@ -12,7 +12,10 @@ The rules, the same for every output:
   keeps its permission bits;
 - on any failure the temporary file is removed: nothing is left behind;
 - the errors name the path the user gave, and ``write_output`` returns the
-  file actually written.
+  file actually written;
+- an output that is one of the run's inputs (the guest's source, an include:
+  the same file by device and inode, through any link) is refused before the
+  run, by ``refuse_inputs``.
 
 ``OutputError`` is an ``OSError``, so callers that treat trouble with files as
 the user's (one line, the usage status) handle it already.
@@ -24,7 +27,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -58,6 +61,18 @@ def output_target(path: str | os.PathLike[str]) -> Path:
         via = f" (through a link to {target})" if target != named.absolute() else ""
         raise OutputError(f"{named}: is {kind}{via}; an output must be a regular file, refusing to replace it")
     return target
+
+
+def refuse_inputs(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Refuse an output ``path`` that is the same file as one of ``inputs``."""
+    named = Path(path)
+    for source in inputs:
+        try:
+            same = os.path.samefile(named, source)
+        except OSError:
+            continue  # one of the two does not exist: they cannot be one file
+        if same:
+            raise OutputError(f"{named}: is {source}, which this run reads; an output must not replace an input")
 
 
 @contextlib.contextmanager

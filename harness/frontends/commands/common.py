@@ -55,6 +55,14 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def count(text: str) -> int:
+    """A whole number of things, 0 or more: a count of instructions or lines cannot be negative."""
+    value = number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative; a count is 0 or more")
+    return value
+
+
 def add_cache_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true",
                         help="assemble afresh and keep nothing (as HARNESS_NO_CACHE=1)")
@@ -70,7 +78,7 @@ def add_trace_options(parser: argparse.ArgumentParser) -> None:
         "--trace", nargs="?", const="ports", choices=("ports", "insn"),
         help="print every port access (ports, the default) or every instruction as well (insn)",
     )
-    parser.add_argument("--trace-limit", type=number, default=10_000, metavar="N",
+    parser.add_argument("--trace-limit", type=count, default=10_000, metavar="N",
                         help="stop the instruction trace after N instructions (default 10,000)")
     parser.add_argument("--trace-range", type=address_range, action="append", default=[], metavar="FIRST-LAST",
                         help="trace only instructions in this address range (repeatable), e.g. 0x7c00-0x7cff")

@@ -6,9 +6,12 @@ import argparse
 from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
-from pmtimer_harness.peers.disk import CYLINDER, SECTOR, cylinders, disk_image
+from pmtimer_harness.peers.disk import CYLINDER, SECTOR, boot_config, cylinders, disk_image
+from pmtimer_harness.tools.assembler import assemble
 from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source
-from pmtimer_harness.tools.output import shown, write_output
+from pmtimer_harness.tools.output import refuse_inputs, shown, write_output
+
+START_MODES = {16: "real mode", 32: "32-bit protected mode"}
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -28,7 +31,9 @@ def command_image(args: argparse.Namespace) -> int:
     if not is_source(guest):
         raise GuestError(f"{guest}: an image holds the guest assembled for its platform: give the NASM source")
     # A real machine's clock: the guest takes the paths written for real time (CLOCK_VIRTUAL 0).
-    platform = MachineConfig(platform=args.platform, clock="host")
+    # Started where and as its header says (--load-address, --mode), as in the harness.
+    platform = boot_config(guest, MachineConfig(platform=args.platform, clock="host"))
+    refuse_inputs(args.output, [guest, *assemble(guest, platform.nasm_defines()).dependencies])
     disk = disk_image(guest, platform)
     write_output(args.output, disk)
     count = cylinders(len(disk))
@@ -36,5 +41,5 @@ def command_image(args: argparse.Namespace) -> int:
         f"timer at {platform.timer_port:#x}, {platform.timer_width} bits")
     print(f"{shown(args.output)}: {len(disk):,} bytes, {count} cylinder{'s' if count > 1 else ''} of 16 heads x "
           f"63 sectors ({count * CYLINDER} sectors of {SECTOR} bytes); {guest.name} for the {args.platform} platform "
-          f"({timer})")
+          f"({timer}), started in {START_MODES[platform.mode]} at {platform.load_address:#x}")
     return 0

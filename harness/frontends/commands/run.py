@@ -8,12 +8,16 @@ from pathlib import Path
 from pmtimer_harness.frontends.commands.common import (
     add_cache_option,
     add_trace_options,
+    count,
     report_run,
     trace_options,
     use_cache,
 )
-from pmtimer_harness.tools.options import add_machine_options, number, tcp_port
-from pmtimer_harness.tools.runner import resume_snapshot, run_guest
+from pmtimer_harness.tools.assembler import assemble
+from pmtimer_harness.tools.guest import is_source
+from pmtimer_harness.tools.options import add_machine_options, tcp_port
+from pmtimer_harness.tools.output import refuse_inputs
+from pmtimer_harness.tools.runner import guest_config, resume_snapshot, run_guest
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -24,7 +28,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     add_cache_option(run)
     run.add_argument("--snapshot", type=Path, metavar="FILE",
                      help="where to save snapshots: at --save-at, and whenever the guest writes port 0xF5")
-    run.add_argument("--save-at", type=number, metavar="N",
+    run.add_argument("--save-at", type=count, metavar="N",
                      help="save a snapshot once N instructions have retired (virtual clock), then go on")
     run.add_argument("--gdb", type=tcp_port, metavar="PORT",
                      help="serve the GDB remote protocol on localhost:PORT (0: any free port) and wait for gdb")
@@ -42,6 +46,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    if args.snapshot is not None:
+        refuse_inputs(args.snapshot, guest_inputs(Path(args.guest), args))
     trace, instructions = trace_options(args)
     run = run_guest(
         args.guest, args, trace=trace, instruction_trace=instructions,
@@ -49,6 +55,14 @@ def command_run(args: argparse.Namespace) -> int:
         snapshot_path=args.snapshot, save_at=args.save_at, use_cache=use_cache(args),
     )
     return report_run(run, args.json)
+
+
+def guest_inputs(guest: Path, args: argparse.Namespace) -> list[Path]:
+    """The files a run of ``guest`` reads: the guest, and for a source every file NASM reads for it."""
+    if not (guest.is_file() and is_source(guest)):
+        return [guest]  # a missing guest is the run's to report
+    _, config = guest_config(guest, args)
+    return [guest, *assemble(guest, config.nasm_defines(), use_cache=use_cache(args)).dependencies]
 
 
 def command_resume(args: argparse.Namespace) -> int:
