@@ -12,7 +12,10 @@ are shown, not compared.
 A peer configuration is the peer, its machine type and its accelerator:
 QEMU ``pc`` or ``q35`` under ``tcg`` or ``kvm``, and Bochs (its i440FX, its
 own CPU emulation), which the harness meets with its ``bochs`` profile.  One
-that cannot run here (no ``/dev/kvm``) gives skipped rows that say why.
+that cannot run here (no ``/dev/kvm``) gives skipped rows that say why, as
+does a guest the boot loader cannot start (``disk.py``: a 64-bit start, a
+place a PC has no RAM at); a guest that asks for 32-bit protected mode at its
+own address (``--mode 32 --load-address``) is started so on the peer too.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.pm_timer import PmTimer
-from pmtimer_harness.peers.bochs import BOCHS_PLATFORM_OPTIONS, find_bochs, run_in_bochs
+from pmtimer_harness.peers.bochs import BOCHS_CONFIG, BOCHS_PLATFORM_OPTIONS, find_bochs, run_in_bochs
+from pmtimer_harness.peers.disk import boot_refusal
 from pmtimer_harness.peers.portable import portability
 from pmtimer_harness.peers.process import CANCEL_POLL_S, PeerRun
-from pmtimer_harness.peers.qemu import QEMU_PLATFORM_OPTIONS, find_qemu, kvm_unavailable, run_in_qemu
+from pmtimer_harness.peers.qemu import QEMU_CONFIG, QEMU_PLATFORM_OPTIONS, find_qemu, kvm_unavailable, run_in_qemu
 from pmtimer_harness.tools.runner import run_guest
 
 BOCHS_MACHINE, BOCHS_ACCEL = "i440fx", "emulated"
@@ -57,6 +62,11 @@ class PeerSetup:
     def platform_options(self) -> tuple[str, ...]:
         """The harness's options for the peer's platform."""
         return BOCHS_PLATFORM_OPTIONS if self.peer == "bochs" else QEMU_PLATFORM_OPTIONS
+
+    @property
+    def config(self) -> MachineConfig:
+        """The platform the peer's disk is assembled for."""
+        return BOCHS_CONFIG if self.peer == "bochs" else QEMU_CONFIG
 
     def unavailable(self) -> str | None:
         """None if this configuration can run here, else why not (a missing peer program is an error)."""
@@ -151,7 +161,7 @@ def compare(
     timer_model: type[PmTimer] = PmTimer,
 ) -> Comparison:
     """Run ``guest`` in the harness and on the peer at the same time, and compare."""
-    reason = portability(guest, setup.peer) or setup.unavailable()
+    reason = portability(guest, setup.peer) or setup.unavailable() or boot_refusal(guest, setup.config)
     if reason is not None:
         return Comparison(guest, setup, skipped=reason)
     peer: list[PeerRun] = []

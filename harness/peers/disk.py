@@ -1,7 +1,15 @@
 """A bootable raw disk for a harness guest: the loader's sector, the guest, padding.
 
-A BIOS loads only a disk's first sector; ``qemu_loader.asm`` is that sector
-and reads the guest from the sectors after it to 0x7C00.  The disk is padded
+A BIOS loads only a disk's first sector; ``qemu_loader.asm`` is that sector:
+it reads the guest from the sectors after it and starts it where and as the
+guest's header says (``--load-address``, ``--mode 16`` or ``32``), as the
+harness does.  A place the loader cannot use is refused with the reason: a
+64-bit start (long mode needs page tables the loader does not build), the
+loader's own sector, the PC's memory hole from the EBDA to 1 MiB, and past
+16 MiB (the peers have 32 MiB, and their firmware keeps its tables at the
+top).  The stack starts at the load address, as in the harness, except for a
+guest in the first 64 KiB past 1 MiB: below it a PC has ROM, so its stack
+starts at the top of conventional memory instead.  The disk is padded
 to whole cylinders of 16 heads x 63 sectors, because firmware and emulators
 see a disk through its geometry:
 
@@ -19,11 +27,14 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import ImageTooLarge, assemble, find_nasm
+from pmtimer_harness.tools.guest import GuestError, read_header
+from pmtimer_harness.tools.options import HeaderOptionError, header_parser
 
 LOADER = Path(__file__).resolve().parent / "qemu_loader.asm"
 SECTOR = 512
@@ -31,35 +42,101 @@ HEADS = 16
 SECTORS_PER_TRACK = 63
 CYLINDER = HEADS * SECTORS_PER_TRACK  # sectors
 MAX_GUEST_SECTORS = 127  # one INT 13h extended read
+START_MODES = (16, 32)  # what qemu_loader.asm can start a guest in
+START_FIELDS = ("mode", "load_address", "memory")  # what a guest's header says of its start
+LOADER_END = 0x800  # the vectors, the BIOS data, and the loader's sector, moved to 0x600
+CONVENTIONAL_END = 0x9FC00  # the EBDA, video memory and the ROMs from here to 1 MiB
+HIGH_MEMORY = 0x100000
+PEER_MEMORY_END = 16 << 20
+STACK_ROOM = 0x10000  # below a guest this close past 1 MiB, the stack would run into the ROM
 
 
 class DiskError(ValueError):
     """A guest that does not fit on the loader's disk."""
 
 
-def loader_sector(guest_sectors: int) -> bytes:
-    """The boot sector, assembled to read ``guest_sectors`` sectors."""
+def loader_sector(guest_sectors: int, config: MachineConfig) -> bytes:
+    """The boot sector, assembled to read ``guest_sectors`` sectors and start them as ``config`` says."""
+    defines = {
+        "GUEST_SECTORS": guest_sectors, "LOAD_ADDRESS": config.load_address, "START_MODE": config.mode,
+        "STACK": initial_stack(config.load_address),
+    }
     with tempfile.TemporaryDirectory(prefix="harness-loader-") as scratch:
         output = Path(scratch) / "loader.bin"
         subprocess.run(
-            [find_nasm(), "-f", "bin", f"-DGUEST_SECTORS={guest_sectors}", "-o", str(output), str(LOADER)],
+            [find_nasm(), "-f", "bin", *(f"-D{name}={value}" for name, value in defines.items()),
+             "-o", str(output), str(LOADER)],
             check=True, capture_output=True,
         )
         return files.read_bytes(output, SECTOR)
 
 
+def initial_stack(load_address: int) -> int:
+    """Where the loader starts the stack: the load address, as the harness does, where RAM lies below it."""
+    if HIGH_MEMORY <= load_address < HIGH_MEMORY + STACK_ROOM:
+        return CONVENTIONAL_END
+    return load_address
+
+
+def boot_config(guest: Path, platform: MachineConfig) -> MachineConfig:
+    """``platform`` with the start the guest's header asks for: its mode, load address and RAM."""
+    header = read_header(guest)
+    try:
+        chosen = vars(header_parser().parse_args(list(header.options)))
+    except HeaderOptionError as error:
+        raise GuestError(f"{guest}: its '; harness:' line: {error}") from None
+    return replace(platform, **{name: chosen[name] for name in START_FIELDS if name in chosen})
+
+
+def check_start(guest: Path, config: MachineConfig, size: int) -> None:
+    """Refuse, with the reason, a start the loader cannot give a guest of ``size`` bytes."""
+    name = files.shown_name(guest.name)
+    if config.mode not in START_MODES:
+        raise DiskError(f"{name} starts in {config.mode}-bit mode (--mode {config.mode}); the boot loader starts "
+                        "a guest in 16-bit real mode or 32-bit protected mode: run it in the harness")
+    first, last = config.load_address, config.load_address + size - 1
+    place = f"{name} at {first:#x}-{last:#x}"
+    if first < LOADER_END:
+        raise DiskError(f"{place}: below {LOADER_END:#x} are the interrupt vectors, the BIOS data and the boot "
+                        "loader; load it higher")
+    if first < HIGH_MEMORY and last >= CONVENTIONAL_END:
+        raise DiskError(f"{place} reaches into {CONVENTIONAL_END:#x}-{HIGH_MEMORY - 1:#x}, where a PC has the EBDA, "
+                        "video memory and ROM; load it below or at 1 MiB and above")
+    if last >= PEER_MEMORY_END:
+        raise DiskError(f"{place} ends past {PEER_MEMORY_END >> 20} MiB: the peers have 32 MiB, with their "
+                        "firmware's tables at the top")
+
+
 def disk_image(guest: Path, platform: MachineConfig) -> bytes:
-    """The whole disk, with the guest assembled for ``platform``."""
+    """The whole disk: the guest assembled for ``platform``, started as its header asks."""
+    config, image = placed_image(guest, platform)
+    sectors = -(-len(image) // SECTOR)
+    disk = loader_sector(sectors, config) + image.ljust(sectors * SECTOR, b"\0")
+    return disk.ljust(cylinders(len(disk)) * CYLINDER * SECTOR, b"\0")
+
+
+def boot_refusal(guest: Path, platform: MachineConfig) -> str | None:
+    """None if the loader can start ``guest`` assembled for ``platform``, else why not."""
+    try:
+        placed_image(guest, platform)
+    except DiskError as error:
+        return str(error)
+    return None
+
+
+def placed_image(guest: Path, platform: MachineConfig) -> tuple[MachineConfig, bytes]:
+    """The guest's start and its image, assembled for ``platform``; a start the loader cannot give is refused."""
+    config = boot_config(guest, platform)
+    check_start(guest, config, SECTOR)  # before NASM runs: the mode alone may refuse it
     limit = MAX_GUEST_SECTORS * SECTOR
     try:
-        image = assemble(guest, platform.nasm_defines(), max_image_bytes=limit).image  # refused before it is read
+        image = assemble(guest, config.nasm_defines(), max_image_bytes=limit).image  # refused before it is read
     except ImageTooLarge as error:
         amount = f"at least {error.size}" if error.stopped else f"{error.size}"
         raise DiskError(f"{files.shown_name(guest.name)} is {amount} bytes; the boot loader reads at most {limit}"
                         ) from None
-    sectors = -(-len(image) // SECTOR)
-    disk = loader_sector(sectors) + image.ljust(sectors * SECTOR, b"\0")
-    return disk.ljust(cylinders(len(disk)) * CYLINDER * SECTOR, b"\0")
+    check_start(guest, config, -(-len(image) // SECTOR) * SECTOR)  # the loader copies whole sectors
+    return config, image
 
 
 def cylinders(size: int) -> int:
