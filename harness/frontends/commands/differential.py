@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from pmtimer_harness.frontends.commands.common import USAGE_ERROR
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choices
 from pmtimer_harness.frontends.suite import guests_in
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES
@@ -47,4 +48,8 @@ def command_differential(args: argparse.Namespace) -> int:
         print(json.dumps([item.as_dict() for item in comparisons], indent=2))
     else:
         print(format_comparisons(comparisons))
+    if not any(item.ran for item in comparisons):
+        # Nothing was compared, so nothing agreed: the rows above say why each was skipped.
+        print("harness: error: every run was skipped; nothing was compared", file=sys.stderr)
+        return USAGE_ERROR
     return 0 if all(item.agree for item in comparisons) else 1
