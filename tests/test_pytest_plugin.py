@@ -133,6 +133,19 @@ def test_a_platform_that_does_not_exist_is_a_failure_naming_the_platforms_even_w
     result.stdout.fnmatch_lines(["*typo.asm:1: '; expect:' no platform 'bhyv'; the platforms are acpi, bhyve, *"])
 
 
+def test_a_bad_option_in_the_header_or_a_variant_fails_the_guest_instead_of_passing_its_platform_items(pytester):
+    guests = pytester.mkdir("guests")
+    # An item expecting an error on a platform passes when the guest cannot be built there: not for a typo.
+    (guests / "typo.asm").write_text("; harness: --timer-width 25\n; expect: pass qemu=error\n" + PASSING_GUEST)
+    (guests / "variant.asm").write_text("; variant: fast --insn-ns fast\n" + PASSING_GUEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([
+        "*typo.asm: its '; harness:' line: argument --timer-width: invalid choice: 25*",
+        "*variant.asm: its '; variant: fast' line: argument --insn-ns: not a whole number: 'fast'*",
+    ])
+
+
 def test_upper_case_sources_are_guests_and_a_variant_named_as_a_declared_platform_is_refused(pytester):
     guests = pytester.mkdir("guests")
     (guests / "LOUD.ASM").write_text(PASSING_GUEST)

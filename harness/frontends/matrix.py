@@ -25,8 +25,8 @@ from pathlib import Path
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.platform.profiles import PROFILES, UnknownPlatform, profile
 from pmtimer_harness.tools.files import shown_name
-from pmtimer_harness.tools.guest import GuestError, GuestHeader, read_header
-from pmtimer_harness.tools.options import HeaderOptionError, header_parser
+from pmtimer_harness.tools.guest import GuestHeader, check_options, read_header
+from pmtimer_harness.tools.options import header_parser
 from pmtimer_harness.tools.runner import run_guest
 
 # A guest that waits for a timer that never comes must not hold the matrix up:
@@ -77,10 +77,7 @@ class Cell:
 def check_guest(guest: Path) -> GuestHeader:
     """The guest's header, its options parsed: a mistake there is the user's, found before any cell runs."""
     header = read_header(guest)
-    try:
-        header_parser().parse_args(list(header.options))
-    except HeaderOptionError as error:
-        raise GuestError(f"{guest}: its '; harness:' line: {error}") from None
+    check_options(guest, header)
     return header
 
 

@@ -69,10 +69,11 @@ def is_guest(path: Path, config: pytest.Config) -> bool:
 
 class GuestFile(pytest.File):
     def collect(self):  # type: ignore[no-untyped-def]
-        from pmtimer_harness.tools.guest import GuestError, read_header
+        from pmtimer_harness.tools.guest import GuestError, check_options, read_header
 
         try:
             header = read_header(self.path)
+            check_options(self.path, header)
         except GuestError as error:
             yield GuestItem.from_parent(self, name=self.path.stem, problem=str(error))
             return

@@ -31,6 +31,7 @@ from pmtimer_harness.platform.profiles import UnknownPlatform, profile
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES, NASM_TIMEOUT_S, ImageTooLarge, assemble
 from pmtimer_harness.tools.files import shown_name
+from pmtimer_harness.tools.options import HeaderOptionError, header_parser
 
 SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
 BINARY_SUFFIXES = (".bin", ".img")
@@ -140,6 +141,17 @@ def _check_item_names(
     if clash:
         raise GuestError(f"{path}: '; variant: {clash[0]}' has the name of a platform '; expect:' names; "
                          "rename the variant")
+
+
+def check_options(path: Path, header: GuestHeader) -> None:
+    """Parse the header's options, and each variant's: a mistake there is the user's, found before any run."""
+    lines = [("'; harness:'", header.options)]
+    lines += [(f"'; variant: {name}'", options) for name, options in header.variants]
+    for line, options in lines:
+        try:
+            header_parser().parse_args(list(options))
+        except HeaderOptionError as error:
+            raise GuestError(f"{path}: its {line} line: {error}") from None
 
 
 def platform_expectations(path: Path) -> dict[str, Verdict]:
