@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.frontends.suite import bundled_guests
 from pmtimer_harness.tools.guest import load_guest
@@ -169,3 +170,14 @@ target: in eax, dx
     run = counted(tmp_path, body)
     assert run.plain.result.verdict == Verdict.PASS, run.plain.result.report
     assert_counts_exact(run)
+
+
+@pytest.mark.parametrize("before", [b"", b"\x90\x90"])
+def test_a_fault_at_bytes_capstone_cannot_decode_counts_only_what_ran_before_them(before):
+    # `8f 48 80`: POP to Unicorn (it ignores the ModRM reg field), nothing to capstone.  The POP
+    # stores to 0xFFFFFF80, outside RAM, and faults: only the NOPs before it retired.
+    config = MachineConfig(mode=32, load_address=0x1000, max_instructions=5000)
+    run = counted_run(before + b"\x8f\x48\x80", config)
+    assert_counts_exact(run)
+    assert run.fast.verdict == Verdict.ERROR
+    assert run.fast.instructions == len(before)

@@ -79,7 +79,16 @@ class Block:
     def retired_before(self, address: int) -> int:
         """Instructions of this block that retired when execution stands at ``address``."""
         index = self.index_of(address)
+        if index is None and address == self.decoded_end:
+            # At the first bytes capstone could not decode, which Unicorn ran (or faulted at):
+            # ``8f 48 80`` is a POP to Unicorn, and nothing to capstone.
+            index = len(self.instructions)
         return self.icount if index is None else min(index, self.icount)
+
+    @property
+    def decoded_end(self) -> int:
+        """Where the decoding stopped: the block's end, or the first bytes capstone could not decode."""
+        return self.address + sum(instruction.size for instruction in self.instructions)
 
 
 EMPTY_BLOCK = Block(0, 0, 16, (), (), (), 0)
