@@ -131,6 +131,7 @@ class Machine:
                 instruction_trace.ranges,
             )
         self._stop: Stop | None = None
+        self._interrupted_by: int = signal.SIGINT
         self._memory_fault: str | None = None
         self._image_size = 0
         self._restored = False
@@ -322,12 +323,16 @@ class Machine:
         The handler runs between Python bytecodes: inside a hook, after a slice
         of CPU time, or in a halted CPU's nap, so a run stops within a slice.
         Signals can be handled only in the main thread; elsewhere Ctrl-C is left alone.
+        The command line hands SIGTERM and SIGHUP to this handler too, with
+        their own numbers (``frontends/stop_signals.py``): the report names the signal.
         """
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
-        def stop(_signal: int, _frame: object) -> None:
+        def stop(signum: int, _frame: object) -> None:
+            if not self.dispatch.interrupted:
+                self._interrupted_by = signum
             self.dispatch.interrupted = True
             self.dispatch.check_soon()  # the check point stops the CPU; the host clock's stops it now
 
@@ -554,7 +559,7 @@ class Machine:
         if self.debugger is not None and self.debugger.killed:
             return Stop(Verdict.ERROR, instructions, report=self._report_at(pc, "error: killed from the debugger"))
         if self.dispatch.interrupted:
-            reason = "interrupted: Ctrl-C (SIGINT) stopped the run"
+            reason = f"interrupted: {_signal_words(self._interrupted_by)} stopped the run"
             return Stop(Verdict.INTERRUPTED, instructions, report=self._report_at(pc, reason))
         if wall_seconds >= self.config.timeout:
             reason = f"timeout: wall-clock budget of {self.config.timeout:g} s spent (--timeout)"
@@ -625,6 +630,10 @@ class Machine:
             report=stop.report,
             warnings=self.bus.unclaimed_notes() + [note for note in (self.board.console.dropped_note,) if note],
         )
+
+
+def _signal_words(signum: int) -> str:
+    return "Ctrl-C (SIGINT)" if signum == signal.SIGINT else signal.Signals(signum).name
 
 
 def _traceback_lines(error: BaseException) -> list[str]:

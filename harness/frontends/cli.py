@@ -1,7 +1,8 @@
 """Command line: ``python -m pmtimer_harness COMMAND``; each command lives in ``commands/``.
 
 Exit status (``commands/common.py``): 0 pass, 1 fail, 2 usage error,
-3 timeout or halted, 4 error verdict.  A user mistake (a missing guest, an
+3 timeout or halted, 4 error verdict, 130 Ctrl-C (143 SIGTERM, 129 SIGHUP:
+``stop_signals.py``).  A user mistake (a missing guest, an
 option out of range, NASM rejecting the source) gets one clear message and
 status 2, as argparse gives its own usage errors, never a traceback.
 """
@@ -17,6 +18,7 @@ from importlib import import_module
 from typing import NoReturn
 
 from pmtimer_harness import __version__
+from pmtimer_harness.frontends import stop_signals
 
 # Each command's name -> its module in commands/ (whose add_to adds it).  Only
 # the module of the command being run is imported: start-up stays short.
@@ -63,17 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
-        return args.handler(args)
+        status = args.handler(args)
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
-        # Ctrl-C outside a running guest (assembling, loading, waiting for a peer): one line, status 130.
+        # Ctrl-C (or SIGTERM, SIGHUP) outside a running guest (assembling, loading, waiting for a peer): one line.
         from pmtimer_harness.frontends.commands.common import INTERRUPTED_STATUS
 
-        print("harness: interrupted", file=sys.stderr)
-        return INTERRUPTED_STATUS
+        print(f"harness: {stop_signals.interrupted()}", file=sys.stderr)
+        status = INTERRUPTED_STATUS
     except Exception as error:
         from pmtimer_harness.frontends.commands.common import USAGE_ERROR, user_errors
 
@@ -81,11 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"harness: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    if stop_signals.received() is None:
+        return status
+    from pmtimer_harness.frontends.commands.common import INTERRUPTED_STATUS
+
+    return stop_signals.signalled_status(status, INTERRUPTED_STATUS)
 
 
 def entry_point() -> int:
     """``pmtimer-harness`` and ``python -m pmtimer_harness``: ``main`` in a process of its own, which then ends."""
-    status = main()
+    with stop_signals.taken_as_ctrl_c():  # the process's own: never a library user's handlers
+        status = main()
     # Everything still alive now lives until the process ends.  Frozen, it is left
     # alone by the collections of the interpreter's shutdown, which otherwise
     # free it object by object: tens of milliseconds of a one-guest run.

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from pmtimer_harness.frontends import stop_signals
 from pmtimer_harness.frontends.commands.common import USAGE_ERROR
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choices
 from pmtimer_harness.frontends.suite import guests_in
@@ -42,7 +43,7 @@ def command_differential(args: argparse.Namespace) -> int:
     try:
         comparisons = compare_all(guests, configurations, args.timeout)
     except KeyboardInterrupt:
-        print("harness: interrupted; the peers were stopped", file=sys.stderr)
+        print(f"harness: {stop_signals.interrupted()}; the peers were stopped", file=sys.stderr)
         return INTERRUPTED
     if args.json:
         print(json.dumps([item.as_dict() for item in comparisons], indent=2))

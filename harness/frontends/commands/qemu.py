@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.frontends import stop_signals
 from pmtimer_harness.frontends.commands.common import VERDICT_STATUS, printable
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choice
 from pmtimer_harness.peers.portable import portability
@@ -40,7 +41,7 @@ def command_qemu(args: argparse.Namespace) -> int:
     try:
         run = run_in_qemu(guest, args.machine, args.accel, args.timeout)
     except KeyboardInterrupt:
-        print("harness: interrupted; QEMU was stopped", file=sys.stderr)
+        print(f"harness: {stop_signals.interrupted()}; QEMU was stopped", file=sys.stderr)
         return 130
     for note in run.notes:
         print(f"harness: note: {note}", file=sys.stderr)
