@@ -24,6 +24,17 @@ if "HARNESS_CACHE_DIR" not in os.environ:
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """An assembly cache of the test's own, in its tmp_path (the environment names it)."""
+    from pmtimer_harness.tools import cache
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(cache.CACHE_ENV, str(folder))
+    monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
     """The package's wheel, built once per session (pip wheel, as a user's pip install builds it)."""

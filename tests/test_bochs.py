@@ -5,22 +5,14 @@ are skipped, and say why.
 """
 
 import pytest
-from pmtimer_harness.peers.bochs import BochsUnavailable, find_bochs, run_in_bochs
+from pmtimer_harness.peers.bochs import run_in_bochs
 from pmtimer_harness.peers.differential import PeerSetup, compare
 from pmtimer_harness.peers.portable import portability
 
 from tests.guests import bundled, write_guest
+from tests.peer_marks import needs_bochs
 
-
-def _bochs_missing() -> str | None:
-    try:
-        find_bochs()
-    except BochsUnavailable as error:
-        return str(error)
-    return None
-
-
-pytestmark = [pytest.mark.differential, pytest.mark.skipif(_bochs_missing() is not None, reason=str(_bochs_missing()))]
+pytestmark = [pytest.mark.differential, needs_bochs]
 BOCHS = PeerSetup("bochs", "i440fx", "emulated")
 
 

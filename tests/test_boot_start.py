@@ -6,13 +6,12 @@ switching to flat 32-bit protected mode; what it cannot start is refused with
 the reason, by ``image`` and as a skipped ``differential`` row.
 """
 
-import shutil
-
 import pytest
 from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.peers import differential
-from pmtimer_harness.peers.bochs import BochsUnavailable, find_bochs
 from pmtimer_harness.peers.differential import PeerSetup, compare
+
+from tests.peer_marks import needs_bochs, needs_qemu
 
 # Runs only as 32-bit code at the address it was assembled for; its last bytes are sectors past the first.
 PROTECTED_GUEST = """\
@@ -55,18 +54,6 @@ OVER_THE_BUFFER = "; harness: --mode 32 --load-address 0x18000\n"
 LOW_REAL_MODE = "; harness: --load-address 0x1000\n"
 
 
-def _bochs_missing() -> str | None:
-    try:
-        find_bochs()
-    except BochsUnavailable as error:
-        return str(error)
-    return None
-
-
-needs_qemu = pytest.mark.skipif(
-    shutil.which("qemu-system-x86_64") is None, reason="QEMU (qemu-system-x86_64) is not installed"
-)
-needs_bochs = pytest.mark.skipif(_bochs_missing() is not None, reason=str(_bochs_missing()))
 
 
 def _guest(tmp_path, header, body, name="guest.asm"):

@@ -10,14 +10,6 @@ from pmtimer_harness.tools import cache
 from pmtimer_harness.tools.assembler import assemble, parse_dependencies
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(cache.CACHE_ENV, str(folder))
-    monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
-    return folder
-
-
 def sibling_project(root):
     """guests/g.asm includes ../common/cfg.inc: a file outside the guest's folder and the bundled includes."""
     (root / "common").mkdir()

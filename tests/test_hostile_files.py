@@ -38,14 +38,6 @@ HUGE = 3 << 30  # sparse: 3 GiB on paper, nothing on disk
 BUDGET_S = 10.0  # each command; a device read for ever took minutes and gigabytes
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(cache.CACHE_ENV, str(folder))
-    monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
-    return folder
-
-
 def command(capsys, argv: list[str]) -> tuple[int, str, str]:
     started = time.monotonic()
     status = main(argv)

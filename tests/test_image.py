@@ -1,6 +1,5 @@
 """``image``: a raw bootable disk for any VMM, booted here in QEMU ``pc`` and ``q35``."""
 
-import shutil
 
 import pytest
 from pmtimer_harness.frontends.cli import main
@@ -8,10 +7,7 @@ from pmtimer_harness.peers.disk import CYLINDER, SECTOR
 from pmtimer_harness.peers.qemu import boot_in_qemu
 
 from tests.guests import FINDS_THE_TIMER, write_guest
-
-needs_qemu = pytest.mark.skipif(
-    shutil.which("qemu-system-x86_64") is None, reason="QEMU (qemu-system-x86_64) is not installed"
-)
+from tests.peer_marks import needs_qemu
 
 
 @pytest.fixture

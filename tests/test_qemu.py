@@ -8,7 +8,6 @@ runs the whole cross product.
 """
 
 import json
-import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,19 +24,15 @@ from pmtimer_harness.peers.process import PeerProcess
 from pmtimer_harness.peers.qemu import (
     QemuUnavailable,
     find_qemu,
-    kvm_unavailable,
     qemu_result,
     run_in_qemu,
 )
 
 from tests.guests import FINDS_THE_TIMER, bundled, write_guest
+from tests.peer_marks import needs_kvm, needs_qemu
 
 pytestmark = pytest.mark.differential
 
-needs_qemu = pytest.mark.skipif(
-    shutil.which("qemu-system-x86_64") is None, reason="QEMU (qemu-system-x86_64) is not installed"
-)
-needs_kvm = pytest.mark.skipif(kvm_unavailable() is not None, reason=f"no KVM: {kvm_unavailable()}")
 
 PORTABLE = [guest for guest in bundled_guests() if portability(guest) is None]
 SHORT = ["hello.asm", "discovery.asm"]
