@@ -3,7 +3,7 @@
 #               and the same guests in QEMU and Bochs where they can be installed)
 # make bench  - the port-read cost against a bare Unicorn hook, start-up against
 #               `import unicorn` and QEMU's boot, end to end against QEMU
-# make fuzz   - a long run of the random-guest fuzzing (minutes)
+# make fuzz   - a long run of the fuzzing: random guests, hostile devices and files (minutes)
 # Each target sets up what it needs: a virtual environment in .venv and NASM.
 
 PYTHON ?= python3
@@ -30,10 +30,12 @@ bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_flood_memory.py
 	$(PY) benchmarks/bench_runaway_memory.py
 
-# The long profile of the random-guest fuzzing (tests/test_fuzz_guests.py), and the
-# instruction count checked against a per-instruction count on every bundled guest whole.
+# The long profile of the fuzzing (random guests, a user's hostile devices, files of every
+# kind on every input path), and the instruction count checked against a per-instruction
+# count on every bundled guest whole.
 fuzz: $(STAMP) nasm
-	HARNESS_FUZZ=long $(PY) -m pytest -q tests/test_fuzz_guests.py tests/test_exact_count.py --hypothesis-show-statistics
+	HARNESS_FUZZ=long $(PY) -m pytest -q tests/test_fuzz_guests.py tests/test_exact_count.py tests/test_hostile_devices.py \
+	  tests/test_hostile_files.py --hypothesis-show-statistics
 
 # vulture at 100% confidence reports only what can never run or be used: code
 # after a return, raise or break, under a condition that is always false, and

@@ -8,6 +8,7 @@ and ``SystemExit`` or ``KeyboardInterrupt`` raised inside ``read`` vanished the
 same way.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ from pmtimer_harness.core.bus import PortBus
 from pmtimer_harness.core.result import Verdict
 
 PORT = 0x510
+LONG = os.environ.get("HARNESS_FUZZ") == "long"  # make fuzz: many more, and random
 # Reads the device once and exits with what it read: a garbage value would show as the exit code.
 READ_AND_EXIT = bytes.fromhex("ba1005" "ec" "e6f4" "f4")  # mov dx, 0x510; in al, dx; out 0xF4, al; hlt
 READ_DWORD_AND_EXIT = bytes.fromhex("ba1005" "66ed" "e6f4" "f4")  # ...; in eax, dx; ...
@@ -113,7 +115,7 @@ def test_a_device_not_shaped_like_one_is_a_usage_error(device):
         run_guest(READ_AND_EXIT, [], devices=[device])
 
 
-@settings(max_examples=40, deadline=None, database=None, derandomize=True)
+@settings(max_examples=2000 if LONG else 40, deadline=None, database=None, derandomize=not LONG)
 @given(value=st.one_of(
     st.integers(-(1 << 80), 1 << 80), st.floats(), st.text(max_size=4), st.none(), st.booleans(),
     st.binary(max_size=4), st.lists(st.integers(), max_size=2),
