@@ -35,6 +35,7 @@ COMMANDS = {
     "cache": "cache",
     "platforms": "platforms",
     "matrix": "matrix",
+    "fingerprint": "fingerprint",
 }
 
 
