@@ -74,16 +74,16 @@ class FieldComparison:
 def parse(console: str, source: str, *, stopped: bool = False) -> Fingerprint:
     """The fingerprint the probe printed; ``stopped``: the platform ended the run at an access it refuses."""
     printed = {name: _shown(value) for name, value in FIELD_LINE.findall(console) if name in FIELDS}
+    # The probe prints in FIELDS' order: a stop came at the field after the last one printed.
+    stopped_at = max((FIELDS.index(name) for name in printed), default=-1) + 1 if stopped else len(FIELDS)
     fields: dict[str, str] = {}
-    first_missing = True
-    for name in FIELDS:
+    for index, name in enumerate(FIELDS):
         if name in printed:
             fields[name] = printed[name]
         elif name in TIMER_FIELDS and printed.get("timer_port") == "none":
             fields[name] = NO_TIMER
-        elif stopped:
-            fields[name] = STOPPED if first_missing else NOT_REACHED
-            first_missing = False
+        elif index >= stopped_at:
+            fields[name] = STOPPED if index == stopped_at else NOT_REACHED
         else:
             fields[name] = MISSING
     return Fingerprint(source, fields)
