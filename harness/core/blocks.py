@@ -114,6 +114,37 @@ def may_access_memory(text: str) -> bool:
     return any(word in IMPLICIT_MEMORY for word in text.split()[:3])
 
 
+# Prefix bytes: legacy prefixes in every mode, REX (0x40-0x4F) in 64-bit code.
+LEGACY_PREFIXES = frozenset({0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3})
+X87_ESCAPES = range(0xD8, 0xE0)
+POP_RM = 0x8F
+MODRM_REG_BITS = 0x38
+
+
+def undocumented_alias(code: bytes, address: int, bits: int) -> Instruction | None:
+    """An instruction Unicorn runs and capstone refuses, decoded for its length; None for anything else.
+
+    These are the x87 escapes (D8-DF) with a ModRM reg field capstone does not
+    know (``dc d0`` is FCOM2, an alias of FCOM) and POP r/m (8F) with a reg
+    field other than 0, which QEMU runs as POP.  Their length depends on the
+    ModRM byte's mod and rm fields, never on its reg field, so the same bytes
+    with reg 0 (``d9 /0``, ``8f /0``, both known to capstone) have it.
+    """
+    index = 0
+    while index < len(code) and (code[index] in LEGACY_PREFIXES or (bits == 64 and 0x40 <= code[index] <= 0x4F)):
+        index += 1
+    if index + 1 >= len(code) or not (code[index] == POP_RM or code[index] in X87_ESCAPES):
+        return None
+    opcode, modrm = code[index], code[index + 1]
+    known = POP_RM if opcode == POP_RM else 0xD9
+    patched = code[:index] + bytes([known, modrm & ~MODRM_REG_BITS]) + code[index + 2 :]
+    for _, size, _, operands in disassembler(bits).disasm_lite(patched, address, 1):
+        name = "pop" if opcode == POP_RM else "x87"  # "pop": it touches the stack (may_access_memory)
+        reg = (modrm & MODRM_REG_BITS) >> 3
+        return Instruction(address, size, f"{name} {operands} ({opcode:02x} /{reg}, which capstone does not decode)")
+    return None
+
+
 def _is_hooked(mnemonic: str) -> bool:
     # A prefix is part of capstone's mnemonic ("rep insb"); a TSC read takes none that changes it.
     return mnemonic.split()[-1] in PORT_MNEMONICS or mnemonic in TSC_MNEMONICS
@@ -121,15 +152,24 @@ def _is_hooked(mnemonic: str) -> bool:
 
 def decode_block(code: bytes, address: int, bits: int, icount: int | None = None) -> Block:
     """Decode a block's bytes; ``icount``, when known from Unicorn, overrides the decoded count."""
-    instructions = []
+    instructions: list[Instruction] = []
     hooked_instructions = []
     hooked_index = []
-    for insn_address, size, mnemonic, operands in disassembler(bits).disasm_lite(code, address):
-        instruction = Instruction(insn_address, size, f"{mnemonic} {operands}".strip())
-        if _is_hooked(mnemonic):
-            hooked_index.append(len(instructions))
-            hooked_instructions.append(instruction)
-        instructions.append(instruction)
+    offset = 0
+    while offset < len(code):
+        for insn_address, size, mnemonic, operands in disassembler(bits).disasm_lite(code[offset:], address + offset):
+            instruction = Instruction(insn_address, size, f"{mnemonic} {operands}".strip())
+            if _is_hooked(mnemonic):
+                hooked_index.append(len(instructions))
+                hooked_instructions.append(instruction)
+            instructions.append(instruction)
+            offset += size
+        if offset < len(code):  # capstone stopped at bytes it does not decode
+            alias = undocumented_alias(code[offset:], address + offset, bits)
+            if alias is None:
+                break
+            instructions.append(alias)
+            offset += alias.size
     return Block(
         address,
         len(code),
