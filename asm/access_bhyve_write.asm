@@ -7,7 +7,8 @@
 ; harness: --io-semantics bhyve
 ; expect: error
 ; portable: no, bhyve's access rules: QEMU ignores the write
-; expect: qemu=fail qemu-ovmf=fail xen=fail virtualbox=fail hyperv=fail cloud-hypervisor=fail
+; expect: qemu=fail qemu-q35=fail qemu-kvm=fail qemu-q35-kvm=fail qemu-ovmf=fail xen=fail virtualbox=fail
+; expect: hyperv=fail cloud-hypervisor=fail
 ; expect: bochs=fail piix4=fail intel-pch=fail amd-fch=fail no-pm-timer=fail
 
         bits 16

@@ -8,7 +8,8 @@
 ;   - the first value with bit 24 set is 2^24 plus a few ticks.
 ; harness: --timer-width 32 --timer-start 0xFFFF00
 ; portable: no, needs --timer-start and a 32-bit timer; QEMU's is 24 bits
-; expect: qemu=fail qemu-ovmf=fail bochs=fail piix4=fail intel-pch=fail width-mismatch=fail
+; expect: qemu=fail qemu-q35=fail qemu-kvm=fail qemu-q35-kvm=fail qemu-ovmf=fail bochs=fail piix4=fail
+; expect: intel-pch=fail width-mismatch=fail
 ; expect: no-pm-timer=fail
 
         bits 16

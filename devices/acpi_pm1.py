@@ -10,12 +10,27 @@ or bit 31 when TMR_VAL_EXT is set), and writing 1 clears it.  While TMR_EN and
 TMR_STS are both set, the SCI is asserted.  Platforms differ (``Pm1Rules``,
 chosen by ``harness/platform/profiles.py`` with their sources): bhyve and
 Hyper-V never set TMR_STS, QEMU and Bochs watch bit 23, Xen and VirtualBox bit
-31; VirtualBox raises the SCI only while SCI_EN is set, Xen does not look.
+31; VirtualBox raises the SCI only while SCI_EN is set, Xen, QEMU and Bochs do
+not look.
+
+Legacy mode (ACPI 6.5, 4.8.2.5 "Legacy/ACPI Select"): a platform whose FADT
+names an SMI_CMD port hands over with SCI_EN clear, and the OS switches to ACPI
+mode by writing the FADT's ACPI_ENABLE there; the chipset then sets SCI_EN
+(ACPI_DISABLE clears it).  QEMU (hw/acpi/core.c ``acpi_pm1_cnt_update``,
+reached from the APM port 0xB2) and Bochs (iodev/acpi.cc ``generate_smi``) do
+it in the chipset model, not in SMM code, and the port reads back the last
+byte written (QEMU hw/isa/apm.c, Bochs iodev/pci2isa.cc: the APMC register).
 
 Like the counter, TMR_STS is computed when read: the number of toggles of the
 watched bit since time 0 is ``(start + ticks) >> bit``; the status is set when
-more have happened than had when the guest last cleared it.  ``next_toggle_ns``
+more have happened than had when the guest last cleared it.  Until the guest
+first clears it, some platforms set it at another count (``first_tmr_sts``):
+QEMU at once (``acpi_pm_tmr_reset`` leaves ``overflow_time`` 0), Bochs at
+0xFFFFFF (``reset`` sets ``tmr_overflow_time = 0xffffff``).  ``next_toggle_ns``
 tells the board when the next one comes, so it can skip idle time.
+
+Saved state (``state``): TMR_EN, TMR_STS, SCI_EN, the ticks left until a first
+TMR_STS still to come, and the SMI_CMD byte last written.
 """
 
 from __future__ import annotations
@@ -23,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import ClassVar
 
 from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer
 from pmtimer_harness.devices.ports import PortWindow
@@ -54,11 +70,34 @@ class SciGate(str, Enum):
 
 
 @dataclass(frozen=True)
+class Handover:
+    """How the firmware leaves the platform: in ACPI mode (``smi_cmd`` 0), or in legacy mode until the OS asks."""
+
+    smi_cmd: int = 0  # the SMI_CMD port; 0: none, SCI_EN is set at hand-over
+    acpi_enable: int = 0  # the byte written there that sets SCI_EN
+    acpi_disable: int = 0  # and the one that clears it
+
+    @property
+    def legacy(self) -> bool:
+        return self.smi_cmd != 0
+
+
+ACPI_MODE = Handover()
+
+
+def _smi_command_added(payload: bytes) -> bytes:
+    """State version 2 adds the first TMR_STS still to come and the SMI_CMD byte; version 1 restores as it did."""
+    return payload
+
+
+@dataclass(frozen=True)
 class Pm1Rules:
     tmr_sts: TmrSts = TmrSts.TOP_BIT
     sci: SciGate = SciGate.ALWAYS_ACPI
     widths: frozenset[int] = field(default_factory=lambda: frozenset({2}))
     refusal: str = BHYVE_PM1_REFUSAL
+    first_tmr_sts: int | None = None  # the count that first sets TMR_STS; None: the watched bit's next toggle
+    handover: Handover = field(default_factory=lambda: ACPI_MODE)
 
     @staticmethod
     def of(semantics: IoSemantics) -> Pm1Rules:
@@ -69,7 +108,8 @@ class Pm1Rules:
 
 class Pm1Registers:
     name = "acpi-pm1"
-    state_version = 1
+    state_version = 2
+    state_upgrades: ClassVar[dict[int, Callable[[bytes], bytes]]] = {1: _smi_command_added}
 
     def __init__(
         self,
@@ -89,15 +129,21 @@ class Pm1Registers:
         self.semantics = IoSemantics(semantics)
         self.rules = rules or Pm1Rules.of(self.semantics)
         self.tmr_en = False
-        self.sci_en = True  # the firmware hands over in ACPI mode
+        handover = self.rules.handover
+        self.sci_en = not handover.legacy
+        self.smi_command = 0  # the byte last written to SMI_CMD
         self.status_bit = self._status_bit()
         # Toggles when the guest last cleared TMR_STS; at reset none is pending.
         self.toggles_seen = self.msb_toggles(0)
+        # Until the guest first clears TMR_STS, the count that sets it, where the platform has its own.
+        self.first_tmr_sts = self.rules.first_tmr_sts if self.status_bit is not None else None
         widths = self.rules.widths
         self.windows = tuple(
             PortWindow(port, 2, read_widths=widths, write_widths=widths, refusal=self.rules.refusal)
             for port in (self.status_port, self.enable_port, self.control_port)
         )
+        if handover.legacy:
+            self.windows += (PortWindow(handover.smi_cmd, 1),)
 
     def _status_bit(self) -> int | None:
         watched = {TmrSts.TOP_BIT: self.timer.width - 1, TmrSts.BIT_23: 23, TmrSts.BIT_31: 31}.get(self.rules.tmr_sts)
@@ -111,7 +157,13 @@ class Pm1Registers:
             return 0
         return (self.timer.start + self.timer.ticks(now_ns)) >> self.status_bit
 
+    def count(self, now_ns: int) -> int:
+        """The count since time 0, not wrapped: what ``first_tmr_sts`` is compared with."""
+        return self.timer.start + self.timer.ticks(now_ns)
+
     def tmr_sts(self, now_ns: int) -> bool:
+        if self.first_tmr_sts is not None:
+            return self.count(now_ns) >= self.first_tmr_sts
         return self.msb_toggles(now_ns) > self.toggles_seen
 
     def sci_asserted(self, now_ns: int) -> bool:
@@ -124,13 +176,17 @@ class Pm1Registers:
         if self.status_bit is None:
             return None
         timer = self.timer
+        if self.first_tmr_sts is not None and self.count(now_ns) < self.first_tmr_sts:
+            return timer.time_base.first_ns_at(self.first_tmr_sts - timer.start)
         next_tick = ((self.msb_toggles(now_ns) + 1) << self.status_bit) - timer.start
         return timer.time_base.first_ns_at(next_tick)
 
     # --- registers ----------------------------------------------------------
 
     def _register(self, port: int, now_ns: int) -> tuple[int, int]:
-        """(value, port of its low byte) of the 16-bit register that holds ``port``."""
+        """(value, port of its low byte) of the register that holds ``port``."""
+        if port == self.rules.handover.smi_cmd:
+            return self.smi_command, port
         if port < self.enable_port:
             return (TMR_STS if self.tmr_sts(now_ns) else 0), self.status_port
         if port < self.enable_port + 2:
@@ -138,6 +194,8 @@ class Pm1Registers:
         return (SCI_EN if self.sci_en else 0), self.control_port
 
     def register_name(self, port: int) -> str:
+        if port == self.rules.handover.smi_cmd:
+            return "SMI_CMD"
         if port < self.enable_port:
             return "PM1_STS"
         return "PM1_EN" if port < self.enable_port + 2 else "PM1_CNT"
@@ -149,7 +207,11 @@ class Pm1Registers:
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
         _, low_port = self._register(port, now_ns)
         value <<= 8 * (port - low_port)
-        if low_port == self.status_port and value & TMR_STS:
+        if low_port == self.rules.handover.smi_cmd:
+            self._smi_command(value & 0xFF)
+        elif low_port == self.status_port and value & TMR_STS:
+            if self.tmr_sts(now_ns):
+                self.first_tmr_sts = None  # from now on, each toggle of the watched bit
             self.toggles_seen = self.msb_toggles(now_ns)  # write 1 to clear
         elif low_port == self.enable_port and port == low_port:
             self.tmr_en = bool(value & TMR_EN)
@@ -158,16 +220,45 @@ class Pm1Registers:
         if self._on_change is not None:
             self._on_change()
 
+    def _smi_command(self, command: int) -> None:
+        """SMI_CMD: ACPI_ENABLE sets SCI_EN, ACPI_DISABLE clears it (ACPI 6.5, 4.8.2.5); other bytes do nothing here."""
+        handover = self.rules.handover
+        self.smi_command = command
+        if command == handover.acpi_enable:
+            self.sci_en = True
+        elif command == handover.acpi_disable:
+            self.sci_en = False
+
     # --- saved state ----------------------------------------------------------
 
     def state(self, now_ns: int) -> dict[str, object]:
-        return {"tmr_en": self.tmr_en, "tmr_sts": self.tmr_sts(now_ns), "sci_en": self.sci_en}
+        state: dict[str, object] = {"tmr_en": self.tmr_en, "tmr_sts": self.tmr_sts(now_ns), "sci_en": self.sci_en}
+        if self.first_tmr_sts is not None and not state["tmr_sts"]:
+            state["first_tmr_sts_in"] = self.first_tmr_sts - self.count(now_ns)
+        if self.rules.handover.legacy:
+            state["smi_cmd"] = self.smi_command
+        return state
 
     def restore(self, state: dict[str, object], now_ns: int) -> None:
-        """Take the saved bits back at ``now_ns``; the timer is restored first."""
+        """Take the saved bits back at ``now_ns``; the timer is restored first.
+
+        Version 1 saved neither a first TMR_STS still to come (the next toggle
+        sets it) nor the SMI_CMD byte (0).
+        """
         for name in ("tmr_en", "tmr_sts"):
             if not isinstance(state.get(name), bool):
                 raise ValueError(f"field {name!r} is missing or not true/false")
+        first_in, command = state.get("first_tmr_sts_in"), state.get("smi_cmd", 0)
+        if first_in is not None and not (_whole(first_in) and 0 < first_in <= 1 << 32):
+            raise ValueError(f"first_tmr_sts_in {first_in!r} is not a number of ticks to come")
+        if not (_whole(command) and 0 <= command <= 0xFF):
+            raise ValueError(f"smi_cmd {command!r} is not a byte")
         self.tmr_en = bool(state["tmr_en"])
         self.sci_en = bool(state.get("sci_en", True))
         self.toggles_seen = self.msb_toggles(now_ns) - int(bool(state["tmr_sts"]))
+        self.first_tmr_sts = None if first_in is None else self.count(now_ns) + first_in
+        self.smi_command = command
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

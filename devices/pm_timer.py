@@ -7,8 +7,14 @@ Sources:
 - freebsd/freebsd-src: sys/amd64/vmm/io/vpmtmr.c: port 0x408 (``IO_PMTMR``),
   full 32-bit value, and only a 4-byte IN is handled; any other access fails the
   vCPU run and bhyve exits.
-- qemu/qemu: hw/acpi/core.c (``acpi_pm_tmr_ops``): 1-, 2- and 4-byte reads
-  return the low-order bytes of the counter; writes are ignored.
+- qemu/qemu: hw/acpi/core.c (``acpi_pm_tmr_ops``: ``impl.min_access_size = 4``,
+  ``valid.min_access_size = 1``; ``acpi_pm_tmr_read`` ignores the offset): a
+  read the bus lets through returns the low-order bytes of the counter; writes
+  are ignored.  Which reads get through is QEMU's memory core's doing
+  (softmmu/memory.c ``memory_region_access_valid``, physmem.c
+  ``flatview_read_continue`` and ``memory_access_size``): under TCG an
+  unaligned read is invalid and reads 0; under KVM it is split into aligned
+  pieces, and a piece past the timer's four ports reads 0xFF (``unassigned_io_ops``).
 - The other platforms' rules (narrow reads that return byte lanes, all ones or
   a stale buffer; time bases in 100 ns or microsecond steps; bhyve's rate) are
   chosen by ``harness/platform/profiles.py``, which cites a source for each.
@@ -41,12 +47,18 @@ class IoSemantics(str, Enum):
 
 
 class NarrowRead(str, Enum):
-    """What a 1- or 2-byte IN in the timer's four ports returns (a 4-byte IN there returns the count)."""
+    """What a read in the timer's four ports returns, other than a 4-byte IN at the timer's own port (the count).
+
+    A 4-byte IN at port + 1..3 returns the count too, except where a rule says otherwise
+    (``UNALIGNED_ZERO``, ``SPLIT``, ``ALL_ONES``).
+    """
 
     REFUSE = "refuse"  # the platform stops the guest (bhyve)
-    LOW_BYTES = "low-bytes"  # the low-order bytes of the counter, at any of the four ports (QEMU)
+    LOW_BYTES = "low-bytes"  # the low-order bytes of the counter, at any of the four ports
+    UNALIGNED_ZERO = "unaligned-zero"  # low bytes when aligned; an unaligned read is invalid and reads 0 (QEMU, TCG)
+    SPLIT = "split"  # an unaligned read is taken apart into aligned pieces of low bytes (QEMU, KVM)
     LANES = "lanes"  # the bytes of the counter at the port's offset (Hyper-V)
-    ALL_ONES = "all-ones"  # 0xFF / 0xFFFF (Xen, VirtualBox, Bochs)
+    ALL_ONES = "all-ones"  # 0xFF / 0xFFFF, and 0xFFFFFFFF at port + 1..3 (Xen, VirtualBox, Bochs)
     STALE = "stale"  # the I/O buffer left untouched: what the last read returned (cloud-hypervisor)
 
 
@@ -182,22 +194,29 @@ class PmTimer:
         # TimeBase.ticks without the quantum, inlined: this is the hot path of
         # every timer read.  A platform with a coarser clock is a SteppedPmTimer.
         value = (self.start + now_ns * self.numerator // self.denominator) & self.mask
-        if width == 4:
+        if width == 4 and port == self.port:
             return value
         return self.narrow(port, width, value)
 
     def narrow(self, port: int, width: int, value: int) -> int:
-        """A 1- or 2-byte read in the timer's ports, by the platform's rule."""
+        """Any read in the timer's ports but a 4-byte one at the timer's own, by the platform's rule."""
         rule = self.access.narrow_reads
+        offset = port - self.port
         lane_mask = (1 << (8 * width)) - 1
-        if rule is NarrowRead.LANES:
-            return (value >> (8 * (port - self.port))) & lane_mask
         if rule is NarrowRead.ALL_ONES:
             return lane_mask
+        if rule is NarrowRead.UNALIGNED_ZERO:
+            return 0 if offset % width else value & lane_mask
+        if rule is NarrowRead.SPLIT:
+            return split_read(offset, width, value)
+        if width == 4:
+            return value
+        if rule is NarrowRead.LANES:
+            return (value >> (8 * offset)) & lane_mask
         if rule is NarrowRead.STALE:
             return self.last & lane_mask
-        # LOW_BYTES: QEMU implements the register as one 32-bit access and keeps
-        # the low-order bytes of a narrower read, whichever of its four ports it hits.
+        # LOW_BYTES: one 32-bit register whose narrower reads keep its low-order
+        # bytes, whichever of its four ports they hit.
         return value & lane_mask
 
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
@@ -218,6 +237,29 @@ class PmTimer:
         self.start = (counter - self.time_base.ticks(now_ns)) & self.mask
         last = state.get("last", counter)
         self.last = last if isinstance(last, int) and not isinstance(last, bool) else counter
+
+
+def split_read(offset: int, width: int, count: int) -> int:
+    """A read at timer port + ``offset`` taken apart as QEMU does for KVM's port exits.
+
+    qemu/qemu: softmmu/physmem.c (``flatview_read_continue``, ``memory_access_size``):
+    each piece is as long as is left, cut at the region's end, at the largest
+    power of two the piece's offset is aligned to, and to a power of two; a piece
+    in the timer's region is a read of the count (its low bytes), a piece past it
+    falls in the unclaimed ports behind, which read 0xFF a byte.
+    """
+    result, done = 0, 0
+    while done < width:
+        at = offset + done
+        if at >= 4:
+            return result | ((1 << (8 * (width - done))) - 1) << (8 * done)
+        piece = min(width - done, 4 - at)
+        if at:
+            piece = min(piece, at & -at)
+        piece = 1 << (piece.bit_length() - 1)
+        result |= (count & ((1 << (8 * piece)) - 1)) << (8 * done)
+        done += piece
+    return result
 
 
 class SteppedPmTimer(PmTimer):

@@ -5,8 +5,12 @@ Layouts follow the ACPI specification (6.5): section 5.2.5.3 (RSDP), 5.2.6
 (Generic Address Structure).  The FADT describes the devices the board built
 (``FadtFacts``), as bhyve's usr.sbin/bhyve/acpi.c does for its own: the PM1a
 event and control blocks, the timer's port, the SCI's line, TMR_VAL_EXT, and the
-shape the platform's firmware gives the table (revision 1, hardware-reduced,
-only X_PM_TMR_BLK filled, or no timer at all).
+shape the platform's firmware gives the table (its revision and length, the
+access sizes of its generic addresses, hardware-reduced, only X_PM_TMR_BLK
+filled, or no timer at all), the SMI_CMD port and its ACPI_ENABLE and
+ACPI_DISABLE values where the platform hands over in legacy mode, and whether
+there is an XSDT at all (ACPI 1.0 firmware, SeaBIOS and the Bochs BIOS, give a
+revision-0 RSDP and an RSDT only).
 
 Everything is built as bytes by pure functions; the board writes them.
 """
@@ -36,6 +40,10 @@ FADT_REVISION = 6
 FADT_MINOR_REVISION = 5
 FADT_LENGTH = 276
 FADT_V1_LENGTH = 116  # ACPI 1.0: up to and including Flags
+# The table's length by revision: 2 (ACPI 1.0b) adds RESET_REG, 3 (2.0) and 4 the X_ fields,
+# 5 the sleep registers, 6 the hypervisor vendor identity.
+FADT_LENGTHS = {1: FADT_V1_LENGTH, 2: 129, 3: 244, 4: 244, 5: 268}
+FIRST_MINOR_VERSION_REVISION = 5  # FADT Minor Version, offset 131, was reserved before ACPI 5.1
 TMR_VAL_EXT = 1 << 8  # FADT Flags bit 8: the timer is 32 bits wide
 HW_REDUCED_ACPI = 1 << 20  # FADT Flags bit 20: no fixed hardware (no PM1 blocks)
 
@@ -47,6 +55,8 @@ GAS_ACCESS_DWORD = 3
 FADT_DSDT = 40
 FADT_SCI_INT = 46
 FADT_SMI_CMD = 48
+FADT_ACPI_ENABLE = 52
+FADT_ACPI_DISABLE = 53
 FADT_PM1A_EVT_BLK = 56
 FADT_PM1A_CNT_BLK = 64
 FADT_PM_TMR_BLK = 76
@@ -74,6 +84,11 @@ class FadtFacts:
     sci_irq: int = SCI_IRQ
     revision: int = FADT_REVISION
     hardware_reduced: bool = False
+    xsdt: bool = True  # False: a revision-0 RSDP naming only the RSDT
+    timer_access_size: int = GAS_ACCESS_DWORD  # X_PM_TMR_BLK's; 0: undefined, as QEMU writes it
+    smi_cmd: int = 0  # 0: no SMI command port, the platform is always in ACPI mode
+    acpi_enable: int = 0
+    acpi_disable: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,22 +124,26 @@ def generic_address(port: int, bit_width: int, access_size: int) -> bytes:
     return struct.pack("<BBBBQ", GAS_SYSTEM_IO, bit_width, 0, access_size, port)
 
 
-def rsdp(rsdt: int, xsdt: int) -> bytes:
-    """Root System Description Pointer, revision 2 (5.2.5.3): two checksums, over 20 and 36 bytes."""
-    first = with_checksum(struct.pack("<8sB6sBI", b"RSD PTR ", 0, OEM_ID, 2, rsdt), 8)
+def rsdp(rsdt: int, xsdt: int | None) -> bytes:
+    """Root System Description Pointer (5.2.5.3): revision 2 with two checksums, over 20 and 36 bytes;
+    without an XSDT, the 20-byte revision 0 of ACPI 1.0."""
+    first = with_checksum(struct.pack("<8sB6sBI", b"RSD PTR ", 0, OEM_ID, 0 if xsdt is None else 2, rsdt), 8)
+    if xsdt is None:
+        return first
     whole = first + struct.pack("<IQB3s", 36, xsdt, 0, b"\0\0\0")
     return with_checksum(whole, 32)
 
 
 def fadt(facts: FadtFacts) -> bytes:
-    extended = facts.revision >= 2
-    body = bytearray((FADT_LENGTH if extended else FADT_V1_LENGTH) - 36)
+    extended = facts.revision >= 3  # the X_ fields: ACPI 2.0
+    body = bytearray(FADT_LENGTHS.get(facts.revision, FADT_LENGTH) - 36)
 
     def put(offset: int, fmt: str, *values: int | bytes) -> None:
         struct.pack_into(fmt, body, offset - 36, *values)
 
     put(FADT_DSDT, "<I", DSDT_ADDRESS)
-    put(FADT_SMI_CMD, "<I", 0)  # no SMI command port: the platform is always in ACPI mode
+    put(FADT_SMI_CMD, "<I", facts.smi_cmd)
+    put(FADT_ACPI_ENABLE, "<BB", facts.acpi_enable, facts.acpi_disable)
     flags = (TMR_VAL_EXT if facts.tmr_val_ext else 0) | (HW_REDUCED_ACPI if facts.hardware_reduced else 0)
     put(FADT_FLAGS, "<I", flags)
     if facts.pm1_event_port is not None and facts.pm1_control_port is not None:
@@ -143,10 +162,11 @@ def fadt(facts: FadtFacts) -> bytes:
             put(FADT_PM_TMR_BLK, "<I", facts.timer_port)
             put(FADT_PM_TMR_LEN, "<B", PM_TMR_LEN)
         if extended:
-            put(FADT_X_PM_TMR_BLK, "12s", generic_address(facts.timer_port, 32, GAS_ACCESS_DWORD))
+            put(FADT_X_PM_TMR_BLK, "12s", generic_address(facts.timer_port, 32, facts.timer_access_size))
     if extended:
-        put(FADT_MINOR_VERSION, "<B", FADT_MINOR_REVISION)
         put(FADT_X_DSDT, "<Q", DSDT_ADDRESS)
+    if facts.revision >= FIRST_MINOR_VERSION_REVISION:
+        put(FADT_MINOR_VERSION, "<B", FADT_MINOR_REVISION)
     return table(b"FACP", facts.revision, bytes(body))
 
 
@@ -155,13 +175,14 @@ def build_tables(facts: FadtFacts) -> list[AcpiTable]:
     rsdt = table(b"RSDT", 1, struct.pack("<I", FADT_ADDRESS))
     xsdt = table(b"XSDT", 1, struct.pack("<Q", FADT_ADDRESS))
     dsdt = table(b"DSDT", 2, b"")  # no AML: nothing here needs a namespace
-    return [
-        AcpiTable("RSDP", RSDP_ADDRESS, rsdp(RSDT_ADDRESS, XSDT_ADDRESS)),
+    tables = [
+        AcpiTable("RSDP", RSDP_ADDRESS, rsdp(RSDT_ADDRESS, XSDT_ADDRESS if facts.xsdt else None)),
         AcpiTable("RSDT", RSDT_ADDRESS, rsdt),
         AcpiTable("XSDT", XSDT_ADDRESS, xsdt),
         AcpiTable("FACP", FADT_ADDRESS, fadt(facts)),
         AcpiTable("DSDT", DSDT_ADDRESS, dsdt),
     ]
+    return [entry for entry in tables if facts.xsdt or entry.name != "XSDT"]
 
 
 # --- reading them back, for ``python -m pmtimer_harness tables`` ----------------------------
@@ -186,6 +207,12 @@ def describe(entry: AcpiTable) -> list[str]:
     data = entry.data
     if entry.name == "RSDP":
         _, _, oem, revision, rsdt_address = struct.unpack_from("<8sB6sBI", data)
+        if revision < 2:
+            return [
+                f"  OEM ID {oem.decode()!r}, revision {revision}",
+                f"  RSDT at {rsdt_address:#x}, no XSDT",
+                f"  checksum: 20 bytes sum {sum(data[:20]) & 0xFF}",
+            ]
         _, xsdt_address = struct.unpack_from("<IQ", data, 20)
         return [
             f"  OEM ID {oem.decode()!r}, revision {revision}",
@@ -211,8 +238,10 @@ def describe(entry: AcpiTable) -> list[str]:
             f"  PM_TMR_BLK     {struct.unpack_from('<I', data, FADT_PM_TMR_BLK)[0]:#x}"
             f"  (PM_TMR_LEN {data[FADT_PM_TMR_LEN]})",
             f"  Flags          {flags:#010x}  TMR_VAL_EXT={timer}{reduced}",
+            f"  SMI_CMD        {struct.unpack_from('<I', data, FADT_SMI_CMD)[0]:#x}"
+            f"  (ACPI_ENABLE {data[FADT_ACPI_ENABLE]:#04x}, ACPI_DISABLE {data[FADT_ACPI_DISABLE]:#04x})",
         ]
-        if len(data) >= FADT_LENGTH:
+        if len(data) >= FADT_X_PM_TMR_BLK + 12:
             lines += [
                 f"  X_PM_TMR_BLK   {_gas(data, FADT_X_PM_TMR_BLK)}",
                 f"  X_PM1a_EVT_BLK {_gas(data, FADT_X_PM1A_EVT_BLK)}",

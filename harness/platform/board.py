@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from pmtimer_harness.core.bus import Device, PortBus
 from pmtimer_harness.core.config import ConfigError, MachineConfig
-from pmtimer_harness.devices.acpi_pm1 import Pm1Registers, Pm1Rules
+from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, Pm1Registers, Pm1Rules
 from pmtimer_harness.devices.debug_console import DebugConsole
 from pmtimer_harness.devices.debug_exit import DebugExit
 from pmtimer_harness.devices.pic8259 import PicPair
@@ -65,7 +65,8 @@ class Board:
                 restarts_on_restore=profile.restore is Restore.RESTARTS,
             )
             if profile.pm1_base is not None:
-                rules = Pm1Rules(profile.tmr_sts, profile.sci, profile.pm1_widths, profile.pm1_refusal)
+                rules = Pm1Rules(profile.tmr_sts, profile.sci, profile.pm1_widths, profile.pm1_refusal,
+                                 first_tmr_sts=profile.first_tmr_sts, handover=profile.handover)
                 self.pm1 = pm1_model(
                     self.timer, profile.pm1_base, profile.pm1_base + 4, semantics,
                     on_change=on_interrupt_change, rules=rules,
@@ -86,6 +87,7 @@ class Board:
         """What the FADT says: read from the devices built, in the firmware's shape."""
         shape, timer, pm1 = self.profile.fadt, self.timer, self.pm1
         width = timer.width if timer is not None else 32
+        handover = pm1.rules.handover if pm1 is not None else ACPI_MODE
         return FadtFacts(
             timer_port=timer.port if timer is not None else None,
             tmr_val_ext=timer is not None and ((width == 32) if shape.tmr_val_ext is None else shape.tmr_val_ext),
@@ -95,6 +97,12 @@ class Board:
             sci_irq=SCI_IRQ,
             revision=shape.revision,
             hardware_reduced=shape.hardware_reduced,
+            xsdt=shape.xsdt,
+            timer_access_size=shape.timer_access_size,
+            pm1_access_size=shape.pm1_access_size,
+            smi_cmd=handover.smi_cmd,
+            acpi_enable=handover.acpi_enable,
+            acpi_disable=handover.acpi_disable,
         )
 
     # --- interrupts: the SCI through the PIC ---------------------------------------

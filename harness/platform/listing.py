@@ -10,8 +10,9 @@ from __future__ import annotations
 from pmtimer_harness.platform.profiles import PROFILES, PROPERTIES, QUIRKS, Profile
 
 HEADINGS = {
-    "port": "port", "width": "width", "narrow_reads": "1-/2-byte reads", "writes": "writes",
-    "tmr_sts": "TMR_STS", "sci": "SCI", "pm1_base": "PM1 block", "time_base": "time base",
+    "port": "port", "width": "width", "narrow_reads": "1-/2-byte and unaligned reads", "writes": "writes",
+    "tmr_sts": "TMR_STS", "first_tmr_sts": "first TMR_STS", "sci": "SCI", "handover": "hand-over",
+    "pm1_base": "PM1 block", "time_base": "time base",
     "unlatched_reads": "unlatched reads", "restore": "after a restore", "fadt": "FADT",
 }
 
@@ -51,7 +52,7 @@ def markdown() -> str:
         "`; harness:` header); `--timer-port`, `--timer-width` and `--io-semantics` override the profile,",
         "and `--quirk NAME` adds one property of another platform.",
         "",
-        "| platform | port | width | 1-/2-byte reads | TMR_STS | time base | after a restore |",
+        "| platform | port | width | 1-/2-byte and unaligned reads | TMR_STS | time base | after a restore |",
         "|---|---|---|---|---|---|---|",
     ]
     for p in PROFILES.values():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
 
-from pmtimer_harness.devices.acpi_pm1 import BHYVE_PM1_REFUSAL, SciGate, TmrSts
+from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, BHYVE_PM1_REFUSAL, Handover, SciGate, TmrSts
 from pmtimer_harness.devices.pm_timer import EXACT, NS_PER_SECOND, NarrowRead, TimeBase, TimerWrite
 
 DEFAULT_PLATFORM = "acpi"
@@ -37,9 +37,16 @@ class FadtShape:
     tmr_val_ext: bool | None = None  # None: set exactly for a 32-bit timer
     pm_tmr_blk: bool = True  # False: only X_PM_TMR_BLK is filled (PM_TMR_BLK and PM_TMR_LEN 0)
     hardware_reduced: bool = False  # Flags bit 20, HW_REDUCED_ACPI
+    xsdt: bool = True  # False: a revision-0 RSDP with only the RSDT (ACPI 1.0 firmware)
+    timer_access_size: int = 3  # X_PM_TMR_BLK's GAS access size: 3 dword, 0 undefined (QEMU)
+    pm1_access_size: int = 2  # X_PM1a_EVT_BLK's and X_PM1a_CNT_BLK's: 2 word, 0 undefined (QEMU)
 
     def describe(self, width: int) -> str:
         parts = [f"revision {self.revision}"]
+        if not self.xsdt:
+            parts.append("RSDT only")
+        if self.revision >= 2 and self.timer_access_size != 3:
+            parts.append(f"X_PM_TMR_BLK access size {self.timer_access_size}")
         if self.hardware_reduced:
             parts.append("hardware-reduced")
         if not self.pm_tmr_blk:
@@ -56,8 +63,8 @@ BOCHS_TIME = TimeBase(quantum_ns=1000)
 
 # The properties a profile states, in the order the table and docs show them.
 PROPERTIES = (
-    "port", "width", "narrow_reads", "writes", "tmr_sts", "sci", "pm1_base", "time_base", "unlatched_reads",
-    "restore", "fadt",
+    "port", "width", "narrow_reads", "writes", "tmr_sts", "first_tmr_sts", "sci", "handover", "pm1_base",
+    "time_base", "unlatched_reads", "restore", "fadt",
 )
 
 
@@ -72,6 +79,8 @@ class Profile:
     tmr_sts: TmrSts
     sci: SciGate
     pm1_base: int | None  # PM1a_EVT_BLK (PM1_STS, PM1_EN at +2), PM1a_CNT_BLK at +4; None: no PM1 block
+    first_tmr_sts: int | None = None  # the count that first sets TMR_STS (0: set at hand-over); None: next toggle
+    handover: Handover = ACPI_MODE  # SMI_CMD 0 and SCI_EN set, or legacy mode until ACPI_ENABLE
     time_base: TimeBase = EXACT
     unlatched_reads: bool = False
     restore: Restore = Restore.CONTINUES
@@ -96,6 +105,17 @@ class Profile:
             return "none" if value is None else f"{value:#x}"
         if name == "time_base":
             return describe_time_base(value)
+        if name == "first_tmr_sts":
+            if value is None:
+                return "at the next toggle"
+            return "set at hand-over" if value == 0 else f"at count {value:#x}"
+        if name == "handover":
+            if self.pm1_base is None:
+                return "-"
+            if not value.legacy:
+                return "ACPI mode (SMI_CMD 0, SCI_EN set)"
+            return (f"legacy mode (SMI_CMD {value.smi_cmd:#x}, ACPI_ENABLE {value.acpi_enable:#x}, "
+                    f"ACPI_DISABLE {value.acpi_disable:#x}; SCI_EN clear)")
         if name == "fadt":
             return value.describe(self.width) if self.has_timer else f"revision {value.revision}, no timer"
         if isinstance(value, Enum):
@@ -127,9 +147,40 @@ BHYVE_ACPI = "freebsd/freebsd-src: usr.sbin/bhyve/acpi.c"
 BHYVE_SNAPSHOT = "freebsd/freebsd-src: sys/amd64/vmm/io/vpmtmr.c (vpmtmr_snapshot)"
 QEMU = "qemu/qemu: hw/acpi/core.c (acpi_pm_tmr_ops, acpi_pm1_evt_get_sts)"
 QEMU_BUILD = "qemu/qemu: hw/i386/acpi-build.c; SeaBIOS PM base 0x600"
-QEMU_NARROW = (
-    "qemu/qemu: hw/acpi/core.c (acpi_pm_tmr_ops: one 32-bit register, narrow reads keep its low bytes at any of "
-    "the four ports; QEMU 7.2 gives 0x560d at port+2 for a count of 0x000d560d, tests/probes/narrow_read_probe.asm)"
+QEMU_SCI = "qemu/qemu: hw/acpi/core.c (acpi_update_sci: no SCI_EN term; acpi_pm1_cnt_write keeps SCI_EN)"
+QEMU_FIRST_TMR_STS = (
+    "qemu/qemu: hw/acpi/core.c (acpi_pm_tmr_reset leaves overflow_time 0, so acpi_pm1_evt_get_sts sets TMR_STS "
+    "at once; real QEMU 7.2 pc and q35, TCG and KVM, read PM1_STS 0x0001 at hand-over)"
+)
+QEMU_FADT_PC = (
+    "qemu/qemu: hw/i386/acpi-build.c (acpi_get_pm_info: PIIX4 FADT revision 1, 'w2k requires FADT(rev1)'); "
+    "SeaBIOS: revision-0 RSDP, RSDT only"
+)
+QEMU_FADT_Q35 = (
+    "qemu/qemu: hw/i386/acpi-build.c (acpi_get_pm_info: ICH9 FADT revision 3), hw/acpi/aml-build.c (build_fadt: "
+    "X_PM_TMR_BLK from AcpiFadtData.pm_tmr, access size 0); SeaBIOS: revision-0 RSDP, RSDT only"
+)
+QEMU_LEGACY_PC = (
+    "qemu/qemu: hw/i386/acpi-build.c (init_common_fadt_data: SMI_CMD 0xB2 when SMM is on, as under TCG), "
+    "hw/acpi/piix4.c (apm_ctrl_changed: ACPI_ENABLE 0xF1, ACPI_DISABLE 0xF0), hw/acpi/core.c (acpi_pm1_cnt_update)"
+)
+QEMU_LEGACY_Q35 = (
+    "qemu/qemu: hw/i386/acpi-build.c (init_common_fadt_data: SMI_CMD 0xB2 when SMM is on, as under TCG), "
+    "hw/isa/lpc_ich9.c (ich9_apm_ctrl_changed: ICH9_APM_ACPI_ENABLE 0x2, ICH9_APM_ACPI_DISABLE 0x3)"
+)
+QEMU_ACPI_ONLY = (
+    "qemu/qemu: hw/i386/acpi-build.c (init_common_fadt_data: SMI_CMD 0 without SMM), hw/acpi/core.c "
+    "(acpi_pm1_cnt_reset: SCI_EN set when acpi_only); real QEMU 7.2 under KVM here: SMI_CMD 0, SCI_EN 1"
+)
+QEMU_NARROW_TCG = (
+    "qemu/qemu: hw/acpi/core.c (acpi_pm_tmr_ops: impl.min_access_size 4, valid.min_access_size 1; "
+    "acpi_pm_tmr_read ignores the offset), softmmu/memory.c (memory_region_access_valid rejects an unaligned "
+    "access, memory_region_dispatch_read reads it as unassigned: 0); real QEMU 7.2 TCG agrees"
+)
+QEMU_NARROW_KVM = (
+    "qemu/qemu: accel/kvm/kvm-all.c (kvm_handle_io), softmmu/physmem.c (flatview_read_continue, "
+    "memory_access_size: an unaligned read split into aligned pieces; past the timer, unassigned_io_ops 0xFF); "
+    "real QEMU 7.2 under KVM agrees"
 )
 OVMF = "tianocore/edk2: OvmfPkg/Include/OvmfPlatforms.h (PIIX4_PMBA_VALUE)"
 XEN = "xen: xen/arch/x86/hvm/pmtimer.c"
@@ -140,6 +191,16 @@ CLOUD_HV = "cloud-hypervisor: devices/src/acpi.rs (AcpiPmTimerDevice)"
 CLOUD_HV_FADT = "cloud-hypervisor: vmm/src/acpi.rs"
 BOCHS = "bochs: bochs/iodev/acpi.cc"
 BOCHS_BIOS = "bochs: bios/rombios32.c"
+BOCHS_NARROW = (
+    "bochs: bochs/iodev/acpi.cc (acpi_pm_iomask: the timer takes only a dword at its own port; "
+    "every other read there is unhandled, all ones); real Bochs 2.7 agrees"
+)
+BOCHS_SCI = "bochs: bochs/iodev/acpi.cc (pm_update_sci: pmsts & pmen, no SCI_EN term)"
+BOCHS_FIRST_TMR_STS = "bochs: bochs/iodev/acpi.cc (reset: tmr_overflow_time = 0xffffff; get_pmsts)"
+BOCHS_LEGACY = (
+    "bochs: bios/rombios32.c (FADT smi_cmd 0xB2, acpi_enable 0xF1, acpi_disable 0xF0), bochs/iodev/acpi.cc "
+    "(generate_smi sets and clears SCI_EN; reset leaves pmcntrl 0); real Bochs 2.7 agrees"
+)
 LINUX_PIIX4 = "torvalds/linux: drivers/clocksource/acpi_pm.c (acpi_pm_read_verified; PIIX4 8086:7113 rev < 3)"
 HOST_LOGS = 'host boot logs ("ACPI: PM-Timer IO Port: 0x1808 (24 bits)")'
 XEN_FADT_FIX = "xen: commit f325d2477e (acpi_parse_fadt trusts TMR_VAL_EXT, not the register's bit width)"
@@ -185,15 +246,44 @@ _add(replace(
 ))
 QEMU_PROFILE = _add(Profile(
     name="qemu",
-    summary="QEMU pc/q35 behind SeaBIOS: 0x608, 24 bits, narrow reads give the low bytes, TMR_STS on bit 23",
-    port=0x608, width=24, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_23,
-    sci=SciGate.SCI_EN, pm1_base=0x600,
-    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_BUILD, narrow_reads=QEMU_NARROW),
+    summary="QEMU pc under TCG behind SeaBIOS: 0x608, 24 bits, unaligned reads 0, TMR_STS set at hand-over, "
+            "legacy mode, revision-1 FADT",
+    port=0x608, width=24, narrow_reads=NarrowRead.UNALIGNED_ZERO, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_23,
+    sci=SciGate.IGNORES_SCI_EN, pm1_base=0x600, first_tmr_sts=0,
+    handover=Handover(smi_cmd=0xB2, acpi_enable=0xF1, acpi_disable=0xF0),
+    fadt=FadtShape(revision=1, xsdt=False),
+    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_FADT_PC, narrow_reads=QEMU_NARROW_TCG,
+                     sci=QEMU_SCI, first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_LEGACY_PC),
+))
+QEMU_Q35_FADT = FadtShape(revision=3, xsdt=False, timer_access_size=0, pm1_access_size=0)
+_add(replace(
+    QEMU_PROFILE, name="qemu-q35",
+    summary="QEMU q35 under TCG behind SeaBIOS: as qemu, with a revision-3 FADT (X_PM_TMR_BLK access size 0) "
+            "and ICH9's ACPI_ENABLE 0x02",
+    handover=Handover(smi_cmd=0xB2, acpi_enable=0x02, acpi_disable=0x03), fadt=QEMU_Q35_FADT,
+    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_FADT_Q35, narrow_reads=QEMU_NARROW_TCG,
+                     sci=QEMU_SCI, first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_LEGACY_Q35),
+))
+_add(replace(
+    QEMU_PROFILE, name="qemu-kvm",
+    summary="QEMU pc under KVM behind SeaBIOS: as qemu, but unaligned reads split into pieces, and ACPI mode "
+            "at hand-over (no SMM: SMI_CMD 0)",
+    narrow_reads=NarrowRead.SPLIT, handover=ACPI_MODE,
+    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_FADT_PC, narrow_reads=QEMU_NARROW_KVM,
+                     sci=QEMU_SCI, first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_ACPI_ONLY),
+))
+_add(replace(
+    QEMU_PROFILE, name="qemu-q35-kvm",
+    summary="QEMU q35 under KVM behind SeaBIOS: as qemu-kvm, with q35's revision-3 FADT",
+    narrow_reads=NarrowRead.SPLIT, handover=ACPI_MODE, fadt=QEMU_Q35_FADT,
+    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_FADT_Q35, narrow_reads=QEMU_NARROW_KVM,
+                     sci=QEMU_SCI, first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_ACPI_ONLY),
 ))
 _add(replace(
     QEMU_PROFILE, name="qemu-ovmf", summary="QEMU pc behind OVMF: the same timer at 0xB008",
-    port=0xB008, pm1_base=0xB000,
-    sources=_sources(QEMU, port=OVMF, pm1_base=OVMF, fadt=QEMU_BUILD, narrow_reads=QEMU_NARROW),
+    port=0xB008, pm1_base=0xB000, fadt=FadtShape(revision=1),
+    sources=_sources(QEMU, port=OVMF, pm1_base=OVMF, fadt=QEMU_FADT_PC, narrow_reads=QEMU_NARROW_TCG, sci=QEMU_SCI,
+                     first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_LEGACY_PC),
 ))
 _add(Profile(
     name="xen",
@@ -229,10 +319,13 @@ _add(Profile(
 ))
 _add(Profile(
     name="bochs",
-    summary="Bochs: 0xB008, 24 bits, a revision-1 FADT, narrow reads 0xFF/0xFFFF, counts in microsecond steps",
+    summary="Bochs 2.7 with its legacy BIOS: 0xB008, 24 bits, a revision-1 FADT, every read but a dword at the "
+            "port all ones, legacy mode, the first TMR_STS at 0xFFFFFF, counts in microsecond steps",
     port=0xB008, width=24, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_23,
-    sci=SciGate.ALWAYS_ACPI, pm1_base=0xB000, time_base=BOCHS_TIME, fadt=FadtShape(revision=1),
-    sources=_sources(BOCHS, port=BOCHS_BIOS, pm1_base=BOCHS_BIOS, fadt=BOCHS_BIOS),
+    sci=SciGate.IGNORES_SCI_EN, pm1_base=0xB000, time_base=BOCHS_TIME, fadt=FadtShape(revision=1, xsdt=False),
+    first_tmr_sts=0xFFFFFF, handover=Handover(smi_cmd=0xB2, acpi_enable=0xF1, acpi_disable=0xF0),
+    sources=_sources(BOCHS, port=BOCHS_BIOS, pm1_base=BOCHS_BIOS, fadt=BOCHS_BIOS, narrow_reads=BOCHS_NARROW,
+                     sci=BOCHS_SCI, first_tmr_sts=BOCHS_FIRST_TMR_STS, handover=BOCHS_LEGACY),
 ))
 _add(replace(
     ACPI, name="piix4",
@@ -285,8 +378,9 @@ class Quirk:
 QUIRKS: dict[str, Quirk] = {quirk.name: quirk for quirk in (
     Quirk("narrow-reads-refused", "a 1- or 2-byte read, or a write, stops the guest (bhyve)",
           {"narrow_reads": NarrowRead.REFUSE, "writes": TimerWrite.REFUSE, "refusal": ACPI.refusal}, BHYVE),
-    Quirk("narrow-reads-low-bytes", "a narrow read returns the counter's low bytes at any of the four ports (QEMU)",
-          {"narrow_reads": NarrowRead.LOW_BYTES}, QEMU),
+    Quirk("narrow-reads-low-bytes", "a narrow read returns the counter's low bytes at any of the four ports, aligned "
+          "or not (a model: QEMU does so only for aligned reads)",
+          {"narrow_reads": NarrowRead.LOW_BYTES}, HARNESS),
     Quirk("narrow-reads-lanes", "a narrow read returns the counter's bytes at its port's offset (Hyper-V)",
           {"narrow_reads": NarrowRead.LANES}, HYPERV),
     Quirk("narrow-reads-all-ones", "a narrow read returns 0xFF or 0xFFFF (Xen, VirtualBox, Bochs)",
