@@ -79,7 +79,7 @@ def test_no_tmr_sts_at_reset_even_with_the_top_bit_set():
     assert registers(24, start=0xC00000).read(0x400, 2, 0) == 0
 
 
-from pmtimer_harness.devices.acpi_pm1 import Pm1Rules, SciGate  # noqa: E402
+from pmtimer_harness.devices.acpi_pm1 import Pm1Rules, SciGate, TmrSts  # noqa: E402
 
 
 @pytest.mark.parametrize(("gate", "sci_after_clearing_sci_en", "sci_en_reads"), [
@@ -95,3 +95,68 @@ def test_what_the_sci_makes_of_a_cleared_sci_en(gate, sci_after_clearing_sci_en,
     pm1.write(0x404, 2, 0, later)  # SCI_EN cleared
     assert pm1.read(0x404, 2, later) == sci_en_reads
     assert pm1.sci_asserted(later) == sci_after_clearing_sci_en
+
+
+# --- hand-over and the first TMR_STS, per platform -------------------------------------
+
+from pmtimer_harness.devices.acpi_pm1 import Handover  # noqa: E402
+
+BOCHS_LIKE = Pm1Rules(tmr_sts=TmrSts.BIT_23, sci=SciGate.IGNORES_SCI_EN, widths=frozenset({1, 2}), refusal="",
+                      first_tmr_sts=0xFFFFFF, handover=Handover(smi_cmd=0xB2, acpi_enable=0xF1, acpi_disable=0xF0))
+
+
+def bochs_like(start=0):
+    return Pm1Registers(PmTimer(width=24, start=start), 0xB000, 0xB004, rules=BOCHS_LIKE)
+
+
+def test_legacy_mode_until_acpi_enable_is_written_to_smi_cmd():
+    pm1 = bochs_like()
+    assert pm1.read(0xB004, 2, 0) == 0  # SCI_EN clear at hand-over
+    pm1.write(0xB2, 1, 0x42, 0)  # another SMI command: no change
+    assert (pm1.read(0xB004, 2, 0), pm1.read(0xB2, 1, 0)) == (0, 0x42)
+    pm1.write(0xB2, 1, 0xF1, 0)
+    assert pm1.read(0xB004, 2, 0) == 1
+    pm1.write(0xB2, 1, 0xF0, 0)
+    assert pm1.read(0xB004, 2, 0) == 0
+
+
+def test_bochs_sets_the_first_tmr_sts_at_count_ffffff_not_at_the_toggle():
+    pm1 = bochs_like()
+    assert not pm1.tmr_sts(first_ns_of_tick(0x800001))  # the toggle at 0x800000 passes unseen
+    assert not pm1.tmr_sts(first_ns_of_tick(0xFFFFFF) - 1)
+    assert pm1.tmr_sts(first_ns_of_tick(0xFFFFFF))
+    assert pm1.next_toggle_ns(0) == first_ns_of_tick(0xFFFFFF)
+    # Cleared: from now on each toggle of bit 23, the next one tick later ((d + 0x800000) & ~0x7fffff).
+    pm1.write(0xB000, 2, 1, first_ns_of_tick(0xFFFFFF))
+    assert not pm1.tmr_sts(first_ns_of_tick(0x1000000) - 1)
+    assert pm1.tmr_sts(first_ns_of_tick(0x1000000))
+
+
+def test_qemu_has_tmr_sts_set_at_hand_over():
+    rules = Pm1Rules(tmr_sts=TmrSts.BIT_23, sci=SciGate.IGNORES_SCI_EN, widths=frozenset({1, 2}), refusal="",
+                     first_tmr_sts=0)
+    pm1 = Pm1Registers(PmTimer(width=24, start=0x1234), rules=rules)
+    assert pm1.read(0x400, 2, 0) == 1
+    pm1.write(0x400, 2, 1, 0)
+    assert pm1.read(0x400, 2, first_ns_of_tick(0x800000 - 0x1234) - 1) == 0
+    assert pm1.read(0x400, 2, first_ns_of_tick(0x800000 - 0x1234)) == 1
+
+
+def test_the_first_tmr_sts_still_to_come_and_the_smi_command_survive_a_restore():
+    pm1 = bochs_like()
+    saved_at = first_ns_of_tick(0x900000)
+    pm1.write(0xB2, 1, 0xF1, saved_at)
+    state = pm1.state(saved_at)
+    assert state["first_tmr_sts_in"] == 0xFFFFFF - 0x900000 and state["smi_cmd"] == 0xF1
+    fresh = bochs_like()
+    fresh.timer.restore(pm1.timer.state(saved_at), 0)
+    fresh.restore(state, 0)
+    assert fresh.read(0xB004, 2, 0) == 1 and fresh.read(0xB2, 1, 0) == 0xF1
+    assert not fresh.tmr_sts(first_ns_of_tick(0xFFFFFF - 0x900000) - 1)
+    assert fresh.tmr_sts(first_ns_of_tick(0xFFFFFF - 0x900000))
+
+
+def test_a_version_1_state_restores_as_it_did():
+    pm1 = bochs_like()
+    pm1.restore({"tmr_en": True, "tmr_sts": False, "sci_en": True}, 0)
+    assert pm1.read(0xB2, 1, 0) == 0 and pm1.next_toggle_ns(0) == first_ns_of_tick(0x800000)

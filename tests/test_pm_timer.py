@@ -151,3 +151,34 @@ def test_unlatched_reads_are_about_one_in_24_and_the_same_every_run():
     exact = PmTimer(width=24)
     bad = sum(value != exact.counter(ns * 1000) for ns, value in enumerate(first))
     assert 0.040 < bad / len(first) < 0.044
+
+
+# --- unaligned reads: QEMU under TCG and under KVM, Bochs ---------------------------------
+
+from pmtimer_harness.devices.pm_timer import NarrowRead, TimerAccess, TimerWrite  # noqa: E402
+
+COUNT = 0x00ABCDEF
+
+
+def timer_with(rule):
+    return PmTimer(port=0x608, width=24, start=COUNT, access=TimerAccess(rule, TimerWrite.IGNORE, ""))
+
+
+@pytest.mark.parametrize(("port", "width", "tcg", "kvm"), [
+    (0x608, 1, 0xEF, 0xEF), (0x609, 1, 0xEF, 0xEF), (0x60B, 1, 0xEF, 0xEF),
+    (0x608, 2, 0xCDEF, 0xCDEF), (0x60A, 2, 0xCDEF, 0xCDEF),
+    (0x609, 2, 0, 0xEFEF),  # KVM: a byte at +1, a byte at +2
+    (0x60B, 2, 0, 0xFFEF),  # a byte at +3, then 0xFF past the timer
+    (0x609, 4, 0, 0xFFCDEFEF),  # a byte at +1, a word at +2, 0xFF
+    (0x60A, 4, 0, 0xFFFFCDEF),
+    (0x60B, 4, 0, 0xFFFFFFEF),
+    (0x608, 4, COUNT, COUNT),
+])
+def test_qemu_unaligned_reads_are_zero_under_tcg_and_split_under_kvm(port, width, tcg, kvm):
+    assert timer_with(NarrowRead.UNALIGNED_ZERO).read(port, width, 0) == tcg
+    assert timer_with(NarrowRead.SPLIT).read(port, width, 0) == kvm
+
+
+@pytest.mark.parametrize("port", [0x609, 0x60A, 0x60B])
+def test_all_ones_covers_a_dword_read_off_the_port(port):
+    assert timer_with(NarrowRead.ALL_ONES).read(port, 4, 0) == 0xFFFFFFFF

@@ -2,8 +2,9 @@
 
 A guest is only worth trusting if it means the same thing on a real virtual
 machine.  QEMU's PM timer is the one most guests have met: 24 bits, at 0x608
-(SeaBIOS puts the PM base at 0x600, on both ``pc`` and ``q35``), narrow reads
-allowed (REFERENCE.md).
+(SeaBIOS puts the PM base at 0x600, on both ``pc`` and ``q35``), aligned narrow
+reads allowed; unaligned ones read 0 under TCG and are split into pieces under
+KVM (REFERENCE.md, "What the real peers showed").
 
 The guest is assembled for that platform (TIMER_PORT 0x608, TIMER_WIDTH 24,
 IO_SEMANTICS_QEMU 1, CLOCK_VIRTUAL 0) onto a boot disk (``disk.py``); QEMU
@@ -39,7 +40,10 @@ QEMU_ENV = "HARNESS_QEMU"
 MACHINES = ("pc", "q35")
 ACCELS = ("tcg", "kvm")
 # QEMU's platform (the ``qemu`` profile: timer at 0x608, 24 bits wide, QEMU's
-# access rules, the SCI gated by SCI_EN), following real time.  (A guest's own
+# access rules, the SCI not gated by SCI_EN, TMR_STS set at hand-over; the
+# ``qemu-q35``, ``qemu-kvm`` and ``qemu-q35-kvm`` profiles differ only in what
+# the guest finds through the FADT, not in the port it is assembled for),
+# following real time.  (A guest's own
 # start value still applies in the harness; in QEMU the count starts wherever
 # it stands at boot.)
 QEMU_PLATFORM_OPTIONS = ("--platform", "qemu", "--clock", "host")
