@@ -114,6 +114,49 @@ def may_access_memory(text: str) -> bool:
     return any(word in IMPLICIT_MEMORY for word in text.split()[:3])
 
 
+# Instructions that store without a memory destination in their text, and ones whose memory first operand is
+# only read.
+IMPLICIT_STORES = frozenset({
+    "push", "pushf", "pushfd", "pushfq", "pusha", "pushal", "call", "lcall", "int", "int3", "into", "int1", "enter",
+    "movsb", "movsw", "movsd", "movsq", "stosb", "stosw", "stosd", "stosq", "insb", "insw", "insd",
+})
+READ_ONLY_DESTINATIONS = frozenset({"cmp", "test", "bt", "push", "jmp", "ljmp", "call", "lcall", "lgdt", "lidt"})
+STOPPING_MOVES = frozenset({"ss,", "cr0,", "cr3,", "cr4,"})
+# Instructions after which QEMU ends a translation block (qemu/target/i386/translate.c: gen_eob and jumps).
+BLOCK_ENDS = frozenset({
+    "call", "lcall", "ret", "retf", "iret", "iretd", "iretq", "int", "int3", "into", "int1", "hlt", "loop", "loope",
+    "loopne", "jcxz", "jecxz", "jrcxz", "jmp", "ljmp", "sti", "syscall", "sysret", "sysenter", "sysexit",
+})
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in text.split() if word not in ("rep", "repe", "repne", "lock", "bnd", "notrack")]
+
+
+def may_store(text: str) -> bool:
+    """Whether an instruction, as capstone prints it, may write memory: a ``[...]`` destination or implicitly."""
+    words = _words(text)
+    if not words:
+        return False
+    mnemonic = words[0]
+    if mnemonic in IMPLICIT_STORES:
+        return True
+    destination = " ".join(words[1:]).split(",")[0]
+    return "[" in destination and mnemonic not in READ_ONLY_DESTINATIONS
+
+
+def ends_block(text: str) -> bool:
+    """Whether QEMU ends a translation block after this instruction: a jump, call, return, interrupt, HLT, STI,
+    a load of SS or a control register, or a repeated string instruction (each iteration is a block of its own)."""
+    if text.split()[:1] in (["rep"], ["repe"], ["repne"]):
+        return True
+    words = _words(text)
+    if not words:
+        return False
+    mnemonic, destination = words[0], (words[1:2] or [""])[0]
+    return mnemonic in BLOCK_ENDS or mnemonic.startswith("j") or (mnemonic == "mov" and destination in STOPPING_MOVES)
+
+
 # Prefix bytes: legacy prefixes in every mode, REX (0x40-0x4F) in 64-bit code.
 LEGACY_PREFIXES = frozenset({0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3})
 X87_ESCAPES = range(0xD8, 0xE0)

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 
 import unicorn
-from pmtimer_harness.core.blocks import EMPTY_BLOCK, Block, Instruction, decode_block
+from pmtimer_harness.core.blocks import EMPTY_BLOCK, Block, Instruction, decode_block, ends_block, may_store
 from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
 from pmtimer_harness.core.clock import HostClock, VirtualClock
 from pmtimer_harness.core.code_watch import CodeWatch
@@ -329,6 +329,8 @@ class VirtualDispatch(Dispatch):
 
     def on_block(self, _engine: int, address: int, size: int, _user: int) -> None:
         block = self.block
+        if block.address <= address < block.address + block.size and (address != block.address or size != block.size):
+            self._unheard_store_replayed(block, address, size)  # back inside the block that ran, not a loop
         retired = self.retired = self.retired + block.icount
         if retired >= self.next_check:
             self.block = EMPTY_BLOCK  # the last block is counted: the check point stands between blocks
@@ -613,6 +615,29 @@ class VirtualDispatch(Dispatch):
             if block.address == self.replay_at and block.icount == 1:
                 return  # the store running again on its own: Unicorn lets it finish
             self._abandon_block()
+
+    def _unheard_store_replayed(self, block: Block, address: int, size: int) -> None:
+        """The CPU re-entered ``block`` at ``address`` as another block: a jump into it, or a store's replay.
+
+        Unicorn 2.1.4 runs an unaligned store to a code page as byte stores with
+        its memory hooks off (``uc->size_recur_mem``, qemu/accel/tcg/cputlb.c
+        ``store_helper``); when the first byte rewrites the running block,
+        precise SMC leaves the block by longjmp before the hooks come back on,
+        so ``on_code_write`` never hears of it.  The replay shows all the same:
+        a block of exactly that one instruction, a store that does not end a
+        block, within the block that ran.  A jump into a block never makes
+        such a block: a translation stops after one instruction only at an
+        instruction that ends a block.
+        """
+        index = block.index_of(address)
+        if index is None:
+            return
+        instruction = block.instructions[index]
+        if instruction.size != size or not may_store(instruction.text) or ends_block(instruction.text):
+            return
+        self.retired -= block.icount - index  # the rest of the block never ran: on_block adds only what did
+        self.forget_code(block.address, block.size)  # the store rewrote it, unheard
+        self.replay_at = address  # and asking Unicorn for this block would translate another (_translated_icount)
 
     def _abandon_block(self) -> None:
         # Unicorn (QEMU's precise SMC) leaves the running block at the store,
