@@ -50,7 +50,8 @@
 ; Where the count moves further between the two 4-byte reads than the read's
 ; bytes can hold (nested KVM takes milliseconds an exit), the trial is taken
 ; again; if it never fits, any value that is not all ones, zero or stale is
-; taken as low-bytes: lanes cannot be told from them there.
+; taken as low-bytes: lanes cannot be told from them there.  A read taken
+; apart (off its alignment) in a loosely timed trial is tried as split first.
 ; The write is `ignored` when the count read after it is a small step on from
 ; the one before, `changes-the-count` otherwise.
 ;
@@ -441,6 +442,11 @@ classify:
         and     edx, ebx
         cmp     eax, edx
         je      .stale
+        call    loosely_timed_read_in_pieces
+        jne     .low_bytes_or_lanes
+        call    read_in_split_pieces
+        je      .split
+.low_bytes_or_lanes:
         xor     cl, cl
         call    read_between_the_counts
         jbe     .low_bytes
@@ -469,6 +475,39 @@ classify:
         ret
 .split:
         mov     al, SPLIT
+        ret
+
+; loosely_timed_read_in_pieces: ZF set when the read would be taken apart
+; (more than one byte, off its natural alignment) and the count moved more
+; than a sixteenth of what the read's bytes hold around it.  Then a value
+; taken apart (under nested KVM: two exits, milliseconds apart) lands by
+; chance in the wide window of counts the low-bytes rule allows, often
+; enough to change a class of three trials now and then: the split rule,
+; whose every piece is checked, is asked first.  An aligned or 1-byte read
+; is one piece, which is the low-bytes rule itself.
+loosely_timed_read_in_pieces:
+        push    eax
+        push    ecx
+        movzx   ecx, byte [read_width]
+        cmp     ecx, 1
+        je      .not_in_pieces
+        movzx   eax, byte [read_offset]
+        dec     ecx
+        test    eax, ecx
+        jz      .not_in_pieces          ; aligned: one piece
+        mov     eax, [count_after]
+        sub     eax, [count_before]
+        mov     ecx, [read_mask]
+        shr     ecx, 4
+        cmp     eax, ecx
+        jbe     .not_in_pieces          ; tightly timed: every rule is decisive
+        cmp     al, al                  ; ZF set
+        jmp     .done
+.not_in_pieces:
+        or      sp, sp                  ; ZF clear: the stack pointer is never 0 here
+.done:
+        pop     ecx
+        pop     eax
         ret
 
 ; read_in_split_pieces: ZF set when [value_read] is what the read gives taken

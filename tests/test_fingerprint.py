@@ -6,6 +6,7 @@ Each peer configuration boots the probe once per test process
 (``peer_fingerprint`` is cached); the harness runs it in-process.
 """
 
+import dataclasses
 import functools
 import json
 
@@ -25,6 +26,7 @@ from pmtimer_harness.platform.fingerprint import (
     format_comparison,
     parse,
 )
+from pmtimer_harness.platform.profiles import ACPI_MODE, PROFILES, FadtShape
 
 # --- reading the probe's lines ------------------------------------------------------
 
@@ -224,9 +226,8 @@ def test_the_real_peer_shows_what_reference_documents(configuration):
     assert fields["smi_cmd"] != "0x0" or configuration[2] == "kvm"  # TCG (SMM) and Bochs name an SMI port
 
 
-# Configurations whose profile's fingerprint equals the real one, every field.  The others are
-# in tests/test_conformance_pending.py until their profiles are fixed.
-CONFORMING: list[tuple[str, str, str]] = []
+# Configurations whose profile's fingerprint equals the real one, every field: all of them.
+CONFORMING = CONFIGURATIONS
 
 
 @pytest.mark.differential
@@ -235,3 +236,19 @@ def test_the_profile_fingerprint_equals_the_real_peers(configuration):
     real = peer_fingerprint(configuration)
     ours = of_platform(PROFILE_OF[configuration], 60)
     assert dict(ours.fields) == dict(real.fields), format_comparison(ours, real)
+
+
+@pytest.mark.differential
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"first_tmr_sts": None}, "tmr_sts_at_handover"),  # TMR_STS at the first toggle, not at reset
+        ({"handover": ACPI_MODE}, "sci_en_at_handover"),  # SeaBIOS under TCG hands over in legacy mode
+        ({"fadt": FadtShape()}, "fadt_revision"),  # the default FADT, not QEMU pc's revision 1
+    ],
+)
+def test_a_profile_broken_on_purpose_no_longer_equals_the_real_peer(monkeypatch, change, field):
+    real = dict(peer_fingerprint(QEMU_PC_TCG).fields)
+    monkeypatch.setitem(PROFILES, "qemu", dataclasses.replace(PROFILES["qemu"], **change))
+    ours = dict(of_platform("qemu", 60).fields)
+    assert ours[field] != real[field]
