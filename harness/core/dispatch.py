@@ -329,8 +329,9 @@ class VirtualDispatch(Dispatch):
 
     def on_block(self, _engine: int, address: int, size: int, _user: int) -> None:
         block = self.block
-        if block.address <= address < block.address + block.size and (address != block.address or size != block.size):
-            self._unheard_store_replayed(block, address, size)  # back inside the block that ran, not a loop
+        again = block.address == address and block.size == size  # a loop, the common case when polling
+        if not again and block.address <= address < block.address + block.size:
+            self._unheard_store_replayed(block, address, size)  # back inside the block that ran
         retired = self.retired = self.retired + block.icount
         if retired >= self.next_check:
             self.block = EMPTY_BLOCK  # the last block is counted: the check point stands between blocks
@@ -349,8 +350,8 @@ class VirtualDispatch(Dispatch):
                 return
             self.block = block
         self.ordinal = 0
-        if block.address == address and block.size == size:
-            return  # the same block again: a loop, the common case when polling
+        if again:
+            return
         block = self.blocks.get(address)
         if block is None or block.size != size:
             block = self._decode(address, size)
