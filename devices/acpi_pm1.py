@@ -41,7 +41,7 @@ from enum import Enum
 from typing import ClassVar
 
 from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer
-from pmtimer_harness.devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow, is_whole
 
 PM1A_EVT_BLK = 0x400
 PM1A_CNT_BLK = 0x404
@@ -155,7 +155,7 @@ class Pm1Registers:
         """How many times the watched bit has toggled between time 0 and ``now_ns`` (0: never watched)."""
         if self.status_bit is None:
             return 0
-        return (self.timer.start + self.timer.ticks(now_ns)) >> self.status_bit
+        return self.count(now_ns) >> self.status_bit
 
     def count(self, now_ns: int) -> int:
         """The count since time 0, not wrapped: what ``first_tmr_sts`` is compared with."""
@@ -249,16 +249,12 @@ class Pm1Registers:
             if not isinstance(state.get(name), bool):
                 raise ValueError(f"field {name!r} is missing or not true/false")
         first_in, command = state.get("first_tmr_sts_in"), state.get("smi_cmd", 0)
-        if first_in is not None and not (_whole(first_in) and 0 < first_in <= 1 << 32):
+        if first_in is not None and not (is_whole(first_in) and 0 < first_in <= 1 << 32):
             raise ValueError(f"first_tmr_sts_in {first_in!r} is not a number of ticks to come")
-        if not (_whole(command) and 0 <= command <= 0xFF):
+        if not (is_whole(command) and 0 <= command <= 0xFF):
             raise ValueError(f"smi_cmd {command!r} is not a byte")
         self.tmr_en = bool(state["tmr_en"])
         self.sci_en = bool(state.get("sci_en", True))
         self.toggles_seen = self.msb_toggles(now_ns) - int(bool(state["tmr_sts"]))
         self.first_tmr_sts = None if first_in is None else self.count(now_ns) + first_in
         self.smi_command = command
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pmtimer_harness.devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow, is_whole
 
 DEBUG_EXIT_PORT = 0xF4
 
@@ -44,6 +44,6 @@ class DebugExit:
 
     def restore(self, state: dict[str, object], now_ns: int) -> None:
         code = state.get("code")
-        if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+        if code is not None and not is_whole(code):
             raise ValueError("field 'code' is not a number")
         self.code = code

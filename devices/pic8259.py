@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pmtimer_harness.devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow, is_whole
 
 MASTER_PORT = 0x20
 SLAVE_PORT = 0xA0
@@ -190,7 +190,7 @@ class PicPair:
                 raise ValueError(f"no registers for the {chip.name}")
             for name in STATE_FIELDS:
                 value = values.get(name)
-                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFF:
+                if not is_whole(value) or not 0 <= value <= 0xFF:
                     raise ValueError(f"{chip.name} register {name!r} is missing or not a byte")
                 setattr(chip, name, value)
             chip.needs_icw4, chip.read_isr = bool(chip.needs_icw4), bool(chip.read_isr)

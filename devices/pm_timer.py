@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
 
-from pmtimer_harness.devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow, is_whole
 
 PM_TMR_FREQUENCY_HZ = 3_579_545
 NS_PER_SECOND = 1_000_000_000
@@ -230,13 +230,13 @@ class PmTimer:
     def restore(self, state: dict[str, object], now_ns: int) -> None:
         """Continue from the saved count at ``now_ns`` (or from 0, where the platform loses it)."""
         counter = state["counter"]
-        if not isinstance(counter, int) or isinstance(counter, bool) or not 0 <= counter <= self.mask:
+        if not is_whole(counter) or not 0 <= counter <= self.mask:
             raise ValueError(f"count {counter!r} does not fit the timer's {self.width} bits")
         if self.restarts_on_restore:
             counter = 0  # bhyve's vpmtmr_snapshot saves baseval, always 0; the time base is not restored
         self.start = (counter - self.time_base.ticks(now_ns)) & self.mask
         last = state.get("last", counter)
-        self.last = last if isinstance(last, int) and not isinstance(last, bool) else counter
+        self.last = last if is_whole(last) else counter
 
 
 def split_read(offset: int, width: int, count: int) -> int:
@@ -327,7 +327,7 @@ class UnlatchedPmTimer(SteppedPmTimer):
         """A count saved without reads (a latched timer's, or state version 1) starts them from 0."""
         super().restore(state, now_ns)
         reads = state.get("reads", 0)
-        if not isinstance(reads, int) or isinstance(reads, bool) or not 0 <= reads < 1 << 64:
+        if not is_whole(reads) or not 0 <= reads < 1 << 64:
             raise ValueError(f"read count {reads!r} is not a whole number of reads")
         self.reads = reads
 

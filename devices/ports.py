@@ -42,3 +42,8 @@ class PortWindow:
 
 class DeviceError(Exception):
     """A device refuses an access or cannot complete it; ends the run with an error verdict."""
+
+
+def is_whole(value: object) -> bool:
+    """An int and not a bool: saved state is JSON, where ``true`` would pass for 1."""
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pmtimer_harness.devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow, is_whole
 
 SNAPSHOT_PORT = 0xF5
 
@@ -41,6 +41,6 @@ class SnapshotPort:
 
     def restore(self, state: dict[str, object], now_ns: int) -> None:
         taken = state.get("taken")
-        if not isinstance(taken, int) or isinstance(taken, bool):
+        if not is_whole(taken):
             raise ValueError("field 'taken' is missing or not a number")
         self.taken = taken

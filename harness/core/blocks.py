@@ -93,13 +93,15 @@ class Block:
 
 EMPTY_BLOCK = Block(0, 0, 16, (), (), (), 0)
 
-# Instructions that load or store without a memory operand in their text.
-IMPLICIT_MEMORY = frozenset({
-    "push", "pop", "pushf", "popf", "pushfd", "popfd", "pushfq", "popfq", "pusha", "popa", "pushal", "popal",
-    "call", "ret", "retf", "iret", "iretd", "iretq", "int", "int3", "into", "int1", "enter", "leave", "xlatb",
-    "movsb", "movsw", "movsd", "movsq", "stosb", "stosw", "stosd", "stosq", "lodsb", "lodsw", "lodsd", "lodsq",
-    "cmpsb", "cmpsw", "cmpsd", "cmpsq", "scasb", "scasw", "scasd", "scasq", "insb", "insw", "insd",
-    "outsb", "outsw", "outsd", "ljmp", "lcall",
+# Instructions that store without a memory operand in their text, and those that only load so.
+IMPLICIT_STORES = frozenset({
+    "push", "pushf", "pushfd", "pushfq", "pusha", "pushal", "call", "lcall", "int", "int3", "into", "int1", "enter",
+    "movsb", "movsw", "movsd", "movsq", "stosb", "stosw", "stosd", "stosq", "insb", "insw", "insd",
+})
+IMPLICIT_MEMORY = IMPLICIT_STORES | frozenset({
+    "pop", "popf", "popfd", "popfq", "popa", "popal", "ret", "retf", "iret", "iretd", "iretq", "leave", "xlatb",
+    "lodsb", "lodsw", "lodsd", "lodsq", "cmpsb", "cmpsw", "cmpsd", "cmpsq", "scasb", "scasw", "scasd", "scasq",
+    "outsb", "outsw", "outsd", "ljmp",
 })
 
 
@@ -114,14 +116,9 @@ def may_access_memory(text: str) -> bool:
     return any(word in IMPLICIT_MEMORY for word in text.split()[:3])
 
 
-# Instructions that store without a memory destination in their text, and ones whose memory first operand is
-# only read.
-IMPLICIT_STORES = frozenset({
-    "push", "pushf", "pushfd", "pushfq", "pusha", "pushal", "call", "lcall", "int", "int3", "into", "int1", "enter",
-    "movsb", "movsw", "movsd", "movsq", "stosb", "stosw", "stosd", "stosq", "insb", "insw", "insd",
-})
-READ_ONLY_DESTINATIONS = frozenset({"cmp", "test", "bt", "push", "jmp", "ljmp", "call", "lcall", "lgdt", "lidt"})
-STOPPING_MOVES = frozenset({"ss,", "cr0,", "cr3,", "cr4,"})
+# Instructions whose memory first operand is only read.
+READ_ONLY_DESTINATIONS = frozenset({"cmp", "test", "bt", "jmp", "ljmp", "lgdt", "lidt"})
+STOPPING_MOVES = frozenset({"ss,", "cr0,", "cr3,", "cr4,"})  # loads after which QEMU ends a block too
 # Instructions after which QEMU ends a translation block (qemu/target/i386/translate.c: gen_eob and jumps).
 BLOCK_ENDS = frozenset({
     "call", "lcall", "ret", "retf", "iret", "iretd", "iretq", "int", "int3", "into", "int1", "hlt", "loop", "loope",
