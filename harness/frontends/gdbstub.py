@@ -22,9 +22,11 @@ A write to guest memory must reach code Unicorn has translated already, and
 the running translation block goes on to its end whatever memory now holds:
 so the written range leaves Unicorn's translation cache and the dispatch's
 decoded blocks (``wrote``), and the CPU is stopped and started again at the
-same instruction, which is then translated afresh.  Registers are GDB's i386 layout (eax..edi, eip, eflags, cs, ss, ds,
-es, fs, gs, 32 bits each); the stub sends only those, and GDB treats the rest
-as unavailable.  Addresses are linear; the harness starts real-mode guests
+same instruction, which is then translated afresh.
+
+Registers are GDB's i386 layout (eax..edi, eip, eflags, cs, ss, ds, es, fs,
+gs, 32 bits each); the stub sends only those, and GDB treats the rest as
+unavailable.  Addresses are linear; the harness starts real-mode guests
 with CS = 0, so EIP and the linear address agree.
 """
 
