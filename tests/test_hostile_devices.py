@@ -20,6 +20,8 @@ from pmtimer_harness import PortWindow, run_guest
 from pmtimer_harness.core.bus import PortBus
 from pmtimer_harness.core.result import Verdict
 
+from tests.guests import REPO
+
 PORT = 0x510
 LONG = os.environ.get("HARNESS_FUZZ") == "long"  # make fuzz: many more, and random
 # Reads the device once and exits with what it read: a garbage value would show as the exit code.
@@ -86,7 +88,7 @@ def test_a_device_that_raises_keyboard_interrupt_interrupts_the_run_at_the_read(
 def test_the_verdict_of_a_wrong_value_is_the_same_in_every_process():
     script = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent.parent)!r})
+        sys.path.insert(0, {str(REPO)!r})
         from tests.test_hostile_devices import run_with
         result = run_with("x")
         print(result.verdict.value, result.exit_code, result.report.reason)
