@@ -98,6 +98,7 @@ class Pm1Rules:
     refusal: str = BHYVE_PM1_REFUSAL
     first_tmr_sts: int | None = None  # the count that first sets TMR_STS; None: the watched bit's next toggle
     handover: Handover = field(default_factory=lambda: ACPI_MODE)
+    tmr_en_kept: bool = True  # False: PM1_EN drops TMR_EN (bhyve keeps only its RTC, power button and GBL bits)
 
     @staticmethod
     def of(semantics: IoSemantics) -> Pm1Rules:
@@ -201,24 +202,43 @@ class Pm1Registers:
         return "PM1_EN" if port < self.enable_port + 2 else "PM1_CNT"
 
     def read(self, port: int, width: int, now_ns: int) -> int:
+        """Byte by byte, as the block is laid out: a 4-byte read of PM1_STS carries PM1_EN in its upper half."""
+        value = 0
+        for lane in range(width):
+            value |= self._byte(port + lane, now_ns) << (8 * lane)
+        return value
+
+    def _byte(self, port: int, now_ns: int) -> int:
+        if not self._holds(port):
+            return 0xFF  # past the register block: nothing answers
         value, low_port = self._register(port, now_ns)
-        return (value >> (8 * (port - low_port))) & ((1 << (8 * width)) - 1)
+        return (value >> (8 * (port - low_port))) & 0xFF
+
+    def _holds(self, port: int) -> bool:
+        return self.status_port <= port < self.control_port + 2 or port == self.rules.handover.smi_cmd
 
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        """Byte by byte too: each byte goes to the register that holds it."""
+        for lane in range(width):
+            if self._holds(port + lane):
+                self._write_byte(port + lane, (value >> (8 * lane)) & 0xFF, now_ns)
+        if self._on_change is not None:
+            self._on_change()
+
+    def _write_byte(self, port: int, byte: int, now_ns: int) -> None:
         _, low_port = self._register(port, now_ns)
-        value <<= 8 * (port - low_port)
+        if port != low_port:
+            return  # the high byte of each register: no bit there is modelled
         if low_port == self.rules.handover.smi_cmd:
-            self._smi_command(value & 0xFF)
-        elif low_port == self.status_port and value & TMR_STS:
+            self._smi_command(byte)
+        elif low_port == self.status_port and byte & TMR_STS:
             if self.tmr_sts(now_ns):
                 self.first_tmr_sts = None  # from now on, each toggle of the watched bit
             self.toggles_seen = self.msb_toggles(now_ns)  # write 1 to clear
-        elif low_port == self.enable_port and port == low_port:
-            self.tmr_en = bool(value & TMR_EN)
-        elif low_port == self.control_port and port == low_port and self.rules.sci is not SciGate.ALWAYS_ACPI:
-            self.sci_en = bool(value & SCI_EN)
-        if self._on_change is not None:
-            self._on_change()
+        elif low_port == self.enable_port:
+            self.tmr_en = bool(byte & TMR_EN) and self.rules.tmr_en_kept
+        elif low_port == self.control_port and self.rules.sci is not SciGate.ALWAYS_ACPI:
+            self.sci_en = bool(byte & SCI_EN)
 
     def _smi_command(self, command: int) -> None:
         """SMI_CMD: ACPI_ENABLE sets SCI_EN, ACPI_DISABLE clears it (ACPI 6.5, 4.8.2.5); other bytes do nothing here."""

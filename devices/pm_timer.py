@@ -59,7 +59,7 @@ class NarrowRead(str, Enum):
     SPLIT = "split"  # an unaligned read is taken apart into aligned pieces of low bytes (QEMU, KVM)
     LANES = "lanes"  # the bytes of the counter at the port's offset (Hyper-V)
     ALL_ONES = "all-ones"  # 0xFF / 0xFFFF, and 0xFFFFFFFF at port + 1..3 (Xen, VirtualBox, Bochs)
-    STALE = "stale"  # the I/O buffer left untouched: what the last read returned (cloud-hypervisor)
+    STALE = "stale"  # the I/O buffer left untouched: the last port access's data, any port (cloud-hypervisor)
 
 
 class TimerWrite(str, Enum):
@@ -169,7 +169,7 @@ class PmTimer:
         self.quantum_ns = time_base.quantum_ns
         self.restarts_on_restore = restarts_on_restore
         self.mask = (1 << width) - 1
-        self.last = start  # the last full read (StalePmTimer keeps it): what a stale narrow read gives
+        self.last = start  # the I/O data buffer StalePmTimer keeps: what a stale narrow read gives
         self.windows = (self._window(),)
 
     def _window(self) -> PortWindow:
@@ -272,21 +272,22 @@ class SteppedPmTimer(PmTimer):
 
 
 class StalePmTimer(SteppedPmTimer):
-    """A narrow read leaves the I/O buffer as the last read left it (cloud-hypervisor).
+    """A narrow read leaves the vCPU's I/O data buffer as the last port access left it (cloud-hypervisor).
 
-    cloud-hypervisor: devices/src/acpi.rs (``AcpiPmTimerDevice``) warns and does
-    not touch the data of a read that is not 4 bytes; what the guest then sees
-    is undefined.  The harness makes it deterministic: the low bytes of the
-    value the last full read returned.
+    cloud-hypervisor: devices/src/acpi.rs (``AcpiPmTimerDevice::read``) warns and
+    does not touch the data of a read that is not 4 bytes.  That data is the
+    I/O page KVM shares with the VMM for every port exit (``kvm_run``), so the
+    guest finds there the bytes of the last port access that reached the VMM,
+    to whatever port.  ``saw_io`` is told of every access (the board asks the
+    bus for it); ``last`` is the buffer: each access writes its own bytes and
+    leaves the rest.
     """
 
     __slots__ = ()
 
-    def read(self, port: int, width: int, now_ns: int) -> int:
-        value = super().read(port, width, now_ns)
-        if width == 4:
-            self.last = value
-        return value
+    def saw_io(self, width: int, value: int) -> None:
+        lane = (1 << (8 * width)) - 1
+        self.last = (self.last & ~lane & 0xFFFF_FFFF) | (value & lane)
 
 
 class UnlatchedPmTimer(SteppedPmTimer):

@@ -9,8 +9,23 @@ never branches on an access it does not implement.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 ACCESS_WIDTHS = (1, 2, 4)
+
+
+class UnclaimedPorts(str, Enum):
+    """What a read of a port no device claims returns: the platform's empty slot."""
+
+    ALL_ONES = "all-ones"  # an ISA bus pulled high; QEMU's unassigned_io_ops, bhyve, Xen, Bochs
+    ZERO = "zero"  # a VMM whose I/O bus answers nothing with a zeroed buffer (Firecracker, crosvm)
+
+    @property
+    def described(self) -> str:
+        return "all ones" if self is UnclaimedPorts.ALL_ONES else "0"
+
+    def fill(self, width: int) -> int:
+        return (1 << (8 * width)) - 1 if self is UnclaimedPorts.ALL_ONES else 0
 
 
 @dataclass(frozen=True)

@@ -160,3 +160,22 @@ def test_a_version_1_state_restores_as_it_did():
     pm1 = bochs_like()
     pm1.restore({"tmr_en": True, "tmr_sts": False, "sci_en": True}, 0)
     assert pm1.read(0xB2, 1, 0) == 0 and pm1.next_toggle_ns(0) == first_ns_of_tick(0x800000)
+
+
+def test_a_four_byte_read_of_pm1_sts_carries_pm1_en_in_its_upper_half():
+    # The event block is PM1_STS then PM1_EN (ACPI 6.5, 4.8.3.1); Xen's handle_evt_io reads it byte by byte.
+    pm1 = Pm1Registers(PmTimer(width=32, semantics=IoSemantics.QEMU), semantics=IoSemantics.QEMU)
+    pm1.write(0x402, 2, 1, 0)
+    assert pm1.read(0x400, 4, 0) == 0x0001_0000
+    pm1.write(0x400, 4, 0x0000_0000, 0)  # a 4-byte write reaches PM1_EN too
+    assert pm1.read(0x402, 2, 0) == 0
+
+
+def test_a_platform_that_drops_tmr_en_reads_it_back_as_zero_and_raises_no_sci():
+    timer = PmTimer(width=32, start=0x7FFF_FFF0)
+    pm1 = Pm1Registers(timer, rules=Pm1Rules(tmr_en_kept=False))  # bhyve: pm1_enable_handler
+    pm1.write(0x402, 2, 1, 0)
+    later = first_ns_of_tick(100)
+    assert pm1.read(0x402, 2, later) == 0
+    assert not pm1.sci_asserted(later)
+    assert pm1.next_toggle_ns(0) is not None  # the status still moves; only the enable is gone

@@ -2,7 +2,7 @@
 
 import pytest
 from pmtimer_harness.core.bus import PortAccessError, PortBus
-from pmtimer_harness.devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow, UnclaimedPorts
 
 
 class Register:
@@ -68,3 +68,20 @@ def test_strict_bus_refuses_unclaimed_ports():
 def test_windows_outside_the_io_space_are_refused():
     with pytest.raises(ValueError):
         PortWindow(0xFFFF, 2)
+
+
+def test_unclaimed_reads_are_the_platforms_empty_slot():
+    bus = PortBus(unclaimed=UnclaimedPorts.ZERO)  # Firecracker, crosvm
+    assert (bus.read(0x80, 1, 0), bus.read(0x80, 4, 0)) == (0, 0)
+    assert "read as 0" in bus.unclaimed_notes()[0]
+
+
+def test_an_io_observer_sees_every_access_claimed_or_not():
+    seen = []
+    bus = PortBus(io_observer=lambda width, value: seen.append((width, value)))
+    bus.attach(Register("reg", PortWindow(0x100, 2)))
+    bus.read(0x100, 2, 0)
+    bus.write(0x101, 1, 0x5A, 0)
+    bus.read(0x80, 1, 0)
+    bus.write(0x81, 4, 0xDEADBEEF, 0)
+    assert seen == [(2, 0x1234), (1, 0x5A), (1, 0xFF), (4, 0xDEADBEEF)]

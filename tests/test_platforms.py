@@ -6,7 +6,8 @@ from pathlib import Path
 from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.frontends.matrix import run_matrix
 from pmtimer_harness.platform.listing import markdown
-from pmtimer_harness.platform.profiles import PROFILES
+from pmtimer_harness.platform.fingerprint import FIELDS
+from pmtimer_harness.platform.profiles import PROFILES, PROPERTIES
 from pmtimer_harness.tools.guest import platform_expectations
 
 from tests.guests import bundled
@@ -37,3 +38,32 @@ def test_a_declared_expectation_not_met_fails_the_matrix_and_one_met_does_not(tm
     assert cell.verdict == "pass" and cell.unmet
     (cell,) = run_matrix([guest], ["acpi"])
     assert not cell.unmet
+
+
+def test_platforms_json_gives_every_property_a_source_or_marks_it_a_model(capsys):
+    assert main(["platforms", "--json"]) == 0
+    for entry in json.loads(capsys.readouterr().out):
+        assert set(entry["properties"]) == set(PROPERTIES), entry["name"]
+        for name, record in entry["properties"].items():
+            assert (record["source"] is None) != (record["model"] is None), (entry["name"], name)
+            assert (record["source"] or record["model"]).strip(), (entry["name"], name)
+        if entry["name"] == "piix4":
+            assert entry["properties"]["narrow_reads"]["model"]  # no PIIX4 source says what narrow reads give
+
+
+def test_one_platform_in_full_shows_its_expected_fingerprint_field_by_field(capsys):
+    assert main(["platforms", "qemu", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    rows = {row["field"]: row for row in shown["fingerprint"]}
+    assert list(rows) == list(FIELDS)
+    assert rows["read2_at_1"]["value"] == "zero" and rows["read2_at_1"]["property"] == "narrow_reads"
+    assert "memory_region_access_valid" in rows["read2_at_1"]["source"]
+    assert rows["smi_cmd"]["value"] == "0xb2" and "init_common_fadt_data" in rows["smi_cmd"]["source"]
+    assert main(["platforms", "bhyve"]) == 0
+    text = capsys.readouterr().out
+    assert "expected fingerprint" in text and "stops the guest" in text
+
+
+def test_one_platform_that_does_not_exist_is_a_usage_error(capsys):
+    assert main(["platforms", "nope"]) == 2
+    assert "no platform 'nope'" in capsys.readouterr().err

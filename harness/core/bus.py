@@ -4,9 +4,16 @@ Devices register ``PortWindow``s; the bus refuses overlapping claims when a
 device is attached and enforces each window's access widths on every access, so
 device models only see accesses they implement.
 
-A port nobody claims behaves like an empty ISA slot in lenient mode (reads
-return all ones, writes are dropped, each port noted once), or ends the run
-in strict mode (``--strict-io``, bhyve's ``x86.strictio``).
+A port nobody claims behaves like the platform's empty slot in lenient mode
+(reads return all ones, or 0 where the platform's VMM answers so; writes are
+dropped; each port noted once), or ends the run in strict mode
+(``--strict-io``, bhyve's ``x86.strictio``).
+
+A platform whose VMM hands every port exit one shared data buffer (KVM's
+``kvm_run`` I/O page, as cloud-hypervisor uses it) gives the bus an
+``io_observer``: it is told the width and data of every access, to any port,
+claimed or not, so that the device modelling that buffer knows what the last
+access left there.
 
 A device from outside the harness (``run_guest(devices=...)``) is attached
 *checked*: each value it reads is checked to be an int that fits the access
@@ -24,9 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pmtimer_harness.devices.ports import PortWindow
+from pmtimer_harness.devices.ports import PortWindow, UnclaimedPorts
 
 IN, OUT = "in", "out"
+Reader = Callable[[int, int, int], int]  # (port, width, now_ns) -> value
+Writer = Callable[[int, int, int, int], None]  # (port, width, value, now_ns)
+Observer = Callable[[int, int], None]  # (width, value) of any access
 MAX_UNCLAIMED_NOTES = 32  # notes kept about unclaimed ports; the rest are counted
 
 
@@ -78,14 +88,22 @@ def route_key(port: int, width: int) -> int:
 
 
 class PortBus:
-    def __init__(self, strict: bool = False) -> None:
+    def __init__(
+        self,
+        strict: bool = False,
+        unclaimed: UnclaimedPorts = UnclaimedPorts.ALL_ONES,
+        *,
+        io_observer: Observer | None = None,
+    ) -> None:
         self.strict = strict
+        self.unclaimed = UnclaimedPorts(unclaimed)
+        self.io_observer = io_observer  # told (width, value) of every access
         self.devices: list[Device] = []
         self.unclaimed_log: list[str] = []
         self._claims: dict[int, tuple[Device, PortWindow]] = {}
         # Routing tables, keyed by route_key(port, width): only allowed accesses appear.
-        self.readers: dict[int, Callable[[int, int, int], int]] = {}
-        self.writers: dict[int, Callable[[int, int, int, int], None]] = {}
+        self.readers: dict[int, Reader] = {}
+        self.writers: dict[int, Writer] = {}
         self._logged: set[tuple[str, int]] = set()
         self.unclaimed_count = 0  # ports and directions noted, kept or not
 
@@ -102,13 +120,16 @@ class PortBus:
                     owner = self._claims[port][0].name
                     raise ValueError(f"{device.name} claims port {port:#x}, already claimed by {owner}")
         read = checked_reader(device) if checked else device.read
+        write = device.write
+        if self.io_observer is not None:
+            read, write = observed_reader(read, self.io_observer), observed_writer(write, self.io_observer)
         for window in windows:
             for port in window.ports:
                 self._claims[port] = (device, window)
                 for width in window.read_widths:
                     self.readers[route_key(port, width)] = read
                 for width in window.write_widths:
-                    self.writers[route_key(port, width)] = device.write
+                    self.writers[route_key(port, width)] = write
         self.devices.append(device)
 
     def claimant(self, port: int) -> tuple[Device, PortWindow] | None:
@@ -143,13 +164,18 @@ class PortBus:
             writer(port, width, value, now_ns)
 
     def read_unrouted(self, port: int, width: int) -> int:
-        """An IN no window allows: refused (PortAccessError), or all ones from an empty slot."""
+        """An IN no window allows: refused (PortAccessError), or what the platform's empty slot reads."""
         self._refuse_or_note(PortAccess(IN, port, width))
-        return (1 << (8 * width)) - 1
+        value = self.unclaimed.fill(width)
+        if self.io_observer is not None:
+            self.io_observer(width, value)
+        return value
 
     def write_unrouted(self, port: int, width: int, value: int) -> None:
         """An OUT no window allows: refused (PortAccessError), or dropped."""
         self._refuse_or_note(PortAccess(OUT, port, width, value))
+        if self.io_observer is not None:
+            self.io_observer(width, value)
 
     def _refuse_or_note(self, access: PortAccess) -> None:
         claim = self._claims.get(access.port)
@@ -173,7 +199,7 @@ class PortBus:
         self.unclaimed_count += 1
         if len(self.unclaimed_log) >= MAX_UNCLAIMED_NOTES:
             return
-        outcome = "read as all ones" if access.direction == IN else "write dropped"
+        outcome = f"read as {self.unclaimed.described}" if access.direction == IN else "write dropped"
         self.unclaimed_log.append(
             f"unclaimed port {access.port:#06x}: {access.width}-byte {access.direction.upper()} {outcome}"
             " (noted once per port and direction)"
@@ -208,7 +234,28 @@ def _windows_of(device: Device) -> tuple[PortWindow, ...]:
     return windows
 
 
-def checked_reader(device: Device) -> Callable[[int, int, int], int]:
+def observed_reader(read: Reader, observe: Observer) -> Reader:
+    """``read``, telling ``observe`` the width and value of each read."""
+
+    def read_observed(port: int, width: int, now_ns: int) -> int:
+        value = read(port, width, now_ns)
+        observe(width, value)
+        return value
+
+    return read_observed
+
+
+def observed_writer(write: Writer, observe: Observer) -> Writer:
+    """``write``, telling ``observe`` the width and value of each write."""
+
+    def write_observed(port: int, width: int, value: int, now_ns: int) -> None:
+        observe(width, value)
+        write(port, width, value, now_ns)
+
+    return write_observed
+
+
+def checked_reader(device: Device) -> Reader:
     """``device.read``, refusing a value that is not an int from 0 to the access's all-ones."""
     read = device.read
 

@@ -10,7 +10,9 @@ access sizes of its generic addresses, hardware-reduced, only X_PM_TMR_BLK
 filled, or no timer at all), the SMI_CMD port and its ACPI_ENABLE and
 ACPI_DISABLE values where the platform hands over in legacy mode, and whether
 there is an XSDT at all (ACPI 1.0 firmware, SeaBIOS and the Bochs BIOS, give a
-revision-0 RSDP and an RSDT only).
+revision-0 RSDP and an RSDT only).  Firmware that serves both ACPI 1.0 and
+later systems (Xen's hvmloader, VirtualBox) gives the RSDT its own, older
+copy of the FADT and the XSDT the full one (``rsdt_revision``).
 
 Everything is built as bytes by pure functions; the board writes them.
 """
@@ -18,7 +20,7 @@ Everything is built as bytes by pure functions; the board writes them.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 OEM_ID = b"PMTHRN"
 OEM_TABLE_ID = b"HARNESS "
@@ -29,6 +31,7 @@ RSDT_ADDRESS = 0xE0040
 XSDT_ADDRESS = 0xE0080
 FADT_ADDRESS = 0xE0100
 DSDT_ADDRESS = 0xE0240
+RSDT_FADT_ADDRESS = 0xE0280  # an older copy of the FADT for the RSDT, where the firmware writes one (116 bytes)
 TABLES_END = 0xE0300
 
 PM1_EVT_LEN = 4
@@ -89,6 +92,7 @@ class FadtFacts:
     smi_cmd: int = 0  # 0: no SMI command port, the platform is always in ACPI mode
     acpi_enable: int = 0
     acpi_disable: int = 0
+    rsdt_revision: int | None = None  # the revision of the RSDT's own copy; None: the RSDT names the same FADT
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,8 @@ def fadt(facts: FadtFacts) -> bytes:
 
 def build_tables(facts: FadtFacts) -> list[AcpiTable]:
     """The platform's tables, each with the address it goes to."""
-    rsdt = table(b"RSDT", 1, struct.pack("<I", FADT_ADDRESS))
+    copy = facts.rsdt_revision is not None and facts.xsdt
+    rsdt = table(b"RSDT", 1, struct.pack("<I", RSDT_FADT_ADDRESS if copy else FADT_ADDRESS))
     xsdt = table(b"XSDT", 1, struct.pack("<Q", FADT_ADDRESS))
     dsdt = table(b"DSDT", 2, b"")  # no AML: nothing here needs a namespace
     tables = [
@@ -182,6 +187,8 @@ def build_tables(facts: FadtFacts) -> list[AcpiTable]:
         AcpiTable("FACP", FADT_ADDRESS, fadt(facts)),
         AcpiTable("DSDT", DSDT_ADDRESS, dsdt),
     ]
+    if copy:
+        tables.append(AcpiTable("FACP", RSDT_FADT_ADDRESS, fadt(replace(facts, revision=facts.rsdt_revision))))
     return [entry for entry in tables if facts.xsdt or entry.name != "XSDT"]
 
 

@@ -23,7 +23,7 @@ from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, Pm1Registers, Pm1Rules
 from pmtimer_harness.devices.debug_console import DebugConsole
 from pmtimer_harness.devices.debug_exit import DebugExit
 from pmtimer_harness.devices.pic8259 import PicPair
-from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer, TimerAccess, timer_class
+from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer, StalePmTimer, TimerAccess, timer_class
 from pmtimer_harness.devices.snapshot_port import SnapshotPort
 from pmtimer_harness.platform.acpi_tables import SCI_IRQ, AcpiTable, FadtFacts, build_tables
 from pmtimer_harness.platform.profiles import Profile, Restore
@@ -66,7 +66,8 @@ class Board:
             )
             if profile.pm1_base is not None:
                 rules = Pm1Rules(profile.tmr_sts, profile.sci, profile.pm1_widths, profile.pm1_refusal,
-                                 first_tmr_sts=profile.first_tmr_sts, handover=profile.handover)
+                                 first_tmr_sts=profile.first_tmr_sts, handover=profile.handover,
+                                 tmr_en_kept=profile.tmr_en)
                 self.pm1 = pm1_model(
                     self.timer, profile.pm1_base, profile.pm1_base + 4, semantics,
                     on_change=on_interrupt_change, rules=rules,
@@ -75,13 +76,17 @@ class Board:
             device for device in (self.console, self.exit, self.timer, self.pm1, self.pic, self.snapshot_port)
             if device is not None
         ]  # in this order: a device restores after those it reads (PM1 after the timer)
-        self.bus = PortBus(strict=config.strict_io)
+        self.bus = PortBus(config.strict_io, profile.unclaimed_ports, io_observer=self._io_observer())
         try:
             for device in self.devices:
                 self.bus.attach(device, checked=False)  # the harness's own: proven by their tests
         except ValueError as error:
             raise ConfigError(f"platform {profile.name}: {error}") from None
         self.acpi_tables: list[AcpiTable] = build_tables(self.fadt_facts())
+
+    def _io_observer(self) -> Callable[[int, int], None] | None:
+        """A timer that keeps the VMM's shared I/O buffer sees every access, to any port."""
+        return self.timer.saw_io if isinstance(self.timer, StalePmTimer) else None
 
     def fadt_facts(self) -> FadtFacts:
         """What the FADT says: read from the devices built, in the firmware's shape."""
@@ -103,6 +108,7 @@ class Board:
             smi_cmd=handover.smi_cmd,
             acpi_enable=handover.acpi_enable,
             acpi_disable=handover.acpi_disable,
+            rsdt_revision=shape.rsdt_revision,
         )
 
     # --- interrupts: the SCI through the PIC ---------------------------------------

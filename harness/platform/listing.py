@@ -2,18 +2,31 @@
 
 ``docs/platforms.md`` is this module's output (``python -m pmtimer_harness
 platforms --markdown > docs/platforms.md``); a test fails when the file and the
-profile data disagree.
+profile data disagree.  One profile in full (``platforms NAME``) adds its
+expected fingerprint: the probe's fields as the harness shows them under the
+profile, each with the property that decides it and that property's source.
 """
 
 from __future__ import annotations
 
-from pmtimer_harness.platform.profiles import PROFILES, PROPERTIES, QUIRKS, Profile
+from pmtimer_harness.platform.fingerprint import FIELDS, Fingerprint
+from pmtimer_harness.platform.profiles import MODEL, PROFILES, PROPERTIES, QUIRKS, Profile
+
+# The profile property that decides each field of the probe.
+FIELD_PROPERTIES = {
+    **dict.fromkeys(FIELDS[:FIELDS.index("smi_cmd")], "fadt"),
+    "smi_cmd": "handover", "acpi_enable": "handover", "timer_port": "port",
+    "tmr_sts_at_handover": "first_tmr_sts", "sci_en_at_handover": "handover", "tmr_en_readback": "tmr_en",
+    **{name: "narrow_reads" for name in FIELDS if name.startswith("read")},
+    "write4": "writes",
+}
 
 HEADINGS = {
     "port": "port", "width": "width", "narrow_reads": "1-/2-byte and unaligned reads", "writes": "writes",
-    "tmr_sts": "TMR_STS", "first_tmr_sts": "first TMR_STS", "sci": "SCI", "handover": "hand-over",
-    "pm1_base": "PM1 block", "time_base": "time base",
+    "tmr_sts": "TMR_STS", "first_tmr_sts": "first TMR_STS", "tmr_en": "TMR_EN", "sci": "SCI",
+    "handover": "hand-over", "pm1_base": "PM1 block", "time_base": "time base",
     "unlatched_reads": "unlatched reads", "restore": "after a restore", "fadt": "FADT",
+    "unclaimed_ports": "unclaimed ports",
 }
 
 
@@ -35,12 +48,42 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def shown_source(source: str) -> str:
+    """A source as people read it: a model says so first."""
+    return f"(model) {source.removeprefix(MODEL)}" if source.startswith(MODEL) else source
+
+
 def _profile_section(profile: Profile) -> list[str]:
     lines = [f"## `{profile.name}`", "", profile.summary + ".", "", "| property | value | source |", "|---|---|---|"]
     for name in PROPERTIES:
-        lines.append(f"| {HEADINGS[name]} | {profile.shown(name)} | {profile.sources[name]} |")
+        lines.append(f"| {HEADINGS[name]} | {profile.shown(name)} | {shown_source(profile.sources[name])} |")
     lines.append("")
     return lines
+
+
+def expected_fingerprint(profile: Profile, fingerprint: Fingerprint) -> list[dict[str, str]]:
+    """Each field the probe showed under ``profile``, with the property that decides it and that one's source."""
+    return [
+        {"field": name, "value": fingerprint.fields[name], "property": FIELD_PROPERTIES[name],
+         "source": shown_source(profile.sources[FIELD_PROPERTIES[name]])}
+        for name in FIELDS
+    ]
+
+
+def detail(profile: Profile, fingerprint: Fingerprint) -> str:
+    """One profile in full: its properties with their sources, then the fingerprint a guest sees."""
+    lines = [f"{profile.name}: {profile.summary}", ""]
+    width = max(len(HEADINGS[name]) for name in PROPERTIES)
+    for name in PROPERTIES:
+        lines.append(f"  {HEADINGS[name]:<{width}}  {profile.shown(name)}")
+        lines.append(f"  {'':<{width}}    source: {shown_source(profile.sources[name])}")
+    rows = expected_fingerprint(profile, fingerprint)
+    field_width = max(len(row["field"]) for row in rows)
+    value_width = max(len(row["value"]) for row in rows)
+    lines += ["", f"expected fingerprint (python -m pmtimer_harness fingerprint --platform {profile.name}):"]
+    lines += [f"  {row['field']:<{field_width}}  {row['value']:<{value_width}}  from {row['property']}"
+              for row in rows]
+    return "\n".join(lines)
 
 
 def markdown() -> str:

@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, BHYVE_PM1_REFUSAL, Handover, SciGate, TmrSts
 from pmtimer_harness.devices.pm_timer import EXACT, NS_PER_SECOND, NarrowRead, TimeBase, TimerWrite
+from pmtimer_harness.devices.ports import UnclaimedPorts
 
 DEFAULT_PLATFORM = "acpi"
 
@@ -34,17 +35,20 @@ class FadtShape:
     """How the firmware describes the timer in the FADT."""
 
     revision: int = 6  # 1: the ACPI 1.0 table, 116 bytes, no X_ fields
+    rsdt_revision: int | None = None  # a separate, older copy for the RSDT (Xen, VirtualBox); None: one table
     tmr_val_ext: bool | None = None  # None: set exactly for a 32-bit timer
     pm_tmr_blk: bool = True  # False: only X_PM_TMR_BLK is filled (PM_TMR_BLK and PM_TMR_LEN 0)
     hardware_reduced: bool = False  # Flags bit 20, HW_REDUCED_ACPI
     xsdt: bool = True  # False: a revision-0 RSDP with only the RSDT (ACPI 1.0 firmware)
-    timer_access_size: int = 3  # X_PM_TMR_BLK's GAS access size: 3 dword, 0 undefined (QEMU)
+    timer_access_size: int = 3  # X_PM_TMR_BLK's GAS access size: 3 dword, 4 qword (Hyper-V), 0 undefined (QEMU)
     pm1_access_size: int = 2  # X_PM1a_EVT_BLK's and X_PM1a_CNT_BLK's: 2 word, 0 undefined (QEMU)
 
     def describe(self, width: int) -> str:
         parts = [f"revision {self.revision}"]
         if not self.xsdt:
             parts.append("RSDT only")
+        elif self.rsdt_revision is not None:
+            parts.append(f"a revision-{self.rsdt_revision} copy for the RSDT")
         if self.revision >= 2 and self.timer_access_size != 3:
             parts.append(f"X_PM_TMR_BLK access size {self.timer_access_size}")
         if self.hardware_reduced:
@@ -63,9 +67,10 @@ BOCHS_TIME = TimeBase(quantum_ns=1000)
 
 # The properties a profile states, in the order the table and docs show them.
 PROPERTIES = (
-    "port", "width", "narrow_reads", "writes", "tmr_sts", "first_tmr_sts", "sci", "handover", "pm1_base",
-    "time_base", "unlatched_reads", "restore", "fadt",
+    "port", "width", "narrow_reads", "writes", "tmr_sts", "first_tmr_sts", "tmr_en", "sci", "handover", "pm1_base",
+    "time_base", "unlatched_reads", "restore", "fadt", "unclaimed_ports",
 )
+MODEL = "model: "  # a source that begins so is the harness's own choice, where no platform source decides
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class Profile:
     pm1_base: int | None  # PM1a_EVT_BLK (PM1_STS, PM1_EN at +2), PM1a_CNT_BLK at +4; None: no PM1 block
     first_tmr_sts: int | None = None  # the count that first sets TMR_STS (0: set at hand-over); None: next toggle
     handover: Handover = ACPI_MODE  # SMI_CMD 0 and SCI_EN set, or legacy mode until ACPI_ENABLE
+    tmr_en: bool = True  # False: PM1_EN drops TMR_EN, so it reads back 0 and the timer never raises the SCI (bhyve)
+    unclaimed_ports: UnclaimedPorts = UnclaimedPorts.ALL_ONES
     time_base: TimeBase = EXACT
     unlatched_reads: bool = False
     restore: Restore = Restore.CONTINUES
@@ -97,12 +104,16 @@ class Profile:
     def shown(self, name: str) -> str:
         """A property as the table and the docs print it."""
         value = getattr(self, name)
-        if not self.has_timer and name not in ("port", "fadt", "restore"):
+        if not self.has_timer and name not in ("port", "fadt", "restore", "unclaimed_ports"):
             return "-"
         if name == "port":
             return "none" if value is None else f"{value:#x}"
         if name == "pm1_base":
             return "none" if value is None else f"{value:#x}"
+        if name == "tmr_en":
+            return "kept" if value else "dropped: reads back 0"
+        if name == "unclaimed_ports":
+            return f"read as {value.described}"
         if name == "time_base":
             return describe_time_base(value)
         if name == "first_tmr_sts":
@@ -125,10 +136,18 @@ class Profile:
         return str(value)
 
     def as_dict(self) -> dict[str, object]:
-        data: dict[str, object] = {"name": self.name, "port": self.port, "width": self.width, "summary": self.summary}
-        data.update({name: self.shown(name) for name in PROPERTIES if name not in ("port", "width")})
-        data["sources"] = dict(self.sources)
-        return data
+        """The profile for ``platforms --json``: each property's value as shown, with its source or the model it is."""
+        return {
+            "name": self.name, "port": self.port, "width": self.width if self.has_timer else None,
+            "summary": self.summary,
+            "properties": {name: self.property_record(name) for name in PROPERTIES},
+        }
+
+    def property_record(self, name: str) -> dict[str, str | None]:
+        source = self.sources[name]
+        model = source.startswith(MODEL)
+        return {"value": self.shown(name), "source": None if model else source,
+                "model": source.removeprefix(MODEL) if model else None}
 
 
 def describe_time_base(base: TimeBase) -> str:
@@ -205,7 +224,7 @@ LINUX_PIIX4 = "torvalds/linux: drivers/clocksource/acpi_pm.c (acpi_pm_read_verif
 HOST_LOGS = 'host boot logs ("ACPI: PM-Timer IO Port: 0x1808 (24 bits)")'
 XEN_FADT_FIX = "xen: commit f325d2477e (acpi_parse_fadt trusts TMR_VAL_EXT, not the register's bit width)"
 NO_TIMER = ("qemu/qemu: hw/i386/acpi-microvm.c; firecracker: src/vmm/src/acpi; crosvm: x86_64/src/acpi.rs")
-HARNESS = "this harness: the specification's timer with bhyve's layout and access rules"
+HARNESS = MODEL + "the specification's timer with bhyve's layout and access rules"
 
 
 def _sources(default: str, **overrides: str) -> Mapping[str, str]:
