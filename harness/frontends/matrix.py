@@ -140,6 +140,21 @@ def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
+    """The matrix as a Markdown table (the README's), each cell its verdict and a failing guest's exit code."""
+    guests = list(dict.fromkeys(cell.guest for cell in cells))
+    by_key = {(cell.guest, cell.platform): cell for cell in cells}
+    lines = ["| guest | " + " | ".join(platforms) + " |", "|---" * (len(platforms) + 1) + "|"]
+    for guest in guests:
+        row = [_markdown_cell(by_key.get((guest, platform))) for platform in platforms]
+        lines.append(f"| `{shown_name(guest.name)}` | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _markdown_cell(cell: Cell | None) -> str:
+    return "-" if cell is None else cell.shown()
+
+
 def footnotes(cells: Sequence[Cell]) -> dict[str, int]:
     """A number for each distinct reason a cell ended for, in the order the reasons first appear."""
     reasons = dict.fromkeys(cell.note for cell in cells if cell.reason)

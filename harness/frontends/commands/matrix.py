@@ -1,4 +1,4 @@
-"""``matrix [GUEST...] [--platforms a,b] [--json]``: which guest works on which platform."""
+"""``matrix [GUEST...] [--platforms a,b] [--json | --markdown]``: which guest works on which platform."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.frontends.commands.common import INTERRUPTED_STATUS, USER_ERRORS
-from pmtimer_harness.frontends.matrix import check_guest, format_matrix, platforms_option, run_matrix
+from pmtimer_harness.frontends.matrix import check_guest, format_markdown, format_matrix, platforms_option, run_matrix
 from pmtimer_harness.frontends.suite import bundled_guests
 from pmtimer_harness.platform.profiles import PROFILES
 
@@ -18,7 +18,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     matrix.add_argument("guests", nargs="*", metavar="GUEST", help="guests to run (default: the bundled ones)")
     matrix.add_argument("--platforms", type=platforms_option, default=None, metavar="A,B,...",
                         help="the platforms, comma-separated (default: all)")
-    matrix.add_argument("--json", action="store_true", help="a JSON list, one object per guest and platform")
+    shape = matrix.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="a JSON list, one object per guest and platform")
+    shape.add_argument("--markdown", action="store_true", help="a Markdown table (as the README shows it)")
     matrix.set_defaults(handler=command_matrix)
 
 
@@ -30,6 +32,8 @@ def command_matrix(args: argparse.Namespace) -> int:
     cells = run_matrix(guests, platforms, user_errors=USER_ERRORS)
     if args.json:
         print(json.dumps([cell.as_dict() for cell in cells], indent=2))
+    elif args.markdown:
+        print(format_markdown(cells, platforms))
     else:
         print(format_matrix(cells, platforms))
     if cells and cells[-1].verdict == Verdict.INTERRUPTED.value:
