@@ -79,7 +79,7 @@ def test_the_header_parser_refuses_a_platform_that_does_not_exist_for_every_fron
 
 def test_markdown_gives_the_table_the_readme_shows(tmp_path, capsys):
     passing = write_guest(tmp_path, EXIT_0, name="passing.asm")
-    refused = write_guest(tmp_path, "        mov dx, TIMER_PORT\n        in ax, dx\n", name="refused.asm")
+    refused = write_guest(tmp_path, "        mov dx, TIMER_PORT\n        in ax, dx\n" + EXIT_0, name="refused.asm")
     assert main(["matrix", str(passing), str(refused), "--platforms", "acpi,qemu", "--markdown"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "| guest | acpi | qemu |", "|---|---|---|",
