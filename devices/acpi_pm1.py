@@ -91,11 +91,42 @@ def _smi_command_added(payload: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
+class Pm1Access:
+    """Which accesses the PM1 registers take, and what one of another width does.
+
+    ``spans_block``: an access runs over the block byte by byte, so a 4-byte
+    read of PM1_STS carries PM1_EN in its upper half (Xen's ``handle_evt_io``;
+    QEMU's memory core splits it into the 2-byte accesses its ops take).
+    Otherwise it goes to the register that holds its first byte, and bytes past
+    that register read 0 and are not written (OpenVMM's ``io_read``,
+    VirtualBox's ``u32 &= 0xffff``).
+    """
+
+    read_widths: frozenset[int] = field(default_factory=lambda: frozenset({2}))
+    write_widths: frozenset[int] = field(default_factory=lambda: frozenset({2}))
+    refusal: str = BHYVE_PM1_REFUSAL  # why another width stops the guest; "" with floats
+    floats: bool = False  # another width reads all ones and writes nothing, and the guest goes on
+    spans_block: bool = True
+
+    def describe(self) -> str:
+        widths = "/".join(str(width) for width in sorted(self.read_widths))
+        text = f"{widths}-byte reads"
+        if self.write_widths != self.read_widths:
+            text += ", " + "/".join(str(width) for width in sorted(self.write_widths)) + "-byte writes"
+        if self.read_widths != frozenset({1, 2, 4}) or self.write_widths != frozenset({1, 2, 4}):
+            text += "; others float (all ones)" if self.floats else "; others stop the guest"
+        return text + ("" if self.spans_block else "; an access stays in its register")
+
+
+BHYVE_PM1 = Pm1Access()
+BYTES_PM1 = Pm1Access(frozenset({1, 2}), frozenset({1, 2}), refusal="")
+
+
+@dataclass(frozen=True)
 class Pm1Rules:
     tmr_sts: TmrSts = TmrSts.TOP_BIT
     sci: SciGate = SciGate.ALWAYS_ACPI
-    widths: frozenset[int] = field(default_factory=lambda: frozenset({2}))
-    refusal: str = BHYVE_PM1_REFUSAL
+    access: Pm1Access = field(default_factory=lambda: BHYVE_PM1)
     first_tmr_sts: int | None = None  # the count that first sets TMR_STS; None: the watched bit's next toggle
     handover: Handover = field(default_factory=lambda: ACPI_MODE)
     tmr_en_kept: bool = True  # False: PM1_EN drops TMR_EN (bhyve keeps only its RTC, power button and GBL bits)
@@ -104,7 +135,7 @@ class Pm1Rules:
     def of(semantics: IoSemantics) -> Pm1Rules:
         if IoSemantics(semantics) is IoSemantics.BHYVE:
             return Pm1Rules()
-        return Pm1Rules(widths=frozenset({1, 2}), refusal="")
+        return Pm1Rules(access=BYTES_PM1)
 
 
 class Pm1Registers:
@@ -138,9 +169,10 @@ class Pm1Registers:
         self.toggles_seen = self.msb_toggles(0)
         # Until the guest first clears TMR_STS, the count that sets it, where the platform has its own.
         self.first_tmr_sts = self.rules.first_tmr_sts if self.status_bit is not None else None
-        widths = self.rules.widths
+        access = self.rules.access
         self.windows = tuple(
-            PortWindow(port, 2, read_widths=widths, write_widths=widths, refusal=self.rules.refusal)
+            PortWindow(port, 2, read_widths=access.read_widths, write_widths=access.write_widths,
+                       refusal=access.refusal, refuse_other_widths=not access.floats)
             for port in (self.status_port, self.enable_port, self.control_port)
         )
         if handover.legacy:
@@ -202,11 +234,18 @@ class Pm1Registers:
         return "PM1_EN" if port < self.enable_port + 2 else "PM1_CNT"
 
     def read(self, port: int, width: int, now_ns: int) -> int:
-        """Byte by byte, as the block is laid out: a 4-byte read of PM1_STS carries PM1_EN in its upper half."""
+        """Byte by byte, as the block is laid out (or only within the first byte's register: ``Pm1Access``)."""
         value = 0
         for lane in range(width):
-            value |= self._byte(port + lane, now_ns) << (8 * lane)
+            if self._reaches(port, port + lane):
+                value |= self._byte(port + lane, now_ns) << (8 * lane)
         return value
+
+    def _reaches(self, first: int, port: int) -> bool:
+        """Whether an access that starts at ``first`` reaches ``port``'s byte."""
+        if self.rules.access.spans_block:
+            return True
+        return self.register_name(first) == self.register_name(port)
 
     def _byte(self, port: int, now_ns: int) -> int:
         if not self._holds(port):
@@ -220,7 +259,7 @@ class Pm1Registers:
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
         """Byte by byte too: each byte goes to the register that holds it."""
         for lane in range(width):
-            if self._holds(port + lane):
+            if self._holds(port + lane) and self._reaches(port, port + lane):
                 self._write_byte(port + lane, (value >> (8 * lane)) & 0xFF, now_ns)
         if self._on_change is not None:
             self._on_change()

@@ -57,7 +57,7 @@ class NarrowRead(str, Enum):
     LOW_BYTES = "low-bytes"  # the low-order bytes of the counter, at any of the four ports
     UNALIGNED_ZERO = "unaligned-zero"  # low bytes when aligned; an unaligned read is invalid and reads 0 (QEMU, TCG)
     SPLIT = "split"  # an unaligned read is taken apart into aligned pieces of low bytes (QEMU, KVM)
-    LANES = "lanes"  # the bytes of the counter at the port's offset (Hyper-V)
+    LANES = "lanes"  # the bytes of the counter from the port's offset on, 0 past its top (Hyper-V)
     ALL_ONES = "all-ones"  # 0xFF / 0xFFFF, and 0xFFFFFFFF at port + 1..3 (Xen, VirtualBox, Bochs)
     STALE = "stale"  # the I/O buffer left untouched: the last port access's data, any port (cloud-hypervisor)
 
@@ -209,10 +209,10 @@ class PmTimer:
             return 0 if offset % width else value & lane_mask
         if rule is NarrowRead.SPLIT:
             return split_read(offset, width, value)
+        if rule is NarrowRead.LANES:
+            return (value >> (8 * offset)) & lane_mask  # bytes past the register read 0
         if width == 4:
             return value
-        if rule is NarrowRead.LANES:
-            return (value >> (8 * offset)) & lane_mask
         if rule is NarrowRead.STALE:
             return self.last & lane_mask
         # LOW_BYTES: one 32-bit register whose narrower reads keep its low-order

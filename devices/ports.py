@@ -34,7 +34,10 @@ class PortWindow:
 
     An empty ``write_widths`` means the window is read-only: any OUT is refused.
     ``refusal`` explains, in the device's own terms, what a refused access means
-    (for bhyve's timer: what bhyve itself would do).
+    (for bhyve's timer: what bhyve itself would do).  A window that does not
+    ``refuse_other_widths`` lets such an access float instead: a read returns
+    all ones and a write is dropped, as a device that answers "unused" does
+    (VirtualBox's IOM turns ``VERR_IOM_IOPORT_UNUSED`` into all ones).
     """
 
     base: int
@@ -42,6 +45,7 @@ class PortWindow:
     read_widths: frozenset[int] = field(default_factory=lambda: frozenset(ACCESS_WIDTHS))
     write_widths: frozenset[int] = field(default_factory=lambda: frozenset(ACCESS_WIDTHS))
     refusal: str = ""
+    refuse_other_widths: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.base <= 0xFFFF or self.length < 1 or self.base + self.length > 0x10000:

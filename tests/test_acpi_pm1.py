@@ -79,7 +79,7 @@ def test_no_tmr_sts_at_reset_even_with_the_top_bit_set():
     assert registers(24, start=0xC00000).read(0x400, 2, 0) == 0
 
 
-from pmtimer_harness.devices.acpi_pm1 import Pm1Rules, SciGate, TmrSts  # noqa: E402
+from pmtimer_harness.devices.acpi_pm1 import BYTES_PM1, Pm1Access, Pm1Rules, SciGate, TmrSts  # noqa: E402
 
 
 @pytest.mark.parametrize(("gate", "sci_after_clearing_sci_en", "sci_en_reads"), [
@@ -89,7 +89,7 @@ from pmtimer_harness.devices.acpi_pm1 import Pm1Rules, SciGate, TmrSts  # noqa: 
 ])
 def test_what_the_sci_makes_of_a_cleared_sci_en(gate, sci_after_clearing_sci_en, sci_en_reads):
     timer = PmTimer(width=24, start=0xFFFFF0)
-    pm1 = Pm1Registers(timer, rules=Pm1Rules(sci=gate, widths=frozenset({1, 2}), refusal=""))
+    pm1 = Pm1Registers(timer, rules=Pm1Rules(sci=gate, access=BYTES_PM1))
     later = first_ns_of_tick(100)
     pm1.write(0x402, 2, 1, later)  # TMR_EN
     pm1.write(0x404, 2, 0, later)  # SCI_EN cleared
@@ -101,7 +101,7 @@ def test_what_the_sci_makes_of_a_cleared_sci_en(gate, sci_after_clearing_sci_en,
 
 from pmtimer_harness.devices.acpi_pm1 import Handover  # noqa: E402
 
-BOCHS_LIKE = Pm1Rules(tmr_sts=TmrSts.BIT_23, sci=SciGate.IGNORES_SCI_EN, widths=frozenset({1, 2}), refusal="",
+BOCHS_LIKE = Pm1Rules(tmr_sts=TmrSts.BIT_23, sci=SciGate.IGNORES_SCI_EN, access=BYTES_PM1,
                       first_tmr_sts=0xFFFFFF, handover=Handover(smi_cmd=0xB2, acpi_enable=0xF1, acpi_disable=0xF0))
 
 
@@ -133,7 +133,7 @@ def test_bochs_sets_the_first_tmr_sts_at_count_ffffff_not_at_the_toggle():
 
 
 def test_qemu_has_tmr_sts_set_at_hand_over():
-    rules = Pm1Rules(tmr_sts=TmrSts.BIT_23, sci=SciGate.IGNORES_SCI_EN, widths=frozenset({1, 2}), refusal="",
+    rules = Pm1Rules(tmr_sts=TmrSts.BIT_23, sci=SciGate.IGNORES_SCI_EN, access=BYTES_PM1,
                      first_tmr_sts=0)
     pm1 = Pm1Registers(PmTimer(width=24, start=0x1234), rules=rules)
     assert pm1.read(0x400, 2, 0) == 1
@@ -179,3 +179,13 @@ def test_a_platform_that_drops_tmr_en_reads_it_back_as_zero_and_raises_no_sci():
     assert pm1.read(0x402, 2, later) == 0
     assert not pm1.sci_asserted(later)
     assert pm1.next_toggle_ns(0) is not None  # the status still moves; only the enable is gone
+
+
+def test_an_access_that_stays_in_its_register_reads_zero_past_it_and_writes_nothing_there():
+    # OpenVMM's io_read shifts the register that holds the first byte; VirtualBox cuts a 4-byte write to 16 bits.
+    rules = Pm1Rules(access=Pm1Access(frozenset({1, 2, 4}), frozenset({1, 2, 4}), refusal="", spans_block=False))
+    pm1 = Pm1Registers(PmTimer(width=32, semantics=IoSemantics.QEMU), rules=rules)
+    pm1.write(0x402, 2, 1, 0)
+    assert pm1.read(0x400, 4, 0) == 0  # PM1_EN's TMR_EN is not in the upper half
+    pm1.write(0x400, 4, 0x0000_0000, 0)
+    assert pm1.read(0x402, 2, 0) == 1  # and a 4-byte write at PM1_STS does not reach PM1_EN

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.frontends.matrix import run_matrix
-from pmtimer_harness.platform.listing import markdown
 from pmtimer_harness.platform.fingerprint import FIELDS
+from pmtimer_harness.platform.listing import markdown
 from pmtimer_harness.platform.profiles import PROFILES, PROPERTIES
 from pmtimer_harness.tools.guest import platform_expectations
 

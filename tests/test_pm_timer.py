@@ -182,3 +182,12 @@ def test_qemu_unaligned_reads_are_zero_under_tcg_and_split_under_kvm(port, width
 @pytest.mark.parametrize("port", [0x609, 0x60A, 0x60B])
 def test_all_ones_covers_a_dword_read_off_the_port(port):
     assert timer_with(NarrowRead.ALL_ONES).read(port, 4, 0) == 0xFFFFFFFF
+
+
+@pytest.mark.parametrize(("port", "width", "expected"), [
+    (0x608, 1, 0xEF), (0x609, 1, 0xCD), (0x60A, 1, 0xAB), (0x60B, 1, 0x00),
+    (0x609, 2, 0xABCD), (0x60B, 2, 0x0000),
+    (0x609, 4, 0x0000ABCD), (0x60A, 4, 0x000000AB),  # OpenVMM's io_read: the count shifted, 0 past its top
+])
+def test_lanes_give_the_counts_bytes_from_the_offset_on(port, width, expected):
+    assert timer_with(NarrowRead.LANES).read(port, width, 0) == expected

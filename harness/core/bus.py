@@ -165,8 +165,8 @@ class PortBus:
 
     def read_unrouted(self, port: int, width: int) -> int:
         """An IN no window allows: refused (PortAccessError), or what the platform's empty slot reads."""
-        self._refuse_or_note(PortAccess(IN, port, width))
-        value = self.unclaimed.fill(width)
+        floats = self._refuse_or_note(PortAccess(IN, port, width))
+        value = (1 << (8 * width)) - 1 if floats else self.unclaimed.fill(width)
         if self.io_observer is not None:
             self.io_observer(width, value)
         return value
@@ -177,21 +177,26 @@ class PortBus:
         if self.io_observer is not None:
             self.io_observer(width, value)
 
-    def _refuse_or_note(self, access: PortAccess) -> None:
+    def _refuse_or_note(self, access: PortAccess) -> bool:
+        """Refuse the access, or note it; True: a claimed port let it float (a read of all ones)."""
         claim = self._claims.get(access.port)
         if claim is not None:
             device, window = claim
             allowed = window.read_widths if access.direction == IN else window.write_widths
-            rule = f"it takes {_widths(allowed)}" if allowed else f"it takes no {access.direction.upper()}"
-            reason = f"refused by {device.name} ({rule})"
+            if not window.refuse_other_widths:
+                subject = f"port {access.port:#06x} of {device.name} ({_taken(allowed, access.direction)})"
+                self._note(access, subject, "read as all ones")
+                return True
+            reason = f"refused by {device.name} ({_taken(allowed, access.direction)})"
             if window.refusal:
                 reason += f"; {window.refusal}"
             raise PortAccessError(access, reason)
         if self.strict:
             raise PortAccessError(access, "no device claims this port (strict I/O)")
-        self._note_unclaimed(access)
+        self._note(access, f"unclaimed port {access.port:#06x}", f"read as {self.unclaimed.described}")
+        return False
 
-    def _note_unclaimed(self, access: PortAccess) -> None:
+    def _note(self, access: PortAccess, subject: str, read_outcome: str) -> None:
         key = (access.direction, access.port)
         if key in self._logged:
             return
@@ -199,10 +204,9 @@ class PortBus:
         self.unclaimed_count += 1
         if len(self.unclaimed_log) >= MAX_UNCLAIMED_NOTES:
             return
-        outcome = f"read as {self.unclaimed.described}" if access.direction == IN else "write dropped"
+        outcome = read_outcome if access.direction == IN else "write dropped"
         self.unclaimed_log.append(
-            f"unclaimed port {access.port:#06x}: {access.width}-byte {access.direction.upper()} {outcome}"
-            " (noted once per port and direction)"
+            f"{subject}: {access.width}-byte {access.direction.upper()} {outcome} (noted once per port and direction)"
         )
 
     def unclaimed_notes(self) -> list[str]:
@@ -214,8 +218,10 @@ class PortBus:
         return notes
 
 
-def _widths(widths: frozenset[int]) -> str:
-    return " or ".join(f"{w}-byte" for w in sorted(widths)) + " accesses"
+def _taken(widths: frozenset[int], direction: str) -> str:
+    if not widths:
+        return f"it takes no {direction.upper()}"
+    return "it takes " + " or ".join(f"{w}-byte" for w in sorted(widths)) + " accesses"
 
 
 def _windows_of(device: Device) -> tuple[PortWindow, ...]:

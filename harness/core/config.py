@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.clock import DEFAULT_INSN_NS, DEFAULT_IO_NS
-from pmtimer_harness.devices.acpi_pm1 import BHYVE_PM1_REFUSAL
+from pmtimer_harness.devices.acpi_pm1 import BHYVE_PM1, BYTES_PM1
 from pmtimer_harness.devices.debug_console import DEBUG_CONSOLE_PORT
 from pmtimer_harness.devices.debug_exit import DEBUG_EXIT_PORT
 from pmtimer_harness.devices.pm_timer import (
@@ -60,11 +60,11 @@ class ConfigError(ValueError):
 IO_SEMANTICS_RULES: dict[str, dict[str, object]] = {
     IoSemantics.BHYVE.value: {
         "narrow_reads": NarrowRead.REFUSE, "writes": TimerWrite.REFUSE, "refusal": BHYVE_REFUSAL,
-        "pm1_widths": frozenset({2}), "pm1_refusal": BHYVE_PM1_REFUSAL,
+        "pm1_access": BHYVE_PM1,
     },
     IoSemantics.QEMU.value: {
         "narrow_reads": NarrowRead.LOW_BYTES, "writes": TimerWrite.IGNORE, "refusal": "",
-        "pm1_widths": frozenset({1, 2}), "pm1_refusal": "",
+        "pm1_access": BYTES_PM1,
     },
 }
 

@@ -65,9 +65,8 @@ class Board:
                 restarts_on_restore=profile.restore is Restore.RESTARTS,
             )
             if profile.pm1_base is not None:
-                rules = Pm1Rules(profile.tmr_sts, profile.sci, profile.pm1_widths, profile.pm1_refusal,
-                                 first_tmr_sts=profile.first_tmr_sts, handover=profile.handover,
-                                 tmr_en_kept=profile.tmr_en)
+                rules = Pm1Rules(profile.tmr_sts, profile.sci, profile.pm1_access, profile.first_tmr_sts,
+                                 profile.handover, profile.tmr_en)
                 self.pm1 = pm1_model(
                     self.timer, profile.pm1_base, profile.pm1_base + 4, semantics,
                     on_change=on_interrupt_change, rules=rules,

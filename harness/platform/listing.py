@@ -24,7 +24,7 @@ FIELD_PROPERTIES = {
 HEADINGS = {
     "port": "port", "width": "width", "narrow_reads": "1-/2-byte and unaligned reads", "writes": "writes",
     "tmr_sts": "TMR_STS", "first_tmr_sts": "first TMR_STS", "tmr_en": "TMR_EN", "sci": "SCI",
-    "handover": "hand-over", "pm1_base": "PM1 block", "time_base": "time base",
+    "handover": "hand-over", "pm1_base": "PM1 block", "pm1_access": "PM1 accesses", "time_base": "time base",
     "unlatched_reads": "unlatched reads", "restore": "after a restore", "fadt": "FADT",
     "unclaimed_ports": "unclaimed ports",
 }

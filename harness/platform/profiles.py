@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
 
-from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, BHYVE_PM1_REFUSAL, Handover, SciGate, TmrSts
+from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, BHYVE_PM1, BYTES_PM1, Handover, Pm1Access, SciGate, TmrSts
 from pmtimer_harness.devices.pm_timer import EXACT, NS_PER_SECOND, NarrowRead, TimeBase, TimerWrite
 from pmtimer_harness.devices.ports import UnclaimedPorts
 
@@ -60,6 +60,8 @@ class FadtShape:
         return ", ".join(parts)
 
 
+ANY_WIDTH_PM1 = Pm1Access(frozenset({1, 2, 4}), frozenset({1, 2, 4}), refusal="")
+VBOX_PM1 = Pm1Access(frozenset({2}), frozenset({2, 4}), refusal="", floats=True, spans_block=False)
 BHYVE_RATE = TimeBase(numerator=1 << 32, denominator=NS_PER_SECOND * 1199)  # sbintime / freq_sbt (1199)
 XEN_RATE = TimeBase(numerator=(3_579_545 << 32) // NS_PER_SECOND, denominator=1 << 32)
 HYPERV_TIME = TimeBase(quantum_ns=100)
@@ -68,7 +70,7 @@ BOCHS_TIME = TimeBase(quantum_ns=1000)
 # The properties a profile states, in the order the table and docs show them.
 PROPERTIES = (
     "port", "width", "narrow_reads", "writes", "tmr_sts", "first_tmr_sts", "tmr_en", "sci", "handover", "pm1_base",
-    "time_base", "unlatched_reads", "restore", "fadt", "unclaimed_ports",
+    "pm1_access", "time_base", "unlatched_reads", "restore", "fadt", "unclaimed_ports",
 )
 MODEL = "model: "  # a source that begins so is the harness's own choice, where no platform source decides
 
@@ -92,9 +94,8 @@ class Profile:
     unlatched_reads: bool = False
     restore: Restore = Restore.CONTINUES
     fadt: FadtShape = FadtShape()
-    pm1_widths: frozenset[int] = frozenset({1, 2})
+    pm1_access: Pm1Access = BYTES_PM1
     refusal: str = ""  # what a refused timer access means on this platform
-    pm1_refusal: str = ""
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -110,6 +111,8 @@ class Profile:
             return "none" if value is None else f"{value:#x}"
         if name == "pm1_base":
             return "none" if value is None else f"{value:#x}"
+        if name == "pm1_access":
+            return "-" if self.pm1_base is None else value.describe()
         if name == "tmr_en":
             return "kept" if value else "dropped: reads back 0"
         if name == "unclaimed_ports":
@@ -237,12 +240,11 @@ ACPI = Profile(
     name="acpi",
     summary="the specification's timer at bhyve's port: exact rate, 32 bits, 4-byte reads only, TMR_STS and the SCI",
     port=0x408, width=32, narrow_reads=NarrowRead.REFUSE, writes=TimerWrite.REFUSE, tmr_sts=TmrSts.TOP_BIT,
-    sci=SciGate.ALWAYS_ACPI, pm1_base=0x400, pm1_widths=frozenset({2}),
+    sci=SciGate.ALWAYS_ACPI, pm1_base=0x400, pm1_access=BHYVE_PM1,
     refusal=(
         "bhyve's vpmtmr_handler accepts only a 4-byte IN at the timer port "
         "(`if (!in || bytes != 4) return (-1);`): bhyve would fail the vCPU run and exit"
     ),
-    pm1_refusal=BHYVE_PM1_REFUSAL,
     sources=_sources(SPEC, port=BHYVE, narrow_reads=BHYVE, writes=BHYVE, pm1_base=BHYVE_PM, fadt=BHYVE_ACPI,
                      restore=HARNESS, sci=HARNESS),
 )
@@ -308,15 +310,14 @@ _add(Profile(
     name="xen",
     summary="Xen HVM: 0xB008, 32 bits, narrow reads all ones, writes dropped, TMR_STS on bit 31, SCI without SCI_EN",
     port=0xB008, width=32, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_31,
-    sci=SciGate.IGNORES_SCI_EN, pm1_base=0xB000, pm1_widths=frozenset({1, 2, 4}), time_base=XEN_RATE,
+    sci=SciGate.IGNORES_SCI_EN, pm1_base=0xB000, pm1_access=ANY_WIDTH_PM1, time_base=XEN_RATE,
     sources=_sources(XEN, fadt=XEN_TABLES, port=XEN_TABLES, pm1_base=XEN_TABLES),
 ))
 _add(Profile(
     name="virtualbox",
     summary="VirtualBox: 0x4008, 32 bits, narrow reads 0xFF/0xFFFF, TMR_STS on bit 31, the SCI needs SCI_EN",
     port=0x4008, width=32, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_31,
-    sci=SciGate.SCI_EN, pm1_base=0x4000, pm1_widths=frozenset({2}),
-    pm1_refusal="VirtualBox's PM1 registers (DevACPI.cpp) take 2-byte accesses",
+    sci=SciGate.SCI_EN, pm1_base=0x4000, pm1_access=VBOX_PM1,
     sources=_sources(VBOX),
 ))
 _add(Profile(
@@ -350,21 +351,21 @@ _add(replace(
     ACPI, name="piix4",
     summary="Intel PIIX4 before revision 3: 24 bits, and about 4.2% of reads are not latched",
     width=24, unlatched_reads=True, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE,
-    pm1_widths=frozenset({1, 2}), refusal="", pm1_refusal="",
+    pm1_access=BYTES_PM1, refusal="",
     sources=_sources(SPEC, width=LINUX_PIIX4, unlatched_reads=LINUX_PIIX4, port=HARNESS, pm1_base=HARNESS,
                      restore=HARNESS, sci=HARNESS, narrow_reads=HARNESS, writes=HARNESS),
 ))
 _add(replace(
     ACPI, name="intel-pch", summary="an Intel PCH: the timer at 0x1808, 24 bits",
     port=0x1808, width=24, pm1_base=0x1800, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE,
-    pm1_widths=frozenset({1, 2}), refusal="", pm1_refusal="",
+    pm1_access=BYTES_PM1, refusal="",
     sources=_sources(SPEC, port=HOST_LOGS, width=HOST_LOGS, pm1_base=HOST_LOGS, narrow_reads=HARNESS,
                      writes=HARNESS, restore=HARNESS, sci=HARNESS),
 ))
 _add(replace(
     ACPI, name="amd-fch", summary="an AMD FCH: the timer at 0x808, 32 bits",
     port=0x808, width=32, pm1_base=0x800, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE,
-    pm1_widths=frozenset({1, 2}), refusal="", pm1_refusal="",
+    pm1_access=BYTES_PM1, refusal="",
     sources=_sources(SPEC, port=HOST_LOGS, width=HOST_LOGS, pm1_base=HOST_LOGS, narrow_reads=HARNESS,
                      writes=HARNESS, restore=HARNESS, sci=HARNESS),
 ))
