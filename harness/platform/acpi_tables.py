@@ -12,7 +12,7 @@ ACPI_DISABLE values where the platform hands over in legacy mode, and whether
 there is an XSDT at all (ACPI 1.0 firmware, SeaBIOS and the Bochs BIOS, give a
 revision-0 RSDP and an RSDT only).  Firmware that serves both ACPI 1.0 and
 later systems (Xen's hvmloader, VirtualBox) gives the RSDT its own, older
-copy of the FADT and the XSDT the full one (``rsdt_revision``).
+copy of the FADT and the XSDT the full one (``FadtShape.rsdt_copy_revision``).
 
 Everything is built as bytes by pure functions; the board writes them.
 """
@@ -20,7 +20,7 @@ Everything is built as bytes by pure functions; the board writes them.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 OEM_ID = b"PMTHRN"
 OEM_TABLE_ID = b"HARNESS "
@@ -75,24 +75,57 @@ FADT_X_PM_TMR_BLK = 208
 
 
 @dataclass(frozen=True)
+class FadtShape:
+    """How a platform's firmware writes the FADT, whatever devices it describes."""
+
+    revision: int = FADT_REVISION  # 1: the ACPI 1.0 table, 116 bytes, no X_ fields
+    # A separate copy for the RSDT (Xen's hvmloader, VirtualBox), of this revision and length; None: one table.
+    rsdt_copy_revision: int | None = None
+    rsdt_copy_length: int = FADT_V1_LENGTH
+    tmr_val_ext: bool | None = None  # None: set exactly for a 32-bit timer
+    pm_tmr_blk: bool = True  # False: only X_PM_TMR_BLK is filled (PM_TMR_BLK and PM_TMR_LEN 0)
+    # False: SMI_CMD, PM1a_EVT_BLK, PM1a_CNT_BLK and PM_TMR_BLK are 0 (their lengths kept); the X_ fields name them
+    legacy_blocks: bool = True
+    hardware_reduced: bool = False  # Flags bit 20, HW_REDUCED_ACPI
+    xsdt: bool = True  # False: a revision-0 RSDP with only the RSDT (ACPI 1.0 firmware)
+    timer_access_size: int = GAS_ACCESS_DWORD  # X_PM_TMR_BLK's: 3 dword, 4 qword (Hyper-V), 0 undefined (QEMU)
+    timer_bit_width: int = 32  # X_PM_TMR_BLK's register bit width (Hyper-V Gen2: 64)
+    pm1_access_size: int = GAS_ACCESS_WORD  # X_PM1a_EVT_BLK's and X_PM1a_CNT_BLK's: 2 word, 0 undefined (QEMU)
+    pm1_event_access_size: int | None = None  # X_PM1a_EVT_BLK's, where it differs (Hyper-V Gen2: 4)
+    pm1_event_bit_width: int = 8 * PM1_EVT_LEN
+
+    def describe(self, width: int) -> str:
+        parts = [f"revision {self.revision}"]
+        if not self.xsdt:
+            parts.append("RSDT only")
+        elif self.rsdt_copy_revision is not None:
+            parts.append(f"a {self.rsdt_copy_length}-byte revision-{self.rsdt_copy_revision} copy for the RSDT")
+        if self.revision >= 3 and (self.timer_access_size, self.timer_bit_width) != (GAS_ACCESS_DWORD, 32):
+            parts.append(f"X_PM_TMR_BLK {self.timer_bit_width} bits, access size {self.timer_access_size}")
+        if self.hardware_reduced:
+            parts.append("hardware-reduced")
+        if not self.pm_tmr_blk:
+            parts.append("only X_PM_TMR_BLK")
+        if not self.legacy_blocks:
+            parts.append("only the X_ blocks (PM_TMR_BLK, PM1a and SMI_CMD 0)")
+        ext = (width == 32) if self.tmr_val_ext is None else self.tmr_val_ext
+        parts.append("TMR_VAL_EXT" if ext else "no TMR_VAL_EXT")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
 class FadtFacts:
-    """What the FADT says, taken from the devices the board built and its firmware's habits."""
+    """What the FADT says: the devices the board built, in the shape the platform's firmware gives the table."""
 
     timer_port: int | None = 0x408  # None: the platform has no timer
     tmr_val_ext: bool = True
-    pm_tmr_blk: bool = True  # False: only X_PM_TMR_BLK is filled
     pm1_event_port: int | None = 0x400  # PM1a_EVT_BLK; None: no PM1 block
     pm1_control_port: int | None = 0x404
-    pm1_access_size: int = GAS_ACCESS_WORD
     sci_irq: int = SCI_IRQ
-    revision: int = FADT_REVISION
-    hardware_reduced: bool = False
-    xsdt: bool = True  # False: a revision-0 RSDP naming only the RSDT
-    timer_access_size: int = GAS_ACCESS_DWORD  # X_PM_TMR_BLK's; 0: undefined, as QEMU writes it
     smi_cmd: int = 0  # 0: no SMI command port, the platform is always in ACPI mode
     acpi_enable: int = 0
     acpi_disable: int = 0
-    rsdt_revision: int | None = None  # the revision of the RSDT's own copy; None: the RSDT names the same FADT
+    shape: FadtShape = FadtShape()
 
 
 @dataclass(frozen=True)
@@ -138,58 +171,69 @@ def rsdp(rsdt: int, xsdt: int | None) -> bytes:
     return with_checksum(whole, 32)
 
 
-def fadt(facts: FadtFacts) -> bytes:
-    extended = facts.revision >= 3  # the X_ fields: ACPI 2.0
-    body = bytearray(FADT_LENGTHS.get(facts.revision, FADT_LENGTH) - 36)
+def fadt(facts: FadtFacts, revision: int | None = None, length: int | None = None) -> bytes:
+    """The FADT; ``revision`` and ``length``: a copy cut to those (the RSDT's own, where there is one)."""
+    shape = facts.shape
+    revision = shape.revision if revision is None else revision
+    length = FADT_LENGTHS.get(revision, FADT_LENGTH) if length is None else length
+    extended = length >= FADT_X_PM_TMR_BLK + 12  # the X_ fields: ACPI 2.0
+    body = bytearray(FADT_LENGTH - 36)
 
     def put(offset: int, fmt: str, *values: int | bytes) -> None:
         struct.pack_into(fmt, body, offset - 36, *values)
 
+    legacy = shape.legacy_blocks
     put(FADT_DSDT, "<I", DSDT_ADDRESS)
-    put(FADT_SMI_CMD, "<I", facts.smi_cmd)
+    put(FADT_SMI_CMD, "<I", facts.smi_cmd if legacy else 0)
     put(FADT_ACPI_ENABLE, "<BB", facts.acpi_enable, facts.acpi_disable)
-    flags = (TMR_VAL_EXT if facts.tmr_val_ext else 0) | (HW_REDUCED_ACPI if facts.hardware_reduced else 0)
+    flags = (TMR_VAL_EXT if facts.tmr_val_ext else 0) | (HW_REDUCED_ACPI if shape.hardware_reduced else 0)
     put(FADT_FLAGS, "<I", flags)
     if facts.pm1_event_port is not None and facts.pm1_control_port is not None:
         put(FADT_SCI_INT, "<H", facts.sci_irq)
-        put(FADT_PM1A_EVT_BLK, "<I", facts.pm1_event_port)
-        put(FADT_PM1A_CNT_BLK, "<I", facts.pm1_control_port)
+        if legacy:
+            put(FADT_PM1A_EVT_BLK, "<I", facts.pm1_event_port)
+            put(FADT_PM1A_CNT_BLK, "<I", facts.pm1_control_port)
         put(FADT_PM1_EVT_LEN, "<B", PM1_EVT_LEN)
         put(FADT_PM1_CNT_LEN, "<B", PM1_CNT_LEN)
         if extended:
-            event = generic_address(facts.pm1_event_port, 8 * PM1_EVT_LEN, facts.pm1_access_size)
-            control = generic_address(facts.pm1_control_port, 8 * PM1_CNT_LEN, facts.pm1_access_size)
+            event_access = shape.pm1_access_size if shape.pm1_event_access_size is None else shape.pm1_event_access_size
+            event = generic_address(facts.pm1_event_port, shape.pm1_event_bit_width, event_access)
+            control = generic_address(facts.pm1_control_port, 8 * PM1_CNT_LEN, shape.pm1_access_size)
             put(FADT_X_PM1A_EVT_BLK, "12s", event)
             put(FADT_X_PM1A_CNT_BLK, "12s", control)
     if facts.timer_port is not None:
-        if facts.pm_tmr_blk:
-            put(FADT_PM_TMR_BLK, "<I", facts.timer_port)
+        if shape.pm_tmr_blk:
             put(FADT_PM_TMR_LEN, "<B", PM_TMR_LEN)
+            if legacy:
+                put(FADT_PM_TMR_BLK, "<I", facts.timer_port)
         if extended:
-            put(FADT_X_PM_TMR_BLK, "12s", generic_address(facts.timer_port, 32, facts.timer_access_size))
+            timer = generic_address(facts.timer_port, shape.timer_bit_width, shape.timer_access_size)
+            put(FADT_X_PM_TMR_BLK, "12s", timer)
     if extended:
         put(FADT_X_DSDT, "<Q", DSDT_ADDRESS)
-    if facts.revision >= FIRST_MINOR_VERSION_REVISION:
+    if revision >= FIRST_MINOR_VERSION_REVISION:
         put(FADT_MINOR_VERSION, "<B", FADT_MINOR_REVISION)
-    return table(b"FACP", facts.revision, bytes(body))
+    return table(b"FACP", revision, bytes(body[: length - 36]))
 
 
 def build_tables(facts: FadtFacts) -> list[AcpiTable]:
     """The platform's tables, each with the address it goes to."""
-    copy = facts.rsdt_revision is not None and facts.xsdt
+    shape = facts.shape
+    copy = shape.rsdt_copy_revision is not None and shape.xsdt
     rsdt = table(b"RSDT", 1, struct.pack("<I", RSDT_FADT_ADDRESS if copy else FADT_ADDRESS))
     xsdt = table(b"XSDT", 1, struct.pack("<Q", FADT_ADDRESS))
     dsdt = table(b"DSDT", 2, b"")  # no AML: nothing here needs a namespace
     tables = [
-        AcpiTable("RSDP", RSDP_ADDRESS, rsdp(RSDT_ADDRESS, XSDT_ADDRESS if facts.xsdt else None)),
+        AcpiTable("RSDP", RSDP_ADDRESS, rsdp(RSDT_ADDRESS, XSDT_ADDRESS if shape.xsdt else None)),
         AcpiTable("RSDT", RSDT_ADDRESS, rsdt),
         AcpiTable("XSDT", XSDT_ADDRESS, xsdt),
         AcpiTable("FACP", FADT_ADDRESS, fadt(facts)),
         AcpiTable("DSDT", DSDT_ADDRESS, dsdt),
     ]
     if copy:
-        tables.append(AcpiTable("FACP", RSDT_FADT_ADDRESS, fadt(replace(facts, revision=facts.rsdt_revision))))
-    return [entry for entry in tables if facts.xsdt or entry.name != "XSDT"]
+        rsdt_fadt = fadt(facts, shape.rsdt_copy_revision, shape.rsdt_copy_length)
+        tables.append(AcpiTable("FACP", RSDT_FADT_ADDRESS, rsdt_fadt))
+    return [entry for entry in tables if shape.xsdt or entry.name != "XSDT"]
 
 
 # --- reading them back, for ``python -m pmtimer_harness tables`` ----------------------------

@@ -95,19 +95,13 @@ class Board:
         return FadtFacts(
             timer_port=timer.port if timer is not None else None,
             tmr_val_ext=timer is not None and ((width == 32) if shape.tmr_val_ext is None else shape.tmr_val_ext),
-            pm_tmr_blk=shape.pm_tmr_blk,
             pm1_event_port=pm1.status_port if pm1 is not None else None,
             pm1_control_port=pm1.control_port if pm1 is not None else None,
             sci_irq=SCI_IRQ,
-            revision=shape.revision,
-            hardware_reduced=shape.hardware_reduced,
-            xsdt=shape.xsdt,
-            timer_access_size=shape.timer_access_size,
-            pm1_access_size=shape.pm1_access_size,
             smi_cmd=handover.smi_cmd,
             acpi_enable=handover.acpi_enable,
             acpi_disable=handover.acpi_disable,
-            rsdt_revision=shape.rsdt_revision,
+            shape=shape,
         )
 
     # --- interrupts: the SCI through the PIC ---------------------------------------

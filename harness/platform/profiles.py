@@ -19,6 +19,7 @@ from types import MappingProxyType
 from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, BHYVE_PM1, BYTES_PM1, Handover, Pm1Access, SciGate, TmrSts
 from pmtimer_harness.devices.pm_timer import EXACT, NS_PER_SECOND, NarrowRead, TimeBase, TimerWrite
 from pmtimer_harness.devices.ports import UnclaimedPorts
+from pmtimer_harness.platform.acpi_tables import FadtShape
 
 DEFAULT_PLATFORM = "acpi"
 
@@ -28,36 +29,6 @@ class Restore(str, Enum):
 
     CONTINUES = "continues"
     RESTARTS = "restarts"  # near 0: the platform does not save the timer's time base
-
-
-@dataclass(frozen=True)
-class FadtShape:
-    """How the firmware describes the timer in the FADT."""
-
-    revision: int = 6  # 1: the ACPI 1.0 table, 116 bytes, no X_ fields
-    rsdt_revision: int | None = None  # a separate, older copy for the RSDT (Xen, VirtualBox); None: one table
-    tmr_val_ext: bool | None = None  # None: set exactly for a 32-bit timer
-    pm_tmr_blk: bool = True  # False: only X_PM_TMR_BLK is filled (PM_TMR_BLK and PM_TMR_LEN 0)
-    hardware_reduced: bool = False  # Flags bit 20, HW_REDUCED_ACPI
-    xsdt: bool = True  # False: a revision-0 RSDP with only the RSDT (ACPI 1.0 firmware)
-    timer_access_size: int = 3  # X_PM_TMR_BLK's GAS access size: 3 dword, 4 qword (Hyper-V), 0 undefined (QEMU)
-    pm1_access_size: int = 2  # X_PM1a_EVT_BLK's and X_PM1a_CNT_BLK's: 2 word, 0 undefined (QEMU)
-
-    def describe(self, width: int) -> str:
-        parts = [f"revision {self.revision}"]
-        if not self.xsdt:
-            parts.append("RSDT only")
-        elif self.rsdt_revision is not None:
-            parts.append(f"a revision-{self.rsdt_revision} copy for the RSDT")
-        if self.revision >= 2 and self.timer_access_size != 3:
-            parts.append(f"X_PM_TMR_BLK access size {self.timer_access_size}")
-        if self.hardware_reduced:
-            parts.append("hardware-reduced")
-        if not self.pm_tmr_blk:
-            parts.append("only X_PM_TMR_BLK")
-        ext = (width == 32) if self.tmr_val_ext is None else self.tmr_val_ext
-        parts.append("TMR_VAL_EXT" if ext else "no TMR_VAL_EXT")
-        return ", ".join(parts)
 
 
 ANY_WIDTH_PM1 = Pm1Access(frozenset({1, 2, 4}), frozenset({1, 2, 4}), refusal="")
@@ -93,7 +64,7 @@ class Profile:
     time_base: TimeBase = EXACT
     unlatched_reads: bool = False
     restore: Restore = Restore.CONTINUES
-    fadt: FadtShape = FadtShape()
+    fadt: FadtShape = field(default_factory=FadtShape)
     pm1_access: Pm1Access = BYTES_PM1
     refusal: str = ""  # what a refused timer access means on this platform
     sources: Mapping[str, str] = field(default_factory=dict)
