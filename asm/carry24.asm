@@ -9,7 +9,7 @@
 ; harness: --timer-width 32 --timer-start 0xFFFF00
 ; portable: no, needs --timer-start and a 32-bit timer; QEMU's is 24 bits
 ; expect: qemu=fail qemu-q35=fail qemu-kvm=fail qemu-q35-kvm=fail qemu-ovmf=fail bochs=fail piix4=fail
-; expect: intel-pch=fail width-mismatch=fail
+; expect: intel-pch=fail
 ; expect: no-pm-timer=fail
 
         bits 16

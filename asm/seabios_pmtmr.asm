@@ -19,6 +19,7 @@
         %include "report.inc"
         %include "acpi.inc"
         %include "span.inc"
+%define FIND_THE_FADT find_rsdt_fadt    ; SeaBIOS follows the RSDT alone (src/fw/biostables.c find_fadt)
         %include "fadt_timer.inc"
 
 %assign SPAN_LOOPS 100000               ; 10 ms: across the 24-bit wrap

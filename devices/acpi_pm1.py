@@ -67,6 +67,7 @@ class SciGate(str, Enum):
     ALWAYS_ACPI = "always-acpi"  # SCI_EN reads 1 and cannot be cleared (SMI_CMD 0: always in ACPI mode)
     SCI_EN = "sci-en"  # SCI_EN is the guest's to set and clear; no SCI while it is clear
     IGNORES_SCI_EN = "ignores-sci-en"  # SCI_EN is kept, but the SCI does not look at it
+    SMI_CMD_ONLY = "smi-cmd-only"  # only SMI_CMD changes SCI_EN (PM1_CNT writes keep it); the SCI ignores it (bhyve)
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,16 @@ class Handover:
     smi_cmd: int = 0  # the SMI_CMD port; 0: none, SCI_EN is set at hand-over
     acpi_enable: int = 0  # the byte written there that sets SCI_EN
     acpi_disable: int = 0  # and the one that clears it
+    sci_en_clear: bool = False  # no SMI_CMD, yet SCI_EN starts clear, the OS's to set (crosvm)
 
     @property
     def legacy(self) -> bool:
         return self.smi_cmd != 0
+
+    @property
+    def sci_en(self) -> bool:
+        """SCI_EN as the firmware leaves it."""
+        return not (self.legacy or self.sci_en_clear)
 
 
 ACPI_MODE = Handover()
@@ -145,7 +152,7 @@ class Pm1Registers:
 
     def __init__(
         self,
-        timer: PmTimer,
+        timer: PmTimer | None,
         event_port: int = PM1A_EVT_BLK,
         control_port: int = PM1A_CNT_BLK,
         semantics: IoSemantics = IoSemantics.BHYVE,
@@ -153,7 +160,7 @@ class Pm1Registers:
         *,
         rules: Pm1Rules | None = None,
     ) -> None:
-        self.timer = timer
+        self.timer = timer  # None: a block without a timer (crosvm, ACRN's device model): TMR_STS is never set
         self._on_change = on_change  # told when TMR_STS is cleared or TMR_EN changes
         self.status_port = event_port  # PM1_STS
         self.enable_port = event_port + 2  # PM1_EN
@@ -162,7 +169,7 @@ class Pm1Registers:
         self.rules = rules or Pm1Rules.of(self.semantics)
         self.tmr_en = False
         handover = self.rules.handover
-        self.sci_en = not handover.legacy
+        self.sci_en = handover.sci_en
         self.smi_command = 0  # the byte last written to SMI_CMD
         self.status_bit = self._status_bit()
         # Toggles when the guest last cleared TMR_STS; at reset none is pending.
@@ -179,6 +186,8 @@ class Pm1Registers:
             self.windows += (PortWindow(handover.smi_cmd, 1),)
 
     def _status_bit(self) -> int | None:
+        if self.timer is None:
+            return None
         watched = {TmrSts.TOP_BIT: self.timer.width - 1, TmrSts.BIT_23: 23, TmrSts.BIT_31: 31}.get(self.rules.tmr_sts)
         return watched if watched is not None and watched < self.timer.width else None
 
@@ -192,6 +201,8 @@ class Pm1Registers:
 
     def count(self, now_ns: int) -> int:
         """The count since time 0, not wrapped: what ``first_tmr_sts`` is compared with."""
+        if self.timer is None:
+            return 0
         return self.timer.start + self.timer.ticks(now_ns)
 
     def tmr_sts(self, now_ns: int) -> bool:
@@ -276,7 +287,7 @@ class Pm1Registers:
             self.toggles_seen = self.msb_toggles(now_ns)  # write 1 to clear
         elif low_port == self.enable_port:
             self.tmr_en = bool(byte & TMR_EN) and self.rules.tmr_en_kept
-        elif low_port == self.control_port and self.rules.sci is not SciGate.ALWAYS_ACPI:
+        elif low_port == self.control_port and self.rules.sci in (SciGate.SCI_EN, SciGate.IGNORES_SCI_EN):
             self.sci_en = bool(byte & SCI_EN)
 
     def _smi_command(self, command: int) -> None:

@@ -59,7 +59,8 @@ class NarrowRead(str, Enum):
     SPLIT = "split"  # an unaligned read is taken apart into aligned pieces of low bytes (QEMU, KVM)
     LANES = "lanes"  # the bytes of the counter from the port's offset on, 0 past its top (Hyper-V)
     ALL_ONES = "all-ones"  # 0xFF / 0xFFFF, and 0xFFFFFFFF at port + 1..3 (Xen, VirtualBox, Bochs)
-    STALE = "stale"  # the I/O buffer left untouched: the last port access's data, any port (cloud-hypervisor)
+    ZERO = "zero"  # the VMM leaves the data KVM zeroed: 0; a 4-byte read at port + 1..3 the count (cloud-hypervisor)
+    STALE = "stale"  # the I/O buffer left untouched: the last port access's data, any port (a model)
 
 
 class TimerWrite(str, Enum):
@@ -213,6 +214,8 @@ class PmTimer:
             return (value >> (8 * offset)) & lane_mask  # bytes past the register read 0
         if width == 4:
             return value
+        if rule is NarrowRead.ZERO:
+            return 0
         if rule is NarrowRead.STALE:
             return self.last & lane_mask
         # LOW_BYTES: one 32-bit register whose narrower reads keep its low-order
@@ -272,15 +275,17 @@ class SteppedPmTimer(PmTimer):
 
 
 class StalePmTimer(SteppedPmTimer):
-    """A narrow read leaves the vCPU's I/O data buffer as the last port access left it (cloud-hypervisor).
+    """A narrow read leaves a shared I/O data buffer as the last port access left it (a model).
 
     cloud-hypervisor: devices/src/acpi.rs (``AcpiPmTimerDevice::read``) warns and
-    does not touch the data of a read that is not 4 bytes.  That data is the
-    I/O page KVM shares with the VMM for every port exit (``kvm_run``), so the
-    guest finds there the bytes of the last port access that reached the VMM,
-    to whatever port.  ``saw_io`` is told of every access (the board asks the
-    bus for it); ``last`` is the buffer: each access writes its own bytes and
-    leaves the rest.
+    does not touch the data of a read that is not 4 bytes.  Under KVM that data
+    is zeroed before every IN exit (torvalds/linux: arch/x86/kvm/x86.c,
+    ``emulator_pio_in_out``), so cloud-hypervisor reads 0 (``NarrowRead.ZERO``);
+    a VMM whose buffer is not cleared would hand the guest the bytes of the last
+    port access it served, to whatever port.  That is this model, the
+    ``narrow-reads-stale`` quirk: ``saw_io`` is told of every access (the board
+    asks the bus for it); ``last`` is the buffer: each access writes its own
+    bytes and leaves the rest.
     """
 
     __slots__ = ()

@@ -36,8 +36,9 @@ class PortWindow:
     ``refusal`` explains, in the device's own terms, what a refused access means
     (for bhyve's timer: what bhyve itself would do).  A window that does not
     ``refuse_other_widths`` lets such an access float instead: a read returns
-    all ones and a write is dropped, as a device that answers "unused" does
-    (VirtualBox's IOM turns ``VERR_IOM_IOPORT_UNUSED`` into all ones).
+    what the platform's empty slot does and a write is dropped, as a device
+    that answers "unused" does (VirtualBox's IOM turns
+    ``VERR_IOM_IOPORT_UNUSED`` into all ones; crosvm's bus zero-fills).
     """
 
     base: int

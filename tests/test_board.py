@@ -5,7 +5,7 @@ import struct
 
 import pytest
 from pmtimer_harness.core.config import ConfigError, MachineConfig
-from pmtimer_harness.platform.acpi_tables import FADT_ADDRESS, FADT_LENGTH, FADT_V1_LENGTH, HW_REDUCED_ACPI, TMR_VAL_EXT
+from pmtimer_harness.platform.acpi_tables import FADT_ADDRESS, FADT_V1_LENGTH, HW_REDUCED_ACPI, TMR_VAL_EXT
 from pmtimer_harness.platform.board import Board
 from pmtimer_harness.platform.profiles import PROFILES, PROPERTIES
 from pmtimer_harness.tools.options import machine_config
@@ -25,14 +25,19 @@ def field(data, offset, fmt="<I"):
 def test_the_fadt_names_the_ports_of_the_devices_the_board_built(name):
     board = Board(MachineConfig(platform=name))
     data = fadt_of(MachineConfig(platform=name))
-    legacy_timer = field(data, 76)
+    legacy_timer, shape = field(data, 76), board.profile.fadt
+    pm1_port = board.pm1.status_port if board.pm1 else shape.named_pm1_base or 0
+    if shape.legacy_blocks:
+        assert field(data, 56) == pm1_port  # PM1a_EVT_BLK
+    else:
+        assert field(data, 56) == 0 and field(data, 148 + 4, "<Q") == pm1_port  # only X_PM1a_EVT_BLK
     if board.timer is None:
-        assert legacy_timer == 0 and board.pm1 is None
+        named = None if shape.named_timer_in_rsdt_copy_only else shape.named_timer_port
+        assert legacy_timer == (named or 0)  # a timer the tables name where nothing answers, or none
         return
     assert legacy_timer in (0, board.timer.port)
-    if len(data) == FADT_LENGTH:
+    if len(data) >= 220:
         assert field(data, 208 + 4, "<Q") == board.timer.port  # X_PM_TMR_BLK's address
-    assert field(data, 56) == (board.pm1.status_port if board.pm1 else 0)  # PM1a_EVT_BLK
     assert board.bus.claimant(board.timer.port)[0] is board.timer
 
 
@@ -49,9 +54,18 @@ def test_bochs_has_a_revision_1_fadt():
     assert field(data, 76) == 0xB008 and not field(data, 112) & TMR_VAL_EXT
 
 
-def test_the_width_mismatch_declares_a_32_bit_register_without_tmr_val_ext():
-    data = fadt_of(MachineConfig(platform="width-mismatch"))
-    assert data[208 + 1] == 32 and not field(data, 112) & TMR_VAL_EXT  # X_PM_TMR_BLK bit width
+def test_bochs_under_uefi_sets_tmr_val_ext_on_its_24_bit_timer():
+    # bochs/iodev/acpi_tables.cc sets flag bit 8 as "RTC_S4"; bit 8 is TMR_VAL_EXT, and acpi.cc counts 24 bits.
+    config = MachineConfig(platform="bochs-uefi")
+    data = fadt_of(config)
+    assert field(data, 112) & TMR_VAL_EXT and Board(config).timer.width == 24
+    assert (data[8], len(data)) == (5, 276)
+
+
+def test_hyperv_names_its_blocks_only_in_the_x_fields_with_qword_access():
+    data = fadt_of(MachineConfig(platform="hyperv"))  # mu_msvm Fadt.aslc
+    assert (field(data, 76), data[91], field(data, 56), field(data, 48)) == (0, 4, 0, 0)
+    assert data[208:212] == bytes([1, 64, 0, 4]) and field(data, 208 + 4, "<Q") == 0x408
 
 
 def test_no_pm_timer_declares_none_and_claims_no_port():
@@ -95,9 +109,9 @@ def test_the_revision_1_quirk_gives_any_platform_an_acpi_1_fadt():
     assert (len(data), data[8], field(data, 76)) == (FADT_V1_LENGTH, 1, 0xB008)
 
 
-def test_cloud_hypervisors_narrow_read_finds_the_last_port_access_of_any_port():
-    # devices/src/acpi.rs leaves the data of a narrow read alone: it is what KVM's shared I/O page last held.
-    board = Board(MachineConfig(platform="cloud-hypervisor"))
+def test_a_stale_narrow_read_finds_the_last_port_access_of_any_port():
+    # The narrow-reads-stale model: a VMM that leaves its I/O buffer as the last access left it.
+    board = Board(MachineConfig(platform="cloud-hypervisor", quirks=("narrow-reads-stale",)))
     port = board.timer.port
     count = board.bus.read(port, 4, 1_000_000)
     assert board.bus.read(port, 2, 2_000_000) == count & 0xFFFF

@@ -87,13 +87,18 @@ def test_an_io_observer_sees_every_access_claimed_or_not():
     assert seen == [(2, 0x1234), (1, 0x5A), (1, 0xFF), (4, 0xDEADBEEF)]
 
 
-def test_a_window_that_lets_other_widths_float_reads_them_as_all_ones_and_goes_on():
-    # VirtualBox: a PM1 read that is not 2 bytes returns VERR_IOM_IOPORT_UNUSED, which IOM reads as all ones.
-    window = PortWindow(0x4000, 2, read_widths=frozenset({2}), write_widths=frozenset({2, 4}), refuse_other_widths=False)
+def test_a_window_that_lets_other_widths_float_reads_them_as_the_empty_slot_and_goes_on():
+    # VirtualBox: a PM1 read that is not 2 bytes returns VERR_IOM_IOPORT_UNUSED, which IOM reads as all ones;
+    # crosvm's bus zero-fills a read its PM1 device turns away.
+    window = PortWindow(0x4000, 2, read_widths=frozenset({2}), write_widths=frozenset({2, 4}),
+                        refuse_other_widths=False)
     register = Register("pm1", window)
-    bus = PortBus(unclaimed=UnclaimedPorts.ZERO)
+    bus = PortBus()
     bus.attach(register)
     assert bus.read(0x4000, 1, 0) == 0xFF and bus.read(0x4000, 4, 0) == 0xFFFFFFFF
     bus.write(0x4000, 1, 1, 0)
     assert register.written == []
     assert "port 0x4000 of pm1 (it takes 2-byte accesses): 1-byte IN read as all ones" in bus.unclaimed_notes()[0]
+    zero_filling = PortBus(unclaimed=UnclaimedPorts.ZERO)
+    zero_filling.attach(Register("pm1", window))
+    assert zero_filling.read(0x4000, 4, 0) == 0

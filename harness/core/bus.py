@@ -165,8 +165,8 @@ class PortBus:
 
     def read_unrouted(self, port: int, width: int) -> int:
         """An IN no window allows: refused (PortAccessError), or what the platform's empty slot reads."""
-        floats = self._refuse_or_note(PortAccess(IN, port, width))
-        value = (1 << (8 * width)) - 1 if floats else self.unclaimed.fill(width)
+        self._refuse_or_note(PortAccess(IN, port, width))
+        value = self.unclaimed.fill(width)
         if self.io_observer is not None:
             self.io_observer(width, value)
         return value
@@ -177,16 +177,16 @@ class PortBus:
         if self.io_observer is not None:
             self.io_observer(width, value)
 
-    def _refuse_or_note(self, access: PortAccess) -> bool:
-        """Refuse the access, or note it; True: a claimed port let it float (a read of all ones)."""
+    def _refuse_or_note(self, access: PortAccess) -> None:
+        """Refuse the access, or note it: it floats, and reads as the platform's empty slot does."""
         claim = self._claims.get(access.port)
         if claim is not None:
             device, window = claim
             allowed = window.read_widths if access.direction == IN else window.write_widths
             if not window.refuse_other_widths:
                 subject = f"port {access.port:#06x} of {device.name} ({_taken(allowed, access.direction)})"
-                self._note(access, subject, "read as all ones")
-                return True
+                self._note(access, subject, f"read as {self.unclaimed.described}")
+                return
             reason = f"refused by {device.name} ({_taken(allowed, access.direction)})"
             if window.refusal:
                 reason += f"; {window.refusal}"
@@ -194,7 +194,6 @@ class PortBus:
         if self.strict:
             raise PortAccessError(access, "no device claims this port (strict I/O)")
         self._note(access, f"unclaimed port {access.port:#06x}", f"read as {self.unclaimed.described}")
-        return False
 
     def _note(self, access: PortAccess, subject: str, read_outcome: str) -> None:
         key = (access.direction, access.port)

@@ -20,7 +20,7 @@ Everything is built as bytes by pure functions; the board writes them.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 OEM_ID = b"PMTHRN"
 OEM_TABLE_ID = b"HARNESS "
@@ -79,6 +79,7 @@ class FadtShape:
     """How a platform's firmware writes the FADT, whatever devices it describes."""
 
     revision: int = FADT_REVISION  # 1: the ACPI 1.0 table, 116 bytes, no X_ fields
+    length: int | None = None  # the table's length where the firmware's differs from its revision's (Bochs: 276)
     # A separate copy for the RSDT (Xen's hvmloader, VirtualBox), of this revision and length; None: one table.
     rsdt_copy_revision: int | None = None
     rsdt_copy_length: int = FADT_V1_LENGTH
@@ -88,6 +89,13 @@ class FadtShape:
     legacy_blocks: bool = True
     hardware_reduced: bool = False  # Flags bit 20, HW_REDUCED_ACPI
     xsdt: bool = True  # False: a revision-0 RSDP with only the RSDT (ACPI 1.0 firmware)
+    rsdt: bool = True  # False: RsdtAddress 0, the XSDT alone (cloud-hypervisor, Firecracker, crosvm, QEMU microvm)
+    # Blocks the tables name where no device answers: PM1a at this base (Xen PVH), a timer at this port
+    # (an Intel PCH with ACPI_TIM_DIS), the timer only in the RSDT's copy (Xen PVH: cleared after the copy).
+    named_pm1_base: int | None = None
+    named_timer_port: int | None = None
+    named_timer_in_rsdt_copy_only: bool = False
+    timer_gas_without_timer: bool = False  # no timer, yet X_PM_TMR_BLK is an I/O GAS at address 0 (ACRN)
     timer_access_size: int = GAS_ACCESS_DWORD  # X_PM_TMR_BLK's: 3 dword, 4 qword (Hyper-V), 0 undefined (QEMU)
     timer_bit_width: int = 32  # X_PM_TMR_BLK's register bit width (Hyper-V Gen2: 64)
     pm1_access_size: int = GAS_ACCESS_WORD  # X_PM1a_EVT_BLK's and X_PM1a_CNT_BLK's: 2 word, 0 undefined (QEMU)
@@ -108,6 +116,13 @@ class FadtShape:
             parts.append("only X_PM_TMR_BLK")
         if not self.legacy_blocks:
             parts.append("only the X_ blocks (PM_TMR_BLK, PM1a and SMI_CMD 0)")
+        if not self.rsdt:
+            parts.append("XSDT only (RsdtAddress 0)")
+        if self.named_pm1_base is not None:
+            parts.append(f"names PM1a at {self.named_pm1_base:#x}, where nothing answers")
+        if self.named_timer_port is not None:
+            where = "the RSDT's copy names" if self.named_timer_in_rsdt_copy_only else "names"
+            parts.append(f"{where} a timer at {self.named_timer_port:#x}, where nothing answers")
         ext = (width == 32) if self.tmr_val_ext is None else self.tmr_val_ext
         parts.append("TMR_VAL_EXT" if ext else "no TMR_VAL_EXT")
         return ", ".join(parts)
@@ -163,7 +178,7 @@ def generic_address(port: int, bit_width: int, access_size: int) -> bytes:
 
 def rsdp(rsdt: int, xsdt: int | None) -> bytes:
     """Root System Description Pointer (5.2.5.3): revision 2 with two checksums, over 20 and 36 bytes;
-    without an XSDT, the 20-byte revision 0 of ACPI 1.0."""
+    without an XSDT, the 20-byte revision 0 of ACPI 1.0; ``rsdt`` 0: the XSDT alone."""
     first = with_checksum(struct.pack("<8sB6sBI", b"RSD PTR ", 0, OEM_ID, 0 if xsdt is None else 2, rsdt), 8)
     if xsdt is None:
         return first
@@ -174,7 +189,8 @@ def rsdp(rsdt: int, xsdt: int | None) -> bytes:
 def fadt(facts: FadtFacts, revision: int | None = None, length: int | None = None) -> bytes:
     """The FADT; ``revision`` and ``length``: a copy cut to those (the RSDT's own, where there is one)."""
     shape = facts.shape
-    revision = shape.revision if revision is None else revision
+    if revision is None:
+        revision, length = shape.revision, shape.length
     length = FADT_LENGTHS.get(revision, FADT_LENGTH) if length is None else length
     extended = length >= FADT_X_PM_TMR_BLK + 12  # the X_ fields: ACPI 2.0
     body = bytearray(FADT_LENGTH - 36)
@@ -209,6 +225,8 @@ def fadt(facts: FadtFacts, revision: int | None = None, length: int | None = Non
         if extended:
             timer = generic_address(facts.timer_port, shape.timer_bit_width, shape.timer_access_size)
             put(FADT_X_PM_TMR_BLK, "12s", timer)
+    elif extended and shape.timer_gas_without_timer:
+        put(FADT_X_PM_TMR_BLK, "12s", generic_address(0, shape.timer_bit_width, shape.timer_access_size))
     if extended:
         put(FADT_X_DSDT, "<Q", DSDT_ADDRESS)
     if revision >= FIRST_MINOR_VERSION_REVISION:
@@ -219,21 +237,23 @@ def fadt(facts: FadtFacts, revision: int | None = None, length: int | None = Non
 def build_tables(facts: FadtFacts) -> list[AcpiTable]:
     """The platform's tables, each with the address it goes to."""
     shape = facts.shape
-    copy = shape.rsdt_copy_revision is not None and shape.xsdt
+    has_rsdt = shape.rsdt or not shape.xsdt
+    copy = shape.rsdt_copy_revision is not None and shape.xsdt and has_rsdt
     rsdt = table(b"RSDT", 1, struct.pack("<I", RSDT_FADT_ADDRESS if copy else FADT_ADDRESS))
     xsdt = table(b"XSDT", 1, struct.pack("<Q", FADT_ADDRESS))
     dsdt = table(b"DSDT", 2, b"")  # no AML: nothing here needs a namespace
-    tables = [
-        AcpiTable("RSDP", RSDP_ADDRESS, rsdp(RSDT_ADDRESS, XSDT_ADDRESS if shape.xsdt else None)),
-        AcpiTable("RSDT", RSDT_ADDRESS, rsdt),
-        AcpiTable("XSDT", XSDT_ADDRESS, xsdt),
-        AcpiTable("FACP", FADT_ADDRESS, fadt(facts)),
-        AcpiTable("DSDT", DSDT_ADDRESS, dsdt),
-    ]
+    rsdp_table = rsdp(RSDT_ADDRESS if has_rsdt else 0, XSDT_ADDRESS if shape.xsdt else None)
+    tables = [AcpiTable("RSDP", RSDP_ADDRESS, rsdp_table)]
+    if has_rsdt:
+        tables.append(AcpiTable("RSDT", RSDT_ADDRESS, rsdt))
+    if shape.xsdt:
+        tables.append(AcpiTable("XSDT", XSDT_ADDRESS, xsdt))
+    tables += [AcpiTable("FACP", FADT_ADDRESS, fadt(facts)), AcpiTable("DSDT", DSDT_ADDRESS, dsdt)]
     if copy:
-        rsdt_fadt = fadt(facts, shape.rsdt_copy_revision, shape.rsdt_copy_length)
+        copied = replace(facts, timer_port=shape.named_timer_port) if shape.named_timer_in_rsdt_copy_only else facts
+        rsdt_fadt = fadt(copied, shape.rsdt_copy_revision, shape.rsdt_copy_length)
         tables.append(AcpiTable("FACP", RSDT_FADT_ADDRESS, rsdt_fadt))
-    return [entry for entry in tables if shape.xsdt or entry.name != "XSDT"]
+    return tables
 
 
 # --- reading them back, for ``python -m pmtimer_harness tables`` ----------------------------

@@ -64,13 +64,13 @@ class Board:
                 access=access, time_base=profile.time_base,
                 restarts_on_restore=profile.restore is Restore.RESTARTS,
             )
-            if profile.pm1_base is not None:
-                rules = Pm1Rules(profile.tmr_sts, profile.sci, profile.pm1_access, profile.first_tmr_sts,
-                                 profile.handover, profile.tmr_en)
-                self.pm1 = pm1_model(
-                    self.timer, profile.pm1_base, profile.pm1_base + 4, semantics,
-                    on_change=on_interrupt_change, rules=rules,
-                )
+        if profile.pm1_base is not None:
+            rules = Pm1Rules(profile.tmr_sts, profile.sci, profile.pm1_access, profile.first_tmr_sts,
+                             profile.handover, profile.tmr_en)
+            self.pm1 = pm1_model(
+                self.timer, profile.pm1_base, profile.pm1_base + 4, semantics,
+                on_change=on_interrupt_change, rules=rules,
+            )
         self.devices: list[Device] = [
             device for device in (self.console, self.exit, self.timer, self.pm1, self.pic, self.snapshot_port)
             if device is not None
@@ -92,11 +92,13 @@ class Board:
         shape, timer, pm1 = self.profile.fadt, self.timer, self.pm1
         width = timer.width if timer is not None else 32
         handover = pm1.rules.handover if pm1 is not None else ACPI_MODE
+        pm1_base = pm1.status_port if pm1 is not None else shape.named_pm1_base
+        named_timer = None if shape.named_timer_in_rsdt_copy_only else shape.named_timer_port
         return FadtFacts(
-            timer_port=timer.port if timer is not None else None,
-            tmr_val_ext=timer is not None and ((width == 32) if shape.tmr_val_ext is None else shape.tmr_val_ext),
-            pm1_event_port=pm1.status_port if pm1 is not None else None,
-            pm1_control_port=pm1.control_port if pm1 is not None else None,
+            timer_port=timer.port if timer is not None else named_timer,
+            tmr_val_ext=(timer is not None and width == 32) if shape.tmr_val_ext is None else shape.tmr_val_ext,
+            pm1_event_port=pm1_base,
+            pm1_control_port=None if pm1_base is None else pm1_base + 4,
             sci_irq=SCI_IRQ,
             smi_cmd=handover.smi_cmd,
             acpi_enable=handover.acpi_enable,

@@ -17,9 +17,11 @@ from enum import Enum
 from types import MappingProxyType
 
 from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, BHYVE_PM1, BYTES_PM1, Handover, Pm1Access, SciGate, TmrSts
-from pmtimer_harness.devices.pm_timer import EXACT, NS_PER_SECOND, NarrowRead, TimeBase, TimerWrite
+from pmtimer_harness.devices.pm_timer import BHYVE_REFUSAL, EXACT, NS_PER_SECOND, NarrowRead, TimeBase, TimerWrite
 from pmtimer_harness.devices.ports import UnclaimedPorts
+from pmtimer_harness.platform import sources as src
 from pmtimer_harness.platform.acpi_tables import FadtShape
+from pmtimer_harness.platform.sources import MODEL
 
 DEFAULT_PLATFORM = "acpi"
 
@@ -31,19 +33,15 @@ class Restore(str, Enum):
     RESTARTS = "restarts"  # near 0: the platform does not save the timer's time base
 
 
-ANY_WIDTH_PM1 = Pm1Access(frozenset({1, 2, 4}), frozenset({1, 2, 4}), refusal="")
-VBOX_PM1 = Pm1Access(frozenset({2}), frozenset({2, 4}), refusal="", floats=True, spans_block=False)
-BHYVE_RATE = TimeBase(numerator=1 << 32, denominator=NS_PER_SECOND * 1199)  # sbintime / freq_sbt (1199)
-XEN_RATE = TimeBase(numerator=(3_579_545 << 32) // NS_PER_SECOND, denominator=1 << 32)
-HYPERV_TIME = TimeBase(quantum_ns=100)
-BOCHS_TIME = TimeBase(quantum_ns=1000)
-
 # The properties a profile states, in the order the table and docs show them.
 PROPERTIES = (
     "port", "width", "narrow_reads", "writes", "tmr_sts", "first_tmr_sts", "tmr_en", "sci", "handover", "pm1_base",
     "pm1_access", "time_base", "unlatched_reads", "restore", "fadt", "unclaimed_ports",
 )
-MODEL = "model: "  # a source that begins so is the harness's own choice, where no platform source decides
+TIMER_PROPERTIES = frozenset({"width", "narrow_reads", "writes", "tmr_sts", "first_tmr_sts", "time_base",
+                              "unlatched_reads", "restore"})
+PM1_PROPERTIES = frozenset({"tmr_en", "sci", "handover", "pm1_access"})  # a PM1 block may stand without a timer
+
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class Profile:
     def shown(self, name: str) -> str:
         """A property as the table and the docs print it."""
         value = getattr(self, name)
-        if not self.has_timer and name not in ("port", "fadt", "restore", "unclaimed_ports"):
+        if (name in TIMER_PROPERTIES and not self.has_timer) or (name in PM1_PROPERTIES and self.pm1_base is None):
             return "-"
         if name == "port":
             return "none" if value is None else f"{value:#x}"
@@ -95,10 +93,8 @@ class Profile:
                 return "at the next toggle"
             return "set at hand-over" if value == 0 else f"at count {value:#x}"
         if name == "handover":
-            if self.pm1_base is None:
-                return "-"
             if not value.legacy:
-                return "ACPI mode (SMI_CMD 0, SCI_EN set)"
+                return f"ACPI mode (SMI_CMD 0, SCI_EN {'set' if value.sci_en else 'clear, the OS sets it'})"
             return (f"legacy mode (SMI_CMD {value.smi_cmd:#x}, ACPI_ENABLE {value.acpi_enable:#x}, "
                     f"ACPI_DISABLE {value.acpi_disable:#x}; SCI_EN clear)")
         if name == "fadt":
@@ -131,94 +127,37 @@ def describe_time_base(base: TimeBase) -> str:
     return f"{base.hz:,.1f} Hz ({rate}){step}"
 
 
-# --- sources -----------------------------------------------------------------
+BHYVE_TIME = TimeBase(numerator=1 << 32, denominator=NS_PER_SECOND * 1199)  # sbintime / freq_sbt (1199)
+XEN_TIME = TimeBase(numerator=(3_579_545 << 32) // NS_PER_SECOND, denominator=1 << 32)
+HYPERV_TIME = TimeBase(quantum_ns=100)
+BOCHS_TIME = TimeBase(quantum_ns=1000)
 
-SPEC = "ACPI specification 6.5, 4.8.3.3 and 4.8.2.1"
-BHYVE = "freebsd/freebsd-src: sys/amd64/vmm/io/vpmtmr.c (vpmtmr_handler)"
-BHYVE_PM = "freebsd/freebsd-src: usr.sbin/bhyve/amd64/pm.c"
-BHYVE_ACPI = "freebsd/freebsd-src: usr.sbin/bhyve/acpi.c"
-BHYVE_SNAPSHOT = "freebsd/freebsd-src: sys/amd64/vmm/io/vpmtmr.c (vpmtmr_snapshot)"
-QEMU = "qemu/qemu: hw/acpi/core.c (acpi_pm_tmr_ops, acpi_pm1_evt_get_sts)"
-QEMU_BUILD = "qemu/qemu: hw/i386/acpi-build.c; SeaBIOS PM base 0x600"
-QEMU_SCI = "qemu/qemu: hw/acpi/core.c (acpi_update_sci: no SCI_EN term; acpi_pm1_cnt_write keeps SCI_EN)"
-QEMU_FIRST_TMR_STS = (
-    "qemu/qemu: hw/acpi/core.c (acpi_pm_tmr_reset leaves overflow_time 0, so acpi_pm1_evt_get_sts sets TMR_STS "
-    "at once; real QEMU 7.2 pc and q35, TCG and KVM, read PM1_STS 0x0001 at hand-over)"
-)
-QEMU_FADT_PC = (
-    "qemu/qemu: hw/i386/acpi-build.c (acpi_get_pm_info: PIIX4 FADT revision 1, 'w2k requires FADT(rev1)'); "
-    "SeaBIOS: revision-0 RSDP, RSDT only"
-)
-QEMU_FADT_Q35 = (
-    "qemu/qemu: hw/i386/acpi-build.c (acpi_get_pm_info: ICH9 FADT revision 3), hw/acpi/aml-build.c (build_fadt: "
-    "X_PM_TMR_BLK from AcpiFadtData.pm_tmr, access size 0); SeaBIOS: revision-0 RSDP, RSDT only"
-)
-QEMU_LEGACY_PC = (
-    "qemu/qemu: hw/i386/acpi-build.c (init_common_fadt_data: SMI_CMD 0xB2 when SMM is on, as under TCG), "
-    "hw/acpi/piix4.c (apm_ctrl_changed: ACPI_ENABLE 0xF1, ACPI_DISABLE 0xF0), hw/acpi/core.c (acpi_pm1_cnt_update)"
-)
-QEMU_LEGACY_Q35 = (
-    "qemu/qemu: hw/i386/acpi-build.c (init_common_fadt_data: SMI_CMD 0xB2 when SMM is on, as under TCG), "
-    "hw/isa/lpc_ich9.c (ich9_apm_ctrl_changed: ICH9_APM_ACPI_ENABLE 0x2, ICH9_APM_ACPI_DISABLE 0x3)"
-)
-QEMU_ACPI_ONLY = (
-    "qemu/qemu: hw/i386/acpi-build.c (init_common_fadt_data: SMI_CMD 0 without SMM), hw/acpi/core.c "
-    "(acpi_pm1_cnt_reset: SCI_EN set when acpi_only); real QEMU 7.2 under KVM here: SMI_CMD 0, SCI_EN 1"
-)
-QEMU_NARROW_TCG = (
-    "qemu/qemu: hw/acpi/core.c (acpi_pm_tmr_ops: impl.min_access_size 4, valid.min_access_size 1; "
-    "acpi_pm_tmr_read ignores the offset), softmmu/memory.c (memory_region_access_valid rejects an unaligned "
-    "access, memory_region_dispatch_read reads it as unassigned: 0); real QEMU 7.2 TCG agrees"
-)
-QEMU_NARROW_KVM = (
-    "qemu/qemu: accel/kvm/kvm-all.c (kvm_handle_io), softmmu/physmem.c (flatview_read_continue, "
-    "memory_access_size: an unaligned read split into aligned pieces; past the timer, unassigned_io_ops 0xFF); "
-    "real QEMU 7.2 under KVM agrees"
-)
-OVMF = "tianocore/edk2: OvmfPkg/Include/OvmfPlatforms.h (PIIX4_PMBA_VALUE)"
-XEN = "xen: xen/arch/x86/hvm/pmtimer.c"
-XEN_TABLES = "xen: tools/libacpi/static_tables.c"
-VBOX = "VirtualBox: src/VBox/Devices/PC/DevACPI.cpp"
-HYPERV = "microsoft/openvmm: vm/devices/chipset/src/pm/mod.rs"
-CLOUD_HV = "cloud-hypervisor: devices/src/acpi.rs (AcpiPmTimerDevice)"
-CLOUD_HV_FADT = "cloud-hypervisor: vmm/src/acpi.rs"
-BOCHS = "bochs: bochs/iodev/acpi.cc"
-BOCHS_BIOS = "bochs: bios/rombios32.c"
-BOCHS_NARROW = (
-    "bochs: bochs/iodev/acpi.cc (acpi_pm_iomask: the timer takes only a dword at its own port; "
-    "every other read there is unhandled, all ones); real Bochs 2.7 agrees"
-)
-BOCHS_SCI = "bochs: bochs/iodev/acpi.cc (pm_update_sci: pmsts & pmen, no SCI_EN term)"
-BOCHS_FIRST_TMR_STS = "bochs: bochs/iodev/acpi.cc (reset: tmr_overflow_time = 0xffffff; get_pmsts)"
-BOCHS_LEGACY = (
-    "bochs: bios/rombios32.c (FADT smi_cmd 0xB2, acpi_enable 0xF1, acpi_disable 0xF0), bochs/iodev/acpi.cc "
-    "(generate_smi sets and clears SCI_EN; reset leaves pmcntrl 0); real Bochs 2.7 agrees"
-)
-LINUX_PIIX4 = "torvalds/linux: drivers/clocksource/acpi_pm.c (acpi_pm_read_verified; PIIX4 8086:7113 rev < 3)"
-HOST_LOGS = 'host boot logs ("ACPI: PM-Timer IO Port: 0x1808 (24 bits)")'
-XEN_FADT_FIX = "xen: commit f325d2477e (acpi_parse_fadt trusts TMR_VAL_EXT, not the register's bit width)"
-NO_TIMER = ("qemu/qemu: hw/i386/acpi-microvm.c; firecracker: src/vmm/src/acpi; crosvm: x86_64/src/acpi.rs")
-HARNESS = MODEL + "the specification's timer with bhyve's layout and access rules"
+ANY_WIDTH_PM1 = Pm1Access(frozenset({1, 2, 4}), frozenset({1, 2, 4}), refusal="")
+VBOX_PM1 = Pm1Access(frozenset({2}), frozenset({2, 4}), refusal="", floats=True, spans_block=False)
+HYPERV_PM1 = Pm1Access(frozenset({1, 2, 4}), frozenset({1, 2, 4}), refusal="", spans_block=False)
+CROSVM_PM1 = Pm1Access(frozenset({1, 2}), frozenset({1, 2}), refusal="", floats=True)
+ACRN_PM1 = Pm1Access(refusal="", floats=True)  # 2-byte accesses; others read all ones and the VM goes on
 
 
-def _sources(default: str, **overrides: str) -> Mapping[str, str]:
-    return MappingProxyType({name: overrides.get(name, default) for name in PROPERTIES})
+def cited(**sources: str) -> Mapping[str, str]:
+    """A profile's sources: one for every property, or the profile is a mistake, found at import."""
+    missing = [name for name in PROPERTIES if name not in sources]
+    unknown = sorted(set(sources) - set(PROPERTIES))
+    if missing or unknown:
+        raise ValueError(f"sources: missing {missing}, unknown {unknown}")
+    return MappingProxyType({name: sources[name] for name in PROPERTIES})
+
+
+def recited(base: Mapping[str, str], **changes: str) -> Mapping[str, str]:
+    return cited(**{**base, **changes})
+
+
+def uncited(source: str, **changes: str) -> Mapping[str, str]:
+    """The sources of a board without a timer: one source, which says so, for every property but ``changes``."""
+    return cited(**{**dict.fromkeys(PROPERTIES, source), **changes})
 
 
 # --- the profiles ----------------------------------------------------------------
-
-ACPI = Profile(
-    name="acpi",
-    summary="the specification's timer at bhyve's port: exact rate, 32 bits, 4-byte reads only, TMR_STS and the SCI",
-    port=0x408, width=32, narrow_reads=NarrowRead.REFUSE, writes=TimerWrite.REFUSE, tmr_sts=TmrSts.TOP_BIT,
-    sci=SciGate.ALWAYS_ACPI, pm1_base=0x400, pm1_access=BHYVE_PM1,
-    refusal=(
-        "bhyve's vpmtmr_handler accepts only a 4-byte IN at the timer port "
-        "(`if (!in || bytes != 4) return (-1);`): bhyve would fail the vCPU run and exit"
-    ),
-    sources=_sources(SPEC, port=BHYVE, narrow_reads=BHYVE, writes=BHYVE, pm1_base=BHYVE_PM, fadt=BHYVE_ACPI,
-                     restore=HARNESS, sci=HARNESS),
-)
 
 PROFILES: dict[str, Profile] = {}
 
@@ -228,131 +167,284 @@ def _add(profile: Profile) -> Profile:
     return profile
 
 
-_add(ACPI)
+ACPI = _add(Profile(
+    name="acpi",
+    summary="the specification's timer at bhyve's port: exact rate, 32 bits, 4-byte reads only, TMR_STS and the SCI",
+    port=0x408, width=32, narrow_reads=NarrowRead.REFUSE, writes=TimerWrite.REFUSE, tmr_sts=TmrSts.TOP_BIT,
+    sci=SciGate.ALWAYS_ACPI, pm1_base=0x400, pm1_access=BHYVE_PM1, refusal=BHYVE_REFUSAL,
+    sources=cited(
+        port=src.BHYVE_TIMER, width=src.SPEC, narrow_reads=src.BHYVE_TIMER, writes=src.BHYVE_TIMER,
+        tmr_sts=src.SPEC, first_tmr_sts=src.SPEC, tmr_en=src.SPEC, sci=src.SPEC_SCI, handover=src.SPEC_SCI,
+        pm1_base=src.BHYVE_PM1, pm1_access=src.BHYVE_PM1, time_base=src.SPEC, unlatched_reads=src.SPEC,
+        restore=src.SPEC_RESTORE, fadt=src.SPEC_FADT, unclaimed_ports=src.BHYVE_UNCLAIMED,
+    ),
+))
 _add(replace(
     ACPI, name="bhyve",
-    summary="bhyve as shipped: +720 ppm, no TMR_STS, 4-byte IN only, and the count restarts near 0 after a restore",
-    tmr_sts=TmrSts.NEVER, time_base=BHYVE_RATE, restore=Restore.RESTARTS,
-    sources=_sources(BHYVE, pm1_base=BHYVE_PM, fadt=BHYVE_ACPI, sci=BHYVE_PM, restore=BHYVE_SNAPSHOT,
-                     unlatched_reads=BHYVE),
+    summary="bhyve as shipped: +720 ppm, 4-byte IN only, TMR_STS never set and TMR_EN dropped, legacy mode "
+            "(SMI_CMD 0xB2, ACPI_ENABLE 0xA0), a revision-5 FADT, and the count restarts near 0 after a restore",
+    tmr_sts=TmrSts.NEVER, tmr_en=False, sci=SciGate.SMI_CMD_ONLY, handover=Handover(0xB2, 0xA0, 0xA1),
+    time_base=BHYVE_TIME, restore=Restore.RESTARTS, fadt=FadtShape(revision=5),
+    sources=cited(
+        port=src.BHYVE_TIMER, width=src.BHYVE_TIMER, narrow_reads=src.BHYVE_TIMER, writes=src.BHYVE_TIMER,
+        tmr_sts=src.BHYVE_TMR_STS, first_tmr_sts=src.BHYVE_TMR_STS, tmr_en=src.BHYVE_TMR_EN, sci=src.BHYVE_SCI,
+        handover=src.BHYVE_HANDOVER, pm1_base=src.BHYVE_PM1, pm1_access=src.BHYVE_PM1, time_base=src.BHYVE_RATE,
+        unlatched_reads=src.BHYVE_TIMER, restore=src.BHYVE_SNAPSHOT, fadt=src.BHYVE_FADT,
+        unclaimed_ports=src.BHYVE_UNCLAIMED,
+    ),
 ))
-QEMU_PROFILE = _add(Profile(
+
+QEMU_SOURCES = cited(
+    port=src.QEMU_PORT, width=src.QEMU_TIMER, narrow_reads=src.QEMU_NARROW_TCG, writes=src.QEMU_TIMER,
+    tmr_sts=src.QEMU_TMR_STS, first_tmr_sts=src.QEMU_FIRST_TMR_STS, tmr_en=src.QEMU_TMR_EN, sci=src.QEMU_SCI,
+    handover=src.QEMU_LEGACY_PC, pm1_base=src.QEMU_PORT, pm1_access=src.QEMU_PM1_ACCESS, time_base=src.QEMU_TIMER,
+    unlatched_reads=src.QEMU_TIMER, restore=src.QEMU_RESTORE, fadt=src.QEMU_FADT_PC,
+    unclaimed_ports=src.QEMU_UNCLAIMED,
+)
+QEMU = _add(Profile(
     name="qemu",
     summary="QEMU pc under TCG behind SeaBIOS: 0x608, 24 bits, unaligned reads 0, TMR_STS set at hand-over, "
             "legacy mode, revision-1 FADT",
     port=0x608, width=24, narrow_reads=NarrowRead.UNALIGNED_ZERO, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_23,
-    sci=SciGate.IGNORES_SCI_EN, pm1_base=0x600, first_tmr_sts=0,
+    sci=SciGate.IGNORES_SCI_EN, pm1_base=0x600, pm1_access=ANY_WIDTH_PM1, first_tmr_sts=0,
     handover=Handover(smi_cmd=0xB2, acpi_enable=0xF1, acpi_disable=0xF0),
-    fadt=FadtShape(revision=1, xsdt=False),
-    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_FADT_PC, narrow_reads=QEMU_NARROW_TCG,
-                     sci=QEMU_SCI, first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_LEGACY_PC),
+    fadt=FadtShape(revision=1, xsdt=False), sources=QEMU_SOURCES,
 ))
 QEMU_Q35_FADT = FadtShape(revision=3, xsdt=False, timer_access_size=0, pm1_access_size=0)
 _add(replace(
-    QEMU_PROFILE, name="qemu-q35",
+    QEMU, name="qemu-q35",
     summary="QEMU q35 under TCG behind SeaBIOS: as qemu, with a revision-3 FADT (X_PM_TMR_BLK access size 0) "
             "and ICH9's ACPI_ENABLE 0x02",
     handover=Handover(smi_cmd=0xB2, acpi_enable=0x02, acpi_disable=0x03), fadt=QEMU_Q35_FADT,
-    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_FADT_Q35, narrow_reads=QEMU_NARROW_TCG,
-                     sci=QEMU_SCI, first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_LEGACY_Q35),
+    sources=recited(QEMU_SOURCES, fadt=src.QEMU_FADT_Q35, handover=src.QEMU_LEGACY_Q35),
 ))
 _add(replace(
-    QEMU_PROFILE, name="qemu-kvm",
+    QEMU, name="qemu-kvm",
     summary="QEMU pc under KVM behind SeaBIOS: as qemu, but unaligned reads split into pieces, and ACPI mode "
             "at hand-over (no SMM: SMI_CMD 0)",
     narrow_reads=NarrowRead.SPLIT, handover=ACPI_MODE,
-    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_FADT_PC, narrow_reads=QEMU_NARROW_KVM,
-                     sci=QEMU_SCI, first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_ACPI_ONLY),
+    sources=recited(QEMU_SOURCES, narrow_reads=src.QEMU_NARROW_KVM, handover=src.QEMU_ACPI_ONLY),
 ))
 _add(replace(
-    QEMU_PROFILE, name="qemu-q35-kvm",
+    QEMU, name="qemu-q35-kvm",
     summary="QEMU q35 under KVM behind SeaBIOS: as qemu-kvm, with q35's revision-3 FADT",
     narrow_reads=NarrowRead.SPLIT, handover=ACPI_MODE, fadt=QEMU_Q35_FADT,
-    sources=_sources(QEMU, port=QEMU_BUILD, pm1_base=QEMU_BUILD, fadt=QEMU_FADT_Q35, narrow_reads=QEMU_NARROW_KVM,
-                     sci=QEMU_SCI, first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_ACPI_ONLY),
+    sources=recited(QEMU_SOURCES, fadt=src.QEMU_FADT_Q35, narrow_reads=src.QEMU_NARROW_KVM,
+                    handover=src.QEMU_ACPI_ONLY),
 ))
 _add(replace(
-    QEMU_PROFILE, name="qemu-ovmf", summary="QEMU pc behind OVMF: the same timer at 0xB008",
+    QEMU, name="qemu-ovmf", summary="QEMU pc behind OVMF: the same timer at 0xB008",
     port=0xB008, pm1_base=0xB000, fadt=FadtShape(revision=1),
-    sources=_sources(QEMU, port=OVMF, pm1_base=OVMF, fadt=QEMU_FADT_PC, narrow_reads=QEMU_NARROW_TCG, sci=QEMU_SCI,
-                     first_tmr_sts=QEMU_FIRST_TMR_STS, handover=QEMU_LEGACY_PC),
+    sources=recited(QEMU_SOURCES, port=src.OVMF_PORT, pm1_base=src.OVMF_PORT, handover=src.OVMF_AS_QEMU,
+                    fadt=src.OVMF_AS_QEMU),
 ))
-_add(Profile(
+NO_TIMER_BOARD = {"port": None, "pm1_base": None, "tmr_sts": TmrSts.NEVER}
+_add(replace(
+    ACPI, name="qemu-microvm",
+    summary="QEMU microvm: no timer and no PM1 block, a hardware-reduced revision-5 FADT named by the XSDT alone",
+    **NO_TIMER_BOARD, fadt=FadtShape(revision=5, hardware_reduced=True, rsdt=False),
+    sources=uncited(src.MICROVM_NO_TIMER, fadt=src.MICROVM_FADT, unclaimed_ports=src.QEMU_UNCLAIMED),
+))
+
+XEN_SOURCES = cited(
+    port=src.XEN_PORTS, width=src.XEN_TIMER, narrow_reads=src.XEN_TIMER, writes=src.XEN_TIMER,
+    tmr_sts=src.XEN_TMR_STS, first_tmr_sts=src.XEN_TMR_STS, tmr_en=src.XEN_TMR_EN, sci=src.XEN_SCI,
+    handover=src.XEN_HANDOVER, pm1_base=src.XEN_PORTS, pm1_access=src.XEN_PM1_ACCESS, time_base=src.XEN_RATE,
+    unlatched_reads=src.XEN_TIMER, restore=src.XEN_RESTORE, fadt=src.XEN_FADT, unclaimed_ports=src.XEN_UNCLAIMED,
+)
+XEN = _add(Profile(
     name="xen",
-    summary="Xen HVM: 0xB008, 32 bits, narrow reads all ones, writes dropped, TMR_STS on bit 31, SCI without SCI_EN",
+    summary="Xen HVM behind hvmloader: 0xB008, 32 bits, every narrow or unaligned read all ones, TMR_STS on bit 31, "
+            "the SCI without SCI_EN, a revision-4 FADT with a revision-1 copy for the RSDT",
     port=0xB008, width=32, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_31,
-    sci=SciGate.IGNORES_SCI_EN, pm1_base=0xB000, pm1_access=ANY_WIDTH_PM1, time_base=XEN_RATE,
-    sources=_sources(XEN, fadt=XEN_TABLES, port=XEN_TABLES, pm1_base=XEN_TABLES),
+    sci=SciGate.IGNORES_SCI_EN, pm1_base=0xB000, pm1_access=ANY_WIDTH_PM1, time_base=XEN_TIME,
+    fadt=FadtShape(revision=4, rsdt_copy_revision=1, timer_access_size=0, pm1_access_size=0),
+    sources=XEN_SOURCES,
 ))
+_add(replace(
+    XEN, name="xen-v0",
+    summary="Xen HVM's old port layout (a guest migrated from Xen 4.0 or older): as xen, the timer at 0x1F48",
+    port=0x1F48, pm1_base=0x1F40,
+    sources=recited(XEN_SOURCES, port=src.XEN_PORTS_V0, pm1_base=src.XEN_PORTS_V0, fadt=src.XEN_FADT_V0,
+                    handover=src.XEN_V0_HANDOVER),
+))
+_add(replace(
+    ACPI, name="xen-pvh",
+    summary="Xen PVH: no timer and no PM1 device, yet a revision-5 FADT naming PM1 blocks at 0xB000 and a "
+            "revision-1 copy for the RSDT naming a timer at 0xB008, all reading all ones",
+    **NO_TIMER_BOARD,
+    fadt=FadtShape(revision=5, rsdt_copy_revision=1, tmr_val_ext=True, named_pm1_base=0xB000,
+                   named_timer_port=0xB008, named_timer_in_rsdt_copy_only=True, pm1_access_size=0),
+    sources=uncited(src.XEN_PVH_PORTS, fadt=src.XEN_PVH_FADT, unclaimed_ports=src.XEN_UNCLAIMED),
+))
+
 _add(Profile(
     name="virtualbox",
-    summary="VirtualBox: 0x4008, 32 bits, narrow reads 0xFF/0xFFFF, TMR_STS on bit 31, the SCI needs SCI_EN",
+    summary="VirtualBox: 0x4008, 32 bits, every narrow or unaligned read all ones, TMR_STS on bit 31, the SCI needs "
+            "SCI_EN, legacy mode (SMI_CMD 0x442E, ACPI_ENABLE 0xA1), a revision-4 FADT and a short copy for the RSDT",
     port=0x4008, width=32, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_31,
-    sci=SciGate.SCI_EN, pm1_base=0x4000, pm1_access=VBOX_PM1,
-    sources=_sources(VBOX),
+    sci=SciGate.SCI_EN, pm1_base=0x4000, pm1_access=VBOX_PM1, handover=Handover(0x442E, 0xA1, 0xA0),
+    fadt=FadtShape(revision=4, rsdt_copy_revision=4),
+    sources=cited(
+        port=src.VBOX_PORTS, width=src.VBOX_TMR_STS, narrow_reads=src.VBOX_TIMER, writes=src.VBOX_WRITES,
+        tmr_sts=src.VBOX_TMR_STS, first_tmr_sts=src.VBOX_TMR_STS, tmr_en=src.VBOX_TMR_EN, sci=src.VBOX_SCI,
+        handover=src.VBOX_HANDOVER, pm1_base=src.VBOX_PORTS, pm1_access=src.VBOX_PM1, time_base=src.VBOX_RATE,
+        unlatched_reads=src.VBOX_RATE, restore=src.VBOX_RESTORE, fadt=src.VBOX_FADT, unclaimed_ports=src.VBOX_TIMER,
+    ),
 ))
-_add(Profile(
+
+HYPERV_SOURCES = cited(
+    port=src.HYPERV_GEN2_FADT, width=src.HYPERV_TIMER, narrow_reads=src.HYPERV_TIMER, writes=src.HYPERV_WRITES,
+    tmr_sts=src.HYPERV_TMR_STS, first_tmr_sts=src.HYPERV_TMR_STS, tmr_en=src.HYPERV_TMR_EN, sci=src.HYPERV_SCI,
+    handover=src.HYPERV_GEN2_HANDOVER, pm1_base=src.HYPERV_GEN2_FADT, pm1_access=src.HYPERV_PM1_ACCESS,
+    time_base=src.HYPERV_RATE, unlatched_reads=src.HYPERV_TIMER, restore=src.HYPERV_RESTORE,
+    fadt=src.HYPERV_GEN2_FADT, unclaimed_ports=src.HYPERV_UNCLAIMED,
+)
+HYPERV = _add(Profile(
     name="hyperv",
-    summary="Hyper-V (as OpenVMM models it): 0x408, 32 bits, byte lanes, TMR_STS never set, 100 ns time base",
+    summary="Hyper-V generation 2 (mu_msvm's FADT, OpenVMM's PM device): 0x408 named only by a QWORD "
+            "X_PM_TMR_BLK, 32 bits, byte lanes, TMR_STS never set, a 100 ns time base",
     port=0x408, width=32, narrow_reads=NarrowRead.LANES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.NEVER,
-    sci=SciGate.ALWAYS_ACPI, pm1_base=0x400, time_base=HYPERV_TIME,
-    sources=_sources(HYPERV),
+    sci=SciGate.IGNORES_SCI_EN, pm1_base=0x400, pm1_access=HYPERV_PM1, time_base=HYPERV_TIME,
+    fadt=FadtShape(legacy_blocks=False, timer_access_size=4, timer_bit_width=64, pm1_event_access_size=4,
+                   pm1_event_bit_width=64),
+    sources=HYPERV_SOURCES,
 ))
+_add(replace(
+    HYPERV, name="hyperv-gen1",
+    summary="Hyper-V generation 1: the same PM device as a PIIX4 function of PCI revision 2 (Linux then reads the "
+            "timer three times a read), legacy mode (SMI_CMD 0xB2, ACPI_ENABLE 0xE1)",
+    handover=Handover(0xB2, 0xE1, 0x1E), fadt=FadtShape(),
+    sources=recited(HYPERV_SOURCES, port=src.HYPERV_GEN1_PORT, pm1_base=src.HYPERV_GEN1_PORT,
+                    handover=src.HYPERV_GEN1_HANDOVER, fadt=src.HYPERV_GEN1_FADT),
+))
+
 _add(Profile(
     name="cloud-hypervisor",
-    summary="cloud-hypervisor: 0x608, 32 bits, a hardware-reduced FADT with only X_PM_TMR_BLK, no PM1, "
-            "restarts on restore",
-    port=0x608, width=32, narrow_reads=NarrowRead.STALE, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.NEVER,
+    summary="cloud-hypervisor: 0x608, 32 bits, a hardware-reduced FADT with only X_PM_TMR_BLK and the XSDT alone, "
+            "narrow reads 0, no PM1 block, restarts on restore",
+    port=0x608, width=32, narrow_reads=NarrowRead.ZERO, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.NEVER,
     sci=SciGate.ALWAYS_ACPI, pm1_base=None, restore=Restore.RESTARTS,
-    fadt=FadtShape(tmr_val_ext=True, pm_tmr_blk=False, hardware_reduced=True),
-    sources=_sources(CLOUD_HV, fadt=CLOUD_HV_FADT, pm1_base=CLOUD_HV_FADT, tmr_sts=CLOUD_HV_FADT,
-                     sci=CLOUD_HV_FADT),
+    fadt=FadtShape(tmr_val_ext=True, pm_tmr_blk=False, hardware_reduced=True, rsdt=False),
+    sources=cited(
+        port=src.CLOUD_HV_FADT, width=src.CLOUD_HV_TIMER, narrow_reads=src.CLOUD_HV_TIMER,
+        writes=src.CLOUD_HV_WRITES, tmr_sts=src.CLOUD_HV_NO_PM1, first_tmr_sts=src.CLOUD_HV_NO_PM1,
+        tmr_en=src.CLOUD_HV_NO_PM1, sci=src.CLOUD_HV_NO_PM1, handover=src.CLOUD_HV_NO_PM1,
+        pm1_base=src.CLOUD_HV_NO_PM1, pm1_access=src.CLOUD_HV_NO_PM1, time_base=src.CLOUD_HV_TIMER,
+        unlatched_reads=src.CLOUD_HV_TIMER, restore=src.CLOUD_HV_RESTORE, fadt=src.CLOUD_HV_FADT,
+        unclaimed_ports=src.CLOUD_HV_UNCLAIMED,
+    ),
 ))
-_add(Profile(
+_add(replace(
+    ACPI, name="firecracker",
+    summary="Firecracker: no timer and no PM1 block, a hardware-reduced FADT named by the XSDT alone, "
+            "unclaimed ports reading 0",
+    **NO_TIMER_BOARD, fadt=FadtShape(hardware_reduced=True, rsdt=False), unclaimed_ports=UnclaimedPorts.ZERO,
+    sources=uncited(src.FIRECRACKER_FADT, unclaimed_ports=src.FIRECRACKER_UNCLAIMED),
+))
+_add(replace(
+    ACPI, name="crosvm",
+    summary="crosvm: no timer, a PM1 block whose SCI_EN starts clear, an FADT that is not hardware-reduced and "
+            "names no timer, the XSDT alone, unclaimed ports reading 0",
+    port=None, tmr_sts=TmrSts.NEVER, pm1_base=0x600, pm1_access=CROSVM_PM1, sci=SciGate.SCI_EN,
+    handover=Handover(sci_en_clear=True), fadt=FadtShape(rsdt=False), unclaimed_ports=UnclaimedPorts.ZERO,
+    sources=uncited(src.CROSVM_FADT, pm1_base=src.CROSVM_PORT, pm1_access=src.CROSVM_PM1, tmr_en=src.CROSVM_PM1,
+                    sci=src.CROSVM_PM1, handover=src.CROSVM_PM1, unclaimed_ports=src.CROSVM_UNCLAIMED),
+))
+_add(replace(
+    ACPI, name="acrn",
+    summary="ACRN's post-launched VMs: no timer (PM_TMR_BLK 0, an empty X_PM_TMR_BLK, TMR_VAL_EXT still set), "
+            "bhyve's PM1 block and legacy mode (SMI_CMD 0xB2, ACPI_ENABLE 0xA0), a revision-5 FADT",
+    port=None, tmr_sts=TmrSts.NEVER, tmr_en=False, pm1_access=ACRN_PM1, sci=SciGate.SCI_EN,
+    handover=Handover(0xB2, 0xA0, 0xA1), fadt=FadtShape(revision=5, tmr_val_ext=True, timer_gas_without_timer=True),
+    sources=uncited(src.ACRN_POST_FADT, pm1_base=src.ACRN_POST_PORTS, pm1_access=src.ACRN_POST_PM1,
+                    tmr_en=src.ACRN_POST_TMR_EN, sci=src.ACRN_POST_SCI, handover=src.ACRN_POST_HANDOVER,
+                    unclaimed_ports=src.ACRN_UNCLAIMED),
+))
+_add(replace(
+    ACPI, name="acrn-prelaunched",
+    summary="ACRN's pre-launched VMs: no timer, no PM1 block, a hardware-reduced revision-5 FADT named by the "
+            "XSDT alone",
+    **NO_TIMER_BOARD, fadt=FadtShape(revision=5, hardware_reduced=True, tmr_val_ext=True, rsdt=False),
+    sources=uncited(src.ACRN_PRE_FADT, unclaimed_ports=src.ACRN_PRE_UNCLAIMED),
+))
+
+BOCHS_SOURCES = cited(
+    port=src.BOCHS_BIOS, width=src.BOCHS_TIMER, narrow_reads=src.BOCHS_NARROW, writes=src.BOCHS_NARROW,
+    tmr_sts=src.BOCHS_FIRST_TMR_STS, first_tmr_sts=src.BOCHS_FIRST_TMR_STS, tmr_en=src.BOCHS_SCI, sci=src.BOCHS_SCI,
+    handover=src.BOCHS_LEGACY, pm1_base=src.BOCHS_BIOS, pm1_access=src.BOCHS_PM1_ACCESS, time_base=src.BOCHS_TIMER,
+    unlatched_reads=src.BOCHS_TIMER, restore=src.BOCHS_TIMER, fadt=src.BOCHS_BIOS, unclaimed_ports=src.BOCHS_UNCLAIMED,
+)
+BOCHS = _add(Profile(
     name="bochs",
     summary="Bochs 2.7 with its legacy BIOS: 0xB008, 24 bits, a revision-1 FADT, every read but a dword at the "
             "port all ones, legacy mode, the first TMR_STS at 0xFFFFFF, counts in microsecond steps",
     port=0xB008, width=24, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_23,
     sci=SciGate.IGNORES_SCI_EN, pm1_base=0xB000, time_base=BOCHS_TIME, fadt=FadtShape(revision=1, xsdt=False),
     first_tmr_sts=0xFFFFFF, handover=Handover(smi_cmd=0xB2, acpi_enable=0xF1, acpi_disable=0xF0),
-    sources=_sources(BOCHS, port=BOCHS_BIOS, pm1_base=BOCHS_BIOS, fadt=BOCHS_BIOS, narrow_reads=BOCHS_NARROW,
-                     sci=BOCHS_SCI, first_tmr_sts=BOCHS_FIRST_TMR_STS, handover=BOCHS_LEGACY),
+    sources=BOCHS_SOURCES,
 ))
 _add(replace(
-    ACPI, name="piix4",
+    BOCHS, name="bochs-uefi",
+    summary="Bochs 3.1 under UEFI: its own revision-5 FADT sets TMR_VAL_EXT on the 24-bit timer (a flag meant as "
+            "RTC_S4), which a reader that trusts the flag takes for 32 bits",
+    fadt=FadtShape(revision=5, length=276, tmr_val_ext=True),
+    sources=recited(BOCHS_SOURCES, fadt=src.BOCHS_UEFI_FADT, handover=src.BOCHS_UEFI_AS_LEGACY,
+                    first_tmr_sts=src.BOCHS_UEFI_AS_LEGACY),
+))
+
+CHIPSET_SOURCES = cited(
+    port=src.CHIPSET_PORTS, width=src.SPEC, narrow_reads=src.CHIPSET_NARROW, writes=src.CHIPSET_NARROW,
+    tmr_sts=src.SPEC, first_tmr_sts=src.SPEC, tmr_en=src.SPEC, sci=src.SPEC_SCI, handover=src.SPEC_SCI,
+    pm1_base=src.CHIPSET_PORTS, pm1_access=src.CHIPSET_NARROW, time_base=src.SPEC, unlatched_reads=src.SPEC,
+    restore=src.CHIPSET_RESTORE, fadt=src.SPEC_FADT, unclaimed_ports=src.CHIPSET_NARROW,
+)
+CHIPSET = replace(
+    ACPI, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE, pm1_access=BYTES_PM1, refusal="",
+    sources=CHIPSET_SOURCES,
+)
+_add(replace(
+    CHIPSET, name="piix4",
     summary="Intel PIIX4 before revision 3: 24 bits, and about 4.2% of reads are not latched",
-    width=24, unlatched_reads=True, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE,
-    pm1_access=BYTES_PM1, refusal="",
-    sources=_sources(SPEC, width=LINUX_PIIX4, unlatched_reads=LINUX_PIIX4, port=HARNESS, pm1_base=HARNESS,
-                     restore=HARNESS, sci=HARNESS, narrow_reads=HARNESS, writes=HARNESS),
+    width=24, unlatched_reads=True,
+    sources=recited(CHIPSET_SOURCES, width=src.LINUX_PIIX4, unlatched_reads=src.PIIX4_SHAPE),
 ))
 _add(replace(
-    ACPI, name="intel-pch", summary="an Intel PCH: the timer at 0x1808, 24 bits",
-    port=0x1808, width=24, pm1_base=0x1800, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE,
-    pm1_access=BYTES_PM1, refusal="",
-    sources=_sources(SPEC, port=HOST_LOGS, width=HOST_LOGS, pm1_base=HOST_LOGS, narrow_reads=HARNESS,
-                     writes=HARNESS, restore=HARNESS, sci=HARNESS),
+    CHIPSET, name="intel-pch", summary="an Intel PCH under coreboot: the timer at 0x1808, 24 bits",
+    port=0x1808, width=24, pm1_base=0x1800,
+    sources=recited(CHIPSET_SOURCES, port=src.INTEL_PCH, width=src.INTEL_PCH, pm1_base=src.INTEL_PCH,
+                    fadt=src.INTEL_PCH),
 ))
 _add(replace(
-    ACPI, name="amd-fch", summary="an AMD FCH: the timer at 0x808, 32 bits",
-    port=0x808, width=32, pm1_base=0x800, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE,
-    pm1_access=BYTES_PM1, refusal="",
-    sources=_sources(SPEC, port=HOST_LOGS, width=HOST_LOGS, pm1_base=HOST_LOGS, narrow_reads=HARNESS,
-                     writes=HARNESS, restore=HARNESS, sci=HARNESS),
+    CHIPSET, name="intel-pch-tim-dis",
+    summary="an Intel PCH whose timer is disabled (ACPI_TIM_DIS): the FADT still names 0x1808, which reads all ones, "
+            "and TMR_STS never comes",
+    port=None, tmr_sts=TmrSts.NEVER, pm1_base=0x1800, fadt=FadtShape(named_timer_port=0x1808, tmr_val_ext=False),
+    sources=recited(CHIPSET_SOURCES, port=src.INTEL_PCH_DISABLED_READS, width=src.INTEL_PCH_DISABLED_READS,
+                    narrow_reads=src.INTEL_PCH_DISABLED_READS, writes=src.INTEL_PCH_DISABLED_READS,
+                    tmr_sts=src.INTEL_PCH_TIM_DIS, first_tmr_sts=src.INTEL_PCH_TIM_DIS, pm1_base=src.INTEL_PCH,
+                    fadt=src.INTEL_PCH_TIM_DIS, unclaimed_ports=src.INTEL_PCH_DISABLED_READS),
 ))
 _add(replace(
-    ACPI, name="width-mismatch",
-    summary="firmware that declares a 32-bit X_PM_TMR_BLK, without TMR_VAL_EXT, for a 24-bit timer",
-    width=24, fadt=FadtShape(tmr_val_ext=False),
-    sources=_sources(SPEC, width=XEN_FADT_FIX, fadt=XEN_FADT_FIX, port=BHYVE, narrow_reads=BHYVE, writes=BHYVE,
-                     pm1_base=BHYVE_PM, restore=HARNESS, sci=HARNESS),
+    CHIPSET, name="amd-fch", summary="an AMD FCH under coreboot (Picasso and later): the timer at 0x408, 32 bits",
+    sources=recited(CHIPSET_SOURCES, port=src.AMD_FCH, width=src.AMD_FCH, pm1_base=src.AMD_FCH, fadt=src.AMD_FCH),
 ))
 _add(replace(
     ACPI, name="no-pm-timer",
-    summary="Firecracker, crosvm, QEMU microvm: a hardware-reduced FADT that declares no timer",
-    port=None, pm1_base=None, tmr_sts=TmrSts.NEVER, fadt=FadtShape(hardware_reduced=True),
-    sources=_sources(NO_TIMER),
+    summary="no timer and no PM1 block, a hardware-reduced FADT that declares none: the shape Firecracker, QEMU "
+            "microvm and ACRN's pre-launched VMs share (each a profile of its own)",
+    **NO_TIMER_BOARD, fadt=FadtShape(hardware_reduced=True),
+    sources=uncited(src.model("the common shape of the timerless platforms, without their differences")),
 ))
+
+# Platforms whose source is closed: what is known, and from where; no profile claims them.
+UNVERIFIABLE: Mapping[str, str] = MappingProxyType({
+    "VMware (Workstation, ESXi)": "closed source; its 'Timekeeping in VMware Virtual Machines' guide describes a "
+                                  "virtual ACPI PM timer, but no public source gives its port, width or narrow reads",
+    "Parallels": "closed source; its guide names an 'Intel i965 chipset based motherboard', nothing about the timer",
+    "Apple Virtualization framework": "closed source; on Apple silicon the guests are arm64, with no I/O ports and "
+                                      "so no port-I/O PM timer; nothing public for Intel Macs",
+})
 
 
 # --- quirks: one property of one platform, on any other ------------------------------
@@ -368,43 +460,52 @@ class Quirk:
 
 QUIRKS: dict[str, Quirk] = {quirk.name: quirk for quirk in (
     Quirk("narrow-reads-refused", "a 1- or 2-byte read, or a write, stops the guest (bhyve)",
-          {"narrow_reads": NarrowRead.REFUSE, "writes": TimerWrite.REFUSE, "refusal": ACPI.refusal}, BHYVE),
+          {"narrow_reads": NarrowRead.REFUSE, "writes": TimerWrite.REFUSE, "refusal": ACPI.refusal},
+          src.BHYVE_TIMER),
     Quirk("narrow-reads-low-bytes", "a narrow read returns the counter's low bytes at any of the four ports, aligned "
           "or not (a model: QEMU does so only for aligned reads)",
-          {"narrow_reads": NarrowRead.LOW_BYTES}, HARNESS),
-    Quirk("narrow-reads-lanes", "a narrow read returns the counter's bytes at its port's offset (Hyper-V)",
-          {"narrow_reads": NarrowRead.LANES}, HYPERV),
-    Quirk("narrow-reads-all-ones", "a narrow read returns 0xFF or 0xFFFF (Xen, VirtualBox, Bochs)",
-          {"narrow_reads": NarrowRead.ALL_ONES}, XEN),
-    Quirk("narrow-reads-stale", "a narrow read leaves the I/O buffer untouched: the last value read (cloud-hypervisor)",
-          {"narrow_reads": NarrowRead.STALE}, CLOUD_HV),
-    Quirk("writes-ignored", "a write to the timer is dropped", {"writes": TimerWrite.IGNORE}, QEMU),
-    Quirk("tmr-sts-never", "TMR_STS is never set (bhyve, Hyper-V)", {"tmr_sts": TmrSts.NEVER}, BHYVE_PM),
+          {"narrow_reads": NarrowRead.LOW_BYTES}, src.CHIPSET_NARROW),
+    Quirk("narrow-reads-lanes", "a narrow read returns the counter's bytes from its port's offset on (Hyper-V)",
+          {"narrow_reads": NarrowRead.LANES}, src.HYPERV_TIMER),
+    Quirk("narrow-reads-all-ones", "a narrow or unaligned read returns all ones (Xen, VirtualBox, Bochs)",
+          {"narrow_reads": NarrowRead.ALL_ONES}, src.XEN_TIMER),
+    Quirk("narrow-reads-zero", "a narrow read returns 0, a 4-byte read off the port the count (cloud-hypervisor)",
+          {"narrow_reads": NarrowRead.ZERO}, src.CLOUD_HV_TIMER),
+    Quirk("narrow-reads-stale", "a narrow read leaves the I/O buffer untouched: the last port access's data, any port",
+          {"narrow_reads": NarrowRead.STALE},
+          src.model("a VMM that leaves its I/O buffer uncleared; KVM zeroes it (torvalds/linux: "
+                    "arch/x86/kvm/x86.c emulator_pio_in_out)")),
+    Quirk("writes-ignored", "a write to the timer is dropped", {"writes": TimerWrite.IGNORE}, src.QEMU_TIMER),
+    Quirk("tmr-sts-never", "TMR_STS is never set (bhyve, Hyper-V)", {"tmr_sts": TmrSts.NEVER}, src.BHYVE_TMR_STS),
     Quirk("tmr-sts-bit-23", "TMR_STS follows bit 23 whatever the width (QEMU, Bochs)",
-          {"tmr_sts": TmrSts.BIT_23}, QEMU),
-    Quirk("tmr-sts-bit-31", "TMR_STS follows bit 31 (Xen, VirtualBox)", {"tmr_sts": TmrSts.BIT_31}, XEN),
+          {"tmr_sts": TmrSts.BIT_23}, src.QEMU_TMR_STS),
+    Quirk("tmr-sts-bit-31", "TMR_STS follows bit 31 (Xen, VirtualBox)", {"tmr_sts": TmrSts.BIT_31}, src.XEN_TMR_STS),
+    Quirk("tmr-en-dropped", "PM1_EN drops TMR_EN: it reads back 0 and no timer SCI comes (bhyve, ACRN)",
+          {"tmr_en": False}, src.BHYVE_TMR_EN),
     Quirk("sci-needs-sci-en", "SCI_EN is the guest's to clear, and no SCI comes while it is clear (VirtualBox)",
-          {"sci": SciGate.SCI_EN}, VBOX),
-    Quirk("sci-ignores-sci-en", "the SCI comes whatever SCI_EN says (Xen)", {"sci": SciGate.IGNORES_SCI_EN}, XEN),
+          {"sci": SciGate.SCI_EN}, src.VBOX_SCI),
+    Quirk("sci-ignores-sci-en", "the SCI comes whatever SCI_EN says (Xen, QEMU, Bochs, Hyper-V)",
+          {"sci": SciGate.IGNORES_SCI_EN}, src.XEN_SCI),
     Quirk("bhyve-rate", "the count runs 720 ppm fast, as bhyve's sbintime arithmetic makes it",
-          {"time_base": BHYVE_RATE}, BHYVE),
-    Quirk("xen-rate", "Xen's scaled rate, 0.05 ppm slow", {"time_base": XEN_RATE}, XEN),
-    Quirk("100ns-time-base", "the count follows a clock in 100 ns units (Hyper-V)", {"time_base": HYPERV_TIME}, HYPERV),
+          {"time_base": BHYVE_TIME}, src.BHYVE_RATE),
+    Quirk("xen-rate", "Xen's scaled rate, 0.05 ppm slow", {"time_base": XEN_TIME}, src.XEN_RATE),
+    Quirk("100ns-time-base", "the count follows a clock in 100 ns units (Hyper-V)", {"time_base": HYPERV_TIME},
+          src.HYPERV_RATE),
     Quirk("microsecond-steps", "the count moves in microsecond steps of 3-4 ticks (Bochs)",
-          {"time_base": BOCHS_TIME}, BOCHS),
+          {"time_base": BOCHS_TIME}, src.BOCHS_TIMER),
     Quirk("unlatched-reads", "about 4.2% of reads are not latched and come back out of order (PIIX4)",
-          {"unlatched_reads": True}, LINUX_PIIX4),
+          {"unlatched_reads": True}, src.PIIX4_SHAPE),
     Quirk("restarts-after-restore", "after a snapshot is restored the count restarts near 0 (bhyve, cloud-hypervisor)",
-          {"restore": Restore.RESTARTS}, BHYVE_SNAPSHOT),
+          {"restore": Restore.RESTARTS}, src.BHYVE_SNAPSHOT),
     Quirk("fadt-revision-1", "a revision-1 FADT (ACPI 1.0, no X_ fields) (Bochs)",
-          {"fadt": FadtShape(revision=1)}, BOCHS_BIOS),
+          {"fadt": FadtShape(revision=1)}, src.BOCHS_BIOS),
     Quirk("hardware-reduced-fadt", "a hardware-reduced FADT with only X_PM_TMR_BLK and no PM1 block (cloud-hypervisor)",
           {"fadt": FadtShape(tmr_val_ext=None, pm_tmr_blk=False, hardware_reduced=True), "pm1_base": None},
-          CLOUD_HV_FADT),
+          src.CLOUD_HV_FADT),
     Quirk("no-tmr-val-ext", "the FADT never sets TMR_VAL_EXT, whatever the timer's width",
-          {"fadt": FadtShape(tmr_val_ext=False)}, XEN_FADT_FIX),
+          {"fadt": FadtShape(tmr_val_ext=False)}, src.XEN_FADT_FIX),
     Quirk("no-pm-timer", "no timer, and an FADT that declares none",
-          {"port": None, "pm1_base": None, "fadt": FadtShape(hardware_reduced=True)}, NO_TIMER),
+          {"port": None, "pm1_base": None, "fadt": FadtShape(hardware_reduced=True)}, src.MICROVM_FADT),
 )}
 
 

@@ -16,7 +16,7 @@
 %assign LOOPS 10000                     ; 1,000,003 instructions: 1 ms at 1 ns each
 
 guest_main:
-        call    find_fadt
+        call    find_rsdt_fadt
         jnc     .found
         PRINT   "INFO: no FADT"
         NEWLINE
