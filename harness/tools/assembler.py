@@ -17,7 +17,6 @@ they live) still has the content it had.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -215,10 +214,18 @@ def _limits(file_cap: int | None) -> Callable[[], None] | None:
 
     def apply() -> None:
         # In the child, between fork and exec: nothing may raise (a system that refuses a limit runs without it).
-        for limit, value in wanted:
-            with contextlib.suppress(OSError, ValueError):
-                _, hard = resource.getrlimit(limit)
-                resource.setrlimit(limit, (value if hard == resource.RLIM_INFINITY else min(value, hard), hard))
+        # Once RLIMIT_AS holds, the forked copy of a large parent may have no memory left for Python itself: a
+        # MemoryError here would keep NASM from starting at all, so no call follows the last limit (not even a
+        # context manager's exit) and any failure ends the function quietly.
+        try:
+            for limit, value in wanted:
+                try:
+                    _, hard = resource.getrlimit(limit)
+                    resource.setrlimit(limit, (value if hard == resource.RLIM_INFINITY else min(value, hard), hard))
+                except (OSError, ValueError):
+                    continue
+        except Exception:
+            return
 
     return apply
 
