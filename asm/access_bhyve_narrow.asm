@@ -8,11 +8,9 @@
 ;   - then a 2-byte read of the timer port, which ends the run with an
 ;     error verdict.  Reaching the line after it is a failure.
 ; harness: --io-semantics bhyve
-; expect: error
+; expect: fail
+; expect: acpi=error bhyve=error
 ; portable: no, bhyve's access rules: QEMU accepts a narrow read
-; expect: qemu=fail qemu-q35=fail qemu-kvm=fail qemu-q35-kvm=fail qemu-ovmf=fail xen=fail virtualbox=fail
-; expect: hyperv=fail cloud-hypervisor=fail
-; expect: bochs=fail piix4=fail intel-pch=fail amd-fch=fail no-pm-timer=fail
 
         bits 16
         org LOAD_ADDRESS

@@ -5,11 +5,9 @@
 ; access_qemu.asm).  This guest writes to the port and expects the run to end
 ; with an error verdict; reaching the line after the write is a failure.
 ; harness: --io-semantics bhyve
-; expect: error
+; expect: fail
+; expect: acpi=error bhyve=error
 ; portable: no, bhyve's access rules: QEMU ignores the write
-; expect: qemu=fail qemu-q35=fail qemu-kvm=fail qemu-q35-kvm=fail qemu-ovmf=fail xen=fail virtualbox=fail
-; expect: hyperv=fail cloud-hypervisor=fail
-; expect: bochs=fail piix4=fail intel-pch=fail amd-fch=fail no-pm-timer=fail
 
         bits 16
         org LOAD_ADDRESS

@@ -11,6 +11,8 @@
 ; expect: qemu=fail qemu-q35=fail qemu-kvm=fail qemu-q35-kvm=fail qemu-ovmf=fail bochs=fail piix4=fail
 ; expect: intel-pch=fail
 ; expect: no-pm-timer=fail
+; expect: qemu-microvm=fail xen-pvh=fail firecracker=fail crosvm=fail acrn=fail
+; expect: acrn-prelaunched=fail bochs-uefi=fail intel-pch-tim-dis=fail
 
         bits 16
         org LOAD_ADDRESS

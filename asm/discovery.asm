@@ -9,6 +9,8 @@
 ; the timer moved (--timer-port 0x608), and in QEMU, whose SeaBIOS puts the
 ; tables near the top of RAM.
 ; expect: cloud-hypervisor=fail piix4=fail no-pm-timer=fail
+; expect: qemu-microvm=fail xen-pvh=fail hyperv=fail firecracker=fail crosvm=fail acrn=fail
+; expect: acrn-prelaunched=fail intel-pch-tim-dis=fail
 
 
         bits 16

@@ -7,9 +7,13 @@
 ; to 24 bits, would never notice.  This guest takes the mask from the FADT,
 ; measures a 10 ms span across 2^24 (the counter starts 256 ticks below it)
 ; and checks the elapsed ticks; then checks, over many reads, that every step
-; is forward modulo that mask.
+; is forward modulo that mask.  Like acpi_timer_identify it skips a timer
+; whose PM_TMR_LEN is 0, and reads the port from X_PM_TMR_BLK (ACPICA's FADT
+; conversion prefers the X_ field where it is set).
 ; harness: --timer-start 0xFFFF00
 ; expect: bhyve=fail cloud-hypervisor=fail piix4=fail no-pm-timer=fail
+; expect: qemu-microvm=fail xen-pvh=fail firecracker=fail crosvm=fail acrn=fail
+; expect: acrn-prelaunched=fail bochs-uefi=fail intel-pch-tim-dis=fail
 
         bits 16
         org LOAD_ADDRESS
@@ -23,6 +27,13 @@
 
 guest_main:
         call    find_the_timer
+        cmp     byte [es:FADT_PM_TMR_LEN], 0
+        je      .no_timer_length
+        call    prefer_x_pm_tmr_blk
+        jmp     .port_chosen
+.no_timer_length:
+        xor     dx, dx                  ; FreeBSD takes no timer from it
+.port_chosen:
         call    require_a_timer_port
         mov     dword [tc_counter_mask], 0x00FFFFFF
         cmp     dword [timer_is_32_bits], 0

@@ -24,6 +24,8 @@
 ; wrap once masked.
 ; harness: --timer-start 0xFFFF00
 ; expect: bhyve=fail no-pm-timer=fail
+; expect: qemu-microvm=fail xen-pvh=fail firecracker=fail crosvm=fail acrn=fail
+; expect: acrn-prelaunched=fail intel-pch-tim-dis=fail
 
         bits 16
         org LOAD_ADDRESS
@@ -130,24 +132,6 @@ verified_reads:
 %endif
 
         FINISH
-
-; prefer_x_pm_tmr_blk: as acpi_parse_fadt, take X_PM_TMR_BLK's address from a
-; revision-2 or later FADT when it is in I/O space and not zero; DX = the port.
-FADT_REVISION_BYTE    equ 8
-FADT_X_PM_TMR_BLK     equ 208           ; Generic Address Structure: space, width, offset, size, address
-GAS_SYSTEM_IO         equ 1
-prefer_x_pm_tmr_blk:
-        cmp     byte [es:FADT_REVISION_BYTE], 2
-        jb      .keep
-        cmp     byte [es:FADT_X_PM_TMR_BLK], GAS_SYSTEM_IO
-        jne     .keep
-        mov     eax, [es:FADT_X_PM_TMR_BLK + 4]
-        test    eax, eax
-        jz      .keep
-        mov     [timer_port], ax
-.keep:
-        mov     dx, [timer_port]
-        ret
 
 ; acpi_pm_read_verified: EAX = the middle of three reads with no inversion;
 ; EBP counts the retries.

@@ -9,6 +9,8 @@
 ; This is what Linux's clocksource code relies on: elapsed = (now - last) & mask.
 ; Works for either width: run it with --timer-width 24 as well.
 ; expect: piix4=fail no-pm-timer=fail
+; expect: qemu-microvm=fail xen-pvh=fail firecracker=fail crosvm=fail acrn=fail
+; expect: acrn-prelaunched=fail intel-pch-tim-dis=fail
 
 
         bits 16

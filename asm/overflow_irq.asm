@@ -31,6 +31,8 @@
 ; (iodev/acpi.cc resets tmr_overflow_time to 0xffffff), so the first interrupt counts two toggles as one.
 ; expect: bhyve=halted hyperv=halted cloud-hypervisor=halted no-pm-timer=halted
 ; expect: bochs=fail
+; expect: qemu-microvm=halted xen-pvh=halted hyperv-gen1=halted firecracker=halted crosvm=halted
+; expect: acrn=halted acrn-prelaunched=halted bochs-uefi=fail intel-pch-tim-dis=halted
 ; portable: not bochs, in Bochs 2.7 the overflow SCI never came, and TMR_STS was set late (a poll 18 ticks past the wrap found it clear)
 
         bits 16

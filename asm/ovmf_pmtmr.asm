@@ -26,6 +26,8 @@
 ; does not.
 ; harness: --timer-start 0xFFFF00
 ; expect: no-pm-timer=fail
+; expect: qemu-microvm=fail xen-pvh=fail firecracker=fail crosvm=fail acrn=fail
+; expect: acrn-prelaunched=fail intel-pch-tim-dis=fail
 
         bits 16
         org LOAD_ADDRESS

@@ -9,6 +9,8 @@
 ; Under the host clock the interval is not known in advance: the guest only
 ; reports what it measured.
 ; expect: bhyve=fail no-pm-timer=fail
+; expect: qemu-microvm=fail xen-pvh=fail firecracker=fail crosvm=fail acrn=fail
+; expect: acrn-prelaunched=fail intel-pch-tim-dis=fail
 
         bits 16
         org LOAD_ADDRESS

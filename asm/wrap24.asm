@@ -6,6 +6,8 @@
 ; harness: --timer-width 24 --timer-start 0xFFFF00
 ; expect: acpi=fail bhyve=fail xen=fail virtualbox=fail hyperv=fail cloud-hypervisor=fail piix4=fail
 ; expect: amd-fch=fail no-pm-timer=fail
+; expect: qemu-microvm=fail xen-v0=fail xen-pvh=fail hyperv-gen1=fail firecracker=fail crosvm=fail
+; expect: acrn=fail acrn-prelaunched=fail intel-pch-tim-dis=fail
 
         bits 16
         org LOAD_ADDRESS

@@ -70,3 +70,13 @@ def test_one_platform_in_full_shows_its_expected_fingerprint_field_by_field(caps
 def test_one_platform_that_does_not_exist_is_a_usage_error(capsys):
     assert main(["platforms", "nope"]) == 2
     assert "no platform 'nope'" in capsys.readouterr().err
+
+
+def test_closed_platforms_are_listed_as_unverifiable_with_what_is_known():
+    from pmtimer_harness.platform.profiles import UNVERIFIABLE
+
+    text = markdown()
+    assert "## Closed platforms, not profiled" in text
+    for name in ("VMware", "Parallels", "Apple Virtualization framework"):
+        assert any(closed.startswith(name) for closed in UNVERIFIABLE) and name in text
+    assert not any(name.lower().startswith(("vmware", "parallels", "apple")) for name in PROFILES)

@@ -10,7 +10,7 @@ profile, each with the property that decides it and that property's source.
 from __future__ import annotations
 
 from pmtimer_harness.platform.fingerprint import FIELDS, Fingerprint
-from pmtimer_harness.platform.profiles import MODEL, PROFILES, PROPERTIES, QUIRKS, Profile
+from pmtimer_harness.platform.profiles import MODEL, PROFILES, PROPERTIES, QUIRKS, UNVERIFIABLE, Profile
 
 # The profile property that decides each field of the probe.
 FIELD_PROPERTIES = {
@@ -45,6 +45,8 @@ def table() -> str:
     ]
     lines.append("")
     lines.append("quirks (--quirk NAME, repeatable): " + ", ".join(QUIRKS))
+    lines.append("closed, so not profiled (what is known: docs/platforms.md): " + ", ".join(UNVERIFIABLE))
+    lines.append("one in full, with its sources and expected fingerprint: platforms NAME")
     return "\n".join(lines)
 
 
@@ -93,7 +95,9 @@ def markdown() -> str:
         "Generated from `harness/platform/profiles.py` by `python -m pmtimer_harness platforms --markdown`;",
         "a test fails when this file is stale. Pick one with `--platform NAME` (command line or a guest's",
         "`; harness:` header); `--timer-port`, `--timer-width` and `--io-semantics` override the profile,",
-        "and `--quirk NAME` adds one property of another platform.",
+        "and `--quirk NAME` adds one property of another platform. A source marked (model) is the",
+        "harness's own choice where no platform source decides; `platforms NAME` shows a profile with",
+        "the fingerprint the probe (`asm/fingerprint.asm`) sees under it.",
         "",
         "| platform | port | width | 1-/2-byte and unaligned reads | TMR_STS | time base | after a restore |",
         "|---|---|---|---|---|---|---|",
@@ -106,5 +110,9 @@ def markdown() -> str:
     for profile in PROFILES.values():
         lines += _profile_section(profile)
     lines += ["## Quirks", "", "| quirk | what it does | source |", "|---|---|---|"]
-    lines += [f"| `{quirk.name}` | {quirk.summary} | {quirk.source} |" for quirk in QUIRKS.values()]
+    lines += [f"| `{quirk.name}` | {quirk.summary} | {shown_source(quirk.source)} |" for quirk in QUIRKS.values()]
+    lines += ["", "## Closed platforms, not profiled", "",
+              "No public source shows how these present the timer, so no profile claims them.", "",
+              "| platform | what is known |", "|---|---|"]
+    lines += [f"| {name} | {known} |" for name, known in UNVERIFIABLE.items()]
     return "\n".join(lines) + "\n"
