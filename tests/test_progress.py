@@ -52,3 +52,20 @@ def test_no_status_line_off_a_terminal():
     with RunProgress(machine, "spin.bin", stream):
         machine.run()
     assert stream.getvalue() == ""
+
+
+def test_the_status_line_is_rewritten_without_escape_codes_within_the_terminals_width(monkeypatch):
+    # A Windows console without virtual-terminal processing prints ESC [ K as it is.
+    monkeypatch.setattr(RunProgress, "DELAY_S", 0.0)
+    monkeypatch.setattr(RunProgress, "INTERVAL_S", 0.05)
+    monkeypatch.setenv("COLUMNS", "40")
+    machine = Machine(MachineConfig(timeout=0.3, max_instructions=10**12))
+    machine.load(bytes([0xEB, 0xFE]))  # jmp $
+    stream = Terminal()
+    with RunProgress(machine, "spin.bin", stream):
+        machine.run()
+    shown = stream.getvalue()
+    assert "\x1b" not in shown
+    lines = shown.split("\r")[1:]
+    assert lines[0].startswith("spin.bin: running") and all(len(line) <= 39 for line in lines)
+    assert lines[-2:] == [" " * len(lines[-3].rstrip()), ""]  # the last one blanked, the cursor back at the start

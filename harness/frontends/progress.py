@@ -2,11 +2,15 @@
 elsewhere) and a long run's (a status line, on a terminal only).
 
 Both go to standard error, so the results table on standard output stays
-clean for a pipe or a file.
+clean for a pipe or a file.  The status line is rewritten with a carriage
+return and spaces alone, cut to the terminal's width: no escape codes, which a
+Windows console without virtual-terminal processing prints as they are.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import threading
 import time
@@ -76,7 +80,7 @@ class RunProgress:
         self.stream = stream or sys.stderr
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._shown = False
+        self._width = 0  # of the status line on screen: what the next one must cover
 
     def __enter__(self) -> RunProgress:
         if self.stream.isatty():
@@ -90,17 +94,29 @@ class RunProgress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        if self._shown:
-            print("\r\033[K", end="", file=self.stream, flush=True)
+        if self._width:
+            self._rewrite("")
 
     def _report(self) -> None:
         began = time.monotonic()
         if self._stop.wait(self.DELAY_S):
             return
         while not self._stop.is_set():
-            print(f"\r\033[K{self.status(time.monotonic() - began)}", end="", file=self.stream, flush=True)
-            self._shown = True
+            self._rewrite(self.status(time.monotonic() - began))
             self._stop.wait(self.INTERVAL_S)
+
+    def _rewrite(self, text: str) -> None:
+        # A line that wraps cannot be rewritten from its start: keep it within one row.
+        text = text[: max(self._columns() - 1, 1)]
+        end = "\r" if not text else ""
+        print("\r" + text.ljust(self._width), end=end, file=self.stream, flush=True)
+        self._width = len(text)
+
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):  # not a real terminal's stream: COLUMNS, or 80
+            return shutil.get_terminal_size().columns
 
     def status(self, wall_seconds: float) -> str:
         dispatch = self.machine.dispatch
