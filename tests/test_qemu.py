@@ -23,7 +23,9 @@ from pmtimer_harness.peers.portable import portability
 from pmtimer_harness.peers.process import PeerProcess
 from pmtimer_harness.peers.qemu import (
     QemuUnavailable,
+    accel_missing,
     find_qemu,
+    offered_accels,
     qemu_result,
     run_in_qemu,
 )
@@ -162,3 +164,48 @@ def test_without_qemu_the_message_says_how_to_get_it(monkeypatch):
     monkeypatch.delenv("HARNESS_QEMU", raising=False)
     with pytest.raises(QemuUnavailable, match="apt-get install qemu-system-x86"):
         find_qemu()
+
+
+def fake_qemu(folder, accelerators, monkeypatch):
+    """A qemu-system-x86_64 built with ``accelerators``: it lists them, and a boot records its arguments and passes."""
+    program = folder / "fake-qemu"
+    listing = "\\n".join(["Accelerators supported in QEMU binary:", *accelerators])
+    program.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1 $2" = "-accel help" ]; then printf \'{listing}\\n\'; exit 0; fi\n'
+        f'echo "$@" > "{folder}/booted"\n'
+        "echo \"memory_region_ops_write cpu 0 mr 0x1 addr 0xf4 value 0x0 size 1 name 'isa-debug-exit'\" >&2\n"
+        "exit 1\n"
+    )
+    program.chmod(0o755)
+    monkeypatch.setenv("HARNESS_QEMU", str(program))
+    return program
+
+
+def test_an_accelerator_the_qemu_lacks_is_refused_in_one_line_naming_those_it_has(tmp_path, monkeypatch, capsys):
+    program = fake_qemu(tmp_path, ["tcg", "kvm"], monkeypatch)
+    assert main(["qemu", str(write_guest(tmp_path, "hlt\n")), "--accel", "hvf"]) == 2
+    refusal = f"harness: error: -accel hvf cannot run here: this QEMU ({program}) offers tcg, kvm\n"
+    assert capsys.readouterr().err == refusal
+    assert not (tmp_path / "booted").exists()
+
+
+@pytest.mark.parametrize("accel", ["hvf", "whpx"])
+def test_macos_and_windows_accelerators_run_where_the_qemu_has_them(tmp_path, monkeypatch, accel):
+    fake_qemu(tmp_path, ["tcg", accel], monkeypatch)
+    assert main(["qemu", str(write_guest(tmp_path, "hlt\n")), "--accel", accel]) == 0
+    assert f"-accel {accel} " in (tmp_path / "booted").read_text()
+
+
+def test_a_differential_row_on_an_accelerator_the_qemu_lacks_is_skipped_with_what_it_has(tmp_path, monkeypatch):
+    program = fake_qemu(tmp_path, ["tcg", "kvm"], monkeypatch)
+    comparison = compare(write_guest(tmp_path, "hlt\n"), PeerSetup("qemu", "pc", "whpx"))
+    assert comparison.skipped == f"this QEMU ({program}) offers tcg, kvm"
+
+
+def test_a_qemu_that_does_not_list_its_accelerators_is_left_to_decide(tmp_path):
+    program = tmp_path / "old-qemu"
+    program.write_text("#!/bin/sh\necho 'qemu: -accel help: invalid option' >&2\nexit 1\n")
+    program.chmod(0o755)
+    assert offered_accels(str(program)) is None
+    assert accel_missing("hvf", str(program)) is None

@@ -33,7 +33,14 @@ from pmtimer_harness.peers.bochs import BOCHS_CONFIG, BOCHS_PLATFORM_OPTIONS, fi
 from pmtimer_harness.peers.disk import boot_refusal
 from pmtimer_harness.peers.portable import portability
 from pmtimer_harness.peers.process import CANCEL_POLL_S, PeerRun
-from pmtimer_harness.peers.qemu import QEMU_CONFIG, QEMU_PLATFORM_OPTIONS, find_qemu, kvm_unavailable, run_in_qemu
+from pmtimer_harness.peers.qemu import (
+    QEMU_CONFIG,
+    QEMU_PLATFORM_OPTIONS,
+    accel_missing,
+    find_qemu,
+    kvm_unavailable,
+    run_in_qemu,
+)
 from pmtimer_harness.tools.runner import run_guest
 
 BOCHS_MACHINE, BOCHS_ACCEL = "i440fx", "emulated"
@@ -73,8 +80,8 @@ class PeerSetup:
         if self.peer == "bochs":
             find_bochs()
             return None
-        find_qemu()
-        return kvm_unavailable() if self.accel == "kvm" else None
+        qemu = find_qemu()
+        return (kvm_unavailable() if self.accel == "kvm" else None) or accel_missing(self.accel, qemu)
 
     def run(self, guest: Path, timeout_s: float, cancel: threading.Event | None = None) -> PeerRun:
         if self.peer == "bochs":

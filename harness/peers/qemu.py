@@ -11,6 +11,9 @@ IO_SEMANTICS_QEMU 1, CLOCK_VIRTUAL 0) onto a boot disk (``disk.py``); QEMU
 boots it through SeaBIOS with ``isa-debug-exit`` on 0xF4 and ``debugcon`` on
 0xE9, so the guest's protocol is unchanged.  Under ``-accel kvm`` the guest
 runs on the host's CPU and only the devices are QEMU's: a second peer.
+``hvf`` (macOS) and ``whpx`` (Windows) are the same on those hosts; which
+accelerators a QEMU was built with, it says itself (``-accel help``), and one
+it lacks is refused before the run, naming those it has.
 
 The exit code: isa-debug-exit ends QEMU with ``exit((value << 1) | 1)``
 (qemu/qemu: hw/misc/debugexit.c, ``debug_exit_write``), and a process status
@@ -24,9 +27,11 @@ A guest that cannot run here says so in its header (``portable.py``).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +43,9 @@ from pmtimer_harness.peers.process import DROP, KEEP, PeerProcess, PeerRun, run_
 
 QEMU_ENV = "HARNESS_QEMU"
 MACHINES = ("pc", "q35")
-ACCELS = ("tcg", "kvm")
+ACCELS = ("tcg", "kvm", "hvf", "whpx")  # QEMU's own CPU, and the host's under Linux, macOS and Windows
+ACCEL_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")  # a line of ``-accel help`` that names one
+ACCEL_QUERY_TIMEOUT_S = 10.0
 # QEMU's platform (the ``qemu`` profile: timer at 0x608, 24 bits wide, QEMU's
 # access rules, the SCI not gated by SCI_EN, TMR_STS set at hand-over; the
 # ``qemu-q35``, ``qemu-kvm`` and ``qemu-q35-kvm`` profiles differ only in what
@@ -85,6 +92,28 @@ def kvm_unavailable() -> str | None:
     return None
 
 
+@functools.cache
+def offered_accels(qemu: str) -> tuple[str, ...] | None:
+    """The accelerators ``qemu`` was built with, as ``-accel help`` lists them; None if it would not say."""
+    try:
+        answer = subprocess.run([qemu, "-accel", "help"], stdin=subprocess.DEVNULL, capture_output=True,
+                                timeout=ACCEL_QUERY_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    # Accelerators supported in QEMU binary:\ntcg\nkvm
+    lines = answer.stdout.decode("utf-8", "replace").splitlines()
+    names = tuple(line.strip() for line in lines if ACCEL_NAME.match(line.strip()))
+    return names if answer.returncode == 0 and names else None
+
+
+def accel_missing(accel: str, qemu: str) -> str | None:
+    """None if ``qemu`` has ``accel`` (or would not say what it has), else the accelerators it does have."""
+    offered = offered_accels(qemu)
+    if offered is None or accel in offered:
+        return None
+    return f"this QEMU ({qemu}) offers {', '.join(offered)}"
+
+
 def qemu_command(qemu: str, disk: Path, machine: str = "pc", accel: str = "tcg") -> list[str]:
     """QEMU booting ``disk``: console on standard output, exit-port writes traced to standard error."""
     return [
@@ -114,7 +143,10 @@ def boot_in_qemu(
     cancel: threading.Event | None = None,
 ) -> PeerRun:
     """Boot a disk image (``image`` makes them) and report what the guest on it said."""
-    command = qemu_command(qemu or find_qemu(), disk, machine, accel)
+    qemu = qemu or find_qemu()
+    if (missing := accel_missing(accel, qemu)) is not None:
+        raise QemuUnavailable(f"-accel {accel} cannot run here: {missing}")
+    command = qemu_command(qemu, disk, machine, accel)
     exit_values: list[int] = []
 
     def watch(line: str) -> str:
