@@ -8,8 +8,12 @@
 ;   - then a 2-byte read of the timer port, which ends the run with an
 ;     error verdict.  Reaching the line after it is a failure.
 ; harness: --io-semantics bhyve
-; expect: fail
-; expect: acpi=error bhyve=error
+; expect: error
+; expect: qemu=fail qemu-q35=fail qemu-kvm=fail qemu-q35-kvm=fail qemu-ovmf=fail qemu-microvm=fail
+; expect: xen=fail xen-v0=fail xen-pvh=fail virtualbox=fail hyperv=fail hyperv-gen1=fail
+; expect: cloud-hypervisor=fail firecracker=fail crosvm=fail acrn=fail acrn-prelaunched=fail
+; expect: bochs=fail bochs-uefi=fail piix4=fail intel-pch=fail intel-pch-tim-dis=fail amd-fch=fail
+; expect: no-pm-timer=fail
 ; portable: no, bhyve's access rules: QEMU accepts a narrow read
 
         bits 16

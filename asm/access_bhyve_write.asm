@@ -5,8 +5,12 @@
 ; access_qemu.asm).  This guest writes to the port and expects the run to end
 ; with an error verdict; reaching the line after the write is a failure.
 ; harness: --io-semantics bhyve
-; expect: fail
-; expect: acpi=error bhyve=error
+; expect: error
+; expect: qemu=fail qemu-q35=fail qemu-kvm=fail qemu-q35-kvm=fail qemu-ovmf=fail qemu-microvm=fail
+; expect: xen=fail xen-v0=fail xen-pvh=fail virtualbox=fail hyperv=fail hyperv-gen1=fail
+; expect: cloud-hypervisor=fail firecracker=fail crosvm=fail acrn=fail acrn-prelaunched=fail
+; expect: bochs=fail bochs-uefi=fail piix4=fail intel-pch=fail intel-pch-tim-dis=fail amd-fch=fail
+; expect: no-pm-timer=fail
 ; portable: no, bhyve's access rules: QEMU ignores the write
 
         bits 16
