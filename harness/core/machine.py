@@ -33,7 +33,7 @@ from pmtimer_harness.core.insn_trace import InstructionTrace
 from pmtimer_harness.core.interrupts import DeliveryError, deliver, interrupts_enabled
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
-from pmtimer_harness.core.result import Report, RunResult, Verdict
+from pmtimer_harness.core.result import Report, RunResult, Verdict, exit_verdict
 from pmtimer_harness.core.trace import format_access
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
@@ -487,7 +487,7 @@ class Machine:
             self.dispatch.stop_cpu()
 
     def _guest_exited(self, code: int) -> None:
-        verdict = Verdict.PASS if code == 0 else Verdict.FAIL
+        verdict = exit_verdict(code)
         before = self.dispatch.instructions_at_access()
         self._latch(Stop(verdict, None if before is None else before + 1, exit_code=code))
 

@@ -1,7 +1,13 @@
-"""What a run produces: one verdict, the guest's console, counts, and a report when it went wrong."""
+"""What a run produces: one verdict, the guest's console, counts, and a report when it went wrong.
+
+The guest's own account is read here too: its PASS/FAIL/SKIP/XFAIL/XPASS
+lines and its SUMMARY line, in the form of kvm-unit-tests' lib/report.c
+(``asm/include/report.inc`` prints them).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
@@ -15,6 +21,59 @@ class Verdict(str, Enum):
     TIMEOUT = "timeout"  # instruction or wall-clock budget spent
     HALTED = "halted"  # HLT with nothing left to wait for
     INTERRUPTED = "interrupted"  # Ctrl-C (SIGINT): the result so far
+    SKIP = "skip"  # exit code SKIP_EXIT_CODE: nothing the guest set out to check applies here
+
+
+SKIP_EXIT_CODE = 77  # automake's "skipped", which kvm-unit-tests' guests exit with when every test was skipped
+
+
+def exit_verdict(code: int) -> Verdict:
+    """The verdict of a guest that wrote ``code`` to the exit port."""
+    if code == 0:
+        return Verdict.PASS
+    return Verdict.SKIP if code == SKIP_EXIT_CODE else Verdict.FAIL
+
+
+CHECK_LINE = re.compile(r"^(PASS|FAIL|SKIP|XFAIL|XPASS): (.*)$", re.MULTILINE)
+# report_summary prints a clause after "N tests" only when its count is not 0.
+SUMMARY_LINE = re.compile(
+    r"^SUMMARY: (?P<tests>\d+) tests"
+    r"(?:, (?P<failures>\d+) unexpected failures)?"
+    r"(?:, (?P<expected_failures>\d+) expected failures)?"
+    r"(?:, (?P<skipped>\d+) skipped)?\s*$",
+    re.MULTILINE,
+)
+
+
+def check_lines(console: str) -> list[tuple[str, str]]:
+    """(kind, what) for each PASS, FAIL, SKIP, XFAIL and XPASS line the guest printed."""
+    return CHECK_LINE.findall(console)
+
+
+@dataclass(frozen=True)
+class CheckSummary:
+    """The guest's SUMMARY line: every test it reported, and how many were not passes."""
+
+    tests: int
+    failures: int = 0  # FAIL and XPASS: the unexpected ones
+    expected_failures: int = 0  # XFAIL
+    skipped: int = 0
+
+    @property
+    def figure(self) -> str:
+        """Tests that held (or failed as expected) of those that ran, as "8/8" or "3/4, 2 skipped"."""
+        ran = self.tests - self.skipped
+        figure = f"{ran - self.failures}/{ran}"
+        return figure + (f", {self.skipped} skipped" if self.skipped else "")
+
+
+def check_summary(console: str) -> CheckSummary | None:
+    """The last SUMMARY line the guest printed, or None if it printed none."""
+    found = list(SUMMARY_LINE.finditer(console))
+    if not found:
+        return None
+    counts = {name: int(value) for name, value in found[-1].groupdict().items() if value is not None}
+    return CheckSummary(**counts)
 
 
 @dataclass

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+from pmtimer_harness.core.result import check_summary
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
 from pmtimer_harness.tools.runner import GuestRun
-
-SUMMARY_LINE = re.compile(r"^SUMMARY: (\d+) checks?, (\d+) failed", re.MULTILINE)
 
 
 def bundled_guests() -> list[Path]:
@@ -67,11 +65,8 @@ def _tap_name(run: GuestRun) -> str:
 
 
 def checks_figure(console: str) -> str:
-    match = SUMMARY_LINE.search(console)
-    if match is None:
-        return "-"
-    total, failed = int(match.group(1)), int(match.group(2))
-    return f"{total - failed}/{total}"
+    summary = check_summary(console)
+    return "-" if summary is None else summary.figure
 
 
 def _duration(ns: int) -> str:

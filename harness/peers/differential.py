@@ -20,14 +20,13 @@ own address (``--mode 32 --load-address``) is started so on the peer too.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
-from pmtimer_harness.core.result import RunResult, Verdict
+from pmtimer_harness.core.result import RunResult, Verdict, check_lines
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.peers.bochs import BOCHS_CONFIG, BOCHS_PLATFORM_OPTIONS, find_bochs, run_in_bochs
 from pmtimer_harness.peers.disk import boot_refusal
@@ -45,12 +44,11 @@ from pmtimer_harness.tools.runner import run_guest
 
 BOCHS_MACHINE, BOCHS_ACCEL = "i440fx", "emulated"
 
-CHECK_LINE = re.compile(r"^(PASS|FAIL): (.*)$", re.MULTILINE)
 DEFAULT_TIMEOUT_S = 60.0
 
 
 def checks(console: str) -> list[tuple[str, str]]:
-    return CHECK_LINE.findall(console)
+    return check_lines(console)
 
 
 @dataclass(frozen=True)

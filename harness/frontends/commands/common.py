@@ -20,6 +20,7 @@ USAGE_ERROR = 2  # the command cannot run: a bad option, a missing or unusable f
 TIMEOUT_STATUS = 3  # timeout or halted
 ERROR_STATUS = 4  # an error verdict: the guest did something the machine refuses
 INTERRUPTED_STATUS = 130  # Ctrl-C: 128 + SIGINT, what a shell reports for a program Ctrl-C ended
+SKIP_STATUS = 77  # every check the guest made was SKIP: automake's and kvm-unit-tests' "skipped"
 VERDICT_STATUS = {
     Verdict.PASS: PASS_STATUS,
     Verdict.FAIL: FAIL_STATUS,
@@ -27,6 +28,7 @@ VERDICT_STATUS = {
     Verdict.TIMEOUT: TIMEOUT_STATUS,
     Verdict.HALTED: TIMEOUT_STATUS,
     Verdict.INTERRUPTED: INTERRUPTED_STATUS,
+    Verdict.SKIP: SKIP_STATUS,
 }
 
 
