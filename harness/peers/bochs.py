@@ -105,6 +105,7 @@ class BochsInstall:
 
 
 def find_bochs() -> BochsInstall:
+    """The Bochs to run, or BochsUnavailable saying what is missing and how to get it."""
     program = _program()
     return BochsInstall(program, _share(program), _display(program), _has_debugger(program))
 
