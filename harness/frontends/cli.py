@@ -1,10 +1,11 @@
 """Command line: ``python -m pmtimer_harness COMMAND``; each command lives in ``commands/``.
 
 Exit status (``commands/common.py``): 0 pass, 1 fail, 2 usage error,
-3 timeout or halted, 4 error verdict, 130 Ctrl-C (143 SIGTERM, 129 SIGHUP:
-``stop_signals.py``).  A user mistake (a missing guest, an
-option out of range, NASM rejecting the source) gets one clear message and
-status 2, as argparse gives its own usage errors, never a traceback.
+3 timeout or halted, 4 error verdict, 77 skipped, 130 Ctrl-C (143 SIGTERM,
+129 SIGHUP: ``stop_signals.py``).  A user mistake (a missing guest, an
+option out of range, NASM rejecting the one guest named) gets one clear message and
+status 2, as argparse gives its own usage errors, never a traceback; once the
+command line is parsed, ``--json`` and ``--tap`` print the error as their document.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="python -m pmtimer_harness",
         description="Run x86 guests under Unicorn against Python device models (ACPI PM timer, bhyve style).",
     )
-    parser.add_argument("--version", action="version", version=f"pmtimer-harness {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"pmtimer-harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
     for module in modules:
@@ -64,6 +65,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    args = None  # until the command line is parsed: its own mistakes are argparse's to report
     try:
         args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
         status = args.handler(args)
@@ -78,12 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness: {stop_signals.interrupted()}", file=sys.stderr)
         status = INTERRUPTED_STATUS
     except Exception as error:
-        from pmtimer_harness.frontends.commands.common import USAGE_ERROR, user_errors
+        from pmtimer_harness.frontends.commands.common import stop_with, user_errors
 
         if not isinstance(error, user_errors()):
             raise
-        print(f"harness: error: {error}", file=sys.stderr)
-        return USAGE_ERROR
+        return stop_with(args, str(error))
     if stop_signals.received() is None:
         return status
     from pmtimer_harness.frontends.commands.common import INTERRUPTED_STATUS

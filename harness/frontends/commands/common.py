@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 from pmtimer_harness.core.config import ConfigError
 from pmtimer_harness.core.machine import InstructionTraceOptions, TraceSink
 from pmtimer_harness.core.result import RunResult, Verdict
+from pmtimer_harness.core.trace import PortRange, Tracer
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.options import address_range, number
+from pmtimer_harness.tools.output import open_output
 from pmtimer_harness.tools.runner import GuestRun
 
 # Exit statuses, the same for every command (README, "Exit status").
 PASS_STATUS = 0
-FAIL_STATUS = 1  # the guest failed; for suite and matrix: a guest's verdict was not the one expected
-USAGE_ERROR = 2  # the command cannot run: a bad option, a missing or unusable file, NASM rejecting the source
+FAIL_STATUS = 1  # a guest not as expected, or (suite, matrix) one that could not be built: its row says why
+USAGE_ERROR = 2  # the command cannot run: a bad option or header value, a missing or unusable file or program
 TIMEOUT_STATUS = 3  # timeout or halted
 ERROR_STATUS = 4  # an error verdict: the guest did something the machine refuses
 INTERRUPTED_STATUS = 130  # Ctrl-C: 128 + SIGINT, what a shell reports for a program Ctrl-C ended
-SKIP_STATUS = 77  # every check the guest made was SKIP: automake's and kvm-unit-tests' "skipped"
+SKIP_STATUS = 77  # every check the guest made was SKIP, or (differential) every run was skipped: automake's "skipped"
 VERDICT_STATUS = {
     Verdict.PASS: PASS_STATUS,
     Verdict.FAIL: FAIL_STATUS,
@@ -39,14 +44,15 @@ def user_errors() -> tuple[type[Exception], ...]:
     from pmtimer_harness.peers.bochs import BochsUnavailable
     from pmtimer_harness.peers.disk import DiskError
     from pmtimer_harness.peers.qemu import QemuUnavailable
+    from pmtimer_harness.platform.profiles import PlatformError
     from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
     from pmtimer_harness.tools.guest import GuestError
     from pmtimer_harness.tools.options import HeaderOptionError
 
     # BrokenPipeError is an OSError: main() handles it first.
     return (
-        GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlotUnavailable, PlotError,
-        SnapshotError, QemuUnavailable, BochsUnavailable, DiskError,
+        GuestError, AssemblyError, NasmNotFound, ConfigError, HeaderOptionError, OSError, PlatformError,
+        PlotUnavailable, PlotError, SnapshotError, QemuUnavailable, BochsUnavailable, DiskError,
     )
 
 
@@ -55,6 +61,20 @@ def __getattr__(name: str) -> object:
     if name == "USER_ERRORS":
         return user_errors()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def stop_with(args: argparse.Namespace | None, message: str, status: int = USAGE_ERROR) -> int:
+    """End a command on an error: one line on standard error, and the document --json or --tap promised.
+
+    A reader of standard output gets a document it can parse, saying what went
+    wrong, instead of nothing: ``{"error": ...}``, or TAP's ``Bail out!``.
+    """
+    print(f"harness: error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "status": status}, indent=2))
+    elif getattr(args, "tap", False):
+        print("TAP version 13\nBail out! " + " ".join(message.split()))  # TAP's reason is one line
+    return status
 
 
 def count(text: str) -> int:
@@ -84,16 +104,72 @@ def add_trace_options(parser: argparse.ArgumentParser) -> None:
                         help="stop the instruction trace after N instructions (default 10,000)")
     parser.add_argument("--trace-range", type=address_range, action="append", default=[], metavar="FIRST-LAST",
                         help="trace only instructions in this address range (repeatable), e.g. 0x7c00-0x7cff")
+    parser.add_argument("--trace-ports", type=port_ranges, action="append", default=[], metavar="PORTS",
+                        help="trace only these ports, e.g. 0x408,0x400-0x407 (repeatable; implies --trace)")
+    parser.add_argument("--trace-device", type=device_names, action="append", default=[], metavar="NAMES",
+                        help="trace only these devices, e.g. pm-timer,acpi-pm1 (repeatable; implies --trace)")
+    parser.add_argument("--trace-file", type=Path, metavar="FILE",
+                        help="write the trace to FILE, one JSON object a line, instead of printing it "
+                             "(implies --trace)")
 
 
-def trace_options(args: argparse.Namespace) -> tuple[TraceSink | None, InstructionTraceOptions | None]:
-    """The trace sink (stderr when standard output carries JSON) and the instruction trace, as asked."""
-    stream = sys.stderr if args.json else sys.stdout
-    trace = (lambda line: print(line, file=stream)) if args.trace else None
+MAX_PORT = 0xFFFF  # the x86 I/O space
+
+
+def port_ranges(text: str) -> tuple[PortRange, ...]:
+    """PORT or FIRST-LAST, comma-separated: 0x408,0x400-0x407."""
+    ranges = []
+    for part in text.split(","):
+        first, separator, last = part.partition("-")
+        low = number(first)
+        high = number(last) if separator else low
+        if not 0 <= low <= high <= MAX_PORT:
+            raise argparse.ArgumentTypeError(f"{part!r} is not a port or a range of ports (0-{MAX_PORT:#x})")
+        ranges.append((low, high))
+    return tuple(ranges)
+
+
+def device_names(text: str) -> tuple[str, ...]:
+    """Device names, comma-separated: pm-timer,debug-console."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: a device name is empty")
+    return names
+
+
+def traces_on_console(args: argparse.Namespace) -> bool:
+    """The trace is printed where a progress line would go: the run shows none."""
+    return _trace_mode(args) is not None and args.trace_file is None
+
+
+def _trace_mode(args: argparse.Namespace) -> str | None:
+    narrowed = args.trace_ports or args.trace_device or args.trace_file is not None
+    return args.trace or ("ports" if narrowed else None)
+
+
+@contextlib.contextmanager
+def trace_options(args: argparse.Namespace) -> Iterator[tuple[TraceSink | None, InstructionTraceOptions | None]]:
+    """The tracer and the instruction trace, as asked, for the length of a run.
+
+    The trace goes to --trace-file as JSON lines (the file appears whole when
+    the run ends, as every output does), else as text to standard output, or
+    to standard error when standard output carries JSON.
+    """
+    mode = _trace_mode(args)
+    if mode is None:
+        yield None, None
+        return
     instructions = None
-    if args.trace == "insn":
+    if mode == "insn":
         instructions = InstructionTraceOptions(limit=args.trace_limit, ranges=tuple(args.trace_range))
-    return trace, instructions
+    narrowing = {"ports": [r for given in args.trace_ports for r in given],
+                 "devices": [name for given in args.trace_device for name in given]}
+    if args.trace_file is None:
+        stream = sys.stderr if args.json else sys.stdout
+        yield Tracer(lambda line: print(line, file=stream), **narrowing), instructions
+        return
+    with open_output(args.trace_file) as file:
+        yield Tracer(lambda line: file.write(line.encode() + b"\n"), as_json=True, **narrowing), instructions
 
 
 def report_run(run: GuestRun, as_json: bool) -> int:

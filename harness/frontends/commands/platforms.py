@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from pmtimer_harness.frontends.commands.peer_options import add_timeout
 from pmtimer_harness.platform.listing import as_json, detail, expected_fingerprint, markdown, table
@@ -38,21 +37,18 @@ def command_platforms(args: argparse.Namespace) -> int:
 
 
 def _one_profile(args: argparse.Namespace) -> int:
-    from pmtimer_harness.frontends.commands.common import USAGE_ERROR
+    from pmtimer_harness.frontends.commands.common import stop_with
     from pmtimer_harness.frontends.commands.fingerprint import ProbeFailed, of_platform
 
     if args.markdown:
-        print("harness: error: --markdown is the whole listing: give no NAME with it", file=sys.stderr)
-        return USAGE_ERROR
+        return stop_with(args, "--markdown is the whole listing: give no NAME with it")
     try:
         chosen = profile(args.name)
         fingerprint = of_platform(args.name, args.timeout)
     except PlatformError as error:
-        print(f"harness: error: {error}", file=sys.stderr)
-        return USAGE_ERROR
+        return stop_with(args, str(error))
     except ProbeFailed as error:
-        print(f"harness: error: {error}", file=sys.stderr)
-        return error.status
+        return stop_with(args, str(error), error.status)
     if args.json:
         print(json.dumps({**chosen.as_dict(), "fingerprint": expected_fingerprint(chosen, fingerprint)}, indent=2))
     else:

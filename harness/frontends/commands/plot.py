@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from pmtimer_harness.frontends.commands.common import add_cache_option, use_cache
+from pmtimer_harness.frontends.commands.common import VERDICT_STATUS, add_cache_option, use_cache
 from pmtimer_harness.frontends.plot import plot_guest
 from pmtimer_harness.tools.options import add_machine_options
 from pmtimer_harness.tools.output import shown
@@ -33,4 +33,4 @@ def command_plot(args: argparse.Namespace) -> int:
         print(json.dumps({"picture": str(plot.written), **plot.run.as_dict()}, indent=2, default=str))
     else:
         print(f"{shown(args.output)}: {plot.run.guest.name}, verdict {plot.run.result.verdict.value}")
-    return 0
+    return VERDICT_STATUS[plot.run.result.verdict]  # as run's: the picture is drawn whatever the verdict
