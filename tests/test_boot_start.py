@@ -101,18 +101,18 @@ def test_a_start_the_loader_cannot_give_is_refused_with_the_reason(tmp_path, cap
     assert not (tmp_path / "disk.img").exists()
 
 
-def test_a_64_bit_guest_is_a_skipped_row_and_nothing_compared_is_a_usage_error(tmp_path, capsys, monkeypatch):
+def test_a_64_bit_guest_is_a_skipped_row_and_nothing_compared_is_status_77(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(differential, "find_qemu", lambda: "qemu-system-x86_64")  # no QEMU runs
     guest = _guest(tmp_path, "; harness: --mode 64 --load-address 0x1000\n", "bits 64\norg LOAD_ADDRESS\nhlt\n")
-    assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg"]) == 2
+    assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg"]) == 77
     out, err = capsys.readouterr()
     assert "skipped  guest.asm starts in 64-bit mode" in out
-    assert err == "harness: error: every run was skipped; nothing was compared\n"
+    assert err == "harness: note: every run was skipped; nothing was compared\n"
 
 
-def test_a_differential_whose_every_row_was_skipped_exits_2(tmp_path, capsys, monkeypatch):
+def test_a_differential_whose_every_row_was_skipped_exits_77(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(differential, "find_qemu", lambda: "qemu-system-x86_64")  # no QEMU runs
     guest = _guest(tmp_path, "; portable: no, needs the harness\n", "org LOAD_ADDRESS\nhlt\n")
-    assert main(["differential", str(guest), "--machine", "pc,q35", "--accel", "tcg", "--json"]) == 2
+    assert main(["differential", str(guest), "--machine", "pc,q35", "--accel", "tcg", "--json"]) == 77
     out, err = capsys.readouterr()
     assert '"skipped": "needs the harness"' in out and "nothing was compared" in err

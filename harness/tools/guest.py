@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pmtimer_harness.core.config import MAX_MEMORY, MachineConfig
 from pmtimer_harness.core.result import Verdict
-from pmtimer_harness.platform.profiles import UnknownPlatform, profile
+from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM, UnknownPlatform, profile
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES, NASM_TIMEOUT_S, ImageTooLarge, assemble
 from pmtimer_harness.tools.files import shown_name
@@ -55,6 +55,11 @@ class GuestHeader:
     def expect_on(self, platform: str) -> Verdict:
         """The verdict expected on ``platform``: its own declaration, or the guest's."""
         return dict(self.on_platform).get(platform, self.expect)
+
+    @property
+    def platform(self) -> str:
+        """The platform the guest runs on when none is named: its header's ``--platform``, or the default."""
+        return vars(header_parser().parse_args(list(self.options))).get("platform", DEFAULT_PLATFORM)
 
 
 def _verdict(word: str, path: Path, number: int) -> Verdict:
@@ -152,6 +157,13 @@ def check_options(path: Path, header: GuestHeader) -> None:
             header_parser().parse_args(list(options))
         except HeaderOptionError as error:
             raise GuestError(f"{path}: its {line} line: {error}") from None
+
+
+def checked_header(path: Path) -> GuestHeader:
+    """The guest's header, its options parsed: a mistake there is the user's, found before any guest runs."""
+    header = read_header(path)
+    check_options(path, header)
+    return header
 
 
 def platform_expectations(path: Path) -> dict[str, Verdict]:

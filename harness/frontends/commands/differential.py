@@ -7,13 +7,17 @@ import json
 import sys
 
 from pmtimer_harness.frontends import stop_signals
-from pmtimer_harness.frontends.commands.common import USAGE_ERROR
+from pmtimer_harness.frontends.commands.common import (
+    FAIL_STATUS,
+    INTERRUPTED_STATUS,
+    PASS_STATUS,
+    SKIP_STATUS,
+)
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choices
 from pmtimer_harness.frontends.suite import guests_in
+from pmtimer_harness.peers.portable import PEERS, portability
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES
-
-PEERS = ("qemu", "bochs")
-INTERRUPTED = 130  # the shell's status for a run stopped by Ctrl-C
+from pmtimer_harness.tools.guest import checked_header
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -37,6 +41,9 @@ def command_differential(args: argparse.Namespace) -> int:
     from pmtimer_harness.peers.differential import compare_all, format_comparisons, setups
 
     guests = guests_in(args.paths)
+    for guest in guests:  # every header read before the first run: a mistake there costs no half-done table
+        checked_header(guest)
+        portability(guest)
     configurations = setups(args.peer, args.machine, args.accel)
     for setup in configurations:
         setup.unavailable()  # a missing peer program: one line, before any run
@@ -44,13 +51,13 @@ def command_differential(args: argparse.Namespace) -> int:
         comparisons = compare_all(guests, configurations, args.timeout)
     except KeyboardInterrupt:
         print(f"harness: {stop_signals.interrupted()}; the peers were stopped", file=sys.stderr)
-        return INTERRUPTED
+        return INTERRUPTED_STATUS
     if args.json:
         print(json.dumps([item.as_dict() for item in comparisons], indent=2))
     else:
         print(format_comparisons(comparisons))
     if not any(item.ran for item in comparisons):
         # Nothing was compared, so nothing agreed: the rows above say why each was skipped.
-        print("harness: error: every run was skipped; nothing was compared", file=sys.stderr)
-        return USAGE_ERROR
-    return 0 if all(item.agree for item in comparisons) else 1
+        print("harness: note: every run was skipped; nothing was compared", file=sys.stderr)
+        return SKIP_STATUS
+    return PASS_STATUS if all(item.agree for item in comparisons) else FAIL_STATUS

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
@@ -18,9 +17,10 @@ from pmtimer_harness.frontends.commands.common import (
     FAIL_STATUS,
     PASS_STATUS,
     TIMEOUT_STATUS,
-    USAGE_ERROR,
+    stop_with,
 )
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choice
+from pmtimer_harness.peers.portable import PEERS
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES
 from pmtimer_harness.platform.fingerprint import (
     PROBE,
@@ -35,7 +35,6 @@ from pmtimer_harness.platform.fingerprint import (
 )
 from pmtimer_harness.platform.profiles import PlatformError, profile
 
-PEERS = ("qemu", "bochs")
 MAX_FINGERPRINT_FILE = 1 << 20  # a saved fingerprint is about 1 KiB
 
 
@@ -66,7 +65,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 def command_fingerprint(args: argparse.Namespace) -> int:
     if args.peer != "qemu" and (args.machine or args.accel):
-        return _usage("--machine and --accel choose QEMU's configuration: give them with --peer qemu")
+        return stop_with(args, "--machine and --accel choose QEMU's configuration: give them with --peer qemu")
     try:
         if args.compare:
             first, second = (take(spec, args.timeout) for spec in args.compare)
@@ -77,10 +76,9 @@ def command_fingerprint(args: argparse.Namespace) -> int:
             spec = args.platform or "acpi"
         fingerprint = take(spec, args.timeout, file_allowed=False)
     except (FingerprintError, PlatformError) as error:
-        return _usage(str(error))
+        return stop_with(args, str(error))
     except ProbeFailed as error:
-        print(f"harness: error: {error}", file=sys.stderr)
-        return error.status
+        return stop_with(args, str(error), error.status)
     print(json.dumps(fingerprint.as_dict(), indent=2) if args.json else format_table(fingerprint))
     return PASS_STATUS
 
@@ -145,8 +143,3 @@ def _show_comparison(first: Fingerprint, second: Fingerprint, as_json: bool) -> 
     else:
         print(format_comparison(first, second))
     return PASS_STATUS if all(row.agree for row in compare(first, second)) else FAIL_STATUS
-
-
-def _usage(message: str) -> int:
-    print(f"harness: error: {message}", file=sys.stderr)
-    return USAGE_ERROR
