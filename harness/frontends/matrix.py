@@ -5,10 +5,14 @@ when the guest failed.  Each guest is assembled for the platform it runs on
 (the NASM defines come from the platform's configuration).  A guest may declare
 what it expects per platform (``; expect: bhyve=error``): such a guest is held, on every
 platform, to what it declares there (or to its plain ``; expect:``, pass when
-absent).  A cell not as declared is marked ``!``, and only those make the matrix
-fail; a guest that names no platform is shown, never held.  A cell that ended
-for a reason (an error, a timeout, a halt) carries a footnote number, and the
-reason is written once under the table.
+absent).  A guest that names no platform is held to its plain ``; expect:`` on
+its own platform (its header's ``--platform``, else the default), where ``run``
+and ``suite`` run it, and only shown on the others.  A cell not as declared is
+marked ``!``, and only those make the matrix fail; a guest NASM rejects is an
+error cell that is never as declared (``expect: error`` means the machine
+refused something the guest did).  A cell that ended for a reason (an error, a
+timeout, a halt) carries a footnote number, and the reason is written once
+under the table.
 
 Every cell has a wall-clock budget, and under the virtual clock an instruction
 budget too; a guest whose header asks for the host clock has no instruction
@@ -24,8 +28,9 @@ from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.platform.profiles import PROFILES, UnknownPlatform, profile
+from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
 from pmtimer_harness.tools.files import shown_name
-from pmtimer_harness.tools.guest import GuestHeader, check_options, read_header
+from pmtimer_harness.tools.guest import GuestHeader, checked_header
 from pmtimer_harness.tools.options import header_parser
 from pmtimer_harness.tools.runner import run_guest
 
@@ -42,12 +47,13 @@ class Cell:
     verdict: str
     exit_code: int | None
     console: str
-    expected: Verdict | None  # declared for this platform in the guest's header, or None
+    expected: Verdict | None  # what the guest's header holds it to on this platform, or None
     reason: str = ""
+    assembled: bool = True  # False: NASM rejected the source, so the guest never ran
 
     @property
     def unmet(self) -> bool:
-        return self.expected is not None and self.verdict != self.expected.value
+        return self.expected is not None and (not self.assembled or self.verdict != self.expected.value)
 
     def shown(self, note: int | None = None) -> str:
         text = self.verdict
@@ -74,13 +80,6 @@ class Cell:
         }
 
 
-def check_guest(guest: Path) -> GuestHeader:
-    """The guest's header, its options parsed: a mistake there is the user's, found before any cell runs."""
-    header = read_header(guest)
-    check_options(guest, header)
-    return header
-
-
 def budget(header: GuestHeader, options: Sequence[str] = ()) -> list[str]:
     """The matrix's budget for a guest: seconds always, instructions only where they are counted."""
     chosen = vars(header_parser().parse_args([*header.options, *options]))
@@ -90,15 +89,25 @@ def budget(header: GuestHeader, options: Sequence[str] = ()) -> list[str]:
     return ["--max-instructions", str(MATRIX_MAX_INSTRUCTIONS), *seconds]
 
 
+def held_to(header: GuestHeader, platform: str) -> Verdict | None:
+    """What a cell must show: the platform's declaration, or the plain one on the guest's own platform."""
+    if header.on_platform or platform == header.platform:
+        return header.expect_on(platform)
+    return None
+
+
 def run_cell(guest: Path, platform: str, options: Sequence[str] = (), user_errors: tuple[type[Exception], ...] = ()
              ) -> Cell:
-    header = check_guest(guest)
-    expected = header.expect_on(platform) if header.on_platform else None
+    header = checked_header(guest)
+    expected = held_to(header, platform)
     namespace = header_parser().parse_args([*budget(header, options), *options, "--platform", platform])
     try:
         run = run_guest(guest, namespace)
+    except NasmNotFound:
+        raise  # no guest can be built: the matrix cannot run at all
     except user_errors as error:  # the guest cannot be built for this platform
-        return Cell(guest, platform, Verdict.ERROR.value, None, "", expected, str(error))
+        assembled = not isinstance(error, AssemblyError)
+        return Cell(guest, platform, Verdict.ERROR.value, None, "", expected, str(error), assembled)
     result = run.result
     reason = result.report.reason if result.report is not None else ""
     return Cell(guest, platform, result.verdict.value, result.exit_code, result.console, expected, reason)

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
-from pmtimer_harness.frontends.commands.common import INTERRUPTED_STATUS, USER_ERRORS
-from pmtimer_harness.frontends.matrix import check_guest, format_markdown, format_matrix, platforms_option, run_matrix
+from pmtimer_harness.frontends.commands.common import FAIL_STATUS, INTERRUPTED_STATUS, PASS_STATUS, USER_ERRORS
+from pmtimer_harness.frontends.matrix import format_markdown, format_matrix, platforms_option, run_matrix
 from pmtimer_harness.frontends.suite import bundled_guests
 from pmtimer_harness.platform.profiles import PROFILES
+from pmtimer_harness.tools.guest import checked_header
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 def command_matrix(args: argparse.Namespace) -> int:
     guests = list(dict.fromkeys(Path(guest) for guest in args.guests)) or bundled_guests()
     for guest in guests:  # every header read before the first cell runs: a bad one costs no table
-        check_guest(guest)
+        checked_header(guest)
     platforms = args.platforms or list(PROFILES)
     cells = run_matrix(guests, platforms, user_errors=USER_ERRORS)
     if args.json:
@@ -38,4 +39,4 @@ def command_matrix(args: argparse.Namespace) -> int:
         print(format_matrix(cells, platforms))
     if cells and cells[-1].verdict == Verdict.INTERRUPTED.value:
         return INTERRUPTED_STATUS
-    return 1 if any(cell.unmet for cell in cells) else 0
+    return FAIL_STATUS if any(cell.unmet for cell in cells) else PASS_STATUS
