@@ -1,16 +1,43 @@
-"""A suite of guests: the bundled ones in ``asm/``, or the user's files and folders; a table or TAP."""
+"""A suite of guests: the bundled ones in ``asm/``, or the user's files and folders; a table or TAP.
+
+A guest the suite could not build (NASM rejected it, its image does not fit)
+is a row of its own, never as expected, with the reason; the others still run.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
-from pmtimer_harness.core.result import check_summary
+from pmtimer_harness.core.result import Report, RunResult, Verdict, check_summary
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
 from pmtimer_harness.tools.runner import GuestRun
+
+
+@dataclass(frozen=True)
+class Unbuilt:
+    """A guest that never ran: the harness could not build it, for ``reason`` (NASM's message, say)."""
+
+    guest: Path
+    expect: Verdict
+    reason: str
+    as_expected = False  # not even under '; expect: error', which is about what a guest does when it runs
+
+    @property
+    def result(self) -> RunResult:
+        """The row as a run that ended at once in an error: what a progress line shows."""
+        return RunResult(Verdict.ERROR, None, "", None, None, 0, 0, 0.0, Report(self.reason))
+
+    def as_dict(self) -> dict[str, object]:
+        return {"guest": str(self.guest), "expect": self.expect.value, "verdict": Verdict.ERROR.value,
+                "exit_code": None, "console": "", "error": self.reason}
+
+
+SuiteRow = GuestRun | Unbuilt
 
 
 def bundled_guests() -> list[Path]:
@@ -38,14 +65,18 @@ def guests_in(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(guests))  # a guest named twice runs once
 
 
-def format_tap(runs: Sequence[GuestRun]) -> str:
+def format_tap(runs: Sequence[SuiteRow]) -> str:
     """TAP version 13, as kvm-unit-tests' runner and CI systems read it: ``ok``/``not ok`` and a YAML block."""
     lines = ["TAP version 13", f"1..{len(runs)}"]
     for number, run in enumerate(runs, 1):
-        result = run.result
         lines.append(f"{'ok' if run.as_expected else 'not ok'} {number} - {_tap_name(run)}")
+        if isinstance(run, Unbuilt):
+            lines += ["  ---", f"  expect: {run.expect.value}", f"  verdict: {Verdict.ERROR.value}",
+                      f"  reason: {json.dumps(run.reason)}", "  ..."]
+            continue
         if run.as_expected:
             continue
+        result = run.result
         lines += [
             "  ---",
             f"  expect: {run.expect.value}",
@@ -59,7 +90,7 @@ def format_tap(runs: Sequence[GuestRun]) -> str:
     return "\n".join(lines)
 
 
-def _tap_name(run: GuestRun) -> str:
+def _tap_name(run: SuiteRow) -> str:
     # '#' starts a TAP directive and a line break ends the test point: keep both out of the description.
     return shown_name(run.guest).replace("#", "_")
 
@@ -73,10 +104,14 @@ def _duration(ns: int) -> str:
     return f"{ns / 1e6:.3f} ms" if ns < 1_000_000_000 else f"{ns / 1e9:.3f} s"
 
 
-def format_table(runs: Sequence[GuestRun]) -> str:
+def format_table(runs: Sequence[SuiteRow]) -> str:
     header = ("guest", "expect", "verdict", "", "checks", "instructions", "reads", "virtual", "wall")
     rows = [header]
     for run in runs:
+        if isinstance(run, Unbuilt):
+            rows.append((shown_name(run.guest.name), run.expect.value, Verdict.ERROR.value, "UNEXPECTED",
+                         *("-" * 5)))
+            continue
         result = run.result
         virtual = "host" if result.virtual_ns is None else _duration(result.virtual_ns)
         rows.append((
@@ -105,4 +140,5 @@ def format_table(runs: Sequence[GuestRun]) -> str:
     lines.append("")
     summary = f"{len(runs) - unexpected} of {len(runs)} guests as expected"
     lines.append(summary + (f", {unexpected} NOT" if unexpected else ""))
+    lines += [f"  {shown_name(run.guest.name)}: {run.reason}" for run in runs if isinstance(run, Unbuilt)]
     return "\n".join(lines)

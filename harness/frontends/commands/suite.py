@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.frontends.commands.common import (
     FAIL_STATUS,
     INTERRUPTED_STATUS,
     PASS_STATUS,
-    USAGE_ERROR,
     USER_ERRORS,
     add_cache_option,
     use_cache,
 )
-from pmtimer_harness.frontends.suite import format_table, format_tap, guests_in
+from pmtimer_harness.frontends.suite import SuiteRow, Unbuilt, format_table, format_tap, guests_in
+from pmtimer_harness.tools.assembler import NasmNotFound
 from pmtimer_harness.tools.files import shown_name
-from pmtimer_harness.tools.options import add_machine_options
+from pmtimer_harness.tools.guest import checked_header
+from pmtimer_harness.tools.options import add_machine_options, machine_config
 from pmtimer_harness.tools.runner import run_guest
 
 
@@ -38,24 +39,33 @@ def command_suite(args: argparse.Namespace) -> int:
     from pmtimer_harness.frontends.progress import SuiteProgress  # tqdm: only the suite needs it
 
     guests = guests_in(args.paths)
-    runs = []
+    # The command line's machine, and every header, checked before the first guest runs: a mistake
+    # there is the user's (a usage error), where a guest that cannot be built is that guest's row.
+    machine_config((), args)
+    expectations = [checked_header(guest).expect for guest in guests]
+    rows: list[SuiteRow] = []
     with SuiteProgress(len(guests)) as progress:
-        for guest in guests:
+        for guest, expect in zip(guests, expectations, strict=True):
             progress.starting(shown_name(guest.name))
-            try:
-                runs.append(run_guest(guest, args, use_cache=use_cache(args)))
-            except USER_ERRORS as error:
-                print(f"harness: error: {shown_name(guest.name)}: {error}", file=sys.stderr)
-                return USAGE_ERROR
-            progress.finished(runs[-1])
-            if runs[-1].result.verdict is Verdict.INTERRUPTED:
+            rows.append(_run(guest, expect, args))
+            progress.finished(rows[-1])
+            if rows[-1].result.verdict is Verdict.INTERRUPTED:
                 break  # Ctrl-C stops the suite, not just the guest it fell on
     if args.json:
-        print(json.dumps([run.as_dict() for run in runs], indent=2, default=str))
+        print(json.dumps([row.as_dict() for row in rows], indent=2, default=str))
     elif args.tap:
-        print(format_tap(runs))
+        print(format_tap(rows))
     else:
-        print(format_table(runs))
-    if runs and runs[-1].result.verdict is Verdict.INTERRUPTED:
+        print(format_table(rows))
+    if rows and rows[-1].result.verdict is Verdict.INTERRUPTED:
         return INTERRUPTED_STATUS
-    return PASS_STATUS if all(run.as_expected for run in runs) else FAIL_STATUS
+    return PASS_STATUS if all(row.as_expected for row in rows) else FAIL_STATUS
+
+
+def _run(guest: Path, expect: Verdict, args: argparse.Namespace) -> SuiteRow:
+    try:
+        return run_guest(guest, args, use_cache=use_cache(args))
+    except NasmNotFound:
+        raise  # no guest can be built: the suite cannot run at all
+    except USER_ERRORS as error:  # this guest cannot be built; the others still run
+        return Unbuilt(guest, expect, str(error))
