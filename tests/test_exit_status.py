@@ -1,0 +1,226 @@
+"""One table of exit statuses (README, "Exit status"), command by command.
+
+For each command: a passing guest, a failing guest, a guest NASM rejects and a
+platform that does not exist, where the command takes them; and after every
+usage error found once the command line is parsed, ``--json`` and ``--tap``
+still print a document that says what went wrong.
+"""
+
+import json
+
+import pytest
+from pmtimer_harness.frontends.cli import main
+from pmtimer_harness.frontends.commands import common
+from pmtimer_harness.peers import differential
+
+from tests.guests import write_guest
+
+PASSING = "        mov al, 0\n        out 0xF4, al\n"
+FAILING = "        mov al, 1\n        out 0xF4, al\n"
+REJECTED = "        bogus_instruction eax\n"
+UNKNOWN_PLATFORM = "; expect: pass xenn=fail\n"
+READING = "        mov dx, TIMER_PORT\n        in eax, dx\n"  # plot draws the timer values a guest read
+COUNTING = "        mov cx, 50\nspin:   loop spin\n"  # a few instructions to save a snapshot in
+
+
+def test_the_statuses_are_the_tables():
+    assert (common.PASS_STATUS, common.FAIL_STATUS, common.USAGE_ERROR, common.TIMEOUT_STATUS,
+            common.ERROR_STATUS, common.SKIP_STATUS, common.INTERRUPTED_STATUS) == (0, 1, 2, 3, 4, 77, 130)
+
+
+def _error_document(out: str, text: str) -> None:
+    document = json.loads(out)
+    assert text in document["error"] and document["status"] == common.USAGE_ERROR
+
+
+@pytest.mark.parametrize(("body", "header", "status"), [
+    (PASSING, "", 0), (FAILING, "", 1), (REJECTED, "", 2), (PASSING, UNKNOWN_PLATFORM, 2),
+])
+def test_run(tmp_path, capsys, body, header, status):
+    assert main(["run", str(write_guest(tmp_path, body, header)), "--json"]) == status
+    out = capsys.readouterr().out
+    assert "error" in json.loads(out) if status == 2 else json.loads(out)["verdict"] in ("pass", "fail")
+
+
+def test_run_a_usage_error_after_parsing_is_a_json_document(tmp_path, capsys):
+    assert main(["run", str(write_guest(tmp_path, PASSING)), "--platform", "nosuch", "--json"]) == 2
+    _error_document(capsys.readouterr().out, "no platform 'nosuch'")
+    assert main(["run", str(write_guest(tmp_path, PASSING, UNKNOWN_PLATFORM)), "--json"]) == 2
+    _error_document(capsys.readouterr().out, "guest.asm:1: '; expect:' no platform 'xenn'")
+
+
+@pytest.mark.parametrize(("ending", "status"), [(PASSING, 0), (FAILING, 1)])
+def test_resume(tmp_path, capsys, ending, status):
+    snapshot = tmp_path / "saved.snap"
+    guest = write_guest(tmp_path, COUNTING + ending)
+    assert main(["run", str(guest), "--snapshot", str(snapshot), "--save-at", "10"]) == status
+    assert main(["resume", str(snapshot), "--json"]) == status
+    capsys.readouterr()
+    assert main(["resume", str(snapshot), "--platform", "nosuch", "--json"]) == 2
+    _error_document(capsys.readouterr().out, "no platform 'nosuch'")
+
+
+def test_snapshot_info_of_a_file_that_is_not_one_is_a_json_document(tmp_path, capsys):
+    assert main(["snapshot", "info", str(write_guest(tmp_path, PASSING)), "--json"]) == 2
+    _error_document(capsys.readouterr().out, "not a snapshot")
+
+
+def test_suite_a_guest_nasm_rejects_is_a_row_and_the_others_run(tmp_path, capsys):
+    guests = [write_guest(tmp_path, body, name=name)
+              for body, name in [(PASSING, "a.asm"), (REJECTED, "b.asm"), (PASSING, "c.asm")]]
+    assert main(["suite", *map(str, guests), "--tap"]) == common.FAIL_STATUS
+    tap = capsys.readouterr().out.splitlines()
+    assert tap[:4] == ["TAP version 13", "1..3", f"ok 1 - {guests[0]}", f"not ok 2 - {guests[1]}"]
+    assert any(line.startswith("  reason: ") and "b.asm:3: error: parser: instruction expected" in line
+               for line in tap)
+    assert f"ok 3 - {guests[2]}" in tap
+    assert main(["suite", *map(str, guests), "--json"]) == common.FAIL_STATUS
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["verdict"] for row in rows] == ["pass", "error", "pass"]
+    assert "instruction expected" in rows[1]["error"]
+
+
+def test_suite_a_guest_nasm_rejects_is_never_as_expected_even_when_it_expects_error(tmp_path, capsys):
+    guest = write_guest(tmp_path, REJECTED, "; expect: error\n")
+    assert main(["suite", str(guest)]) == common.FAIL_STATUS
+    assert "UNEXPECTED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("body", "status"), [(PASSING, 0), (FAILING, 1)])
+def test_suite(tmp_path, capsys, body, status):
+    assert main(["suite", str(write_guest(tmp_path, body)), "--tap"]) == status
+    assert capsys.readouterr().out.startswith("TAP version 13\n1..1\n")
+
+
+@pytest.mark.parametrize("shape", ["--tap", "--json"])
+def test_suite_an_unknown_platform_in_a_header_is_a_usage_error_in_a_document(tmp_path, capsys, shape):
+    good = write_guest(tmp_path, PASSING, name="good.asm")
+    bad = write_guest(tmp_path, PASSING, UNKNOWN_PLATFORM, name="bad.asm")
+    assert main(["suite", str(good), str(bad), shape]) == common.USAGE_ERROR
+    out, err = capsys.readouterr()
+    assert "[1/2]" not in err  # refused before the first guest ran
+    if shape == "--json":
+        _error_document(out, "bad.asm:1: '; expect:' no platform 'xenn'")
+    else:
+        assert out.startswith("TAP version 13\nBail out! ") and "no platform 'xenn'" in out
+        assert len(out.splitlines()) == 2
+
+
+def test_suite_an_unknown_platform_option_is_a_usage_error_in_a_document(tmp_path, capsys):
+    assert main(["suite", str(write_guest(tmp_path, PASSING)), "--platform", "nosuch", "--tap"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("TAP version 13\nBail out! no platform 'nosuch'")
+
+
+@pytest.mark.parametrize(("body", "status", "cell"), [
+    (PASSING, 0, "pass"), (FAILING, 1, "fail 1 !"), (REJECTED, 1, "error [1] !"),
+])
+def test_matrix_holds_a_guest_naming_no_platform_to_its_plain_expect_on_its_own(tmp_path, capsys, body, status, cell):
+    # Its own platform is acpi (the default): qemu's cell is shown, not held.
+    assert main(["matrix", str(write_guest(tmp_path, body)), "--platforms", "qemu,acpi"]) == status
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row.split("  ")[-1].strip() == cell
+    assert "!" not in row.split("  ")[1]
+
+
+def test_matrix_own_platform_is_the_headers(tmp_path, capsys):
+    guest = write_guest(tmp_path, FAILING, "; harness: --platform qemu\n")
+    assert main(["matrix", str(guest), "--platforms", "acpi,qemu", "--json"]) == 1
+    cells = json.loads(capsys.readouterr().out)
+    assert [(cell["platform"], cell["expected"], cell["as_declared"]) for cell in cells] == [
+        ("acpi", None, True), ("qemu", "pass", False),
+    ]
+
+
+def test_matrix_a_guest_nasm_rejects_is_never_as_declared(tmp_path, capsys):
+    guest = write_guest(tmp_path, REJECTED, "; expect: error qemu=error\n")
+    assert main(["matrix", str(guest), "--platforms", "qemu", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)[0]["as_declared"] is False
+
+
+def test_matrix_an_unknown_platform_in_a_header_is_a_json_document(tmp_path, capsys):
+    assert main(["matrix", str(write_guest(tmp_path, PASSING, UNKNOWN_PLATFORM)), "--json"]) == 2
+    _error_document(capsys.readouterr().out, "no platform 'xenn'")
+
+
+@pytest.fixture
+def no_qemu_runs(monkeypatch):
+    monkeypatch.setattr(differential, "find_qemu", lambda: "qemu-system-x86_64")
+
+
+def test_differential_whose_every_run_was_skipped_is_status_77(tmp_path, capsys, no_qemu_runs):
+    guest = write_guest(tmp_path, PASSING, "; portable: no, the harness's own\n")
+    assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg", "--json"]) == 77
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["skipped"] == "the harness's own"
+    assert err == "harness: note: every run was skipped; nothing was compared\n"
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    (UNKNOWN_PLATFORM, "guest.asm:1: '; expect:' no platform 'xenn'"),
+    ("; portable: nope\n", "guest.asm:1: '; portable:' takes 'no, REASON' or 'not PEER, REASON'"),
+])
+def test_differential_a_bad_header_is_a_usage_error_before_any_run(tmp_path, capsys, no_qemu_runs, header, message):
+    guest = write_guest(tmp_path, PASSING, header)
+    assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg", "--json"]) == 2
+    _error_document(capsys.readouterr().out, message)
+
+
+def test_fingerprint(capsys):
+    assert main(["fingerprint", "--platform", "qemu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    assert main(["fingerprint", "--platform", "nosuch", "--json"]) == 2
+    _error_document(capsys.readouterr().out, "no platform 'nosuch'")
+    assert main(["fingerprint", "--machine", "q35", "--json"]) == 2
+    _error_document(capsys.readouterr().out, "give them with --peer qemu")
+
+
+def test_platforms(capsys):
+    assert main(["platforms", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    assert main(["platforms", "nosuch", "--json"]) == 2
+    _error_document(capsys.readouterr().out, "no platform 'nosuch'")
+
+
+def test_tables(capsys):
+    assert main(["tables", "--platform", "qemu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    assert main(["tables", "--platform", "nosuch", "--json"]) == 2
+    _error_document(capsys.readouterr().out, "no platform 'nosuch'")
+
+
+@pytest.mark.parametrize(("body", "extra", "status"), [
+    (PASSING, [], 0), (FAILING, [], 0), (REJECTED, [], 2), (PASSING, ["--platform", "nosuch"], 2),
+])
+def test_image_runs_no_guest_so_a_failing_one_is_written(tmp_path, capsys, body, extra, status):
+    disk = tmp_path / "disk.img"
+    assert main(["image", str(write_guest(tmp_path, body)), "-o", str(disk), *extra]) == status
+    assert disk.exists() == (status == 0)
+
+
+@pytest.mark.parametrize(("body", "status"), [(READING + PASSING, 0), (READING + FAILING, 1), (REJECTED, 2)])
+def test_plot_exits_with_its_runs_verdict(tmp_path, capsys, body, status):
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "timer.png"
+    assert main(["plot", str(write_guest(tmp_path, body)), "-o", str(picture), "--json"]) == status
+    document = json.loads(capsys.readouterr().out)
+    assert ("error" in document) if status == 2 else (document["picture"] == str(picture))
+
+
+def test_plot_an_unknown_platform_is_a_json_document(tmp_path, capsys):
+    guest = write_guest(tmp_path, PASSING)
+    assert main(["plot", str(guest), "-o", str(tmp_path / "t.png"), "--platform", "nosuch", "--json"]) == 2
+    _error_document(capsys.readouterr().out, "no platform 'nosuch'")
+
+
+def test_cache(capsys, cache_dir):
+    assert main(["cache", "info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    assert main(["cache", "clear"]) == 0
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version(capsys, flag):
+    with pytest.raises(SystemExit) as stopped:
+        main([flag])
+    assert stopped.value.code == 0 and capsys.readouterr().out.startswith("pmtimer-harness ")
