@@ -41,7 +41,7 @@ from enum import Enum
 from typing import ClassVar
 
 from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer
-from pmtimer_harness.devices.ports import PortWindow, is_whole
+from pmtimer_harness.devices.ports import ACCESS_WIDTHS, PortWindow, is_whole
 
 PM1A_EVT_BLK = 0x400
 PM1A_CNT_BLK = 0x404
@@ -68,6 +68,7 @@ class SciGate(str, Enum):
     SCI_EN = "sci-en"  # SCI_EN is the guest's to set and clear; no SCI while it is clear
     IGNORES_SCI_EN = "ignores-sci-en"  # SCI_EN is kept, but the SCI does not look at it
     SMI_CMD_ONLY = "smi-cmd-only"  # only SMI_CMD changes SCI_EN (PM1_CNT writes keep it); the SCI ignores it (bhyve)
+    SMI_CMD_GATES = "smi-cmd-gates"  # only SMI_CMD changes SCI_EN, and no SCI comes while it is clear (ACRN)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Handover:
     acpi_enable: int = 0  # the byte written there that sets SCI_EN
     acpi_disable: int = 0  # and the one that clears it
     sci_en_clear: bool = False  # no SMI_CMD, yet SCI_EN starts clear, the OS's to set (crosvm)
+    enable_sets_tmr_en: bool = False  # ACPI_ENABLE sets TMR_EN too (Hyper-V Gen1's pcat_facp_acpi_enable)
 
     @property
     def legacy(self) -> bool:
@@ -112,20 +114,24 @@ class Pm1Access:
     read_widths: frozenset[int] = field(default_factory=lambda: frozenset({2}))
     write_widths: frozenset[int] = field(default_factory=lambda: frozenset({2}))
     refusal: str = BHYVE_PM1_REFUSAL  # why another width stops the guest; "" with floats
-    floats: bool = False  # another width reads all ones and writes nothing, and the guest goes on
+    floats: bool = False  # another width reads as the platform's empty slot, writes nothing, and the guest goes on
     spans_block: bool = True
+    ports_per_register: int = 2  # 1: each register claims only its first port (bhyve, VirtualBox); the next is empty
 
     def describe(self) -> str:
         widths = "/".join(str(width) for width in sorted(self.read_widths))
         text = f"{widths}-byte reads"
         if self.write_widths != self.read_widths:
             text += ", " + "/".join(str(width) for width in sorted(self.write_widths)) + "-byte writes"
-        if self.read_widths != frozenset({1, 2, 4}) or self.write_widths != frozenset({1, 2, 4}):
-            text += "; others float (all ones)" if self.floats else "; others stop the guest"
+        every_width = frozenset(ACCESS_WIDTHS)
+        if self.read_widths != every_width or self.write_widths != every_width:
+            text += "; others read as the empty slot" if self.floats else "; others stop the guest"
+        if self.ports_per_register == 1:
+            text += "; each register claims one port"
         return text + ("" if self.spans_block else "; an access stays in its register")
 
 
-BHYVE_PM1 = Pm1Access()
+BHYVE_PM1 = Pm1Access(ports_per_register=1)
 BYTES_PM1 = Pm1Access(frozenset({1, 2}), frozenset({1, 2}), refusal="")
 
 
@@ -178,8 +184,8 @@ class Pm1Registers:
         self.first_tmr_sts = self.rules.first_tmr_sts if self.status_bit is not None else None
         access = self.rules.access
         self.windows = tuple(
-            PortWindow(port, 2, read_widths=access.read_widths, write_widths=access.write_widths,
-                       refusal=access.refusal, refuse_other_widths=not access.floats)
+            PortWindow(port, access.ports_per_register, read_widths=access.read_widths,
+                       write_widths=access.write_widths, refusal=access.refusal, refuse_other_widths=not access.floats)
             for port in (self.status_port, self.enable_port, self.control_port)
         )
         if handover.legacy:
@@ -211,7 +217,7 @@ class Pm1Registers:
         return self.msb_toggles(now_ns) > self.toggles_seen
 
     def sci_asserted(self, now_ns: int) -> bool:
-        if self.rules.sci is SciGate.SCI_EN and not self.sci_en:
+        if self.rules.sci in (SciGate.SCI_EN, SciGate.SMI_CMD_GATES) and not self.sci_en:
             return False
         return self.tmr_en and self.tmr_sts(now_ns)
 
@@ -253,14 +259,19 @@ class Pm1Registers:
         return value
 
     def _reaches(self, first: int, port: int) -> bool:
-        """Whether an access that starts at ``first`` reaches ``port``'s byte."""
+        """Whether an access that starts at ``first`` reaches ``port``'s byte (bytes it does not reach read 0)."""
         if self.rules.access.spans_block:
             return True
-        return self.register_name(first) == self.register_name(port)
+        return self._holds(port) and self._register_base(first) == self._register_base(port)
+
+    def _register_base(self, port: int) -> int:
+        if port == self.rules.handover.smi_cmd:
+            return port
+        return self.status_port + (port - self.status_port) // 2 * 2
 
     def _byte(self, port: int, now_ns: int) -> int:
         if not self._holds(port):
-            return 0xFF  # past the register block: nothing answers
+            return 0xFF  # past the register block, where an access that spans it ends: a floating bus
         value, low_port = self._register(port, now_ns)
         return (value >> (8 * (port - low_port))) & 0xFF
 
@@ -296,6 +307,8 @@ class Pm1Registers:
         self.smi_command = command
         if command == handover.acpi_enable:
             self.sci_en = True
+            if handover.enable_sets_tmr_en:
+                self.tmr_en = self.rules.tmr_en_kept
         elif command == handover.acpi_disable:
             self.sci_en = False
 
@@ -323,8 +336,11 @@ class Pm1Registers:
             raise ValueError(f"first_tmr_sts_in {first_in!r} is not a number of ticks to come")
         if not (is_whole(command) and 0 <= command <= 0xFF):
             raise ValueError(f"smi_cmd {command!r} is not a byte")
-        self.tmr_en = bool(state["tmr_en"])
+        # A platform that drops TMR_EN, or has no timer to set TMR_STS, keeps neither from another's snapshot.
+        self.tmr_en = bool(state["tmr_en"]) and self.rules.tmr_en_kept
         self.sci_en = bool(state.get("sci_en", True))
-        self.toggles_seen = self.msb_toggles(now_ns) - int(bool(state["tmr_sts"]))
-        self.first_tmr_sts = None if first_in is None else self.count(now_ns) + first_in
+        pending = bool(state["tmr_sts"]) and self.status_bit is not None
+        self.toggles_seen = self.msb_toggles(now_ns) - int(pending)
+        watched = first_in is not None and self.status_bit is not None
+        self.first_tmr_sts = self.count(now_ns) + first_in if watched else None
         self.smi_command = command

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 from pmtimer_harness.core.config import ConfigError, MachineConfig
-from pmtimer_harness.platform.acpi_tables import FADT_ADDRESS, FADT_V1_LENGTH, HW_REDUCED_ACPI, TMR_VAL_EXT
+from pmtimer_harness.platform.acpi_tables import FADT_ADDRESS, FADT_V1_LENGTH, HW_REDUCED_ACPI, TMR_VAL_EXT, FadtShape
 from pmtimer_harness.platform.board import Board
 from pmtimer_harness.platform.profiles import PROFILES, PROPERTIES
 from pmtimer_harness.tools.options import machine_config
@@ -119,3 +119,48 @@ def test_a_stale_narrow_read_finds_the_last_port_access_of_any_port():
     assert board.bus.read(port, 2, 3_000_000) == (count & 0xFF00) | ord("A")
     board.bus.read(0x80, 1, 3_000_000)  # an unclaimed port: all ones
     assert board.bus.read(port, 1, 4_000_000) == 0xFF
+
+
+def test_pm1_accesses_each_platform_shapes_as_its_source_says():
+    # OpenVMM io_read: the register that holds the first byte, shifted; bytes past it read 0.
+    hyperv = Board(MachineConfig(platform="hyperv"))
+    hyperv.bus.write(0x404, 2, 1, 0)
+    assert (hyperv.bus.read(0x404, 4, 0), hyperv.bus.read(0x405, 2, 0)) == (0x00000001, 0x0000)
+    # VirtualBox registers each PM1 register as one port: the next one reads as nothing there, all ones.
+    vbox = Board(MachineConfig(platform="virtualbox"))
+    assert (vbox.bus.read(0x4001, 2, 0), vbox.bus.read(0x4000, 1, 0)) == (0xFFFF, 0xFF)
+    # crosvm refuses an access across two registers and zero-fills it; a write there reaches neither.
+    crosvm = Board(MachineConfig(platform="crosvm"))
+    crosvm.bus.write(0x602, 2, 1, 0)
+    assert crosvm.bus.read(0x601, 2, 0) == 0
+    crosvm.bus.write(0x601, 2, 0, 0)
+    assert crosvm.bus.read(0x602, 2, 0) == 1
+
+
+def test_sci_en_changes_as_each_platforms_hand_over_allows():
+    acrn = Board(MachineConfig(platform="acrn"))  # acrn-dm pm.c: only smi_cmd_handler sets SCI_EN
+    acrn.bus.write(0x404, 2, 1, 0)
+    assert acrn.bus.read(0x404, 2, 0) == 0
+    acrn.bus.write(0xB2, 1, 0xA0, 0)
+    assert acrn.bus.read(0x404, 2, 0) == 1
+    gen1 = Board(MachineConfig(platform="hyperv-gen1"))  # pcat_facp_acpi_enable sets SCI_EN and TMR_EN
+    gen1.bus.write(0xB2, 1, 0xE1, 0)
+    assert (gen1.bus.read(0x404, 2, 0), gen1.bus.read(0x402, 2, 0)) == (1, 1)
+
+
+def test_a_snapshot_restored_where_tmr_en_is_dropped_or_no_timer_sets_tmr_sts_raises_no_sci():
+    saved = {"tmr_en": True, "tmr_sts": True, "sci_en": True}
+    for platform in ("bhyve", "acrn"):
+        board = Board(MachineConfig(platform=platform))
+        board.pm1.restore(saved, 0)
+        assert not board.pm1.sci_asserted(0), platform
+    acrn = Board(MachineConfig(platform="acrn"))
+    acrn.pm1.restore(saved, 0)
+    assert acrn.bus.read(0x400, 2, 0) == 0  # no timer: no TMR_STS to carry over
+
+
+def test_a_fadt_shape_the_builder_cannot_write_is_refused_when_made():
+    with pytest.raises(ValueError, match="bytes"):
+        FadtShape(length=400)
+    with pytest.raises(ValueError, match="copy"):
+        FadtShape(rsdt_copy_length=200)

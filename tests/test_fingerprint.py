@@ -108,7 +108,7 @@ def test_a_file_that_is_not_a_saved_fingerprint_is_one_line_and_status_2(tmp_pat
     assert said in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("spec", ["qemu:pc", "qemu:pc:hvf", "bochs:uefi", "xen:hvm:pv"])
+@pytest.mark.parametrize("spec", ["qemu:pc", "qemu:pc:warp", "bochs:uefi", "xen:hvm:pv"])
 def test_a_peer_that_is_not_one_is_a_usage_error(capsys, spec):
     assert main(["fingerprint", "--compare", spec, "acpi"]) == 2
     assert "is not a peer" in capsys.readouterr().err

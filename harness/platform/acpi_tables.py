@@ -96,13 +96,22 @@ class FadtShape:
     named_timer_port: int | None = None
     named_timer_in_rsdt_copy_only: bool = False
     timer_gas_without_timer: bool = False  # no timer, yet X_PM_TMR_BLK is an I/O GAS at address 0 (ACRN)
+    x_pm1_blocks: bool = True  # False: X_PM1a_EVT_BLK and X_PM1a_CNT_BLK left 0 (crosvm)
     timer_access_size: int = GAS_ACCESS_DWORD  # X_PM_TMR_BLK's: 3 dword, 4 qword (Hyper-V), 0 undefined (QEMU)
     timer_bit_width: int = 32  # X_PM_TMR_BLK's register bit width (Hyper-V Gen2: 64)
     pm1_access_size: int = GAS_ACCESS_WORD  # X_PM1a_EVT_BLK's and X_PM1a_CNT_BLK's: 2 word, 0 undefined (QEMU)
     pm1_event_access_size: int | None = None  # X_PM1a_EVT_BLK's, where it differs (Hyper-V Gen2: 4)
     pm1_event_bit_width: int = 8 * PM1_EVT_LEN
 
-    def describe(self, width: int) -> str:
+    def __post_init__(self) -> None:
+        # A shape the builder cannot write is a mistake in a profile, found when it is made.
+        if self.length is not None and not FADT_V1_LENGTH <= self.length <= FADT_LENGTH:
+            raise ValueError(f"an FADT is {FADT_V1_LENGTH} to {FADT_LENGTH} bytes, not {self.length}")
+        if not FADT_V1_LENGTH <= self.rsdt_copy_length <= TABLES_END - RSDT_FADT_ADDRESS:
+            raise ValueError(f"the RSDT's copy of the FADT cannot be {self.rsdt_copy_length} bytes here")
+
+    def describe(self, width: int | None) -> str:
+        """The shape as the table and the docs show it; ``width`` None: the board has no timer."""
         parts = [f"revision {self.revision}"]
         if not self.xsdt:
             parts.append("RSDT only")
@@ -123,8 +132,12 @@ class FadtShape:
         if self.named_timer_port is not None:
             where = "the RSDT's copy names" if self.named_timer_in_rsdt_copy_only else "names"
             parts.append(f"{where} a timer at {self.named_timer_port:#x}, where nothing answers")
+        if not self.x_pm1_blocks:
+            parts.append("X_PM1a blocks 0")
         ext = (width == 32) if self.tmr_val_ext is None else self.tmr_val_ext
         parts.append("TMR_VAL_EXT" if ext else "no TMR_VAL_EXT")
+        if width is None:
+            parts.append("no timer answers")
         return ", ".join(parts)
 
 
@@ -201,7 +214,8 @@ def fadt(facts: FadtFacts, revision: int | None = None, length: int | None = Non
     legacy = shape.legacy_blocks
     put(FADT_DSDT, "<I", DSDT_ADDRESS)
     put(FADT_SMI_CMD, "<I", facts.smi_cmd if legacy else 0)
-    put(FADT_ACPI_ENABLE, "<BB", facts.acpi_enable, facts.acpi_disable)
+    if legacy:
+        put(FADT_ACPI_ENABLE, "<BB", facts.acpi_enable, facts.acpi_disable)
     flags = (TMR_VAL_EXT if facts.tmr_val_ext else 0) | (HW_REDUCED_ACPI if shape.hardware_reduced else 0)
     put(FADT_FLAGS, "<I", flags)
     if facts.pm1_event_port is not None and facts.pm1_control_port is not None:
@@ -211,7 +225,7 @@ def fadt(facts: FadtFacts, revision: int | None = None, length: int | None = Non
             put(FADT_PM1A_CNT_BLK, "<I", facts.pm1_control_port)
         put(FADT_PM1_EVT_LEN, "<B", PM1_EVT_LEN)
         put(FADT_PM1_CNT_LEN, "<B", PM1_CNT_LEN)
-        if extended:
+        if extended and shape.x_pm1_blocks:
             event_access = shape.pm1_access_size if shape.pm1_event_access_size is None else shape.pm1_event_access_size
             event = generic_address(facts.pm1_event_port, shape.pm1_event_bit_width, event_access)
             control = generic_address(facts.pm1_control_port, 8 * PM1_CNT_LEN, shape.pm1_access_size)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pmtimer_harness.platform.fingerprint import FIELDS, Fingerprint
 from pmtimer_harness.platform.profiles import MODEL, PROFILES, PROPERTIES, QUIRKS, UNVERIFIABLE, Profile
+from pmtimer_harness.platform.sources import is_model
 
 # The profile property that decides each field of the probe.
 FIELD_PROPERTIES = {
@@ -52,7 +53,7 @@ def table() -> str:
 
 def shown_source(source: str) -> str:
     """A source as people read it: a model says so first."""
-    return f"(model) {source.removeprefix(MODEL)}" if source.startswith(MODEL) else source
+    return f"(model) {source.removeprefix(MODEL)}" if is_model(source) else source
 
 
 def _profile_section(profile: Profile) -> list[str]:

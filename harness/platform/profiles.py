@@ -21,7 +21,7 @@ from pmtimer_harness.devices.pm_timer import BHYVE_REFUSAL, EXACT, NS_PER_SECOND
 from pmtimer_harness.devices.ports import UnclaimedPorts
 from pmtimer_harness.platform import sources as src
 from pmtimer_harness.platform.acpi_tables import FadtShape
-from pmtimer_harness.platform.sources import MODEL
+from pmtimer_harness.platform.sources import MODEL, is_model
 
 DEFAULT_PLATFORM = "acpi"
 
@@ -41,7 +41,6 @@ PROPERTIES = (
 TIMER_PROPERTIES = frozenset({"width", "narrow_reads", "writes", "tmr_sts", "first_tmr_sts", "time_base",
                               "unlatched_reads", "restore"})
 PM1_PROPERTIES = frozenset({"tmr_en", "sci", "handover", "pm1_access"})  # a PM1 block may stand without a timer
-
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class Profile:
         if name == "pm1_base":
             return "none" if value is None else f"{value:#x}"
         if name == "pm1_access":
-            return "-" if self.pm1_base is None else value.describe()
+            return value.describe()
         if name == "tmr_en":
             return "kept" if value else "dropped: reads back 0"
         if name == "unclaimed_ports":
@@ -98,7 +97,7 @@ class Profile:
             return (f"legacy mode (SMI_CMD {value.smi_cmd:#x}, ACPI_ENABLE {value.acpi_enable:#x}, "
                     f"ACPI_DISABLE {value.acpi_disable:#x}; SCI_EN clear)")
         if name == "fadt":
-            return value.describe(self.width) if self.has_timer else f"revision {value.revision}, no timer"
+            return value.describe(self.width if self.has_timer else None)
         if isinstance(value, Enum):
             return value.value
         if isinstance(value, bool):
@@ -115,7 +114,7 @@ class Profile:
 
     def property_record(self, name: str) -> dict[str, str | None]:
         source = self.sources[name]
-        model = source.startswith(MODEL)
+        model = is_model(source)
         return {"value": self.shown(name), "source": None if model else source,
                 "model": source.removeprefix(MODEL) if model else None}
 
@@ -132,11 +131,14 @@ XEN_TIME = TimeBase(numerator=(3_579_545 << 32) // NS_PER_SECOND, denominator=1 
 HYPERV_TIME = TimeBase(quantum_ns=100)
 BOCHS_TIME = TimeBase(quantum_ns=1000)
 
+NO_TIMER_BOARD = {"port": None, "pm1_base": None, "tmr_sts": TmrSts.NEVER}  # what a timerless profile changes
 ANY_WIDTH_PM1 = Pm1Access(frozenset({1, 2, 4}), frozenset({1, 2, 4}), refusal="")
-VBOX_PM1 = Pm1Access(frozenset({2}), frozenset({2, 4}), refusal="", floats=True, spans_block=False)
+VBOX_PM1 = Pm1Access(frozenset({2}), frozenset({2, 4}), refusal="", floats=True, spans_block=False,
+                     ports_per_register=1)
 HYPERV_PM1 = Pm1Access(frozenset({1, 2, 4}), frozenset({1, 2, 4}), refusal="", spans_block=False)
-CROSVM_PM1 = Pm1Access(frozenset({1, 2}), frozenset({1, 2}), refusal="", floats=True)
-ACRN_PM1 = Pm1Access(refusal="", floats=True)  # 2-byte accesses; others read all ones and the VM goes on
+# A read wider than its register, or across two, is refused and zero-filled: it reaches no other register.
+CROSVM_PM1 = Pm1Access(frozenset({1, 2}), frozenset({1, 2}), refusal="", floats=True, spans_block=False)
+ACRN_PM1 = Pm1Access(refusal="", floats=True, ports_per_register=1)  # bhyve's handlers, but the VM goes on
 
 
 def cited(**sources: str) -> Mapping[str, str]:
@@ -184,7 +186,7 @@ _add(replace(
     summary="bhyve as shipped: +720 ppm, 4-byte IN only, TMR_STS never set and TMR_EN dropped, legacy mode "
             "(SMI_CMD 0xB2, ACPI_ENABLE 0xA0), a revision-5 FADT, and the count restarts near 0 after a restore",
     tmr_sts=TmrSts.NEVER, tmr_en=False, sci=SciGate.SMI_CMD_ONLY, handover=Handover(0xB2, 0xA0, 0xA1),
-    time_base=BHYVE_TIME, restore=Restore.RESTARTS, fadt=FadtShape(revision=5),
+    time_base=BHYVE_TIME, restore=Restore.RESTARTS, fadt=FadtShape(revision=5, length=276),
     sources=cited(
         port=src.BHYVE_TIMER, width=src.BHYVE_TIMER, narrow_reads=src.BHYVE_TIMER, writes=src.BHYVE_TIMER,
         tmr_sts=src.BHYVE_TMR_STS, first_tmr_sts=src.BHYVE_TMR_STS, tmr_en=src.BHYVE_TMR_EN, sci=src.BHYVE_SCI,
@@ -238,7 +240,6 @@ _add(replace(
     sources=recited(QEMU_SOURCES, port=src.OVMF_PORT, pm1_base=src.OVMF_PORT, handover=src.OVMF_AS_QEMU,
                     fadt=src.OVMF_AS_QEMU),
 ))
-NO_TIMER_BOARD = {"port": None, "pm1_base": None, "tmr_sts": TmrSts.NEVER}
 _add(replace(
     ACPI, name="qemu-microvm",
     summary="QEMU microvm: no timer and no PM1 block, a hardware-reduced revision-5 FADT named by the XSDT alone",
@@ -286,7 +287,7 @@ _add(Profile(
     sci=SciGate.SCI_EN, pm1_base=0x4000, pm1_access=VBOX_PM1, handover=Handover(0x442E, 0xA1, 0xA0),
     fadt=FadtShape(revision=4, rsdt_copy_revision=4),
     sources=cited(
-        port=src.VBOX_PORTS, width=src.VBOX_TMR_STS, narrow_reads=src.VBOX_TIMER, writes=src.VBOX_WRITES,
+        port=src.VBOX_PORTS, width=src.VBOX_WIDTH, narrow_reads=src.VBOX_TIMER, writes=src.VBOX_WRITES,
         tmr_sts=src.VBOX_TMR_STS, first_tmr_sts=src.VBOX_TMR_STS, tmr_en=src.VBOX_TMR_EN, sci=src.VBOX_SCI,
         handover=src.VBOX_HANDOVER, pm1_base=src.VBOX_PORTS, pm1_access=src.VBOX_PM1, time_base=src.VBOX_RATE,
         unlatched_reads=src.VBOX_RATE, restore=src.VBOX_RESTORE, fadt=src.VBOX_FADT, unclaimed_ports=src.VBOX_TIMER,
@@ -314,7 +315,7 @@ _add(replace(
     HYPERV, name="hyperv-gen1",
     summary="Hyper-V generation 1: the same PM device as a PIIX4 function of PCI revision 2 (Linux then reads the "
             "timer three times a read), legacy mode (SMI_CMD 0xB2, ACPI_ENABLE 0xE1)",
-    handover=Handover(0xB2, 0xE1, 0x1E), fadt=FadtShape(),
+    handover=Handover(0xB2, 0xE1, 0x1E, enable_sets_tmr_en=True), fadt=FadtShape(),
     sources=recited(HYPERV_SOURCES, port=src.HYPERV_GEN1_PORT, pm1_base=src.HYPERV_GEN1_PORT,
                     handover=src.HYPERV_GEN1_HANDOVER, fadt=src.HYPERV_GEN1_FADT),
 ))
@@ -347,15 +348,16 @@ _add(replace(
     summary="crosvm: no timer, a PM1 block whose SCI_EN starts clear, an FADT that is not hardware-reduced and "
             "names no timer, the XSDT alone, unclaimed ports reading 0",
     port=None, tmr_sts=TmrSts.NEVER, pm1_base=0x600, pm1_access=CROSVM_PM1, sci=SciGate.SCI_EN,
-    handover=Handover(sci_en_clear=True), fadt=FadtShape(rsdt=False), unclaimed_ports=UnclaimedPorts.ZERO,
+    handover=Handover(sci_en_clear=True), fadt=FadtShape(rsdt=False, x_pm1_blocks=False),
+    unclaimed_ports=UnclaimedPorts.ZERO,
     sources=uncited(src.CROSVM_FADT, pm1_base=src.CROSVM_PORT, pm1_access=src.CROSVM_PM1, tmr_en=src.CROSVM_PM1,
-                    sci=src.CROSVM_PM1, handover=src.CROSVM_PM1, unclaimed_ports=src.CROSVM_UNCLAIMED),
+                    sci=src.CROSVM_SCI, handover=src.CROSVM_PM1, unclaimed_ports=src.CROSVM_UNCLAIMED),
 ))
 _add(replace(
     ACPI, name="acrn",
     summary="ACRN's post-launched VMs: no timer (PM_TMR_BLK 0, an empty X_PM_TMR_BLK, TMR_VAL_EXT still set), "
             "bhyve's PM1 block and legacy mode (SMI_CMD 0xB2, ACPI_ENABLE 0xA0), a revision-5 FADT",
-    port=None, tmr_sts=TmrSts.NEVER, tmr_en=False, pm1_access=ACRN_PM1, sci=SciGate.SCI_EN,
+    port=None, tmr_sts=TmrSts.NEVER, tmr_en=False, pm1_access=ACRN_PM1, sci=SciGate.SMI_CMD_GATES,
     handover=Handover(0xB2, 0xA0, 0xA1), fadt=FadtShape(revision=5, tmr_val_ext=True, timer_gas_without_timer=True),
     sources=uncited(src.ACRN_POST_FADT, pm1_base=src.ACRN_POST_PORTS, pm1_access=src.ACRN_POST_PM1,
                     tmr_en=src.ACRN_POST_TMR_EN, sci=src.ACRN_POST_SCI, handover=src.ACRN_POST_HANDOVER,
@@ -389,8 +391,8 @@ _add(replace(
     summary="Bochs 3.1 under UEFI: its own revision-5 FADT sets TMR_VAL_EXT on the 24-bit timer (a flag meant as "
             "RTC_S4), which a reader that trusts the flag takes for 32 bits",
     fadt=FadtShape(revision=5, length=276, tmr_val_ext=True),
-    sources=recited(BOCHS_SOURCES, fadt=src.BOCHS_UEFI_FADT, handover=src.BOCHS_UEFI_AS_LEGACY,
-                    first_tmr_sts=src.BOCHS_UEFI_AS_LEGACY),
+    sources=recited(BOCHS_SOURCES, port=src.BOCHS_UEFI_FADT, pm1_base=src.BOCHS_UEFI_FADT, fadt=src.BOCHS_UEFI_FADT,
+                    handover=src.BOCHS_UEFI_AS_LEGACY, first_tmr_sts=src.BOCHS_UEFI_AS_LEGACY),
 ))
 
 CHIPSET_SOURCES = cited(
@@ -422,7 +424,7 @@ _add(replace(
     port=None, tmr_sts=TmrSts.NEVER, pm1_base=0x1800, fadt=FadtShape(named_timer_port=0x1808, tmr_val_ext=False),
     sources=recited(CHIPSET_SOURCES, port=src.INTEL_PCH_DISABLED_READS, width=src.INTEL_PCH_DISABLED_READS,
                     narrow_reads=src.INTEL_PCH_DISABLED_READS, writes=src.INTEL_PCH_DISABLED_READS,
-                    tmr_sts=src.INTEL_PCH_TIM_DIS, first_tmr_sts=src.INTEL_PCH_TIM_DIS, pm1_base=src.INTEL_PCH,
+                    tmr_sts=src.INTEL_PCH_NO_TMR_STS, first_tmr_sts=src.INTEL_PCH_NO_TMR_STS, pm1_base=src.INTEL_PCH,
                     fadt=src.INTEL_PCH_TIM_DIS, unclaimed_ports=src.INTEL_PCH_DISABLED_READS),
 ))
 _add(replace(

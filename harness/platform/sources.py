@@ -116,7 +116,7 @@ XEN_SCI = ("xen-project/xen: xen/arch/x86/hvm/pmtimer.c (pmt_update_sci: pm1a_en
 XEN_HANDOVER = ("xen-project/xen: tools/firmware/hvmloader/hvmloader.c (acpi_enable_sci: SCI_EN set before the OS "
                 "runs); tools/libacpi/static_tables.c (no SMI_CMD)")
 XEN_PM1_ACCESS = ("xen-project/xen: xen/arch/x86/hvm/pmtimer.c (handle_evt_io: any width, byte by byte over "
-                  "PM1a_STS and PM1a_EN)")
+                  "PM1a_STS and PM1a_EN); PM1a_CNT is QEMU's register, taken the same way here (a model)")
 XEN_PORTS = "xen-project/xen: xen/include/public/hvm/ioreq.h (ACPI_PM1A_EVT_BLK_ADDRESS_V1 0xb000, timer at + 8)"
 XEN_PORTS_V0 = ("xen-project/xen: xen/include/public/hvm/ioreq.h (ACPI_PM1A_EVT_BLK_ADDRESS_V0 0x1f40, "
                 "ACPI_PM_TMR_BLK_ADDRESS_V0 0x1f48: kept by guests migrated from Xen 4.0 or older)")
@@ -139,6 +139,7 @@ VBOX = "VirtualBox/virtualbox: src/VBox/Devices/PC/DevACPI.cpp"
 VBOX_TIMER = (VBOX + " (acpiPMTmrRead: `if (cb != 4) return VERR_IOM_IOPORT_UNUSED`; one port registered), "
               "src/VBox/VMM/VMMAll/IOMAll.cpp (IOMIOPortRead: unused reads all ones)")
 VBOX_WRITES = "VirtualBox/virtualbox: src/VBox/VMM/VMMR3/IOMR3IoPort.cpp (a NULL OUT callback: iomR3IOPortDummyNewOut)"
+VBOX_WIDTH = VBOX + " (PM_TMR_32BIT: TMR_VAL_MASK 0xffffffff)"
 VBOX_TMR_STS = VBOX + " (acpiPmTimerUpdate: TMR_VAL_MSB 0x80000000; acpiR3Reset clears pm1a_sts and the count)"
 VBOX_TMR_EN = VBOX + " (acpiR3PM1aEnWrite keeps TMR_EN)"
 VBOX_SCI = VBOX + " (pm1a_level: SCI_EN & PM1a_EN & PM1a_STS)"
@@ -162,7 +163,8 @@ HYPERV_TMR_EN = HYPERV_PM + " (write_dynamic: RESUME_ENABLE keeps TMR_EN)"
 HYPERV_SCI = HYPERV_PM + " (check_interrupt_assertion: no SCI_EN term; write_dynamic keeps CONTROL)"
 HYPERV_GEN2_HANDOVER = HYPERV_PM + " (enable_acpi_mode and reset: CONTROL_SCI_ENABLE_MASK); mu_msvm FADT: SMI_CMD 0"
 HYPERV_GEN1_HANDOVER = ("microsoft/openvmm: vm/devices/chipset_legacy/src/piix4_pm/mod.rs (write_static: 0xE1 to "
-                        "port 0xB2 enables ACPI, 0x1E disables it; control 0 at reset)")
+                        "port 0xB2 enables ACPI, SCI_EN and TMR_EN, 0x1E disables it), vm/devices/chipset/src/pm/"
+                        "mod.rs (PmState::new: control 0)")
 HYPERV_PM1_ACCESS = HYPERV_PM + " (one 0x37-port region, any width; io_read shifts the first byte's register)"
 HYPERV_RATE = HYPERV_PM + " (read_dynamic: now.as_100ns() * 3_579_545 / 10_000_000)"
 HYPERV_RESTORE = "microsoft/openvmm: vm/vmcore/src/vmtime.rs (VM time is saved; the count follows it)"
@@ -194,6 +196,7 @@ CROSVM_FADT = ("google/crosvm: x86_64/src/acpi.rs (create_facp_table, write_facp
                "hardware-reduced, PM_TMR_BLK 0 'not supported', SMI_CMD 0); acpi_tables rsdp.rs (no RSDT)")
 CROSVM_PM1 = ("google/crosvm: devices/src/acpi.rs (ACPIPMResource: 1- or 2-byte accesses, wider ones refused and "
               "zero-filled; PM1_EN stores every bit; control 0 at start)")
+CROSVM_SCI = model("no source says whether crosvm's SCI looks at SCI_EN; no timer raises it here anyway")
 CROSVM_PORT = model("0x600, crosvm's PM base without an I/O allocator (x86_64/src/lib.rs); with one it comes from "
                     "the region at 0xC000")
 CROSVM_UNCLAIMED = "google/crosvm: devices/src/bus.rs (Bus::read: data.fill(0))"
@@ -248,7 +251,9 @@ INTEL_PCH = ("coreboot/coreboot: src/soc/intel/alderlake/acpi.c (soc_fill_fadt: 
              "0x1808), src/soc/intel/common/block/acpi/acpi.c (no TMR_VAL_EXT: a 24-bit timer), "
              "src/acpi/acpi.c (FADT revision 6)")
 INTEL_PCH_TIM_DIS = ("coreboot/coreboot: src/soc/intel/alderlake/pmc.c (ACPI_TIM_DIS set without "
-                     "USE_PM_ACPI_TIMER; the FADT still names the timer)")
+                     "USE_PM_ACPI_TIMER), src/soc/intel/alderlake/acpi.c (soc_fill_fadt names the timer all the same)")
+INTEL_PCH_NO_TMR_STS = ("coreboot/coreboot: src/soc/intel/common/block/pmc/Kconfig (USE_PM_ACPI_TIMER: 'software "
+                        "requiring TMR_STS ... will not work'), src/soc/intel/common/block/cpu/pm_timer_emulation.c")
 INTEL_PCH_DISABLED_READS = model(
     "a disabled timer's port reads all ones, as public Linux boot logs show ('PM-Timer failed consistency check "
     "(0xffffff)'); coreboot may turn on the CPU's microcode emulation of it instead "
@@ -257,5 +262,3 @@ INTEL_PCH_DISABLED_READS = model(
 AMD_FCH = ("coreboot/coreboot: src/soc/amd/picasso/include/soc/iomap.h (ACPI_IO_BASE 0x400, the timer at 0x408 on "
            "Picasso and later), src/soc/amd/picasso/acpi.c (acpi_fill_fadt: pm_tmr_len 4, ACPI_FADT_32BIT_TIMER)")
 XEN_FADT_FIX = "xen-project/xen: commit f325d2477e (acpi_parse_fadt trusts TMR_VAL_EXT, not the register's bit width)"
-WIDTH_MISMATCH = model("firmware that declares a 32-bit X_PM_TMR_BLK without TMR_VAL_EXT for a 24-bit timer: the "
-                       "normal encoding (QEMU q35 and coreboot write it), kept to show which readers trust the GAS")
