@@ -2,7 +2,8 @@
 
 The user's project has its own ``devices``, ``harness`` and ``asm`` packages
 (natural names in emulation work) and a folder of guests: one passing, one
-failing, one including a file from a sibling folder.  No conftest, no ``-p``.
+failing, one including a file from a sibling folder, which its ``pytest.ini``
+names as guests.  No conftest, no ``-p``.
 Then the sibling include changes and the verdict must change with it.
 
 The fresh virtual environment gets the wheel from pip; its dependencies
@@ -84,6 +85,7 @@ def user_project(root: Path) -> Path:
     (guests / "passes.asm").write_text(EXIT_WITH.format(code=0))
     (guests / "fails.asm").write_text(EXIT_WITH.format(code=7))
     (guests / "uses_common.asm").write_text('%include "../common/cfg.inc"\n' + EXIT_WITH.format(code="EXIT_CODE"))
+    (project / "pytest.ini").write_text("[pytest]\nharness_guests =\n    guests/*.asm\n")
     (project / "tests").mkdir()
     (project / "tests" / "test_own.py").write_text(USER_TEST)
     return project
