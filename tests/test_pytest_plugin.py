@@ -286,6 +286,7 @@ def test_the_command_line_s_options(harness_run):
 
 def test_the_test_s_own_options_over_them(harness_run):
     assert harness_run(IMAGE, ["--platform", "bhyve"]).config.platform == "bhyve"
+    assert harness_run(IMAGE, "--platform qemu --clock virtual").config.clock == "virtual"
 
 
 def test_a_configuration_as_given(harness_run):

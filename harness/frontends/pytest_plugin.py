@@ -42,6 +42,7 @@ the ``harness_run`` fixture, under the same options.
 from __future__ import annotations
 
 import fnmatch
+import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,7 +132,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     deselected = [item for item in items if isinstance(item, GuestItem) and item.platform is not None]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if item not in deselected]
+        items[:] = [item for item in items if not (isinstance(item, GuestItem) and item.platform is not None)]
 
 
 class GuestFile(pytest.File):
@@ -264,9 +265,10 @@ def record_run(item: pytest.Item, run: GuestRun) -> None:
 def harness_run(request: pytest.FixtureRequest) -> Callable[..., GuestRun]:
     """Run a guest of the test's own: ``harness_run(guest, options=(), **keywords)`` is ``run_guest``'s call.
 
-    Option strings go over the pytest command line's ``--harness-platform``
-    and ``--harness-clock``, which go over the guest's header; a
-    ``MachineConfig`` is used as given.  Each run is recorded in the JUnit
+    Option strings (a list, or one string as a header line writes them) go
+    over the pytest command line's ``--harness-platform`` and
+    ``--harness-clock``, which go over the guest's header; a ``MachineConfig``
+    is used as given.  Each run is recorded in the JUnit
     properties; without NASM the test is skipped (failed with
     ``--harness-require-nasm``).  The verdict is the test's to check.
     """
@@ -274,7 +276,11 @@ def harness_run(request: pytest.FixtureRequest) -> Callable[..., GuestRun]:
     from pmtimer_harness.tools.assembler import NasmNotFound
     from pmtimer_harness.tools.runner import run_guest
 
-    def run(guest: str | Path | bytes, options: Sequence[str] | MachineConfig = (), **keywords: object) -> GuestRun:
+    def run(
+        guest: str | Path | bytes, options: str | Sequence[str] | MachineConfig = (), **keywords: object
+    ) -> GuestRun:
+        if isinstance(options, str):
+            options = shlex.split(options)
         if not isinstance(options, MachineConfig):
             options = [*session_options(request.config), *options]
         try:
