@@ -1,7 +1,7 @@
 """Ctrl-C (SIGINT) stops a run within a second, prints the result so far and exits with status 130.
 
-Each guest first writes a byte to the console, which ``--trace`` prints as it
-happens: that line says the run has begun, and the signal is sent then.
+Each guest first writes a line to the console, which ``--trace`` prints as its
+newline is written: that line says the run has begun, and the signal is sent then.
 """
 
 import os
@@ -14,7 +14,7 @@ import pytest
 
 from tests.guests import default_ctrl_c, write_guest
 
-ANNOUNCE = "        mov al, '!'\n        out 0xE9, al\n"
+ANNOUNCE = "        mov al, '!'\n        out 0xE9, al\n        mov al, 10\n        out 0xE9, al\n"
 GUESTS = {
     "spinning": ANNOUNCE + "spin:   jmp spin\n",
     "sleeping in HLT": ANNOUNCE + """

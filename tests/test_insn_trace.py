@@ -52,6 +52,6 @@ def test_a_range_limits_the_trace_to_those_addresses():
 
 
 def test_port_accesses_are_interleaved_with_the_instructions():
-    _, lines = traced("hello.asm", limit=40)
-    out = next(i for i, line in enumerate(lines) if "DEBUGCON write" in line)
-    assert "out 0xe9, al" in lines[out - 1]
+    _, lines = traced("monotonic.asm", limit=40)
+    read = next(i for i, line in enumerate(lines) if "PM_TMR read" in line)
+    assert "in eax, dx" in lines[read - 1]

@@ -34,7 +34,7 @@ from pmtimer_harness.core.interrupts import DeliveryError, deliver, interrupts_e
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
 from pmtimer_harness.core.result import Report, RunResult, Verdict, exit_verdict
-from pmtimer_harness.core.trace import format_access
+from pmtimer_harness.core.trace import TracedAccess, Tracer, as_tracer
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.devices.ports import DeviceError
@@ -67,7 +67,7 @@ UC_FAULTS = {
     unicorn.UC_ERR_EXCEPTION: "unhandled CPU exception",
 }
 
-TraceSink = Callable[[str], None]
+TraceSink = Tracer | Callable[[str], None]  # a Tracer, or a function given each trace line as text
 AccessObserver = Callable[[PortAccess, int], None]  # every port access, with its time
 
 
@@ -106,7 +106,7 @@ class Machine:
         self.uc = new_cpu(config.mode)
         self.uc.mem_map(0, config.memory)
         self.source_map = source_map or {}
-        self._trace = trace
+        self._trace = as_tracer(trace)
         self.board = Board(
             config,
             on_exit=self._guest_exited,
@@ -122,6 +122,8 @@ class Machine:
         self.dispatch = self._make_dispatch()
         self.dispatch.on_internal_error = self._internal_error
         self._observer = observer
+        if self._trace is not None:
+            self._trace.check_devices(device.name for device in self.bus.devices)
         if trace is not None or observer is not None:
             self.dispatch.trace_with(self._trace_access)
         self.instruction_trace: InstructionTrace | None = None
@@ -240,6 +242,7 @@ class Machine:
                         begin = resume_address(self.uc, self.config.mode)
                         continue
                     wall_seconds = time.perf_counter() - began
+                    self._finish_trace()
                     stop = self._stop or self._classify_end(fault, wall_seconds)
                     return self._result(stop, wall_seconds)
         finally:
@@ -599,15 +602,24 @@ class Machine:
         source = self.source_map.get(instruction.address) if instruction else None
         register = self.bus.register_name(access.port)
         instructions = self.dispatch.instructions_at_access()
-        self._emit_trace(format_access(access, now_ns, instructions, instruction, source, register))
+        device = self.bus.claimant(access.port)
+        traced = TracedAccess(access, now_ns, instructions, device[0].name if device else None, register,
+                              instruction, source)
+        self._tracing(lambda trace: trace.access(traced))
 
     def _emit_trace(self, line: str) -> None:
+        self._tracing(lambda trace: trace.note(line))
+
+    def _finish_trace(self) -> None:
+        self._tracing(lambda trace: trace.finish())
+
+    def _tracing(self, step: Callable[[Tracer], None]) -> None:
         # Called from inside Unicorn's hooks, where an exception would be lost:
         # a trace sink that fails (a closed pipe) ends the run instead.
         if self._trace is None:
             return
         try:
-            self._trace(line)
+            step(self._trace)
         except Exception as error:
             self._trace = None
             reason = f"error: the trace output failed ({type(error).__name__}: {error}); the run was stopped"

@@ -11,6 +11,7 @@ from pmtimer_harness.frontends.commands.common import (
     count,
     report_run,
     trace_options,
+    traces_on_console,
     use_cache,
 )
 from pmtimer_harness.tools.assembler import assemble
@@ -46,14 +47,15 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    if args.snapshot is not None:
-        refuse_inputs(args.snapshot, guest_inputs(Path(args.guest), args))
-    trace, instructions = trace_options(args)
-    run = run_guest(
-        args.guest, args, trace=trace, instruction_trace=instructions,
-        show_progress=not args.trace and args.gdb is None, gdb_port=args.gdb,
-        snapshot_path=args.snapshot, save_at=args.save_at, use_cache=use_cache(args),
-    )
+    for output in (args.snapshot, args.trace_file):
+        if output is not None:
+            refuse_inputs(output, guest_inputs(Path(args.guest), args))
+    with trace_options(args) as (trace, instructions):
+        run = run_guest(
+            args.guest, args, trace=trace, instruction_trace=instructions,
+            show_progress=not traces_on_console(args) and args.gdb is None, gdb_port=args.gdb,
+            snapshot_path=args.snapshot, save_at=args.save_at, use_cache=use_cache(args),
+        )
     return report_run(run, args.json)
 
 
@@ -66,9 +68,11 @@ def guest_inputs(guest: Path, args: argparse.Namespace) -> list[Path]:
 
 
 def command_resume(args: argparse.Namespace) -> int:
-    trace, instructions = trace_options(args)
-    run = resume_snapshot(
-        args.file, trace=trace, instruction_trace=instructions, show_progress=not args.trace,
-        snapshot_path=args.snapshot, platform=args.platform,
-    )
+    if args.trace_file is not None:
+        refuse_inputs(args.trace_file, [args.file])
+    with trace_options(args) as (trace, instructions):
+        run = resume_snapshot(
+            args.file, trace=trace, instruction_trace=instructions, show_progress=not traces_on_console(args),
+            snapshot_path=args.snapshot, platform=args.platform,
+        )
     return report_run(run, args.json)
