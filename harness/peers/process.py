@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from pmtimer_harness.core.result import exit_verdict
+
 OUTPUT_LIMIT = 1 << 20  # bytes of console kept
 DIAGNOSTIC_LINES = 20  # last lines of standard error kept
 CHUNK = 1 << 16
@@ -48,7 +50,7 @@ class PeerRun:
     def verdict(self) -> str:
         # An exit code the guest wrote decides, even if the emulator had to be stopped after it (Bochs).
         if self.exit_code is not None:
-            return "pass" if self.exit_code == 0 else "fail"
+            return exit_verdict(self.exit_code).value
         return "timeout" if self.timed_out else "error"
 
 
