@@ -224,3 +224,11 @@ def test_version(capsys, flag):
     with pytest.raises(SystemExit) as stopped:
         main([flag])
     assert stopped.value.code == 0 and capsys.readouterr().out.startswith("pmtimer-harness ")
+
+
+def test_suite_a_file_that_is_not_a_guest_is_a_usage_error_in_a_document(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a guest\n")
+    assert main(["suite", str(write_guest(tmp_path, PASSING)), str(notes), "--tap"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("TAP version 13\nBail out! ") and "notes.txt: a guest is a NASM source" in out
