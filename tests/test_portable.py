@@ -35,3 +35,11 @@ def test_the_qemu_command_refuses_a_malformed_value_before_qemu_starts(tmp_path,
     guest = write_guest(tmp_path, EXIT_0, header="; portable: nope\n")
     assert main(["qemu", str(guest), "--json"]) == 2
     assert "'; portable:' takes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["run"], ["suite", "--json"], ["matrix", "--platforms", "acpi"]])
+def test_every_front_end_refuses_a_malformed_value_before_the_guest_runs(tmp_path, capsys, command):
+    guest = write_guest(tmp_path, EXIT_0, header="; portable: nope\n")
+    assert main([command[0], str(guest), *command[1:]]) == 2
+    out, err = capsys.readouterr()
+    assert "guest.asm:1: '; portable:' takes" in err and "pass" not in out

@@ -11,22 +11,17 @@ and one that runs on some peers but not on another names that one:
 
 Its runs there are reported as skipped, with the reason.  Any other value
 (``nope``, ``not qemuu``) is the user's mistake, refused naming the file and
-line: read loosely, it would skip runs, or run what was meant to be skipped.
+line (``tools/guest.py`` reads the value, for every front end): read loosely,
+it would skip runs, or run what was meant to be skipped.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES
-from pmtimer_harness.tools.guest import GuestError, is_source
-
-PORTABLE_TAG = "; portable:"
-PEERS = ("qemu", "bochs")  # the VMMs a guest boots in besides the harness
-# "no" or "not PEER", then the reason after a space, comma or colon: "nope" is neither.
-PORTABLE_VALUE = re.compile(r"(?:no|not\s+(?P<peer>[\w.-]+))(?:[\s,:]+(?P<reason>.*))?", re.IGNORECASE | re.DOTALL)
+from pmtimer_harness.tools.guest import PORTABLE_TAG, is_source, portable_declaration
 
 
 def portability(path: Path, peer: str = "qemu") -> str | None:
@@ -41,17 +36,7 @@ def portability(path: Path, peer: str = "qemu") -> str | None:
         stripped = line.strip()
         if not stripped.lower().startswith(PORTABLE_TAG):
             continue
-        refused, reason = _declaration(stripped[len(PORTABLE_TAG) :], f"{path}:{number}")
+        refused, reason = portable_declaration(stripped[len(PORTABLE_TAG) :], f"{path}:{number}")
         if refused in ("all", peer):
             return reason or ("marked not portable" if refused == "all" else f"marked not portable to {peer}")
     return None
-
-
-def _declaration(value: str, where: str) -> tuple[str, str]:
-    """(the peer refused, or "all"; the reason) from ``no, REASON`` or ``not PEER, REASON``."""
-    match = PORTABLE_VALUE.fullmatch(value.strip())
-    peer = match and (match["peer"] or "all").lower()
-    if peer is None or peer not in ("all", *PEERS):
-        raise GuestError(f"{where}: '; portable:' takes 'no, REASON' or 'not PEER, REASON' "
-                         f"(PEER one of {', '.join(PEERS)}), not {value.strip()!r}")
-    return peer, (match["reason"] or "").strip()

@@ -13,9 +13,12 @@ expects on a platform (``; expect: bhyve=error no-pm-timer=fail``): the
 matrix holds the guest to those, and the pytest plugin runs the guest on each
 platform named.  Each ``; variant: NAME OPTIONS`` line is one more
 machine pytest runs the guest on, as the item ``guest[NAME]``, with OPTIONS
-over the header's.  A platform that does not exist, one named twice, or a
-variant named as a platform the guest names is refused: each would run
-nothing, or two items under one name.  Raw ``.bin`` guests have no header.
+over the header's.  ``; portable: no, REASON`` or ``; portable: not PEER,
+REASON`` keeps the guest off the peers (``peers/portable.py``).  A platform
+that does not exist, one named twice, a variant named as a platform the guest
+names, or a ``; portable:`` value of another form is refused: each would run
+nothing, two items under one name, or what was meant to be skipped.  Raw
+``.bin`` guests have no header.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ BINARY_SUFFIXES = (".bin", ".img")
 OPTIONS_TAG = "; harness:"
 EXPECT_TAG = "; expect:"
 VARIANT_TAG = "; variant:"
+PORTABLE_TAG = "; portable:"
+PEERS = ("qemu", "bochs")  # the VMMs a guest boots in besides the harness
+# "no" or "not PEER", then the reason after a space, comma or colon: "nope" is neither.
+PORTABLE_VALUE = re.compile(r"(?:no|not\s+(?P<peer>[\w.-]+))(?:[\s,:]+(?P<reason>.*))?", re.IGNORECASE | re.DOTALL)
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
@@ -125,8 +132,20 @@ def read_header(path: Path) -> GuestHeader:
                     expect = _verdict(word, path, number)
         elif stripped.lower().startswith(VARIANT_TAG):
             variants.append(_variant(path, number, stripped[len(VARIANT_TAG) :], [name for name, _ in variants]))
+        elif stripped.lower().startswith(PORTABLE_TAG):
+            portable_declaration(stripped[len(PORTABLE_TAG) :], f"{path}:{number}")
     _check_item_names(path, variants, on_platform)
     return GuestHeader(tuple(options), expect, tuple(on_platform), tuple(variants))
+
+
+def portable_declaration(value: str, where: str) -> tuple[str, str]:
+    """(the peer refused, or "all"; the reason) from ``no, REASON`` or ``not PEER, REASON``."""
+    match = PORTABLE_VALUE.fullmatch(value.strip())
+    peer = match and (match["peer"] or "all").lower()
+    if peer is None or peer not in ("all", *PEERS):
+        raise GuestError(f"{where}: '; portable:' takes 'no, REASON' or 'not PEER, REASON' "
+                         f"(PEER one of {', '.join(PEERS)}), not {value.strip()!r}")
+    return peer, (match["reason"] or "").strip()
 
 
 def _check_platform(name: str, taken: list[str], path: Path, number: int) -> None:

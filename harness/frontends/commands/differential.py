@@ -15,9 +15,8 @@ from pmtimer_harness.frontends.commands.common import (
 )
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choices
 from pmtimer_harness.frontends.suite import guests_in
-from pmtimer_harness.peers.portable import PEERS, portability
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES
-from pmtimer_harness.tools.guest import checked_header
+from pmtimer_harness.tools.guest import PEERS, checked_header
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -43,7 +42,6 @@ def command_differential(args: argparse.Namespace) -> int:
     guests = guests_in(args.paths)
     for guest in guests:  # every header read before the first run: a mistake there costs no half-done table
         checked_header(guest)
-        portability(guest)
     configurations = setups(args.peer, args.machine, args.accel)
     for setup in configurations:
         setup.unavailable()  # a missing peer program: one line, before any run

@@ -20,7 +20,6 @@ from pmtimer_harness.frontends.commands.common import (
     stop_with,
 )
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choice
-from pmtimer_harness.peers.portable import PEERS
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES
 from pmtimer_harness.platform.fingerprint import (
     PROBE,
@@ -34,6 +33,7 @@ from pmtimer_harness.platform.fingerprint import (
     parse,
 )
 from pmtimer_harness.platform.profiles import PlatformError, profile
+from pmtimer_harness.tools.guest import PEERS
 
 MAX_FINGERPRINT_FILE = 1 << 20  # a saved fingerprint is about 1 KiB
 
