@@ -209,3 +209,11 @@ def test_a_qemu_that_does_not_list_its_accelerators_is_left_to_decide(tmp_path):
     program.chmod(0o755)
     assert offered_accels(str(program)) is None
     assert accel_missing("hvf", str(program)) is None
+
+
+def test_a_differential_tries_tcg_and_this_hosts_accelerator_unless_told():
+    from pmtimer_harness.frontends.cli import build_parser
+    from pmtimer_harness.peers.qemu import DEFAULT_ACCELS, HOST_ACCEL
+
+    args = build_parser("differential").parse_args(["differential"])
+    assert args.accel == list(DEFAULT_ACCELS) == ["tcg", HOST_ACCEL]  # kvm on Linux: no rows for hvf and whpx

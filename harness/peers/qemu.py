@@ -44,6 +44,8 @@ from pmtimer_harness.peers.process import DROP, KEEP, PeerProcess, PeerRun, run_
 QEMU_ENV = "HARNESS_QEMU"
 MACHINES = ("pc", "q35")
 ACCELS = ("tcg", "kvm", "hvf", "whpx")  # QEMU's own CPU, and the host's under Linux, macOS and Windows
+HOST_ACCEL = {"linux": "kvm", "darwin": "hvf", "win32": "whpx"}.get(sys.platform)
+DEFAULT_ACCELS = ("tcg", HOST_ACCEL) if HOST_ACCEL else ("tcg",)  # what a differential tries unless told
 ACCEL_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")  # a line of ``-accel help`` that names one
 ACCEL_QUERY_TIMEOUT_S = 10.0
 # QEMU's platform (the ``qemu`` profile: timer at 0x608, 24 bits wide, QEMU's

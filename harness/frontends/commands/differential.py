@@ -15,7 +15,7 @@ from pmtimer_harness.frontends.commands.common import (
 )
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choices
 from pmtimer_harness.frontends.suite import guests_in
-from pmtimer_harness.peers.qemu import ACCELS, MACHINES
+from pmtimer_harness.peers.qemu import ACCELS, DEFAULT_ACCELS, MACHINES
 from pmtimer_harness.tools.guest import PEERS, checked_header
 
 
@@ -27,8 +27,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                               help="guest sources, or folders whose .asm files are guests")
     differential.add_argument("--machine", type=choices(MACHINES), default=list(MACHINES),
                               help="QEMU machine types, comma-separated (default pc,q35)")
-    differential.add_argument("--accel", type=choices(ACCELS), default=list(ACCELS),
-                              help="accelerators, comma-separated (default tcg,kvm; kvm skipped where missing)")
+    differential.add_argument("--accel", type=choices(ACCELS), default=list(DEFAULT_ACCELS),
+                              help="accelerators, comma-separated: tcg, kvm, hvf, whpx (default tcg and this host's: "
+                                   "kvm on Linux, hvf on macOS, whpx on Windows; skipped where QEMU lacks it)")
     differential.add_argument("--peer", type=choices(PEERS), default=["qemu"],
                               help="peers, comma-separated: qemu (default), bochs")
     differential.add_argument("--json", action="store_true", help="print a JSON list, one row per guest and peer")
