@@ -112,3 +112,15 @@ def test_a_bad_port_list_is_a_usage_error(tmp_path, capsys, value):
     with pytest.raises(SystemExit) as stopped:
         main(["run", str(write_guest(tmp_path, SAY_HI_READ_AND_EXIT)), "--trace-ports", value])
     assert stopped.value.code == 2 and "--trace-ports" in capsys.readouterr().err
+
+
+def test_resume_traces_to_a_file_and_refuses_the_snapshot_it_reads(tmp_path, capsys):
+    save_here = "        out     0xF5, al        ; a snapshot, when this block ends\n        jmp     saved\nsaved:\n"
+    guest = write_guest(tmp_path, save_here + SAY_HI_READ_AND_EXIT)
+    snapshot, trace = tmp_path / "saved.snap", tmp_path / "t.jsonl"
+    assert main(["run", str(guest), "--snapshot", str(snapshot)]) == 0
+    saved = snapshot.read_bytes()
+    assert main(["resume", str(snapshot), "--trace-file", str(snapshot)]) == 2
+    assert snapshot.read_bytes() == saved and "an output must not replace an input" in capsys.readouterr().err
+    assert main(["resume", str(snapshot), "--trace-file", str(trace), "--trace-ports", "0x408"]) == 0
+    assert [json.loads(line)["register"] for line in trace.read_text().splitlines()] == ["PM_TMR"]
