@@ -144,11 +144,13 @@ def test_matrix_an_unknown_platform_in_a_header_is_a_json_document(tmp_path, cap
 
 
 @pytest.fixture
-def no_qemu_runs(monkeypatch):
+def without_qemu(monkeypatch):
+    """A QEMU that is never started: every row here is skipped or refused before a run."""
     monkeypatch.setattr(differential, "find_qemu", lambda: "qemu-system-x86_64")
 
 
-def test_differential_whose_every_run_was_skipped_is_status_77(tmp_path, capsys, no_qemu_runs):
+@pytest.mark.usefixtures("without_qemu")
+def test_differential_whose_every_run_was_skipped_is_status_77(tmp_path, capsys):
     guest = write_guest(tmp_path, PASSING, "; portable: no, the harness's own\n")
     assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg", "--json"]) == 77
     out, err = capsys.readouterr()
@@ -160,7 +162,8 @@ def test_differential_whose_every_run_was_skipped_is_status_77(tmp_path, capsys,
     (UNKNOWN_PLATFORM, "guest.asm:1: '; expect:' no platform 'xenn'"),
     ("; portable: nope\n", "guest.asm:1: '; portable:' takes 'no, REASON' or 'not PEER, REASON'"),
 ])
-def test_differential_a_bad_header_is_a_usage_error_before_any_run(tmp_path, capsys, no_qemu_runs, header, message):
+@pytest.mark.usefixtures("without_qemu")
+def test_differential_a_bad_header_is_a_usage_error_before_any_run(tmp_path, capsys, header, message):
     guest = write_guest(tmp_path, PASSING, header)
     assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg", "--json"]) == 2
     _error_document(capsys.readouterr().out, message)
