@@ -60,7 +60,8 @@ guest_main:
         mov     ebx, eax
         mov     ecx, MOVE_LOOPS         ; a few microseconds: two reads back to back may see one tick
 .let_it_move:
-        loop    .let_it_move
+        dec     ecx
+        jnz     .let_it_move
         in      eax, dx
         cmp     eax, ebx
         CHECK   ne, "the counter moves between two reads"  ; a port nothing answers would pass the rest
