@@ -33,8 +33,10 @@ from pmtimer_harness.core.result import RunResult, Verdict
 
 NO_LIMIT = 1 << 62
 CS_MODES = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
+# LOOP, LOOPE and LOOPNE are in none of the first five, only in BRANCH_RELATIVE: `loop $` is its own successor.
 CONTROL_TRANSFERS = (
     capstone.CS_GRP_JUMP, capstone.CS_GRP_CALL, capstone.CS_GRP_RET, capstone.CS_GRP_INT, capstone.CS_GRP_IRET,
+    capstone.CS_GRP_BRANCH_RELATIVE,
 )
 
 

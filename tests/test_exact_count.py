@@ -101,6 +101,24 @@ gdtr:   dw 0xFFFF
     assert_counts_exact(run)
 
 
+@pytest.mark.parametrize("loop", ["loop", "loope", "loopne"])
+def test_a_loop_instruction_that_jumps_to_itself_is_counted_each_time(tmp_path, loop):
+    # Capstone puts LOOP in no jump group: the reference once took its repeats for a block run twice.
+    run = counted(tmp_path, f"""
+        mov     ecx, 300
+        xor     ax, ax                  ; ZF set: loope repeats, loopne stops at once
+.again:
+        {loop}  .again
+        mov     dx, TIMER_PORT
+        in      eax, dx
+        mov     al, 0
+        out     0xF4, al
+""")
+    assert_counts_exact(run)
+    ran = {"loop": 300, "loope": 300, "loopne": 1}[loop]
+    assert run.plain.result.instructions == 2 + ran + 4
+
+
 @pytest.mark.parametrize("guest", bundled_guests(), ids=lambda path: path.name)
 def test_every_bundled_guest_is_counted_exactly(guest):
     _, config = guest_config(guest)
