@@ -192,6 +192,29 @@ def test_suite_runs_the_guests_in_a_folder_as_tap(tmp_path, capsys):
     assert lines[-1].startswith("ok 2 - ") and lines[-1].endswith("good.asm")
 
 
+def test_tap_shows_a_failing_guests_fail_lines_and_console_tail_and_a_skip_as_skip(tmp_path, capsys):
+    failing = write_guest(tmp_path, """
+        %include "report.inc"
+guest_main:
+        xor     eax, eax
+        CHECK   z, "zero is zero"
+        mov     eax, 1
+        test    eax, eax
+        CHECK   z, "one is zero"
+        FINISH
+""", name="failing.asm", header="")
+    skipping = write_guest(tmp_path, """
+        %include "report.inc"
+guest_main:
+        SKIP    "no timer here"
+        FINISH
+""", name="skipping.asm", header="; expect: skip\n")
+    assert main(["suite", str(failing), str(skipping), "--tap"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert '    - "FAIL: one is zero"' in lines and "  console_tail:" in lines
+    assert lines[-1].endswith("skipping.asm # SKIP no timer here")
+
+
 def test_suite_takes_files_and_prints_json(tmp_path, capsys):
     folder = users_folder(tmp_path)
     assert main(["suite", str(folder / "good.asm"), str(bundled("hello.asm")), "--json"]) == 0

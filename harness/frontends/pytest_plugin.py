@@ -210,6 +210,8 @@ class GuestItem(pytest.Item):
             raise GuestMismatch(run)
         if run.expect is Verdict.FAIL:
             pytest.xfail(failure_reason(run))
+        if run.expect is Verdict.SKIP:
+            pytest.skip(skip_reason(run))
 
     def repr_failure(self, excinfo, style=None):  # type: ignore[no-untyped-def]
         if isinstance(excinfo.value, GuestProblem):
@@ -248,6 +250,12 @@ def failure_reason(run: GuestRun) -> str:
         return f"expected fail, got fail (exit code {run.result.exit_code})"
     more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
     return f"expected fail: {failures[0]}{more}"
+
+
+def skip_reason(run: GuestRun) -> str:
+    """Why the guest did not apply here, in its words: its first SKIP line."""
+    skips = [line for line in run.result.console.splitlines() if line.startswith("SKIP:")]
+    return skips[0] if skips else "every test was skipped"
 
 
 def record_run(item: pytest.Item, run: GuestRun) -> None:

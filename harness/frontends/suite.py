@@ -65,11 +65,15 @@ def guests_in(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(guests))  # a guest named twice runs once
 
 
+TAP_FAILURES = 20  # FAIL lines in a failing guest's YAML block
+TAP_CONSOLE_TAIL = 10  # and the last console lines, as a CI log wants them beside the verdict
+
+
 def format_tap(runs: Sequence[SuiteRow]) -> str:
     """TAP version 13, as kvm-unit-tests' runner and CI systems read it: ``ok``/``not ok`` and a YAML block."""
     lines = ["TAP version 13", f"1..{len(runs)}"]
     for number, run in enumerate(runs, 1):
-        lines.append(f"{'ok' if run.as_expected else 'not ok'} {number} - {_tap_name(run)}")
+        lines.append(f"{'ok' if run.as_expected else 'not ok'} {number} - {_tap_name(run)}{_tap_directive(run)}")
         if isinstance(run, Unbuilt):
             lines += ["  ---", f"  expect: {run.expect.value}", f"  verdict: {Verdict.ERROR.value}",
                       f"  reason: {json.dumps(run.reason)}", "  ..."]
@@ -86,8 +90,24 @@ def format_tap(runs: Sequence[SuiteRow]) -> str:
         ]
         if result.report is not None:
             lines.append(f"  reason: {json.dumps(result.report.reason)}")
+        failures = [line for line in result.console.splitlines() if line.startswith(("FAIL:", "XPASS:"))]
+        if failures:
+            lines.append("  failures:")
+            lines += [f"    - {json.dumps(line)}" for line in failures[:TAP_FAILURES]]
+        tail = result.console.splitlines()[-TAP_CONSOLE_TAIL:]
+        if tail:
+            lines.append("  console_tail:")
+            lines += [f"    - {json.dumps(line)}" for line in tail]
         lines.append("  ...")
     return "\n".join(lines)
+
+
+def _tap_directive(run: SuiteRow) -> str:
+    """``# SKIP``, TAP's word for a test that did not apply, when the guest skipped as it expected to."""
+    if isinstance(run, Unbuilt) or not run.as_expected or run.result.verdict is not Verdict.SKIP:
+        return ""
+    skips = [line for line in run.result.console.splitlines() if line.startswith("SKIP:")]
+    return " # SKIP " + (skips[0].removeprefix("SKIP:").strip() if skips else "every test was skipped")
 
 
 def _tap_name(run: SuiteRow) -> str:
