@@ -78,8 +78,10 @@ def detail(profile: Profile, fingerprint: Fingerprint) -> str:
     lines = [f"{profile.name}: {profile.summary}", ""]
     width = max(len(HEADINGS[name]) for name in PROPERTIES)
     for name in PROPERTIES:
-        lines.append(f"  {HEADINGS[name]:<{width}}  {profile.shown(name)}")
-        lines.append(f"  {'':<{width}}    source: {shown_source(profile.sources[name])}")
+        shown = profile.shown(name)
+        lines.append(f"  {HEADINGS[name]:<{width}}  {shown}")
+        if shown != "-":  # a property the board does not have: the source that says so is given once, at port
+            lines.append(f"  {'':<{width}}    source: {shown_source(profile.sources[name])}")
     rows = expected_fingerprint(profile, fingerprint)
     field_width = max(len(row["field"]) for row in rows)
     value_width = max(len(row["value"]) for row in rows)
