@@ -19,6 +19,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+# The one place the version is stated: the build reads it (pyproject.toml's dynamic
+# version), so the installed metadata says the same.  Read back through
+# importlib.metadata it would cost every command about 40 ms of start-up.
 __version__ = "0.1.0"
 
 # name -> (module, attribute): what ``from pmtimer_harness import name`` gives.
