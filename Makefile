@@ -9,17 +9,17 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# Two stamps: running needs only the runtime dependencies; the test extra
-# (pytest, xdist, hypothesis, ruff, vulture, matplotlib) comes with the first make test.
+# Two stamps: running needs only the runtime dependencies; the dev extra
+# (pytest, xdist, hypothesis, ruff and vulture, matplotlib) comes with the first make test.
 RUN_STAMP := $(VENV)/.installed-run
 STAMP     := $(VENV)/.installed
 
-.PHONY: run test bench fuzz lint nasm qemu bochs clean
+.PHONY: run test bench fuzz lint nasm qemu bochs test-tools clean
 
 run: $(RUN_STAMP) nasm
 	$(PY) -m pmtimer_harness suite
 
-test: $(STAMP) nasm qemu bochs lint
+test: $(STAMP) test-tools lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP) nasm
@@ -50,48 +50,61 @@ $(RUN_STAMP): pyproject.toml
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# NASM assembles the guests.  apt-get installs it where that works (as root,
-# or through sudo); elsewhere the message says how.
+# apt-get installs what is missing where that works (as root, or through sudo):
+# one line says what, apt's own output goes to a log kept only when it fails.
+# $(1) is what the line names, $(2) the Debian packages.
+define apt_install
+if command -v apt-get >/dev/null 2>&1; then \
+  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+  log=$$(mktemp "$${TMPDIR:-/tmp}/pmtimer-harness-apt-get.XXXXXX"); \
+  echo "installing $(1) with apt-get ..."; \
+  if { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends $(2); } >"$$log" 2>&1; \
+  then rm -f "$$log"; else echo "apt-get failed; its output is in $$log"; fi; \
+fi
+endef
+
+HAVE_NASM  = command -v nasm >/dev/null 2>&1 || [ -n "$$HARNESS_NASM" ]
+HAVE_QEMU  = command -v qemu-system-x86_64 >/dev/null 2>&1 || [ -n "$$HARNESS_QEMU" ]
+HAVE_BOCHS = command -v bochs >/dev/null 2>&1 || [ -n "$$HARNESS_BOCHS" ]
+BOCHS_DEBS = bochs bochsbios vgabios bochs-term
+NASM_CHECK = $(HAVE_NASM) || { echo "NASM is required: Linux 'sudo apt-get install nasm', macOS 'brew install nasm', \
+  Windows 'choco install nasm' (or set HARNESS_NASM)."; exit 1; }
+QEMU_NOTE  = $(HAVE_QEMU) || echo "note: QEMU is not installed, the differential check will be skipped \
+  (Linux: apt-get install qemu-system-x86, macOS: brew install qemu, Windows: choco install qemu)"
+BOCHS_NOTE = $(HAVE_BOCHS) || echo "note: Bochs is not installed, its differential tests will be skipped \
+  (Debian/Ubuntu: apt-get install $(BOCHS_DEBS))"
+
+# NASM assembles the guests.
 nasm:
-	@command -v nasm >/dev/null 2>&1 || [ -n "$$HARNESS_NASM" ] || { \
-	  if command -v apt-get >/dev/null 2>&1; then \
-	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
-	    echo "installing NASM with apt-get"; \
-	    $$SUDO apt-get update -qq >/dev/null 2>&1; \
-	    $$SUDO apt-get install -y -qq nasm >/dev/null 2>&1 || true; \
-	  fi; \
-	  command -v nasm >/dev/null 2>&1 || { \
-	    echo "NASM is required: Linux 'sudo apt-get install nasm', macOS 'brew install nasm', Windows 'choco install nasm' (or set HARNESS_NASM)."; \
-	    exit 1; }; }
+	@$(HAVE_NASM) || { $(call apt_install,nasm,nasm); }
+	@$(NASM_CHECK)
 
-# QEMU runs the differential check (tests/test_qemu.py); without it those
-# tests are skipped, and say so.  apt-get installs it where that works.
+# QEMU and Bochs run the differential check (tests/test_qemu.py, tests/test_bochs.py);
+# without them those tests are skipped, and say so.
 qemu:
-	@command -v qemu-system-x86_64 >/dev/null 2>&1 || [ -n "$$HARNESS_QEMU" ] || { \
-	  if command -v apt-get >/dev/null 2>&1; then \
-	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
-	    echo "installing QEMU with apt-get (for the differential check)"; \
-	    $$SUDO apt-get update -qq >/dev/null 2>&1; \
-	    $$SUDO apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null 2>&1 || true; \
-	  fi; \
-	  command -v qemu-system-x86_64 >/dev/null 2>&1 || \
-	    echo "note: QEMU is not installed, the differential check will be skipped (Linux: apt-get install qemu-system-x86, macOS: brew install qemu, Windows: choco install qemu)"; }
+	@$(HAVE_QEMU) || { $(call apt_install,qemu,qemu-system-x86); }
+	@$(QEMU_NOTE)
 
-# Bochs is the differential check's second peer (tests/test_bochs.py); without
-# it those tests are skipped, and say so.  apt-get installs it where that works.
 bochs:
-	@command -v bochs >/dev/null 2>&1 || [ -n "$$HARNESS_BOCHS" ] || { \
-	  if command -v apt-get >/dev/null 2>&1; then \
-	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
-	    echo "installing Bochs with apt-get (for the differential check)"; \
-	    $$SUDO apt-get update -qq >/dev/null 2>&1; \
-	    $$SUDO apt-get install -y -qq --no-install-recommends bochs bochsbios vgabios bochs-term >/dev/null 2>&1 || true; \
-	  fi; \
-	  command -v bochs >/dev/null 2>&1 || \
-	    echo "note: Bochs is not installed, its differential tests will be skipped (Debian/Ubuntu: apt-get install bochs bochsbios vgabios bochs-term)"; }
+	@$(HAVE_BOCHS) || { $(call apt_install,bochs,$(BOCHS_DEBS)); }
+	@$(BOCHS_NOTE)
+
+# make test wants all three: one apt-get run for whichever are missing.
+test-tools:
+	@names=; debs=; \
+	$(HAVE_NASM) || { names="$$names nasm"; debs="$$debs nasm"; }; \
+	$(HAVE_QEMU) || { names="$$names qemu"; debs="$$debs qemu-system-x86"; }; \
+	$(HAVE_BOCHS) || { names="$$names bochs"; debs="$$debs $(BOCHS_DEBS)"; }; \
+	if [ -n "$$debs" ]; then \
+	  names=$$(echo $$names | sed 's/ /, /g'); \
+	  $(call apt_install,$$names,$$debs); \
+	fi
+	@$(NASM_CHECK)
+	@$(QEMU_NOTE)
+	@$(BOCHS_NOTE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
