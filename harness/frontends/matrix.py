@@ -14,17 +14,22 @@ refused something the guest did).  A cell that ended for a reason (an error, a
 timeout, a halt) carries a footnote number, and the reason is written once
 under the table.
 
-Every cell has a wall-clock budget, and under the virtual clock an instruction
-budget too; a guest whose header asks for the host clock has no instruction
-count, so it runs under the wall-clock budget alone.
+Every cell has a wall-clock budget (``--timeout``, else the matrix's), and
+under the virtual clock an instruction budget too; a cell on the host clock
+(the guest's header or the command line asks for it) has no instruction count,
+so it runs under the wall-clock budget alone.  The command line's other
+machine options (``--quirk``, ``--clock``, ``--io-ns``, ``--insn-ns``) apply to
+every cell, over the guest's header.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.platform.profiles import PROFILES, UnknownPlatform, profile
@@ -34,10 +39,15 @@ from pmtimer_harness.tools.guest import GuestHeader, checked_header
 from pmtimer_harness.tools.options import header_parser
 from pmtimer_harness.tools.runner import run_guest
 
+if TYPE_CHECKING:
+    from pmtimer_harness.frontends.progress import SuiteProgress
+
 # A guest that waits for a timer that never comes must not hold the matrix up:
-# every cell gets this budget unless the user names another.
+# every cell gets this budget (--timeout names another wall-clock budget).
 MATRIX_MAX_INSTRUCTIONS = 20_000_000
 MATRIX_TIMEOUT_S = 10.0
+NOTHING_GIVEN: Mapping[str, object] = MappingProxyType({})  # no machine options on the command line
+EVERY_PLATFORM = "all"  # --platforms all, as when none are named
 
 
 @dataclass
@@ -50,6 +60,7 @@ class Cell:
     expected: Verdict | None  # what the guest's header holds it to on this platform, or None
     reason: str = ""
     assembled: bool = True  # False: NASM rejected the source, so the guest never ran
+    wall_seconds: float = 0.0
 
     @property
     def unmet(self) -> bool:
@@ -62,6 +73,11 @@ class Cell:
         if note is not None:
             text += f" [{note}]"
         return text + (" !" if self.unmet else "")
+
+    @property
+    def outcome(self) -> str:
+        """The cell as a progress line shows it."""
+        return self.verdict + (" (NOT AS DECLARED)" if self.unmet else "")
 
     @property
     def note(self) -> str:
@@ -80,13 +96,16 @@ class Cell:
         }
 
 
-def budget(header: GuestHeader, options: Sequence[str] = ()) -> list[str]:
-    """The matrix's budget for a guest: seconds always, instructions only where they are counted."""
-    chosen = vars(header_parser().parse_args([*header.options, *options]))
-    seconds = ["--timeout", str(MATRIX_TIMEOUT_S)]
-    if chosen.get("clock") == "host":
+def budget(header: GuestHeader, given: Mapping[str, object] = NOTHING_GIVEN) -> dict[str, object]:
+    """The cell's budget: seconds always (``given``'s, else the matrix's), instructions only where they are counted.
+
+    ``given`` holds the machine options the command line named, by field.
+    """
+    seconds = {"timeout": given.get("timeout", MATRIX_TIMEOUT_S)}
+    clock = given.get("clock") or vars(header_parser().parse_args(list(header.options))).get("clock")
+    if clock == "host":
         return seconds
-    return ["--max-instructions", str(MATRIX_MAX_INSTRUCTIONS), *seconds]
+    return {"max_instructions": MATRIX_MAX_INSTRUCTIONS, **seconds}
 
 
 def held_to(header: GuestHeader, platform: str) -> Verdict | None:
@@ -96,13 +115,15 @@ def held_to(header: GuestHeader, platform: str) -> Verdict | None:
     return None
 
 
-def run_cell(guest: Path, platform: str, options: Sequence[str] = (), user_errors: tuple[type[Exception], ...] = ()
-             ) -> Cell:
+def run_cell(
+    guest: Path, platform: str, given: Mapping[str, object] = NOTHING_GIVEN,
+    user_errors: tuple[type[Exception], ...] = (), use_cache: bool | None = None,
+) -> Cell:
     header = checked_header(guest)
     expected = held_to(header, platform)
-    namespace = header_parser().parse_args([*budget(header, options), *options, "--platform", platform])
+    options = argparse.Namespace(**{**given, **budget(header, given), "platform": platform})
     try:
-        run = run_guest(guest, namespace)
+        run = run_guest(guest, options, use_cache=use_cache)
     except NasmNotFound:
         raise  # no guest can be built: the matrix cannot run at all
     except user_errors as error:  # the guest cannot be built for this platform
@@ -110,17 +131,25 @@ def run_cell(guest: Path, platform: str, options: Sequence[str] = (), user_error
         return Cell(guest, platform, Verdict.ERROR.value, None, "", expected, str(error), assembled)
     result = run.result
     reason = result.report.reason if result.report is not None else ""
-    return Cell(guest, platform, result.verdict.value, result.exit_code, result.console, expected, reason)
+    return Cell(guest, platform, result.verdict.value, result.exit_code, result.console, expected, reason,
+                wall_seconds=result.wall_seconds)
 
 
 def run_matrix(
-    guests: Sequence[Path], platforms: Sequence[str], options: Sequence[str] = (),
-    user_errors: tuple[type[Exception], ...] = (),
+    guests: Sequence[Path], platforms: Sequence[str], given: Mapping[str, object] = NOTHING_GIVEN,
+    user_errors: tuple[type[Exception], ...] = (), use_cache: bool | None = None,
+    progress: SuiteProgress | None = None,
 ) -> list[Cell]:
+    """Every guest on every platform, ``given`` (the command line's machine options, by field) over each header."""
     cells = []
     for guest in guests:
         for platform in platforms:
-            cells.append(run_cell(guest, platform, options, user_errors))
+            name = f"{shown_name(guest.name)} on {platform}"
+            if progress is not None:
+                progress.starting(name)
+            cells.append(run_cell(guest, platform, given, user_errors, use_cache))
+            if progress is not None:
+                progress.finished_item(name, cells[-1].outcome, cells[-1].wall_seconds)
             if cells[-1].verdict == Verdict.INTERRUPTED.value:
                 return cells  # Ctrl-C stops the matrix, not just the cell it fell on
     return cells
@@ -176,12 +205,16 @@ def _shown(cell: Cell | None, notes: dict[str, int]) -> str:
     return cell.shown(notes[cell.note] if cell.reason else None)
 
 
-def platforms_option(text: str) -> list[str]:
-    """``--platforms a,b``: each a platform that exists, each once, in the order given."""
+def platforms_option(text: str) -> list[str] | None:
+    """``--platforms a,b``: each a platform that exists, each once, in the order given; ``all`` (None): every one."""
     names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if names == [EVERY_PLATFORM]:
+        return None
     if not names:
         raise argparse.ArgumentTypeError(f"name at least one platform; the platforms are {', '.join(PROFILES)}")
     for name in names:
+        if name == EVERY_PLATFORM:
+            raise argparse.ArgumentTypeError(f"{EVERY_PLATFORM!r} stands alone: it is every platform")
         try:
             profile(name)
         except UnknownPlatform as error:

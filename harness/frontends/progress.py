@@ -1,5 +1,5 @@
-"""Progress: the suite's (a tqdm bar on a terminal, one plain line per guest
-elsewhere) and a long run's (a status line, on a terminal only).
+"""Progress: the suite's, the matrix's and the differential's (a tqdm bar on a
+terminal, one plain line per guest, cell or row elsewhere) and a long run's (a status line, on a terminal only).
 
 Both go to standard error, so the results table on standard output stays
 clean for a pipe or a file.  The status line is rewritten with a carriage
@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 
 class SuiteProgress:
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, unit: str = "guest") -> None:
         self.total = total
+        self.unit = unit
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty()
         self.done = 0
@@ -38,7 +39,7 @@ class SuiteProgress:
         if self.interactive:
             from tqdm import tqdm  # imported only where a bar is drawn: it costs start-up time
 
-            self._bar = tqdm(total=self.total, file=self.stream, unit="guest", leave=False)
+            self._bar = tqdm(total=self.total, file=self.stream, unit=self.unit, leave=False)
         return self
 
     def __exit__(
@@ -52,16 +53,16 @@ class SuiteProgress:
             self._bar.set_description(name)
 
     def finished(self, run: GuestRun) -> None:
+        verdict = run.result.verdict.value + ("" if run.as_expected else " (UNEXPECTED)")
+        self.finished_item(shown_name(run.guest.name), verdict, run.result.wall_seconds)
+
+    def finished_item(self, name: str, outcome: str, wall_seconds: float) -> None:
+        """One item done (a guest, a matrix cell, a differential row), ``outcome`` as its line says it."""
         self.done += 1
         if self._bar is not None:
             self._bar.update(1)
             return
-        verdict = run.result.verdict.value + ("" if run.as_expected else " (UNEXPECTED)")
-        print(
-            f"[{self.done}/{self.total}] {shown_name(run.guest.name)}: {verdict} in {run.result.wall_seconds:.2f} s",
-            file=self.stream,
-            flush=True,
-        )
+        print(f"[{self.done}/{self.total}] {name}: {outcome} in {wall_seconds:.2f} s", file=self.stream, flush=True)
 
 
 class RunProgress:
