@@ -155,7 +155,7 @@ def test_differential_whose_every_run_was_skipped_is_status_77(tmp_path, capsys)
     assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg", "--json"]) == 77
     out, err = capsys.readouterr()
     assert json.loads(out)[0]["skipped"] == "the harness's own"
-    assert err == "harness: note: every run was skipped; nothing was compared\n"
+    assert err.splitlines()[-1] == "harness: note: every run was skipped; nothing was compared"  # after the progress
 
 
 @pytest.mark.parametrize(("header", "message"), [

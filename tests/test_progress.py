@@ -1,13 +1,21 @@
 """Progress: plain lines off a terminal, a bar and a status line on one."""
 
 import io
+import json
+import sys
 
+import pytest
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.frontends.progress import RunProgress, SuiteProgress
+from pmtimer_harness.peers import differential
+from pmtimer_harness.peers.process import PeerRun
 from pmtimer_harness.tools.runner import run_guest
 
-from tests.guests import bundled
+from tests.guests import bundled, write_guest
+
+EXIT_0 = "        mov al, 0\n        out 0xF4, al\n"
 
 
 class Terminal(io.StringIO):
@@ -69,3 +77,33 @@ def test_the_status_line_is_rewritten_without_escape_codes_within_the_terminals_
     lines = shown.split("\r")[1:]
     assert lines[0].startswith("spin.bin: running") and all(len(line) <= 39 for line in lines)
     assert lines[-2:] == [" " * len(lines[-3].rstrip()), ""]  # the last one blanked, the cursor back at the start
+
+
+def test_the_matrix_draws_a_bar_on_a_terminal_and_no_cell_lines(tmp_path, monkeypatch, capsys):
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    guest = write_guest(tmp_path, EXIT_0, name="passing.asm")
+    assert main(["matrix", str(guest), "--platforms", "acpi,qemu", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert "cell/s" in terminal.getvalue() and "passing.asm on acpi: pass in" not in terminal.getvalue()
+
+
+@pytest.fixture
+def peer_that_passes(monkeypatch):
+    """A QEMU never started that 'ran' every guest to exit code 0 in half a second."""
+    monkeypatch.setattr(differential, "find_qemu", lambda: "qemu-system-x86_64")
+    monkeypatch.setattr(differential, "accel_missing", lambda accel, qemu: None)
+    monkeypatch.setattr(differential.PeerSetup, "run", lambda setup, guest, timeout_s, cancel: PeerRun(0, "", 0.5))
+
+
+@pytest.mark.usefixtures("peer_that_passes")
+def test_off_a_terminal_the_differential_writes_a_line_per_finished_row(tmp_path, capsys):
+    ran = write_guest(tmp_path, EXIT_0, name="ran.asm")
+    skipped = write_guest(tmp_path, EXIT_0, header="; portable: no, the harness's own\n", name="skipped.asm")
+    assert main(["differential", str(ran), str(skipped), "--machine", "pc", "--accel", "tcg", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [row["agree"] for row in json.loads(out)] == [True, None]
+    assert err.splitlines() == [
+        "[1/2] ran.asm on QEMU pc/tcg: agree in 0.50 s",
+        "[2/2] skipped.asm on QEMU pc/tcg: skipped (the harness's own) in 0.00 s",
+    ]

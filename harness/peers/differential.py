@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.core.result import RunResult, Verdict, check_lines
@@ -41,6 +42,9 @@ from pmtimer_harness.peers.qemu import (
     run_in_qemu,
 )
 from pmtimer_harness.tools.runner import run_guest
+
+if TYPE_CHECKING:
+    from pmtimer_harness.frontends.progress import SuiteProgress
 
 BOCHS_MACHINE, BOCHS_ACCEL = "i440fx", "emulated"
 
@@ -120,6 +124,20 @@ class Comparison:
             and checks(self.harness.console) == checks(self.peer_run.console)
         )
 
+    @property
+    def outcome(self) -> str:
+        """The row as a progress line shows it."""
+        if not self.ran:
+            return f"skipped ({self.skipped})"
+        return "agree" if self.agree else "DIFFER"
+
+    @property
+    def wall_seconds(self) -> float:
+        """What the row cost: the longer of the two runs, which went on at the same time."""
+        if self.harness is None or self.peer_run is None:
+            return 0.0
+        return max(self.harness.wall_seconds, self.peer_run.wall_seconds)
+
     def differences(self) -> list[str]:
         if self.harness is None or self.peer_run is None or self.agree:
             return []
@@ -198,8 +216,18 @@ def compare(
 
 def compare_all(
     guests: Iterable[Path], configurations: Sequence[PeerSetup], timeout_s: float = DEFAULT_TIMEOUT_S,
+    progress: SuiteProgress | None = None,
 ) -> list[Comparison]:
-    return [compare(guest, setup, timeout_s) for guest in guests for setup in configurations]
+    comparisons = []
+    for guest in guests:
+        for setup in configurations:
+            name = f"{guest.name} on {setup.label}"
+            if progress is not None:
+                progress.starting(name)
+            comparisons.append(compare(guest, setup, timeout_s))
+            if progress is not None:
+                progress.finished_item(name, comparisons[-1].outcome, comparisons[-1].wall_seconds)
+    return comparisons
 
 
 def format_comparisons(comparisons: Sequence[Comparison]) -> str:

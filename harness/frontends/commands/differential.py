@@ -38,6 +38,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 
 def command_differential(args: argparse.Namespace) -> int:
+    from pmtimer_harness.frontends.progress import SuiteProgress
     from pmtimer_harness.peers.differential import compare_all, format_comparisons, setups
 
     guests = guests_in(args.paths)
@@ -47,7 +48,8 @@ def command_differential(args: argparse.Namespace) -> int:
     for setup in configurations:
         setup.unavailable()  # a missing peer program: one line, before any run
     try:
-        comparisons = compare_all(guests, configurations, args.timeout)
+        with SuiteProgress(len(guests) * len(configurations), unit="run") as progress:
+            comparisons = compare_all(guests, configurations, args.timeout, progress)
     except KeyboardInterrupt:
         print(f"harness: {stop_signals.interrupted()}; the peers were stopped", file=sys.stderr)
         return INTERRUPTED_STATUS
