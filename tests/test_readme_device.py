@@ -1,0 +1,34 @@
+"""The README's own device (``class Answer``) has the methods the bus's ``Device`` protocol names, as it names them."""
+
+import inspect
+
+from pmtimer_harness.core.bus import Device
+
+from tests.test_readme import python_blocks
+
+PROTOCOL_METHODS = ("read", "write", "state", "restore")
+
+
+def readme_device() -> type:
+    (block,) = [block for block in python_blocks() if "class Answer" in block]
+    # The class alone: the rest of the example runs guests, which test_readme already does.
+    source = "from pmtimer_harness import PortWindow\n" + block[block.index("class Answer"):block.index("\n\nimage = ")]
+    namespace: dict[str, object] = {"__name__": "readme_example"}
+    exec(compile(source, "README.md", "exec"), namespace)
+    return namespace["Answer"]
+
+
+def parameter_names(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_the_readme_device_s_methods_take_what_the_protocol_gives():
+    answer = readme_device()
+    for method in PROTOCOL_METHODS:
+        assert parameter_names(getattr(answer, method)) == parameter_names(getattr(Device, method)), method
+
+
+def test_the_readme_device_saves_and_restores_through_a_snapshot_version():
+    answer = readme_device()()
+    assert isinstance(answer.state_version, int)
+    answer.restore(answer.state(now_ns=0), now_ns=0)
