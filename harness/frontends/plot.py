@@ -124,7 +124,9 @@ class TimerReads:
         else:
             step = signed_step(value, previous, self.width)
             kind = ReadKind.JUMP if off_trend(step, self.recent_steps) else ReadKind.ORDINARY
-            self.recent_steps = [*self.recent_steps[1 - TREND_STEPS:], step]
+            self.recent_steps.append(step)
+            if len(self.recent_steps) > TREND_STEPS:
+                del self.recent_steps[0]
             if step < 0:
                 kind = ReadKind.FAILED
         if value == ALL_ONES or value >> self.width:
@@ -221,12 +223,12 @@ def picture_format(output: Path, supported: dict[str, str]) -> str:
 
 
 def read_timer(guest: str | Path, options: argparse.Namespace | list[str],
-               use_cache: bool | None = None, limit: int = MAX_PLOT_POINTS) -> tuple[GuestRun, TimerReads]:
+               use_cache: bool | None = None) -> tuple[GuestRun, TimerReads]:
     """Run the guest and keep its timer reads: what the plot is drawn from."""
     _, config = guest_config(guest, options)
     if config.timer_port is None:
         raise NothingToPlot(f"platform {config.platform} has no PM timer to plot")
-    reads = TimerReads(config.timer_port, width=config.timer_width, limit=limit)
+    reads = TimerReads(config.timer_port, width=config.timer_width)
     run = run_guest(guest, options, observer=reads.observe, use_cache=use_cache)
     if not reads.times_ns:
         raise NothingToPlot(f"{Path(guest).name} never read the timer at port {config.timer_port:#x}")
