@@ -107,7 +107,7 @@ def test_a_64_bit_guest_is_a_skipped_row_and_nothing_compared_is_status_77(tmp_p
     assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg"]) == 77
     out, err = capsys.readouterr()
     assert "skipped  guest.asm starts in 64-bit mode" in out
-    assert err == "harness: note: every run was skipped; nothing was compared\n"
+    assert err.splitlines()[-1] == "harness: note: every run was skipped; nothing was compared"
 
 
 def test_a_differential_whose_every_row_was_skipped_exits_77(tmp_path, capsys, monkeypatch):
