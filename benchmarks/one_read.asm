@@ -1,6 +1,5 @@
 ; one_read.asm - the smallest useful guest: one timer read, then exit 0.
 ; The start-up benchmark (bench_startup.py) runs it as a process.
-; portable: yes
 
         bits 16
         org LOAD_ADDRESS
