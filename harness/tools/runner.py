@@ -16,8 +16,8 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,9 @@ from pmtimer_harness.tools.options import HeaderOptionError, header_parser, mach
 from pmtimer_harness.tools.output import output_target, shown
 
 IMAGE_NAME = "<image>"  # the name a guest given as bytes goes by in results
+
+# What watches a run while it goes (the command line's status line): made with the machine and the guest's name.
+RunWatcher = Callable[[Machine, str], AbstractContextManager[object]]
 
 
 @dataclass
@@ -63,7 +66,7 @@ def run_guest(
     instruction_trace: InstructionTraceOptions | None = None,
     timer_model: type[PmTimer] = PmTimer,
     pm1_model: type[Pm1Registers] = Pm1Registers,
-    show_progress: bool = False,
+    progress: RunWatcher | None = None,
     observer: AccessObserver | None = None,
     gdb_port: int | None = None,
     snapshot_path: Path | None = None,
@@ -76,6 +79,7 @@ def run_guest(
     exactly as given (the header's options are then not read; its
     ``; expect:`` line still is).  ``devices`` are attached to the port bus
     beside the machine's own.  ``use_cache`` None follows ``HARNESS_NO_CACHE``.
+    ``progress``, if given, watches the run (the command line's status line).
     """
     if save_at is not None and snapshot_path is None:
         raise ConfigError("--save-at needs --snapshot FILE: where to save")
@@ -91,7 +95,7 @@ def run_guest(
             machine.save_at(save_at)
         config = machine.config
         expect = header.expect_on(config.platform) if _platform_named(header, options, config) else header.expect
-        result = run_machine(machine, guest_path.name, show_progress)
+        result = run_machine(machine, guest_path.name, progress)
     # The labels folder is gone: gdb has read the script by now, or never will.
     if save_at is not None and machine.save_at_pending:
         ran = "" if result.instructions is None else f" after {result.instructions:,} instructions"
@@ -204,7 +208,7 @@ def resume_snapshot(
     *,
     trace: TraceSink | None = None,
     instruction_trace: InstructionTraceOptions | None = None,
-    show_progress: bool = False,
+    progress: RunWatcher | None = None,
     snapshot_path: Path | None = None,
     platform: str | None = None,
 ) -> GuestRun:
@@ -220,7 +224,7 @@ def resume_snapshot(
         raise SnapshotError(f"{snapshot}: {error}") from None
     if snapshot_path is not None:
         save_snapshots(machine, snapshot_path)
-    return GuestRun(snapshot, machine.config, Verdict.PASS, run_machine(machine, snapshot.name, show_progress))
+    return GuestRun(snapshot, machine.config, Verdict.PASS, run_machine(machine, snapshot.name, progress))
 
 
 def save_snapshots(machine: Machine, path: Path) -> None:
@@ -239,14 +243,9 @@ def save_snapshot(machine: Machine, path: Path) -> None:
     print(f"harness: note: snapshot written to {shown(path)}{when}", file=sys.stderr, flush=True)
 
 
-def run_machine(machine: Machine, name: str, show_progress: bool) -> RunResult:
-    """Run the machine, with a status line on a terminal if asked."""
-    if show_progress:
-        from pmtimer_harness.frontends.progress import RunProgress  # progress imports this module
-
-        with RunProgress(machine, name):
-            result = machine.run()
-    else:
+def run_machine(machine: Machine, name: str, progress: RunWatcher | None = None) -> RunResult:
+    """Run the machine, watched by ``progress`` if given."""
+    with nullcontext() if progress is None else progress(machine, name):
         result = machine.run()
     result.warnings[:0] = machine.warnings
     return result

@@ -18,7 +18,7 @@ from pmtimer_harness.tools.assembler import assemble
 from pmtimer_harness.tools.guest import is_source
 from pmtimer_harness.tools.options import add_machine_options, tcp_port
 from pmtimer_harness.tools.output import refuse_inputs
-from pmtimer_harness.tools.runner import guest_config, resume_snapshot, run_guest
+from pmtimer_harness.tools.runner import RunWatcher, guest_config, resume_snapshot, run_guest
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -53,7 +53,7 @@ def command_run(args: argparse.Namespace) -> int:
     with trace_options(args) as (trace, instructions):
         run = run_guest(
             args.guest, args, trace=trace, instruction_trace=instructions,
-            show_progress=not traces_on_console(args) and args.gdb is None, gdb_port=args.gdb,
+            progress=_status_line(args) if args.gdb is None else None, gdb_port=args.gdb,
             snapshot_path=args.snapshot, save_at=args.save_at, use_cache=use_cache(args),
         )
     return report_run(run, args.json)
@@ -72,7 +72,16 @@ def command_resume(args: argparse.Namespace) -> int:
         refuse_inputs(args.trace_file, [args.file])
     with trace_options(args) as (trace, instructions):
         run = resume_snapshot(
-            args.file, trace=trace, instruction_trace=instructions, show_progress=not traces_on_console(args),
+            args.file, trace=trace, instruction_trace=instructions, progress=_status_line(args),
             snapshot_path=args.snapshot, platform=args.platform,
         )
     return report_run(run, args.json)
+
+
+def _status_line(args: argparse.Namespace) -> RunWatcher | None:
+    """A long run's status line, unless a trace is printed where it would go."""
+    if traces_on_console(args):
+        return None
+    from pmtimer_harness.frontends.progress import RunProgress  # threads and the terminal: only a run that shows it
+
+    return RunProgress
