@@ -12,6 +12,7 @@ import pytest
 from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.frontends.commands import common
 from pmtimer_harness.peers import differential
+from pmtimer_harness.peers.process import PeerRun
 
 from tests.guests import write_guest
 
@@ -156,6 +157,30 @@ def test_differential_whose_every_run_was_skipped_is_status_77(tmp_path, capsys)
     out, err = capsys.readouterr()
     assert json.loads(out)[0]["skipped"] == "the harness's own"
     assert err.splitlines()[-1] == "harness: note: every run was skipped; nothing was compared"  # after the progress
+
+
+@pytest.fixture
+def peer_that_passes(monkeypatch):
+    """A QEMU never started that 'ran' every guest to exit code 0."""
+    monkeypatch.setattr(differential, "find_qemu", lambda: "qemu-system-x86_64")
+    monkeypatch.setattr(differential, "accel_missing", lambda accel, qemu: None)
+    monkeypatch.setattr(differential.PeerSetup, "run", lambda setup, guest, timeout_s, cancel: PeerRun(0, "", 0.1))
+
+
+@pytest.mark.usefixtures("peer_that_passes")
+def test_differential_a_guest_nasm_rejects_is_a_row_and_the_others_run(tmp_path, capsys):
+    guests = [write_guest(tmp_path, body, name=name)
+              for body, name in [(PASSING, "a.asm"), (REJECTED, "b.asm"), (PASSING, "c.asm")]]
+    command = ["differential", *map(str, guests), "--machine", "pc", "--accel", "tcg"]
+    assert main([*command, "--json"]) == common.FAIL_STATUS
+    rows = json.loads(capsys.readouterr().out)
+    assert [(row["agree"], row["harness_verdict"]) for row in rows] == [(True, "pass"), (False, "error"), (True, "pass")]
+    assert "b.asm:3: error: parser: instruction expected" in rows[1]["error"] and rows[1]["skipped"] is None
+    assert main(command) == common.FAIL_STATUS
+    table = capsys.readouterr().out.splitlines()
+    assert table[3].split()[:5] == ["b.asm", "QEMU", "pc/tcg", "error", "-"] and "ERROR" in table[3]
+    assert table[-2:] == ["2 of 2 runs agree; 0 skipped; 1 ERROR (not run)",
+                          f"  b.asm on QEMU pc/tcg: {rows[1]['error']}"]
 
 
 @pytest.mark.parametrize(("header", "message"), [

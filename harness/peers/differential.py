@@ -16,6 +16,8 @@ that cannot run here (no ``/dev/kvm``) gives skipped rows that say why, as
 does a guest the boot loader cannot start (``disk.py``: a 64-bit start, a
 place a PC has no RAM at); a guest that asks for 32-bit protected mode at its
 own address (``--mode 32 --load-address``) is started so on the peer too.
+A guest NASM rejects is an error row with NASM's message, never agreeing,
+and the other rows still run.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from pmtimer_harness.peers.qemu import (
     kvm_unavailable,
     run_in_qemu,
 )
+from pmtimer_harness.tools.assembler import AssemblyError
+from pmtimer_harness.tools.guest import GuestError
 from pmtimer_harness.tools.runner import run_guest
 
 if TYPE_CHECKING:
@@ -109,6 +113,7 @@ class Comparison:
     skipped: str | None = None  # why the guest was not run on the peer
     harness: RunResult | None = None
     peer_run: PeerRun | None = None
+    error: str | None = None  # why the guest could not be run at all (NASM's message, say)
 
     @property
     def ran(self) -> bool:
@@ -116,6 +121,8 @@ class Comparison:
 
     @property
     def agree(self) -> bool:
+        if self.error is not None:
+            return False
         if self.harness is None or self.peer_run is None:
             return True
         return (
@@ -127,9 +134,17 @@ class Comparison:
     @property
     def outcome(self) -> str:
         """The row as a progress line shows it."""
+        if self.error is not None:
+            return f"ERROR ({self.note})"
         if not self.ran:
             return f"skipped ({self.skipped})"
         return "agree" if self.agree else "DIFFER"
+
+    @property
+    def note(self) -> str:
+        """The error as the table gives it: its first line (NASM may write many; ``--json`` has them all)."""
+        lines = (self.error or "").strip().splitlines()
+        return lines[0] if lines else ""
 
     @property
     def wall_seconds(self) -> float:
@@ -155,9 +170,10 @@ class Comparison:
             "peer": self.setup.peer,
             "machine": self.setup.machine,
             "accel": self.setup.accel,
-            "agree": self.agree if self.ran else None,
+            "agree": self.agree if self.ran or self.error is not None else None,
             "skipped": self.skipped,
-            "harness_verdict": None,
+            "error": self.error,
+            "harness_verdict": Verdict.ERROR.value if self.error is not None else None,
             "harness_exit_code": None,
             "peer_verdict": None,
             "peer_exit_code": None,
@@ -183,10 +199,20 @@ def compare(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     timer_model: type[PmTimer] = PmTimer,
 ) -> Comparison:
-    """Run ``guest`` in the harness and on the peer at the same time, and compare."""
-    reason = portability(guest, setup.peer) or setup.unavailable() or boot_refusal(guest, setup.config)
-    if reason is not None:
-        return Comparison(guest, setup, skipped=reason)
+    """Run ``guest`` in the harness and on the peer at the same time, and compare.
+
+    A guest that cannot be built (NASM rejects it) is an error row: the other rows still run.
+    """
+    try:
+        reason = portability(guest, setup.peer) or setup.unavailable() or boot_refusal(guest, setup.config)
+        if reason is not None:
+            return Comparison(guest, setup, skipped=reason)
+        return _run_both(guest, setup, timeout_s, timer_model)
+    except (AssemblyError, GuestError) as error:
+        return Comparison(guest, setup, error=str(error))
+
+
+def _run_both(guest: Path, setup: PeerSetup, timeout_s: float, timer_model: type[PmTimer]) -> Comparison:
     peer: list[PeerRun] = []
     failure: list[BaseException] = []
     cancel = threading.Event()
@@ -233,6 +259,9 @@ def compare_all(
 def format_comparisons(comparisons: Sequence[Comparison]) -> str:
     rows = [("guest", "on", "harness", "peer", "", "note")]
     for item in comparisons:
+        if item.error is not None:
+            rows.append((item.guest.name, item.setup.label, Verdict.ERROR.value, "-", "ERROR", item.note))
+            continue
         if item.harness is None or item.peer_run is None:
             rows.append((item.guest.name, item.setup.label, "-", "-", "skipped", item.skipped or ""))
             continue
@@ -250,8 +279,11 @@ def format_comparisons(comparisons: Sequence[Comparison]) -> str:
     for item in comparisons:
         lines += [f"{item.guest.name} on {item.setup.label}: {difference}" for difference in item.differences()]
     ran = [item for item in comparisons if item.ran]
+    unbuilt = [item for item in comparisons if item.error is not None]
     differ = sum(not item.agree for item in ran)
     lines.append("")
     lines.append(f"{len(ran) - differ} of {len(ran)} runs agree" + (f", {differ} DIFFER" if differ else "")
-                 + f"; {len(comparisons) - len(ran)} skipped")
+                 + f"; {len(comparisons) - len(ran) - len(unbuilt)} skipped"
+                 + (f"; {len(unbuilt)} ERROR (not run)" if unbuilt else ""))
+    lines += [f"  {item.guest.name} on {item.setup.label}: {item.error}" for item in unbuilt]
     return "\n".join(lines)

@@ -57,6 +57,8 @@ def command_differential(args: argparse.Namespace) -> int:
         print(json.dumps([item.as_dict() for item in comparisons], indent=2))
     else:
         print(format_comparisons(comparisons))
+    if any(item.error is not None for item in comparisons):
+        return FAIL_STATUS  # a guest that could not be built: its rows say why
     if not any(item.ran for item in comparisons):
         # Nothing was compared, so nothing agreed: the rows above say why each was skipped.
         print("harness: note: every run was skipped; nothing was compared", file=sys.stderr)
