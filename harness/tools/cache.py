@@ -1,9 +1,9 @@
 """The assembly cache: NASM's output for a guest, kept until anything NASM read changes.
 
 An entry is one file, ``<key>.entry``, in the cache folder (``HARNESS_CACHE_DIR``,
-else the user cache folder: ``~/.cache/pmtimer-harness/nasm`` on Linux,
-``~/Library/Caches/pmtimer-harness/nasm`` on macOS,
-``%LOCALAPPDATA%\\pmtimer-harness\\nasm`` on Windows).  The key covers NASM's
+else the user cache folder as platformdirs finds it: ``$XDG_CACHE_HOME`` when
+absolute, else ``~/.cache``, on Linux; ``~/Library/Caches`` on macOS; the
+Local AppData known folder on Windows; then ``pmtimer-harness/nasm``).  The key covers NASM's
 version, the source's path and bytes, the include folders and the defines; the
 entry lists every file NASM read (its dependency output) with a digest of its
 content, and is used only while all of them still match.  So a guest that
@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,13 +65,11 @@ def folder() -> Path:
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return Path(configured)
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "pmtimer-harness" / "nasm"
+    import platformdirs  # imported only when a guest is assembled: it costs start-up time
+
+    # opinion=False: no "Cache" folder of platformdirs' own on Windows, so the folder is
+    # <user cache>/pmtimer-harness/nasm on every system.
+    return platformdirs.user_cache_path("pmtimer-harness", appauthor=False, opinion=False) / "nasm"
 
 
 def max_bytes() -> int:
