@@ -174,7 +174,9 @@ def test_differential_a_guest_nasm_rejects_is_a_row_and_the_others_run(tmp_path,
     command = ["differential", *map(str, guests), "--machine", "pc", "--accel", "tcg"]
     assert main([*command, "--json"]) == common.FAIL_STATUS
     rows = json.loads(capsys.readouterr().out)
-    assert [(row["agree"], row["harness_verdict"]) for row in rows] == [(True, "pass"), (False, "error"), (True, "pass")]
+    assert [(row["agree"], row["harness_verdict"]) for row in rows] == [
+        (True, "pass"), (False, "error"), (True, "pass"),
+    ]
     assert "b.asm:3: error: parser: instruction expected" in rows[1]["error"] and rows[1]["skipped"] is None
     assert main(command) == common.FAIL_STATUS
     table = capsys.readouterr().out.splitlines()

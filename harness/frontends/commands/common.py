@@ -20,7 +20,7 @@ from pmtimer_harness.tools.runner import GuestRun
 
 # Exit statuses, the same for every command (README, "Exit status").
 PASS_STATUS = 0
-FAIL_STATUS = 1  # a guest not as expected, or (suite, matrix, differential) one that could not be built: its row says why
+FAIL_STATUS = 1  # a guest not as expected, or one that could not be built (suite, matrix, differential: a row)
 USAGE_ERROR = 2  # the command cannot run: a bad option or header value, a missing or unusable file or program
 TIMEOUT_STATUS = 3  # timeout or halted
 ERROR_STATUS = 4  # an error verdict: the guest did something the machine refuses
