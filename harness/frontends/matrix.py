@@ -31,6 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from pmtimer_harness.columns import aligned
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.platform.profiles import PROFILES, UnknownPlatform, profile
 from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
@@ -164,8 +165,7 @@ def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
         [shown_name(guest.name), *(_shown(by_key.get((guest, platform)), notes) for platform in platforms)]
         for guest in guests
     ]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines = aligned(rows)
     unmet = [cell for cell in cells if cell.unmet]
     if notes:
         lines.append("")

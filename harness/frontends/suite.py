@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+from pmtimer_harness.columns import aligned
 from pmtimer_harness.core.result import Report, RunResult, Verdict, check_summary
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
@@ -145,17 +146,7 @@ def format_table(runs: Sequence[SuiteRow]) -> str:
             virtual,
             f"{result.wall_seconds:.2f} s",
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    numeric = {4, 5, 6, 7, 8}
-    lines = []
-    for index, row in enumerate(rows):
-        cells = [
-            cell.rjust(width) if column in numeric else cell.ljust(width)
-            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = aligned(rows, right={4, 5, 6, 7, 8}, rule=True)
     unexpected = sum(not run.as_expected for run in runs)
     lines.append("")
     summary = f"{len(runs) - unexpected} of {len(runs)} guests as expected"

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pmtimer_harness.columns import aligned
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.core.result import RunResult, Verdict, check_lines
 from pmtimer_harness.devices.pm_timer import PmTimer
@@ -270,12 +271,7 @@ def format_comparisons(comparisons: Sequence[Comparison]) -> str:
             "agree" if item.agree else "DIFFER",
             f"{len(checks(item.peer_run.console))} checks; peer {item.peer_run.wall_seconds:.2f} s",
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = []
-    for index, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
-        if index == 0:
-            lines.append("  ".join("-" * width for width in widths) + "  " + "-" * 4)
+    lines = aligned(rows, rule=True, free_last=True)
     for item in comparisons:
         lines += [f"{item.guest.name} on {item.setup.label}: {difference}" for difference in item.differences()]
     ran = [item for item in comparisons if item.ran]

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+from pmtimer_harness.columns import aligned
 
 PROBE = BUNDLED_GUESTS_DIR / "fingerprint.asm"
 
@@ -107,15 +108,9 @@ def format_table(fingerprint: Fingerprint) -> str:
 
 def format_comparison(first: Fingerprint, second: Fingerprint) -> str:
     rows = compare(first, second)
-    name_width = max(map(len, FIELDS))
-    first_width = max(len(first.source), *(len(row.first) for row in rows))
-    second_width = max(len(second.source), *(len(row.second) for row in rows))
-
-    def line(name: str, a: str, b: str, mark: str) -> str:
-        return f"  {name:<{name_width}}  {a:<{first_width}}  {b:<{second_width}}  {mark}".rstrip()
-
-    lines = [line("field", first.source, second.source, "")]
-    lines += [line(row.name, row.first, row.second, "" if row.agree else "differs") for row in rows]
+    table = [("field", first.source, second.source, "")]
+    table += [(row.name, row.first, row.second, "" if row.agree else "differs") for row in rows]
+    lines = ["  " + line for line in aligned(table, free_last=True)]
     agreeing = sum(row.agree for row in rows)
     lines.append(f"{agreeing} of {len(rows)} fields agree")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ profile, each with the property that decides it and that property's source.
 
 from __future__ import annotations
 
+from pmtimer_harness.columns import aligned
 from pmtimer_harness.platform.fingerprint import FIELDS, Fingerprint
 from pmtimer_harness.platform.profiles import MODEL, PROFILES, PROPERTIES, QUIRKS, UNVERIFIABLE, Profile
 from pmtimer_harness.platform.sources import is_model
@@ -39,11 +40,7 @@ def table() -> str:
     """One line per platform: name, port, width and the one-line summary."""
     rows = [("platform", "port", "width", "what it is")]
     rows += [(p.name, p.shown("port"), str(p.width) if p.has_timer else "-", p.summary) for p in PROFILES.values()]
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
-        for row in rows
-    ]
+    lines = aligned(rows, free_last=True)
     lines.append("")
     lines.append("quirks (--quirk NAME, repeatable): " + ", ".join(QUIRKS))
     lines.append("closed, so not profiled (what is known: docs/platforms.md): " + ", ".join(UNVERIFIABLE))
