@@ -10,6 +10,10 @@ ctypes layer (``uclib``, ``Uc._uch``), which is why pyproject pins unicorn to 2.
 The C API also takes hooks the binding refuses: Unicorn 2.1.4's library calls
 an instruction hook for RDTSC and RDTSCP, but the binding's ``hook_add``
 raises UC_ERR_ARG for them (``tsc.py``).
+
+The compiled fast path (``native.c``, built where a C compiler was found)
+registers its hooks through the same C API; ``native_counts`` hands it the
+engine and the addresses of the two functions it calls.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ import unicorn
 from unicorn import x86_const as x86
 from unicorn.unicorn_py3.arch.intel import HOOK_INSN_CPUID_CFUNC, HOOK_INSN_IN_CFUNC, HOOK_INSN_OUT_CFUNC
 from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, HOOK_MEM_ACCESS_CFUNC, uc_hook_h, uclib
+
+try:
+    from pmtimer_harness.core import _native
+except ImportError:  # built without a C compiler: the Python path runs
+    _native = None
 
 InHook = Callable[[int, int, int, int], int]  # (engine, port, width, user) -> value
 OutHook = Callable[[int, int, int, int, int], None]  # (engine, port, width, value, user)
@@ -80,3 +89,39 @@ class NativeHooks:
         status = uclib.uc_hook_del(self._uc._uch, handle)
         if status != unicorn.UC_ERR_OK:
             raise unicorn.UcError(status)
+
+
+def native_available() -> bool:
+    """Whether the compiled fast path is built and agrees with this libunicorn's constants."""
+    return _native is not None and (
+        _native.UC_HOOK_INSN,
+        _native.UC_HOOK_BLOCK,
+        _native.UC_X86_INS_IN,
+        _native.UC_X86_INS_OUT,
+        _native.UC_X86_INS_RDTSC,
+        _native.UC_X86_INS_RDTSCP,
+    ) == (
+        unicorn.UC_HOOK_INSN,
+        unicorn.UC_HOOK_BLOCK,
+        x86.UC_X86_INS_IN,
+        x86.UC_X86_INS_OUT,
+        x86.UC_X86_INS_RDTSC,
+        x86.UC_X86_INS_RDTSCP,
+    )
+
+
+def native_counts(uc: unicorn.Uc) -> object | None:
+    """A compiled ``Counts`` attached to ``uc``'s engine (``native.c``); None where there is none to use.
+
+    Whoever registers its hooks must keep it alive as long as the engine: the
+    hooks' user data is a pointer to it.
+    """
+    if not native_available():
+        return None
+    counts = _native.Counts()
+    counts.attach(_address(uc._uch), _address(uclib.uc_hook_add), _address(uclib.uc_emu_stop))
+    return counts
+
+
+def _address(pointer: object) -> int:
+    return ctypes.cast(pointer, ctypes.c_void_p).value or 0
