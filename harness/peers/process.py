@@ -7,8 +7,11 @@ read line by line and handed to a ``watch`` callback, which keeps the line as
 a diagnostic (only the last few are kept), drops it (a trace line it has
 read), or says that the run is over (Bochs never exits by itself).
 The emulator runs in its own process group, so that stopping it also stops
-its children (Debian's ``bochs`` runs ``bochs-bin``), and is killed at the
-deadline, when ``watch`` ends it, or when the caller is interrupted.
+its children (Debian's ``bochs`` runs ``bochs-bin``), and the group is killed
+at the deadline, when ``watch`` ends it, when the caller is interrupted, and
+after the emulator exits (a child left behind goes with it).  A group, not
+psutil's walk of the process tree: the group still holds a child whose parent
+is gone, and a child started while the tree is walked.
 """
 
 from __future__ import annotations
@@ -109,8 +112,7 @@ def run_watched(
         if not timed_out and not stopped_by_watch.is_set():
             timed_out = _wait(process, timeout_s - (time.perf_counter() - began))
     finally:
-        if process.poll() is None:
-            _kill(process)
+        _kill(process)
         for reader in readers:
             reader.join(timeout=5)
     returncode = None if timed_out or stopped_by_watch.is_set() else process.returncode
@@ -140,10 +142,15 @@ def _wait(process: subprocess.Popen[bytes], remaining_s: float) -> bool:
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
-    # SIGTERM is not enough for Bochs (its bochs-bin child keeps running): kill the group.
+    """Stop the emulator and everything it started, whether or not the emulator itself has exited."""
     if sys.platform == "win32":
-        process.kill()
+        # QEMU and Bochs run as one process there: the process is the tree.
+        if process.poll() is None:
+            process.kill()
     else:
-        with contextlib.suppress(ProcessLookupError):
+        # The group, not the process: SIGTERM is not enough for Bochs, and its bochs-bin child may
+        # outlive the bochs script that started it, holding the pipes open.  An empty group is
+        # ProcessLookupError.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
     process.wait()
