@@ -23,6 +23,7 @@ test: $(STAMP) test-tools lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP) nasm
+	$(PY) benchmarks/bench_loop.py
 	$(PY) benchmarks/bench_port_read.py
 	$(PY) benchmarks/bench_tsc_read.py
 	$(PY) benchmarks/bench_startup.py
