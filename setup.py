@@ -37,8 +37,7 @@ class OptionalBuildExt(build_ext):
 
     @staticmethod
     def _say_fallback(error: Exception) -> None:
-        reason = str(error).strip().splitlines()[-1:] or [type(error).__name__]
-        print(f"pmtimer-harness: the C fast path was not built ({reason[0]}); the Python path will run",
+        print(f"pmtimer-harness: the C fast path was not built ({type(error).__name__}); the Python path will run",
               file=sys.stderr)
 
 
