@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(not native_available(), reason="the C extension 
 LOAD = 0x1000
 RESULTS = 0x3000
 TIMER = 0x408
+NEVER = 1 << 127  # a count no run reaches
 
 
 def loop_guest(iterations: int) -> bytes:
@@ -57,7 +58,7 @@ class Guest:
         self.code = code
         self.counts = native_counts(self.uc)
         self.counts.block = EMPTY_BLOCK
-        self.counts.next_check = 1 << 40
+        self.counts.next_check = NEVER
         self.blocks: dict[int, Block] = {}
         self.python_blocks = 0
         self.python_reads: list[tuple[int, int]] = []
@@ -225,13 +226,21 @@ def test_a_time_reader_whose_arithmetic_would_overflow_is_refused() -> None:
     assert counts.time_readers == ()
 
 
+def test_counts_are_made_with_the_clock_s_rates_and_no_check_point() -> None:
+    from pmtimer_harness.core import _native
+
+    counts = _native.Counts(3, io_ns=1000)
+    assert (counts.insn_ns, counts.io_ns, counts.next_check, counts.retired, counts.idle_ns) == (3, 1000, NEVER, 0, 0)
+    assert _native.Counts(next_check=5).next_check == 5
+
+
 def test_counts_take_any_int_and_give_it_back() -> None:
     from pmtimer_harness.core import _native
 
     counts = _native.Counts()
     for value in (0, -5, (1 << 63) - 1, 1 << 63, -(1 << 100), 1 << 127):
-        counts.idle_ns = value
-        assert counts.idle_ns == value
+        counts.idle_ns = counts.next_check = value
+        assert counts.idle_ns == counts.next_check == value
     with pytest.raises(TypeError):
         counts.retired = 1.5
 

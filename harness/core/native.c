@@ -60,8 +60,10 @@ typedef int (*uc_emu_stop_fn)(uc_engine *uc);
 #define MAX_TIME_READERS 8
 
 /* A count Python may set to any int: one that does not fit 64 bits is kept
- * as a Python int in ``big``, and while any count is big every hook defers
- * to Python. */
+ * as a Python int in ``big``, and while any count but next_check is big every
+ * hook defers to Python.  A big next_check keeps, in ``value``, the 64-bit
+ * number nearest to it: compared with a 64-bit count, it gives the same
+ * answer (NEVER, 2**127, is never reached). */
 typedef struct {
     int64_t value;
     PyObject *big;
@@ -85,7 +87,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     Count retired, port_accesses, port_writes, idle_ns, insn_ns, io_ns, next_check, ordinal;
-    int big_counts;          /* how many counts are big */
+    int big_counts;          /* how many counts but next_check are big */
     BlockInfo current;       /* current.block is borrowed: owned by the cache or by ``held`` */
     PyObject *held;          /* keeps the current block alive when no cache slot does */
     PyObject *hooked_big;    /* hooked_index as Python set it, when n_hooked is -1 */
@@ -207,7 +209,8 @@ static int block_counted_here(Counts *self, uint64_t address, uint32_t size)
 {
     BlockInfo *current = &self->current;
     int again = current->address == address && current->size == size;
-    if (self->big_counts || (!again && current->address <= address && address - current->address < current->size))
+    if (self->big_counts || self->retired.value < 0 ||
+        (!again && current->address <= address && address - current->address < current->size))
         return 0;
     if (current->icount > INT64_MAX - self->retired.value)
         return 0;
@@ -525,13 +528,14 @@ static int set_count(Counts *self, PyObject *value, void *offset)
     long long small = PyLong_AsLongLongAndOverflow(value, &overflow);
     if (small == -1 && PyErr_Occurred())
         return -1;
-    self->big_counts -= count->big != NULL;
+    int counted = count != &self->next_check;
+    self->big_counts -= counted && count->big != NULL;
     Py_CLEAR(count->big);
     if (overflow) {
         count->big = Py_NewRef(value);
-        self->big_counts += 1;
+        self->big_counts += counted;
     }
-    count->value = overflow ? 0 : small;
+    count->value = overflow > 0 ? INT64_MAX : overflow < 0 ? INT64_MIN : small;
     return 0;
 }
 
@@ -669,12 +673,8 @@ static PyGetSetDef Counts_getset[] = {
 
 /* --- the type and the module -------------------------------------------- */
 
-static PyObject *Counts_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+static PyObject *Counts_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
 {
-    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "Counts() takes no arguments");
-        return NULL;
-    }
     Counts *self = (Counts *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
@@ -686,6 +686,30 @@ static PyObject *Counts_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     self->held = Py_NewRef(Py_None);
     self->current.block = Py_None;
     return (PyObject *)self;
+}
+
+/* Counts(insn_ns=0, io_ns=0, next_check=NEVER), as core/timekeeping.py's Counts. */
+static int Counts_init(Counts *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"insn_ns", "io_ns", "next_check", NULL};
+    PyObject *insn_ns = NULL, *io_ns = NULL, *next_check = NULL, *never = NULL;
+    int status = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOO:Counts", keywords, &insn_ns, &io_ns, &next_check))
+        return -1;
+    if (next_check == NULL) {
+        PyObject *one = PyLong_FromLong(1), *bits = PyLong_FromLong(127);
+        never = one && bits ? PyNumber_Lshift(one, bits) : NULL;  /* NEVER: 2**127 */
+        Py_XDECREF(one);
+        Py_XDECREF(bits);
+        if (never == NULL)
+            return -1;
+    }
+    if ((insn_ns != NULL && set_count(self, insn_ns, (void *)offsetof(Counts, insn_ns)) < 0) ||
+        (io_ns != NULL && set_count(self, io_ns, (void *)offsetof(Counts, io_ns)) < 0) ||
+        set_count(self, next_check ? next_check : never, (void *)offsetof(Counts, next_check)) < 0)
+        status = -1;
+    Py_XDECREF(never);
+    return status;
 }
 
 static int Counts_traverse(Counts *self, visitproc visit, void *arg)
@@ -753,6 +777,7 @@ static PyTypeObject CountsType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = Counts_doc,
     .tp_new = Counts_new,
+    .tp_init = (initproc)Counts_init,
     .tp_traverse = (traverseproc)Counts_traverse,
     .tp_clear = (inquiry)Counts_clear,
     .tp_dealloc = (destructor)Counts_dealloc,
