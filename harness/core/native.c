@@ -53,6 +53,14 @@ typedef int (*uc_emu_stop_fn)(uc_engine *uc);
 #define UC_X86_INS_RDTSC 608
 #define UC_X86_INS_RDTSCP 609
 
+/* The hooks' slow paths (calling Python) are kept out of line, so that the
+ * fast paths need no stack frame. */
+#if defined(_MSC_VER)
+#define OUT_OF_LINE __declspec(noinline)
+#else
+#define OUT_OF_LINE __attribute__((noinline))
+#endif
+
 /* --- the state -------------------------------------------------------- */
 
 #define MAX_HOOKED 16        /* port and TSC instructions a block may have and still be counted here */
@@ -88,6 +96,7 @@ typedef struct {
     PyObject_HEAD
     Count retired, port_accesses, port_writes, idle_ns, insn_ns, io_ns, next_check, ordinal;
     int big_counts;          /* how many counts but next_check are big */
+    int64_t limit;           /* see update_limit */
     BlockInfo current;       /* current.block is borrowed: owned by the cache or by ``held`` */
     PyObject *held;          /* keeps the current block alive when no cache slot does */
     PyObject *hooked_big;    /* hooked_index as Python set it, when n_hooked is -1 */
@@ -202,40 +211,51 @@ static BlockInfo *cache_slot(Counts *self, uint64_t address)
     return &self->cache[(address ^ (address >> 11) ^ (address >> 22)) & (CACHE_SLOTS - 1)];
 }
 
+/* The count below which the current block may be counted here: counting it
+ * then stays short of the check point (and of 2**63).  Kept up to date by
+ * whatever changes the check point, the current block or a count's size. */
+static void update_limit(Counts *self)
+{
+    int64_t next_check = self->next_check.value, icount = self->current.icount;
+    self->limit = self->big_counts || next_check < INT64_MIN + icount ? INT64_MIN : next_check - icount;
+}
+
 /* VirtualDispatch.on_block's common case: the block runs again, or a known
  * block follows, and the check point is not reached.  Anything else is
  * Python's, with nothing changed. */
 static int block_counted_here(Counts *self, uint64_t address, uint32_t size)
 {
     BlockInfo *current = &self->current;
-    int again = current->address == address && current->size == size;
-    if (self->big_counts || self->retired.value < 0 ||
-        (!again && current->address <= address && address - current->address < current->size))
+    int64_t retired = self->retired.value;
+    if (retired >= self->limit)
         return 0;
-    if (current->icount > INT64_MAX - self->retired.value)
-        return 0;
-    int64_t retired = self->retired.value + current->icount;
-    if (retired >= self->next_check.value)
-        return 0;
-    if (!again) {
+    if (current->address != address || current->size != size) {
+        if (current->address <= address && address - current->address < current->size)
+            return 0;  /* back inside the block that ran: Python looks for an unheard store */
         BlockInfo *known = cache_slot(self, address);
         if (known->block == NULL || known->address != address || known->size != size)
             return 0;
+        self->retired.value = retired + current->icount;
         *current = *known;
+        update_limit(self);
+    } else {
+        self->retired.value = retired + current->icount;
     }
-    self->retired.value = retired;
     self->ordinal.value = 0;
     return 1;
 }
 
-static void hook_block(uc_engine *engine, uint64_t address, uint32_t size, void *user)
+static OUT_OF_LINE void block_to_python(Counts *self, uint64_t address, uint32_t size)
 {
-    Counts *self = user;
-    if (block_counted_here(self, address, size))
-        return;
     PyGILState_STATE gil = PyGILState_Ensure();
     call_python(self, self->on_block, Py_BuildValue("(KI)", (unsigned long long)address, size));
     PyGILState_Release(gil);
+}
+
+static void hook_block(uc_engine *engine, uint64_t address, uint32_t size, void *user)
+{
+    if (!block_counted_here(user, address, size))
+        block_to_python(user, address, size);
 }
 
 static TimeReader *time_reader(Counts *self, uint64_t key)
@@ -263,16 +283,20 @@ static int read_here(Counts *self, uint32_t port, int width, uint32_t *value)
     return 1;
 }
 
-static uint32_t hook_in(uc_engine *engine, uint32_t port, int width, void *user)
+static OUT_OF_LINE uint32_t read_in_python(Counts *self, uint32_t port, int width)
 {
-    Counts *self = user;
-    uint32_t value;
-    if (read_here(self, port, width, &value))
-        return value;
     PyGILState_STATE gil = PyGILState_Ensure();
-    value = (uint32_t)call_python(self, self->on_in, Py_BuildValue("(Ii)", port, width));
+    uint32_t value = (uint32_t)call_python(self, self->on_in, Py_BuildValue("(Ii)", port, width));
     PyGILState_Release(gil);
     return value;
+}
+
+static uint32_t hook_in(uc_engine *engine, uint32_t port, int width, void *user)
+{
+    uint32_t value;
+    if (read_here(user, port, width, &value))
+        return value;
+    return read_in_python(user, port, width);
 }
 
 static void hook_out(uc_engine *engine, uint32_t port, int width, uint32_t value, void *user)
@@ -536,6 +560,7 @@ static int set_count(Counts *self, PyObject *value, void *offset)
         self->big_counts += counted;
     }
     count->value = overflow > 0 ? INT64_MAX : overflow < 0 ? INT64_MIN : small;
+    update_limit(self);
     return 0;
 }
 
@@ -558,6 +583,7 @@ static int set_block(Counts *self, PyObject *block, void *Py_UNUSED(closure))
         return -1;
     Py_XSETREF(self->held, Py_NewRef(block));
     self->current = info;
+    update_limit(self);
     return 0;
 }
 
@@ -685,6 +711,7 @@ static PyObject *Counts_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObj
     }
     self->held = Py_NewRef(Py_None);
     self->current.block = Py_None;
+    update_limit(self);
     return (PyObject *)self;
 }
 
