@@ -7,7 +7,7 @@ names as guests.  No conftest, no ``-p``.
 Then the sibling include changes and the verdict must change with it.
 
 The fresh virtual environment gets the wheel from pip; its dependencies
-(unicorn, capstone, tqdm, pytest) come from this environment's site-packages
+(unicorn, capstone, tqdm, platformdirs, pytest) come from this environment's site-packages
 through a ``.pth`` line, so the test needs no network and no second download.
 """
 
