@@ -1,9 +1,10 @@
 """The assembly cache: NASM's output for a guest, kept until anything NASM read changes.
 
 An entry is one file, ``<key>.entry``, in the cache folder (``HARNESS_CACHE_DIR``,
-else the user cache folder as platformdirs finds it: ``$XDG_CACHE_HOME`` when
-absolute, else ``~/.cache``, on Linux; ``~/Library/Caches`` on macOS; the
-Local AppData known folder on Windows; then ``pmtimer-harness/nasm``).  The key covers NASM's
+else the user cache folder as platformdirs finds it: ``$XDG_CACHE_HOME`` on
+Linux and macOS when it is an absolute path, else ``~/.cache`` on Linux and
+``~/Library/Caches`` on macOS; the Local AppData folder on Windows; then
+``pmtimer-harness/nasm``).  The key covers NASM's
 version, the source's path and bytes, the include folders and the defines; the
 entry lists every file NASM read (its dependency output) with a digest of its
 content, and is used only while all of them still match.  So a guest that
