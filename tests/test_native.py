@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pmtimer_harness.core.blocks import EMPTY_BLOCK, Block, decode_block
 from pmtimer_harness.core.bus import route_key
 from pmtimer_harness.core.native_hooks import native_available, native_counts
-from pmtimer_harness.devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, PmTimer
+from pmtimer_harness.devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, PmTimer, TimeBase
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the C extension is not built here")
 
@@ -215,11 +215,20 @@ def test_a_time_reader_at_the_boundaries(now_ns: int) -> None:
     )
 
 
-def test_a_time_reader_whose_arithmetic_would_overflow_is_refused() -> None:
+@given(now_ns=st.integers(0, (1 << 64) - 1))
+def test_a_time_reader_whose_product_needs_128_bits_is_exact(now_ns: int) -> None:
     from pmtimer_harness.core import _native
 
-    with pytest.raises(ValueError, match="numerator"):
-        _native.time_read(0, 1 << 40, 1 << 40, 0xFFFF_FFFF, 1)
+    bhyve = TimeBase(numerator=1 << 32, denominator=NS_PER_SECOND * 1199)  # platform/profiles.py, BHYVE_TIME
+    timer = PmTimer(time_base=bhyve)
+    assert _native.time_read(0, bhyve.numerator, bhyve.denominator, timer.mask, now_ns) == timer.read(
+        TIMER, 4, now_ns
+    )
+
+
+def test_a_time_reader_with_no_denominator_is_refused() -> None:
+    from pmtimer_harness.core import _native
+
     counts = _native.Counts()
     with pytest.raises(ValueError, match="denominator"):
         counts.time_readers = ((1, 0, 1, 0, 0xFF),)

@@ -90,6 +90,8 @@ typedef struct {
 typedef struct {
     uint64_t key;            /* port << 3 | width, as core/bus.py's route_key */
     uint64_t start, numerator, denominator, mask;
+    int narrow;              /* numerator * denominator < 2**64: 64-bit arithmetic is exact */
+    int exact;               /* this build computes it exactly (else Python answers the read) */
 } TimeReader;
 
 typedef struct {
@@ -129,14 +131,30 @@ static int mul_u64(uint64_t a, uint64_t b, uint64_t *out)
     return 1;
 }
 
+#if defined(__SIZEOF_INT128__)
+#define WIDE_PRODUCTS 1
+#else
+#define WIDE_PRODUCTS 0  /* MSVC, 32-bit targets: readers that need 128 bits go to Python */
+#endif
+
+/* floor(r * numerator / denominator) for r < denominator: less than numerator, so it fits. */
+static uint64_t scaled(const TimeReader *reader, uint64_t r)
+{
+#if WIDE_PRODUCTS
+    if (!reader->narrow)
+        return (uint64_t)((unsigned __int128)r * reader->numerator / reader->denominator);
+#endif
+    return r * reader->numerator / reader->denominator;
+}
+
 /* (start + now_ns * numerator // denominator) & mask, for every 64-bit now_ns.
  * now_ns = q * denominator + r splits the product: q * numerator is only
- * needed modulo 2**64 (mask < 2**64), and r * numerator fits because the
- * reader was accepted only if denominator * numerator does. */
+ * needed modulo 2**64 (mask < 2**64), and r * numerator / denominator is
+ * computed exactly (scaled). */
 static uint64_t time_value(const TimeReader *reader, uint64_t now_ns)
 {
     uint64_t q = now_ns / reader->denominator, r = now_ns % reader->denominator;
-    uint64_t ticks = q * reader->numerator + r * reader->numerator / reader->denominator;
+    uint64_t ticks = q * reader->numerator + scaled(reader, r);
     return (reader->start + ticks) & reader->mask;
 }
 
@@ -272,7 +290,7 @@ static int read_here(Counts *self, uint32_t port, int width, uint32_t *value)
     TimeReader *reader = time_reader(self, (uint64_t)port << 3 | (uint64_t)width);
     int64_t ordinal = self->ordinal.value;
     uint64_t now_ns;
-    if (reader == NULL || self->big_counts || ordinal < 0 || ordinal >= self->current.n_hooked ||
+    if (reader == NULL || !reader->exact || self->big_counts || ordinal < 0 || ordinal >= self->current.n_hooked ||
         self->port_accesses.value == INT64_MAX)
         return 0;
     if (!access_time(self, self->current.hooked[ordinal], &now_ns))
@@ -630,17 +648,19 @@ static PyObject *get_time_readers(Counts *self, void *Py_UNUSED(closure))
     return readers;
 }
 
-/* One (route key, start, numerator, denominator, mask) tuple, checked so that time_value is exact. */
+/* One (route key, start, numerator, denominator, mask) tuple; ``exact`` says whether time_value can serve it. */
 static int read_time_reader(PyObject *item, TimeReader *reader)
 {
     uint64_t product;
     if (!PyArg_ParseTuple(item, "KKKKK;a time reader is (key, start, numerator, denominator, mask)", &reader->key,
                           &reader->start, &reader->numerator, &reader->denominator, &reader->mask))
         return 0;
-    if (reader->denominator == 0 || !mul_u64(reader->numerator, reader->denominator, &product)) {
-        PyErr_SetString(PyExc_ValueError, "a time reader needs 0 < denominator and numerator * denominator < 2**64");
+    if (reader->denominator == 0) {
+        PyErr_SetString(PyExc_ValueError, "a time reader's denominator must be more than 0");
         return 0;
     }
+    reader->narrow = mul_u64(reader->numerator, reader->denominator, &product);
+    reader->exact = reader->narrow || WIDE_PRODUCTS;
     return 1;
 }
 
@@ -692,7 +712,8 @@ static PyGetSetDef Counts_getset[] = {
     {"hooked_index", (getter)get_hooked_index, (setter)set_hooked_index,
      "for each port instruction and TSC read of the current block, the instructions before it", NULL},
     {"time_readers", (getter)get_time_readers, (setter)set_time_readers,
-     "reads answered here: (port << 3 | width, start, numerator, denominator, mask), at most 8", NULL},
+     "reads answered here: (port << 3 | width, start, numerator, denominator, mask), at most 8 "
+     "(one whose arithmetic needs 128 bits where the compiler has none is left to Python)", NULL},
     {"error", (getter)get_error, (setter)set_error, "the first exception a Python callback let out, or None", NULL},
     {NULL},
 };
@@ -830,6 +851,10 @@ static PyObject *native_time_read(PyObject *module, PyObject *args)
     Py_DECREF(fields);
     if (!ok)
         return NULL;
+    if (!reader.exact) {
+        PyErr_SetString(PyExc_ValueError, "numerator * denominator needs 128 bits, which this build has not");
+        return NULL;
+    }
     return PyLong_FromUnsignedLongLong(time_value(&reader, now_ns));
 }
 
