@@ -21,6 +21,10 @@ if "HARNESS_CACHE_DIR" not in os.environ:
     os.environ["HARNESS_CACHE_DIR"] = _cache
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
+# suite, matrix and differential run in turn, in the test's process, unless a test asks for -j:
+# a worker pool would cost its start-up in every call, and a worker sees none of a test's monkeypatching.
+os.environ.setdefault("HARNESS_JOBS", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -20,6 +20,9 @@ under the virtual clock an instruction budget too; a cell on the host clock
 so it runs under the wall-clock budget alone.  The command line's other
 machine options (``--quirk``, ``--clock``, ``--io-ns``, ``--insn-ns``) apply to
 every cell, over the guest's header.
+
+Cells may run side by side, each in a worker process (``tools/parallel.py``):
+a cell is the same call there, and the cells come back in the matrix's order.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import GuestHeader, checked_header
 from pmtimer_harness.tools.options import header_parser
+from pmtimer_harness.tools.parallel import run_jobs
 from pmtimer_harness.tools.runner import run_guest
 
 if TYPE_CHECKING:
@@ -136,24 +140,56 @@ def run_cell(
                 wall_seconds=result.wall_seconds)
 
 
+@dataclass(frozen=True)
+class CellJob:
+    """One cell to run, as a worker process is handed it."""
+
+    guest: Path
+    platform: str
+    given: dict[str, object]
+    user_errors: tuple[type[Exception], ...]
+    use_cache: bool | None
+
+    @property
+    def name(self) -> str:
+        return f"{shown_name(self.guest.name)} on {self.platform}"
+
+    def died(self, reason: str) -> Cell:
+        """The cell of a guest whose worker process died under it."""
+        return Cell(self.guest, self.platform, Verdict.ERROR.value, None, "",
+                    held_to(checked_header(self.guest), self.platform), reason)
+
+
+def run_cell_job(job: CellJob) -> Cell:
+    return run_cell(job.guest, job.platform, job.given, job.user_errors, job.use_cache)
+
+
 def run_matrix(
     guests: Sequence[Path], platforms: Sequence[str], given: Mapping[str, object] = NOTHING_GIVEN,
     user_errors: tuple[type[Exception], ...] = (), use_cache: bool | None = None,
-    progress: SuiteProgress | None = None,
+    progress: SuiteProgress | None = None, jobs: int = 1,
 ) -> list[Cell]:
-    """Every guest on every platform, ``given`` (the command line's machine options, by field) over each header."""
-    cells = []
-    for guest in guests:
-        for platform in platforms:
-            name = f"{shown_name(guest.name)} on {platform}"
-            if progress is not None:
-                progress.starting(name)
-            cells.append(run_cell(guest, platform, given, user_errors, use_cache))
-            if progress is not None:
-                progress.finished_item(name, cells[-1].outcome, cells[-1].wall_seconds)
-            if cells[-1].verdict == Verdict.INTERRUPTED.value:
-                return cells  # Ctrl-C stops the matrix, not just the cell it fell on
-    return cells
+    """Every guest on every platform, ``given`` (the command line's machine options, by field) over each header.
+
+    ``jobs`` cells at a time, each in a worker process; 1: in turn, in this process.
+    """
+    todo = [CellJob(guest, platform, dict(given), user_errors, use_cache)
+            for guest in guests for platform in platforms]
+
+    def starting(index: int) -> None:
+        if progress is not None:
+            progress.starting(todo[index].name)
+
+    def finished(index: int, cell: Cell) -> None:
+        if progress is not None:
+            progress.finished_item(todo[index].name, cell.outcome, cell.wall_seconds)
+
+    return run_jobs(run_cell_job, todo, jobs, died=CellJob.died, stops=_interrupted,
+                    starting=starting, finished=finished)
+
+
+def _interrupted(cell: Cell) -> bool:
+    return cell.verdict == Verdict.INTERRUPTED.value  # Ctrl-C stops the matrix, not just the cell it fell on
 
 
 def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:

@@ -21,7 +21,7 @@ from pmtimer_harness.tools.runner import GuestRun
 
 @dataclass(frozen=True)
 class Unbuilt:
-    """A guest that never ran: the harness could not build it, for ``reason`` (NASM's message, say)."""
+    """A guest with no run to show: the harness could not build it, or its worker process died; ``reason`` says."""
 
     guest: Path
     expect: Verdict

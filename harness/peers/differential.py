@@ -18,6 +18,12 @@ place a PC has no RAM at); a guest that asks for 32-bit protected mode at its
 own address (``--mode 32 --load-address``) is started so on the peer too.
 A guest NASM rejects is an error row with NASM's message, never agreeing,
 and the other rows still run.
+
+Rows may run side by side, each in a worker process (``tools/parallel.py``),
+which runs the harness and starts the peer as a serial run does; the rows come
+back in order.  Under that load the harness's host clock and the peer's see
+less of the CPU, so a guest that measures time may differ where a serial run
+(``-j 1``) agrees.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from pmtimer_harness.peers.qemu import (
 )
 from pmtimer_harness.tools.assembler import AssemblyError
 from pmtimer_harness.tools.guest import GuestError
+from pmtimer_harness.tools.parallel import run_jobs
 from pmtimer_harness.tools.runner import run_guest
 
 if TYPE_CHECKING:
@@ -241,20 +248,43 @@ def _run_both(guest: Path, setup: PeerSetup, timeout_s: float, timer_model: type
     return Comparison(guest, setup, harness=harness.result, peer_run=peer[0])
 
 
+@dataclass(frozen=True)
+class ComparisonJob:
+    """One row to run, as a worker process is handed it."""
+
+    guest: Path
+    setup: PeerSetup
+    timeout_s: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.guest.name} on {self.setup.label}"
+
+    def died(self, reason: str) -> Comparison:
+        """The row of a guest whose worker process died under it."""
+        return Comparison(self.guest, self.setup, error=reason)
+
+
+def compare_job(job: ComparisonJob) -> Comparison:
+    return compare(job.guest, job.setup, job.timeout_s)
+
+
 def compare_all(
     guests: Iterable[Path], configurations: Sequence[PeerSetup], timeout_s: float = DEFAULT_TIMEOUT_S,
-    progress: SuiteProgress | None = None,
+    progress: SuiteProgress | None = None, jobs: int = 1,
 ) -> list[Comparison]:
-    comparisons = []
-    for guest in guests:
-        for setup in configurations:
-            name = f"{guest.name} on {setup.label}"
-            if progress is not None:
-                progress.starting(name)
-            comparisons.append(compare(guest, setup, timeout_s))
-            if progress is not None:
-                progress.finished_item(name, comparisons[-1].outcome, comparisons[-1].wall_seconds)
-    return comparisons
+    """Every guest on every configuration, ``jobs`` rows at a time (1: in turn, in this process)."""
+    todo = [ComparisonJob(guest, setup, timeout_s) for guest in guests for setup in configurations]
+
+    def starting(index: int) -> None:
+        if progress is not None:
+            progress.starting(todo[index].name)
+
+    def finished(index: int, comparison: Comparison) -> None:
+        if progress is not None:
+            progress.finished_item(todo[index].name, comparison.outcome, comparison.wall_seconds)
+
+    return run_jobs(compare_job, todo, jobs, died=ComparisonJob.died, starting=starting, finished=finished)
 
 
 def format_comparisons(comparisons: Sequence[Comparison]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,6 +94,38 @@ def add_cache_option(parser: argparse.ArgumentParser) -> None:
 def use_cache(args: argparse.Namespace) -> bool | None:
     """False when --no-cache was given, else None: the environment decides."""
     return False if args.no_cache else None
+
+
+JOBS_ENV = "HARNESS_JOBS"  # the default for -j, as MAKEFLAGS' -j is make's
+
+
+def add_jobs_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("-j", "--jobs", type=process_count, default=None, metavar="N",
+                        help=f"run N {what} at a time, each in a worker process (default: {JOBS_ENV}, else the cores "
+                             "there are); 1 runs them one after another in this process")
+
+
+def jobs(args: argparse.Namespace) -> int:
+    """How many at a time: -j, else HARNESS_JOBS, else the cores there are."""
+    if args.jobs is not None:
+        return args.jobs
+    text = os.environ.get(JOBS_ENV, "").strip()
+    if not text:
+        from pmtimer_harness.tools.parallel import cores
+
+        return cores()
+    try:
+        return process_count(text)
+    except argparse.ArgumentTypeError as error:
+        raise ConfigError(f"{JOBS_ENV}: {error}") from None
+
+
+def process_count(text: str) -> int:
+    """A number of worker processes: 1 or more."""
+    value = number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 or more (1 runs in this process)")
+    return value
 
 
 def add_trace_options(parser: argparse.ArgumentParser) -> None:

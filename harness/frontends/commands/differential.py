@@ -12,6 +12,8 @@ from pmtimer_harness.frontends.commands.common import (
     INTERRUPTED_STATUS,
     PASS_STATUS,
     SKIP_STATUS,
+    add_jobs_option,
+    jobs,
 )
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choices
 from pmtimer_harness.frontends.suite import guests_in
@@ -34,6 +36,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                               help="peers, comma-separated: qemu (default), bochs")
     differential.add_argument("--json", action="store_true", help="print a JSON list, one row per guest and peer")
     add_timeout(differential, "per run, in the harness and on the peer (default 60)")
+    add_jobs_option(differential, "rows")
     differential.set_defaults(handler=command_differential)
 
 
@@ -49,7 +52,7 @@ def command_differential(args: argparse.Namespace) -> int:
         setup.unavailable()  # a missing peer program: one line, before any run
     try:
         with SuiteProgress(len(guests) * len(configurations), unit="run") as progress:
-            comparisons = compare_all(guests, configurations, args.timeout, progress)
+            comparisons = compare_all(guests, configurations, args.timeout, progress, jobs(args))
     except KeyboardInterrupt:
         print(f"harness: {stop_signals.interrupted()}; the peers were stopped", file=sys.stderr)
         return INTERRUPTED_STATUS

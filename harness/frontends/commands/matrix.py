@@ -12,6 +12,8 @@ from pmtimer_harness.frontends.commands.common import (
     PASS_STATUS,
     USER_ERRORS,
     add_cache_option,
+    add_jobs_option,
+    jobs,
     use_cache,
 )
 from pmtimer_harness.frontends.matrix import (
@@ -40,6 +42,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     shape.add_argument("--json", action="store_true", help="a JSON list, one object per guest and platform")
     shape.add_argument("--markdown", action="store_true", help="a Markdown table (as the README shows it)")
     add_cache_option(matrix)
+    add_jobs_option(matrix, "cells")
     add_cell_options(matrix)
     matrix.set_defaults(handler=command_matrix)
 
@@ -69,13 +72,13 @@ def command_matrix(args: argparse.Namespace) -> int:
     platforms = args.platforms or list(PROFILES)
     given = {name: value for name, value in vars(args).items() if name in OPTION_FIELDS}
     with SuiteProgress(len(guests) * len(platforms), unit="cell") as progress:
-        cells = run_matrix(guests, platforms, given, USER_ERRORS, use_cache(args), progress)
+        cells = run_matrix(guests, platforms, given, USER_ERRORS, use_cache(args), progress, jobs(args))
     if args.json:
         print(json.dumps([cell.as_dict() for cell in cells], indent=2))
     elif args.markdown:
         print(format_markdown(cells, platforms))
     else:
         print(format_matrix(cells, platforms))
-    if cells and cells[-1].verdict == Verdict.INTERRUPTED.value:
+    if any(cell.verdict == Verdict.INTERRUPTED.value for cell in cells):
         return INTERRUPTED_STATUS
     return FAIL_STATUS if any(cell.unmet for cell in cells) else PASS_STATUS

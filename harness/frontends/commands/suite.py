@@ -1,9 +1,14 @@
-"""``suite [PATH...]``: guests from files and folders (the bundled ones by default), run and tabulated."""
+"""``suite [PATH...]``: guests from files and folders (the bundled ones by default), run and tabulated.
+
+``-j N`` runs N guests at a time, each in a worker process; the rows, their
+order and the documents are those of a run in turn (``-j 1``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from pmtimer_harness.core.result import Verdict
@@ -13,6 +18,8 @@ from pmtimer_harness.frontends.commands.common import (
     PASS_STATUS,
     USER_ERRORS,
     add_cache_option,
+    add_jobs_option,
+    jobs,
     use_cache,
 )
 from pmtimer_harness.frontends.suite import SuiteRow, Unbuilt, format_table, format_tap, guests_in
@@ -20,6 +27,7 @@ from pmtimer_harness.tools.assembler import NasmNotFound
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import checked_header
 from pmtimer_harness.tools.options import add_machine_options, machine_config
+from pmtimer_harness.tools.parallel import run_jobs
 from pmtimer_harness.tools.runner import run_guest
 
 
@@ -31,6 +39,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     output.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     output.add_argument("--tap", action="store_true", help="print TAP version 13, one test point per guest")
     add_cache_option(suite)
+    add_jobs_option(suite, "guests")
     add_machine_options(suite)
     suite.set_defaults(handler=command_suite)
 
@@ -42,30 +51,47 @@ def command_suite(args: argparse.Namespace) -> int:
     # The command line's machine, and every header, checked before the first guest runs: a mistake
     # there is the user's (a usage error), where a guest that cannot be built is that guest's row.
     machine_config((), args)
-    expectations = [checked_header(guest).expect for guest in guests]
-    rows: list[SuiteRow] = []
+    todo = [SuiteJob(guest, checked_header(guest).expect, args) for guest in guests]
     with SuiteProgress(len(guests)) as progress:
-        for guest, expect in zip(guests, expectations, strict=True):
-            progress.starting(shown_name(guest.name))
-            rows.append(_run(guest, expect, args))
-            progress.finished(rows[-1])
-            if rows[-1].result.verdict is Verdict.INTERRUPTED:
-                break  # Ctrl-C stops the suite, not just the guest it fell on
+        rows = run_jobs(
+            run_row, todo, jobs(args), died=SuiteJob.died, stops=_interrupted,
+            starting=lambda index: progress.starting(shown_name(guests[index].name)),
+            finished=lambda index, row: progress.finished(row),
+        )
     if args.json:
         print(json.dumps([row.as_dict() for row in rows], indent=2, default=str))
     elif args.tap:
         print(format_tap(rows))
     else:
         print(format_table(rows))
-    if rows and rows[-1].result.verdict is Verdict.INTERRUPTED:
+    if any(_interrupted(row) for row in rows):
         return INTERRUPTED_STATUS
     return PASS_STATUS if all(row.as_expected for row in rows) else FAIL_STATUS
 
 
-def _run(guest: Path, expect: Verdict, args: argparse.Namespace) -> SuiteRow:
+@dataclass(frozen=True)
+class SuiteJob:
+    """One guest of the suite, as a worker process is handed it."""
+
+    guest: Path
+    expect: Verdict
+    args: argparse.Namespace  # the command line's machine
+
+    def died(self, reason: str) -> SuiteRow:
+        """The row of a guest whose worker process died under it."""
+        return Unbuilt(self.guest, self.expect, reason)
+
+
+def run_row(job: SuiteJob) -> SuiteRow:
+    """One guest's row: its run, or why it could not be built."""
     try:
-        return run_guest(guest, args, use_cache=use_cache(args))
+        return run_guest(job.guest, job.args, use_cache=use_cache(job.args))
     except NasmNotFound:
         raise  # no guest can be built: the suite cannot run at all
     except USER_ERRORS as error:  # this guest cannot be built; the others still run
-        return Unbuilt(guest, expect, str(error))
+        return Unbuilt(job.guest, job.expect, str(error))
+
+
+def _interrupted(row: SuiteRow) -> bool:
+    # Ctrl-C stops the suite, not just the guest it fell on.
+    return row.result.verdict is Verdict.INTERRUPTED
