@@ -228,7 +228,8 @@ class _Pool(Generic[Job, Row]):
                     self._collect(busy)
             except KeyboardInterrupt:
                 if self.interrupted:
-                    return  # a second Ctrl-C: no more waiting
+                    self.deadline = time.monotonic()  # a second Ctrl-C: no more waiting
+                    return
                 self.interrupted = True
                 self._stop()
 
@@ -323,17 +324,22 @@ class _Pool(Generic[Job, Row]):
         worker.connection.close()
 
     def _close(self) -> None:
-        """Every worker ended: the idle told to quit, any still busy (past its grace) killed."""
+        """Every worker ended: the idle told to quit; the busy told to stop, given what is left of
+        their grace (none after a second Ctrl-C), then killed."""
+        self._stop()  # a no-op for those told already; here after an error of the parent's, the first word
         alive = [worker for worker in self.workers if worker is not None]
         for worker in alive:
             if worker.index is None:
                 with contextlib.suppress(OSError):  # it has ended already
                     worker.connection.send(None)
-            else:
-                worker.process.kill()
-        quit_by = time.monotonic() + QUIT_S
+        assert self.deadline is not None
+        quit_by = min(self.deadline, time.monotonic() + QUIT_S) if not self._busy() else self.deadline
+        try:
+            for worker in alive:
+                worker.process.join(max(quit_by - time.monotonic(), 0))
+        except KeyboardInterrupt:
+            pass  # one more Ctrl-C: wait no longer
         for worker in alive:
-            worker.process.join(max(quit_by - time.monotonic(), 0))
             self._retire(self._slot(worker))
 
     def _slot(self, worker: _Worker) -> int:
