@@ -27,7 +27,6 @@ workers are stopped, as a serial run would have raised it.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 import threading
@@ -35,10 +34,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from types import FrameType
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:  # multiprocessing is imported only where a pool is made: a run in turn starts without it
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 Job = TypeVar("Job")
 Row = TypeVar("Row")
@@ -155,6 +156,8 @@ class _Worker:
 
 
 def _start_worker() -> _Worker:
+    import multiprocessing
+
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(target=_serve, args=(theirs,), name="harness-worker", daemon=True)
@@ -213,6 +216,8 @@ class _Pool(Generic[Job, Row]):
         return [worker for worker in self.workers if worker is not None and worker.index is not None]
 
     def _go(self) -> None:
+        from multiprocessing.connection import wait
+
         while True:
             try:
                 if not self.stopping:
