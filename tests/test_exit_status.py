@@ -244,6 +244,41 @@ def test_differential_a_guest_nasm_rejects_is_a_row_and_the_others_run(tmp_path,
     assert table[3].split()[:5] == ["b.asm", "QEMU", "pc/tcg", "error", "-"] and "ERROR" in table[3]
     assert table[-2:] == ["2 of 2 runs agree; 0 skipped; 1 ERROR (not run)",
                           f"  b.asm on QEMU pc/tcg: {rows[1]['error']}"]
+    assert main([*command, "--tap"]) == common.FAIL_STATUS
+    tap = capsys.readouterr().out.splitlines()
+    assert tap[:4] == ["TAP version 13", "1..3", f"ok 1 - {guests[0]} on QEMU pc/tcg",
+                       f"not ok 2 - {guests[1]} on QEMU pc/tcg"]
+    assert tap[4:7] == ["  ---", "  verdict: error", f"  reason: {json.dumps(rows[1]['error'])}"]
+    assert f"ok 3 - {guests[2]} on QEMU pc/tcg" in tap
+
+
+def test_differential_rows_that_differ_are_not_ok_in_tap_with_the_differences(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(differential, "find_qemu", lambda: "qemu-system-x86_64")
+    monkeypatch.setattr(differential, "accel_missing", lambda accel, qemu: None)
+    monkeypatch.setattr(differential.PeerSetup, "run", lambda setup, guest, timeout_s, cancel: PeerRun(1, "", 0.1))
+    guest = write_guest(tmp_path, PASSING)
+    assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg", "--tap"]) == common.FAIL_STATUS
+    assert capsys.readouterr().out.splitlines() == [
+        "TAP version 13", "1..1", f"not ok 1 - {guest} on QEMU pc/tcg", "  ---", "  differences:",
+        '    - "verdict: harness pass (exit code 0), QEMU pc/tcg fail (exit code 1)"', "  ...",
+    ]
+
+
+@pytest.mark.usefixtures("without_qemu")
+def test_differential_whose_every_run_was_skipped_is_a_tap_plan_of_skips(tmp_path, capsys):
+    guest = write_guest(tmp_path, PASSING, "; portable: no, the harness's own\n")
+    assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg", "--tap"]) == common.SKIP_STATUS
+    assert capsys.readouterr().out.splitlines() == [
+        "TAP version 13", "1..1", f"ok 1 - {guest} on QEMU pc/tcg # SKIP the harness's own",
+    ]
+
+
+@pytest.mark.usefixtures("without_qemu")
+def test_differential_a_bad_header_with_tap_is_a_bail_out(tmp_path, capsys):
+    guest = write_guest(tmp_path, PASSING, UNKNOWN_PLATFORM)
+    assert main(["differential", str(guest), "--machine", "pc", "--accel", "tcg", "--tap"]) == common.USAGE_ERROR
+    out = capsys.readouterr().out
+    assert out.startswith("TAP version 13\nBail out! ") and "no platform 'xenn'" in out
 
 
 @pytest.mark.parametrize(("header", "message"), [

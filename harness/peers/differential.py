@@ -28,6 +28,7 @@ less of the CPU, so a guest that measures time may differ where a serial run
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from pmtimer_harness.peers.qemu import (
     run_in_qemu,
 )
 from pmtimer_harness.tools.assembler import AssemblyError
+from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import GuestError
 from pmtimer_harness.tools.parallel import run_jobs
 from pmtimer_harness.tools.runner import run_guest
@@ -312,4 +314,27 @@ def format_comparisons(comparisons: Sequence[Comparison]) -> str:
                  + f"; {len(comparisons) - len(ran) - len(unbuilt)} skipped"
                  + (f"; {len(unbuilt)} ERROR (not run)" if unbuilt else ""))
     lines += [f"  {item.guest.name} on {item.setup.label}: {item.error}" for item in unbuilt]
+    return "\n".join(lines)
+
+
+def format_tap(comparisons: Sequence[Comparison]) -> str:
+    """TAP version 13: ``ok`` where the two agree, ``not ok`` with a YAML block where they differ or the
+    guest could not be built, ``# SKIP`` and the reason where the row was skipped."""
+    lines = ["TAP version 13", f"1..{len(comparisons)}"]
+    for number, item in enumerate(comparisons, 1):
+        # '#' starts a TAP directive: keep it out of the description.
+        name = f"{shown_name(item.guest)} on {item.setup.label}".replace("#", "_")
+        if not item.ran and item.error is None:
+            lines.append(f"ok {number} - {name} # SKIP {' '.join((item.skipped or '').split())}")
+            continue
+        lines.append(f"{'ok' if item.agree else 'not ok'} {number} - {name}")
+        if item.agree:
+            continue
+        lines.append("  ---")
+        if item.error is not None:
+            lines += [f"  verdict: {Verdict.ERROR.value}", f"  reason: {json.dumps(item.error)}"]
+        else:
+            lines.append("  differences:")
+            lines += [f"    - {json.dumps(difference)}" for difference in item.differences()]
+        lines.append("  ...")
     return "\n".join(lines)

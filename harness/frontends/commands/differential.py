@@ -34,7 +34,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                                    "kvm on Linux, hvf on macOS, whpx on Windows; skipped where QEMU lacks it)")
     differential.add_argument("--peer", type=choices(PEERS), default=["qemu"],
                               help="peers, comma-separated: qemu (default), bochs")
-    differential.add_argument("--json", action="store_true", help="print a JSON list, one row per guest and peer")
+    shape = differential.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print a JSON list, one row per guest and peer")
+    shape.add_argument("--tap", action="store_true", help="print TAP version 13, one test point per guest and peer")
     add_timeout(differential, "per run, in the harness and on the peer (default 60)")
     add_jobs_option(differential, "rows")
     differential.set_defaults(handler=command_differential)
@@ -42,7 +44,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 def command_differential(args: argparse.Namespace) -> int:
     from pmtimer_harness.frontends.progress import SuiteProgress
-    from pmtimer_harness.peers.differential import compare_all, format_comparisons, setups
+    from pmtimer_harness.peers.differential import compare_all, format_comparisons, format_tap, setups
 
     guests = guests_in(args.paths)
     for guest in guests:  # every header read before the first run: a mistake there costs no half-done table
@@ -58,6 +60,8 @@ def command_differential(args: argparse.Namespace) -> int:
         return INTERRUPTED_STATUS
     if args.json:
         print(json.dumps([item.as_dict() for item in comparisons], indent=2))
+    elif args.tap:
+        print(format_tap(comparisons))
     else:
         print(format_comparisons(comparisons))
     if any(item.error is not None for item in comparisons):
