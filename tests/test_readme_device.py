@@ -1,4 +1,4 @@
-"""The README's own device (``class Answer``) has the methods the bus's ``Device`` protocol names, as it names them."""
+"""The device in docs/your-project.md (``class Answer``) has the methods the ``Device`` protocol names, as named."""
 
 import inspect
 
@@ -9,12 +9,12 @@ from tests.test_readme import python_blocks
 PROTOCOL_METHODS = ("read", "write", "state", "restore")
 
 
-def readme_device() -> type:
+def docs_device() -> type:
     (block,) = [block for block in python_blocks() if "class Answer" in block]
     # The class alone: the rest of the example runs guests, which test_readme already does.
     source = "from pmtimer_harness import PortWindow\n" + block[block.index("class Answer"):block.index("\n\nimage = ")]
     namespace: dict[str, object] = {"__name__": "readme_example"}
-    exec(compile(source, "README.md", "exec"), namespace)
+    exec(compile(source, "docs/your-project.md", "exec"), namespace)
     return namespace["Answer"]
 
 
@@ -22,13 +22,13 @@ def parameter_names(function) -> list[str]:
     return list(inspect.signature(function).parameters)
 
 
-def test_the_readme_device_s_methods_take_what_the_protocol_gives():
-    answer = readme_device()
+def test_the_docs_device_s_methods_take_what_the_protocol_gives():
+    answer = docs_device()
     for method in PROTOCOL_METHODS:
         assert parameter_names(getattr(answer, method)) == parameter_names(getattr(Device, method)), method
 
 
-def test_the_readme_device_saves_and_restores_through_a_snapshot_version():
-    answer = readme_device()()
+def test_the_docs_device_saves_and_restores_through_a_snapshot_version():
+    answer = docs_device()()
     assert isinstance(answer.state_version, int)
     answer.restore(answer.state(now_ns=0), now_ns=0)
