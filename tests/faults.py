@@ -138,7 +138,7 @@ def _ticks(timer, now_ns):
 
 
 def _pause(machine):
-    machine.dispatch.idle_ns += PAUSE_NS
+    machine.time.counts.idle_ns += PAUSE_NS
 
 
 class PausingTimer(PmTimer):
@@ -163,7 +163,7 @@ class PausingTimer(PmTimer):
                 now_ns += PAUSE_NS
             else:
                 self.machine.on_snapshot = _pause
-                self.machine.save_at(self.machine.dispatch.retired + 1)
+                self.machine.save_at(self.machine.time.counts.retired + 1)
         return super().read(port, width, now_ns)
 
 

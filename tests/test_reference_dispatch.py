@@ -85,8 +85,8 @@ class MiscountingDispatch(ReferenceDispatch):
 
     def on_instruction(self, uc, address, size, user):
         super().on_instruction(uc, address, size, user)
-        if self.started % 50_000 == 0:
-            self.started += 1
+        if self.counts.retired % 50_000 == 0:
+            self.counts.retired += 1
 
 
 def test_the_comparison_catches_a_reference_path_that_miscounts(monkeypatch):

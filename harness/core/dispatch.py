@@ -16,7 +16,9 @@ for speed:
 
 ``VirtualDispatch`` counts retired instructions a block at a time: each block
 is decoded once (``blocks.py``), and an access adds how many instructions of
-its block precede it, so the virtual clock sees the exact count.  RDTSC and
+its block precede it, so the virtual clock sees the exact count.  The counts
+themselves, and the schedule of check points, belong to the run's time
+(``timekeeping.py``): the dispatches read and advance them.  RDTSC and
 RDTSCP are placed the same way and read the virtual time (``tsc.py``).
 ``HostDispatch`` has no block hook: host time needs no instruction count, and
 without the per-block call a read costs about what a bare hook does.  The
@@ -34,18 +36,16 @@ and Unicorn would go on with garbage in the register the IN loads.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from time import perf_counter_ns
 
 import unicorn
 from pmtimer_harness.core.blocks import EMPTY_BLOCK, Block, Instruction, decode_block, ends_block, may_store
 from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
-from pmtimer_harness.core.clock import HostClock, VirtualClock
 from pmtimer_harness.core.code_watch import CodeWatch
 from pmtimer_harness.core.cpu import code_bits, disassemble_at, disassembler, linear_pc, program_counter_register
 from pmtimer_harness.core.native_hooks import NativeHooks
+from pmtimer_harness.core.timekeeping import HostTime, Time, VirtualTime
 from pmtimer_harness.core.tsc import VirtualTsc
 from unicorn import x86_const as x86
 
@@ -55,9 +55,7 @@ FLOATING_BUS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
 MAX_DECODED_INSTRUCTIONS = 65_536
 PAGE_SHIFT = 12
 OTHER_BITS = {16: (32,), 32: (16,), 64: (32, 16)}  # decodings to try when the first disagrees with Unicorn
-HOST_RECHECK_NS = 1_000_000  # under the host clock, how often to look again while IF is clear
 HLT_OPCODE = 0xF4
-NAP_S = 0.1  # a halted CPU under the host clock sleeps at most this long between looks at the budget and Ctrl-C
 
 FailureHandler = Callable[[PortAccess, BaseException], None]
 InternalErrorHandler = Callable[[str, Exception], None]  # (where, error): the machine ends the run with an error
@@ -73,14 +71,18 @@ TraceHandler = Callable[[PortAccess, int], None]
 
 
 class Dispatch:
-    """What both clocks share: routing, counters, the careful path, the hand-off to the machine."""
+    """What both clocks share: routing, the careful path, the hand-off to the machine.
+
+    Each dispatch gives ``access_time()``: the time of the access being
+    dispatched, which the careful path hands to the bus.
+    """
 
     __slots__ = (
-        "bus", "interrupted", "on_failure", "on_internal_error", "on_trace", "port_accesses", "port_writes",
-        "readers", "start_bits", "stopped", "uc", "wall_deadline", "writers",
+        "bus", "counts", "on_failure", "on_internal_error", "on_trace", "readers", "start_bits", "stopped", "time",
+        "uc", "writers",
     )
 
-    def __init__(self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler) -> None:
+    def __init__(self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler, time: Time) -> None:
         self.uc = uc
         self.bus = bus
         self.readers = bus.readers
@@ -90,10 +92,8 @@ class Dispatch:
         self.on_internal_error: InternalErrorHandler = _no_handler
         self.on_trace: TraceHandler | None = None
         self.stopped = False
-        self.interrupted = False  # Ctrl-C: the machine stops at the next chance
-        self.wall_deadline = float("inf")  # time.perf_counter() when the run's --timeout is spent
-        self.port_accesses = 0
-        self.port_writes = 0
+        self.time = time
+        self.counts = time.counts
 
     def install(self, hooks: NativeHooks) -> None:
         hooks.on_in(self.on_in)
@@ -112,18 +112,10 @@ class Dispatch:
         self.readers = {}
         self.writers = {}
 
-    def restore_counts(self, instructions: int, port_accesses: int, port_writes: int, idle_ns: int) -> None:
-        """Take up counting where a snapshot left off."""
-        self.port_accesses = port_accesses
-        self.port_writes = port_writes
-
     def _go_fast_if_allowed(self) -> None:
         if not self.stopped and self.on_trace is None:
             self.readers = self.bus.readers
             self.writers = self.bus.writers
-
-    def after_careful_access(self, now_ns: int) -> None:
-        """Called after each access on the careful path; a clock may need to notice the time."""
 
     # --- the careful path ---------------------------------------------------
 
@@ -138,8 +130,8 @@ class Dispatch:
             return FLOATING_BUS[width]
         if self.on_trace is not None:
             self.on_trace(PortAccess(IN, port, width, value), now_ns)
-        self.port_accesses += 1
-        self.after_careful_access(now_ns)
+        self.counts.port_accesses += 1
+        self.time.access_seen(now_ns)
         return value
 
     def careful_out(self, port: int, width: int, value: int) -> None:
@@ -153,17 +145,13 @@ class Dispatch:
             return
         if self.on_trace is not None:
             self.on_trace(PortAccess(OUT, port, width, value), now_ns)
-        self.port_accesses += 1
-        self.port_writes += 1
-        self.after_careful_access(now_ns)
+        counts = self.counts
+        counts.port_accesses += 1
+        counts.port_writes += 1
+        self.time.access_seen(now_ns)
 
     def read_pc(self) -> int:
         return self.uc.reg_read(program_counter_register(self.start_bits))
-
-    # --- what each clock's dispatch defines ----------------------------------
-
-    def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
-        raise NotImplementedError
 
     def on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
         # OUTs are rarer than INs (a console write, a PIC command): one path serves both clocks.
@@ -176,35 +164,12 @@ class Dispatch:
         except BaseException as error:  # see the module docstring
             self.on_failure(PortAccess(OUT, port, width, value), error)
             return None
-        self.port_accesses += 1
-        self.port_writes += 1
+        counts = self.counts
+        counts.port_accesses += 1
+        counts.port_writes += 1
         return None
 
-    def access_time(self) -> int:
-        """The time of the access now being dispatched (and, virtually, count it in its block)."""
-        raise NotImplementedError
-
-    def current_instruction(self) -> Instruction | None:
-        """The port instruction being dispatched."""
-        raise NotImplementedError
-
-    def instructions_at_access(self) -> int | None:
-        """Instructions retired before the access being dispatched; None if not counted."""
-        raise NotImplementedError
-
-    def instructions_at(self, pc: int) -> int | None:
-        """Instructions retired when the CPU stands at ``pc``; None if not counted."""
-        raise NotImplementedError
-
-    def halted_at(self, pc: int) -> int | None:
-        """The HLT's address, if the CPU stopped at ``pc`` because it executed one."""
-        raise NotImplementedError
-
-    # --- check points: when the machine looks at interrupts ------------------
-
-    def resync(self, pc: int) -> None:
-        """Before resuming a CPU that stopped at ``pc``."""
-        raise NotImplementedError
+    # --- where the CPU stopped ---------------------------------------------------
 
     def settle(self, pc: int, faulted: bool, last_traced: int | None) -> None:
         """``emu_start`` returned with the CPU at ``pc``: count what retired.
@@ -217,70 +182,25 @@ class Dispatch:
         """Ask the CPU to stop: it does at the next block boundary (at once under a code hook)."""
         self.uc.emu_stop()
 
-    def begin_slice(self, seconds: float) -> int:
-        """The CPU is about to run for at most ``seconds``: the ``timeout`` for ``emu_start``, in microseconds."""
-        return max(1, int(seconds * 1_000_000))
-
-    def end_slice(self) -> bool:
-        """``emu_start`` returned: True if the slice's time ran out (and nothing else stopped the CPU)."""
-        return bool(self.uc.query(unicorn.UC_QUERY_TIMEOUT))
-
     def forget_code(self, address: int, size: int) -> None:
         """Guest memory at ``address`` changed behind the CPU's back (an interrupt frame)."""
 
-    def start_clock(self) -> None:
-        """The run begins: a clock that follows the host starts counting now."""
-
-    def time_at(self, pc: int) -> int:
-        """The clock's time with the CPU standing at ``pc``."""
-        raise NotImplementedError
-
-    def arm(self, due_ns: int) -> None:
-        """Make a check point no later than time ``due_ns``."""
-        raise NotImplementedError
-
-    def disarm(self) -> None:
-        raise NotImplementedError
-
-    def check_soon(self) -> None:
-        """Make a check point at the next block boundary."""
-        raise NotImplementedError
-
-    def recheck_later(self) -> None:
-        """An interrupt is pending but IF is clear: make another check point a little later."""
-        raise NotImplementedError
-
-    def take_wakeup(self) -> bool:
-        """True once if the CPU stopped for a check point the run loop must service."""
-        raise NotImplementedError
-
-    def until_check_ns(self) -> int | None:
-        """How long the CPU may run before the run loop must look at interrupts; None: no limit."""
-        return None
-
-    def wait_until(self, now_ns: int, due_ns: int) -> int:
-        """The CPU is halted: let time pass from ``now_ns`` to ``due_ns``; returns the time after."""
-        raise NotImplementedError
-
-
-NEVER = 1 << 127  # a time no run reaches
-
 
 class VirtualDispatch(Dispatch):
-    """Counts instructions and keeps virtual time; stops at check points the machine asks for.
+    """Counts instructions for virtual time, a block at a time; takes the check points it asks for.
 
-    A check point is the first block boundary at or past ``next_check``
-    instructions.  The machine sets it to the instruction budget, or earlier
-    when a timer event may interrupt the guest; ``on_check`` then runs before
+    A check point is the first block boundary at or past ``counts.next_check``
+    instructions (``timekeeping.py`` sets it); ``on_check`` then runs before
     the block and returns True when it sent the CPU elsewhere (an interrupt).
-    While an event is due (``due_ns``), port accesses take the careful path so
-    that time spent in I/O brings the check point forward.
+    While an event is due, virtual time asks for port accesses to take the
+    careful path (``watch_accesses``), so that time spent in I/O brings the
+    check point forward.  ``counts.retired`` is the instructions of every
+    block before the current one.
     """
 
     __slots__ = (
-        "block", "blocks", "budget", "checking", "clock", "code_pages", "code_watch", "decoded_instructions",
-        "due_ns", "hooked_index", "idle_ns", "insn_ns", "io_ns", "next_check", "on_check", "ordinal", "replay_at",
-        "retired", "skipped", "slice_due", "slice_timer", "stop_deferred", "stop_index", "stopped_in", "tsc",
+        "block", "blocks", "checking", "code_pages", "code_watch", "decoded_instructions", "hooked_index",
+        "on_check", "ordinal", "replay_at", "skipped", "stop_deferred", "stop_index", "stopped_in", "tsc",
     )
 
     def __init__(
@@ -289,16 +209,11 @@ class VirtualDispatch(Dispatch):
         bus: PortBus,
         start_bits: int,
         on_failure: FailureHandler,
-        clock: VirtualClock,
-        budget: int,
+        time: VirtualTime,
         on_check: Callable[[int], bool],
     ) -> None:
-        super().__init__(uc, bus, start_bits, on_failure)
-        self.clock = clock
-        self.insn_ns = clock.insn_ns
-        self.io_ns = clock.io_ns
-        self.idle_ns = 0  # virtual time skipped while the CPU was halted
-        self.retired = 0  # instructions of every block before the current one
+        super().__init__(uc, bus, start_bits, on_failure, time)
+        time.watch_accesses = self._watch_accesses
         self.block: Block = EMPTY_BLOCK
         self.hooked_index: tuple[int, ...] = ()  # the current block's, for the fast path
         self.ordinal = 0  # port accesses so far in the current block
@@ -313,11 +228,6 @@ class VirtualDispatch(Dispatch):
         self.stop_index: int | None = None  # where in its block a port hook asked the CPU to stop
         self.stop_deferred = False  # a port hook's stop waits for the block's end: a TSC read comes first
         self.tsc = VirtualTsc(uc, start_bits)
-        self.slice_due = False  # set from the slice timer's thread: stop at the next block boundary
-        self.slice_timer: SliceTimer | None = None
-        self.budget = budget
-        self.next_check = budget
-        self.due_ns = NEVER
         self.on_check = on_check
         disassembler(start_bits)  # the decoder (capstone) loads now, not in the guest's first block: out of its time
 
@@ -332,8 +242,9 @@ class VirtualDispatch(Dispatch):
         again = block.address == address and block.size == size  # a loop, the common case when polling
         if not again and block.address <= address < block.address + block.size:
             self._unheard_store_replayed(block, address, size)  # back inside the block that ran
-        retired = self.retired = self.retired + block.icount
-        if retired >= self.next_check:
+        counts = self.counts
+        retired = counts.retired = counts.retired + block.icount
+        if retired >= counts.next_check:
             self.block = EMPTY_BLOCK  # the last block is counted: the check point stands between blocks
             self.checking = True
             if self.stop_deferred:  # asked for in the last block, after which it read the TSC
@@ -358,51 +269,15 @@ class VirtualDispatch(Dispatch):
         self.block = block
         self.hooked_index = block.hooked_index
 
-    def now_ns(self, instructions: int) -> int:
-        return self.clock.now_ns(instructions, self.port_accesses, self.idle_ns)
-
-    def arm(self, due_ns: int) -> None:
-        """Check again when virtual time reaches ``due_ns``, or when the budget is spent."""
-        self.due_ns = due_ns
-        now_ns = self.now_ns(self.retired)
-        if self.insn_ns:
-            instructions_until_due = -(-(due_ns - now_ns) // self.insn_ns)
-            self.next_check = min(self.budget, self.retired + max(0, instructions_until_due))
+    def _watch_accesses(self, watching: bool) -> None:
+        if watching:
+            self._go_careful()
         else:
-            self.next_check = self.budget
-        if self.slice_due or self.interrupted:
-            self.next_check = 0
-        self._go_careful()
-
-    def disarm(self) -> None:
-        self.due_ns = NEVER
-        self.next_check = 0 if self.slice_due or self.interrupted else self.budget
-        self._go_fast_if_allowed()
-
-    def check_soon(self) -> None:
-        """Check at the next block boundary."""
-        self.next_check = 0
-
-    def recheck_later(self) -> None:
-        """An interrupt waits for IF: look again at the next block boundary, after an STI perhaps."""
-        self.next_check = 0
-
-    def take_wakeup(self) -> bool:
-        return False  # check points run inside the block hook
-
-    def time_at(self, pc: int) -> int:
-        return self.now_ns(self.instructions_at(pc))
-
-    def restore_counts(self, instructions: int, port_accesses: int, port_writes: int, idle_ns: int) -> None:
-        super().restore_counts(instructions, port_accesses, port_writes, idle_ns)
-        self.retired = instructions
-        self.idle_ns = idle_ns
-        self.block = EMPTY_BLOCK
-        self.next_check = 0  # look at interrupts before the first block
+            self._go_fast_if_allowed()
 
     def resync(self, pc: int) -> None:
         """The CPU stopped at ``pc``, perhaps inside a block: count exactly what retired, start afresh."""
-        self.retired = self.instructions_at(pc)
+        self.counts.retired = self.instructions_at(pc)
         self.block = EMPTY_BLOCK
         self.hooked_index = ()
         self.ordinal = 0
@@ -427,28 +302,9 @@ class VirtualDispatch(Dispatch):
             if self.stop_index is not None and self.block.reads_tsc_after(self.stop_index):
                 self.stop_index = None
                 self.stop_deferred = True
-                self.next_check = 0
+                self.counts.next_check = 0
                 return
         self.uc.emu_stop()
-
-    def begin_slice(self, seconds: float) -> int:
-        # Unicorn's own timeout stops the CPU from another thread, at a moment
-        # the block accounting cannot see (during a block hook, the block is
-        # then skipped; elsewhere, it runs whole).  A check point can: the slice
-        # timer asks for one, and the check point stops the CPU.
-        self.slice_timer = SliceTimer(self, seconds)
-        return 0  # no Unicorn timeout
-
-    def end_slice(self) -> bool:
-        if self.slice_timer is not None:
-            self.slice_timer.cancel()
-            self.slice_timer = None
-        ended, self.slice_due = self.slice_due, False
-        return ended
-
-    def take_slice_end(self) -> bool:
-        """At a check point: True if the slice timer asked for a stop."""
-        return self.slice_due
 
     def settle(self, pc: int, faulted: bool, last_traced: int | None) -> None:
         # Unicorn honours a stop request (or a HLT) at the next block boundary,
@@ -472,19 +328,10 @@ class VirtualDispatch(Dispatch):
             # back into itself.
             stop_index is not None and pc == block.first_memory_access_after(stop_index)
         )
-        self.retired += block.retired_before(pc) if inside else block.icount
+        self.counts.retired += block.retired_before(pc) if inside else block.icount
         self.block = EMPTY_BLOCK
         self.hooked_index = ()
         self.ordinal = 0
-
-    def wait_until(self, now_ns: int, due_ns: int) -> int:
-        """Halted from ``now_ns`` until ``due_ns``: skip the idle time."""
-        self.idle_ns += max(0, due_ns - now_ns)
-        return due_ns
-
-    def after_careful_access(self, now_ns: int) -> None:
-        if now_ns >= self.due_ns:
-            self.next_check = 0
 
     def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
         try:
@@ -497,14 +344,15 @@ class VirtualDispatch(Dispatch):
             before = self.hooked_index[ordinal]
         except IndexError:
             return self._unplaced(PortAccess(IN, port, width))
+        counts = self.counts
         try:
             # VirtualClock.now_ns, written out: a call costs as much as the arithmetic.
-            now_ns = (self.retired + before) * self.insn_ns + self.port_accesses * self.io_ns + self.idle_ns
+            now_ns = (counts.retired + before) * counts.insn_ns + counts.port_accesses * counts.io_ns + counts.idle_ns
             value = reader(port, width, now_ns)
         except BaseException as error:  # see the module docstring
             self.on_failure(PortAccess(IN, port, width), error)
             return FLOATING_BUS[width]
-        self.port_accesses += 1
+        counts.port_accesses += 1
         return value
 
     def on_rdtsc(self, _engine: int, _user: int) -> int:
@@ -522,7 +370,8 @@ class VirtualDispatch(Dispatch):
             before = 0
             self.on_internal_error("at a TSC read", CountLost(self._unplaced_reason()))
         # VirtualClock.now_ns, written out, as in on_in.
-        now_ns = (self.retired + before) * self.insn_ns + self.port_accesses * self.io_ns + self.idle_ns
+        counts = self.counts
+        now_ns = (counts.retired + before) * counts.insn_ns + counts.port_accesses * counts.io_ns + counts.idle_ns
         return self.tsc.read(now_ns, aux)
 
     def access_time(self) -> int:
@@ -532,7 +381,7 @@ class VirtualDispatch(Dispatch):
             before = self.hooked_index[ordinal]
         except IndexError:
             raise CountLost(self._unplaced_reason()) from None
-        return self.now_ns(self.retired + before)
+        return self.time.time_at(self.counts.retired + before)
 
     def _unplaced(self, access: PortAccess) -> int:
         self.on_failure(access, CountLost(self._unplaced_reason()))
@@ -636,7 +485,7 @@ class VirtualDispatch(Dispatch):
         instruction = block.instructions[index]
         if instruction.size != size or not may_store(instruction.text) or ends_block(instruction.text):
             return
-        self.retired -= block.icount - index  # the rest of the block never ran: on_block adds only what did
+        self.counts.retired -= block.icount - index  # the rest of the block never ran: on_block adds only what did
         self.forget_code(block.address, block.size)  # the store rewrote it, unheard
         self.replay_at = address  # and asking Unicorn for this block would translate another (_translated_icount)
 
@@ -650,7 +499,7 @@ class VirtualDispatch(Dispatch):
                 break
         else:
             return
-        self.retired += store
+        self.counts.retired += store
         self.replay_at = self.block.instructions[store].address
         self.block = EMPTY_BLOCK
         self.hooked_index = ()
@@ -682,10 +531,10 @@ class VirtualDispatch(Dispatch):
 
     def instructions_at_access(self) -> int | None:
         instruction = self.current_instruction()
-        return self.instructions_at(instruction.address) if instruction else self.retired
+        return self.instructions_at(instruction.address) if instruction else self.counts.retired
 
     def instructions_at(self, pc: int) -> int | None:
-        return self.retired + self.block.retired_before(pc)
+        return self.counts.retired + self.block.retired_before(pc)
 
     def halted_at(self, pc: int) -> int | None:
         # HLT ends its translation block: the CPU stands at the block's end.
@@ -695,94 +544,19 @@ class VirtualDispatch(Dispatch):
         return None
 
 
-class SliceTimer:
-    """Asks the virtual dispatch for a check point once ``seconds`` have passed, until cancelled.
-
-    It asks again every ``RETRY_S``: the run loop may overwrite ``next_check``
-    just after this thread set it.
-    """
-
-    RETRY_S = 0.02
-
-    def __init__(self, dispatch: VirtualDispatch, seconds: float) -> None:
-        self._dispatch = dispatch
-        self._seconds = seconds
-        self._cancelled = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        if self._cancelled.wait(self._seconds):
-            return
-        while not self._cancelled.is_set():
-            self._dispatch.slice_due = True
-            self._dispatch.next_check = 0
-            self._cancelled.wait(self.RETRY_S)
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-        self._thread.join()
-
-
 class HostDispatch(Dispatch):
-    """Host time, no block hook.  Check points come from the run loop, between runs of the CPU.
+    """Host time, no block hook: check points come from the run loop, between runs of the CPU (``HostTime``)."""
 
-    The machine runs the CPU in slices that end, by Unicorn's own timeout, no
-    later than the next timer event (``until_check_ns``); a device that asks
-    for a check point from inside a hook stops the CPU at once.  Unicorn's
-    timeout starts with each ``emu_start``, so no stop request is lost between
-    two runs of the CPU (a stop requested while the CPU is not running is
-    forgotten by the next ``emu_start``).
-    """
-
-    __slots__ = ("clock", "due_ns", "origin_ns", "wakeup_requested")
+    __slots__ = ("clock",)
 
     def __init__(
-        self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler, clock: HostClock
+        self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler, time: HostTime
     ) -> None:
-        super().__init__(uc, bus, start_bits, on_failure)
-        self.clock = clock
-        self.origin_ns = clock.origin_ns
-        self.due_ns = NEVER
-        self.wakeup_requested = False
-
-    def time_at(self, pc: int) -> int:
-        return self.clock.now_ns()
+        super().__init__(uc, bus, start_bits, on_failure, time)
+        self.clock = time.clock
 
     def resync(self, pc: int) -> None:
         """Nothing counted, nothing to correct."""
-
-    def check_soon(self) -> None:
-        self.wakeup_requested = True
-        self.uc.emu_stop()
-
-    def arm(self, due_ns: int) -> None:
-        self.due_ns = due_ns
-
-    def disarm(self) -> None:
-        self.due_ns = NEVER
-
-    def recheck_later(self) -> None:
-        self.arm(self.clock.now_ns() + HOST_RECHECK_NS)
-
-    def until_check_ns(self) -> int | None:
-        if self.wakeup_requested:
-            return 0
-        return None if self.due_ns == NEVER else max(0, self.due_ns - self.clock.now_ns())
-
-    def take_wakeup(self) -> bool:
-        requested = self.wakeup_requested or self.clock.now_ns() >= self.due_ns
-        self.wakeup_requested = False
-        return requested
-
-    def wait_until(self, now_ns: int, due_ns: int) -> int:
-        """Halted until ``due_ns``: sleep, in short naps so that the run's budget and Ctrl-C are heard."""
-        while not self.interrupted:
-            delay_s = min((due_ns - self.clock.now_ns()) / 1e9, self.wall_deadline - time.perf_counter())
-            if delay_s <= 0:
-                break
-            time.sleep(min(delay_s, NAP_S))
-        return self.clock.now_ns()
 
     def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
         try:
@@ -791,19 +565,15 @@ class HostDispatch(Dispatch):
             return self.careful_in(port, width)
         try:
             # HostClock.now_ns, written out.
-            value = reader(port, width, perf_counter_ns() - self.origin_ns)
+            value = reader(port, width, perf_counter_ns() - self.clock.origin_ns)
         except BaseException as error:  # see the module docstring
             self.on_failure(PortAccess(IN, port, width), error)
             return FLOATING_BUS[width]
-        self.port_accesses += 1
+        self.counts.port_accesses += 1
         return value
 
     def access_time(self) -> int:
-        return perf_counter_ns() - self.origin_ns
-
-    def start_clock(self) -> None:
-        self.clock.restart()
-        self.origin_ns = self.clock.origin_ns
+        return self.clock.now_ns()
 
     def current_instruction(self) -> Instruction | None:
         # Inside an IN/OUT hook Unicorn's PC is the port instruction's address.

@@ -2,9 +2,10 @@
 
 The board (``harness/platform/board.py``) builds the devices, the port bus and
 the ACPI tables from the platform profile, and routes the SCI to the PIC; the
-per-block and per-access work lives in ``dispatch.py``; this module starts the
-CPU, delivers the interrupts the board has ready, and turns how it stopped into
-one verdict.
+per-block and per-access work lives in ``dispatch.py``; the run's time, its
+counts and its schedule in ``timekeeping.py``; this module starts the CPU,
+delivers the interrupts the board has ready, and turns how it stopped into one
+verdict.
 
 Unicorn honours ``emu_stop`` only at the next block boundary, so a
 guest may retire a few instructions after the one that ended its run.  The
@@ -25,15 +26,16 @@ from typing import TYPE_CHECKING
 
 import unicorn
 from pmtimer_harness.core.bus import PortAccess, PortAccessError
-from pmtimer_harness.core.clock import HostClock, VirtualClock, make_clock
+from pmtimer_harness.core.clock import VirtualClock, make_clock
 from pmtimer_harness.core.config import BOOT_DRIVE, ConfigError, MachineConfig
 from pmtimer_harness.core.cpu import disassemble_at, is_canonical, new_cpu, read_registers, resume_address
-from pmtimer_harness.core.dispatch import Dispatch, HostDispatch, VirtualDispatch
+from pmtimer_harness.core.dispatch import HostDispatch, VirtualDispatch
 from pmtimer_harness.core.insn_trace import InstructionTrace
 from pmtimer_harness.core.interrupts import DeliveryError, deliver, interrupts_enabled
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
 from pmtimer_harness.core.result import Report, RunResult, Verdict, exit_verdict
+from pmtimer_harness.core.timekeeping import HostTime, VirtualTime, make_time
 from pmtimer_harness.core.trace import TracedAccess, Tracer, as_tracer
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
@@ -104,6 +106,8 @@ class Machine:
         self.config = config
         self.clock = make_clock(config.clock, config.insn_ns, config.io_ns)
         self.uc = new_cpu(config.mode)
+        reference = config.dispatch == "reference"
+        self.time = make_time(self.clock, config.instruction_budget, self.uc.emu_stop, block_hook=reference)
         self.uc.mem_map(0, config.memory)
         self.source_map = source_map or {}
         self._trace = as_tracer(trace)
@@ -137,7 +141,6 @@ class Machine:
         self._memory_fault: str | None = None
         self._image_size = 0
         self._restored = False
-        self._save_at: int | None = None
         self._snapshot_due = False
         self.on_snapshot: Callable[[Machine], None] | None = None  # called at each save point
         self.warnings: list[str] = []
@@ -156,21 +159,13 @@ class Machine:
                 self.uc, gdb_port, self._monitor_command, announce, self._gdb_gives_up, self.dispatch.forget_code
             )
 
-    def _make_dispatch(self) -> Dispatch:
-        reference = self.config.dispatch == "reference"
-        if isinstance(self.clock, HostClock) and not reference:
-            return HostDispatch(self.uc, self.bus, self.config.mode, self._access_failed, self.clock)
-        # The reference path counts every instruction itself, so it serves both clocks.
-        counting_dispatch = ReferenceDispatch if reference else VirtualDispatch
-        return counting_dispatch(
-            self.uc,
-            self.bus,
-            self.config.mode,
-            self._access_failed,
-            self.clock,
-            self.config.instruction_budget,
-            self._check_point,
-        )
+    def _make_dispatch(self) -> VirtualDispatch | HostDispatch | ReferenceDispatch:
+        time, mode = self.time, self.config.mode
+        if self.config.dispatch == "reference":  # it counts every instruction itself, so it serves both clocks
+            return ReferenceDispatch(self.uc, self.bus, mode, self._access_failed, time, self._check_point)
+        if isinstance(time, HostTime):
+            return HostDispatch(self.uc, self.bus, mode, self._access_failed, time)
+        return VirtualDispatch(self.uc, self.bus, mode, self._access_failed, time, self._check_point)
 
     # --- loading and starting -------------------------------------------
 
@@ -219,9 +214,7 @@ class Machine:
             raise ConfigError("--save-at counts instructions: it needs the virtual clock")
         if isinstance(instructions, bool) or not isinstance(instructions, int) or instructions < 0:
             raise ConfigError(f"--save-at must be a whole number of instructions, 0 or more, not {instructions!r}")
-        self._save_at = instructions
-        self.dispatch.budget = min(self.config.instruction_budget, instructions)
-        self.dispatch.next_check = min(self.dispatch.next_check, instructions)
+        self.time.save_at(instructions)
 
     def run(self) -> RunResult:
         if not self._image_size:
@@ -231,9 +224,9 @@ class Machine:
         else:
             self._set_start_state()
             begin = self.config.load_address
-        self.dispatch.start_clock()
+        self.time.start_clock()
         began = time.perf_counter()
-        self.dispatch.wall_deadline = began + self.config.timeout
+        self.time.set_deadline(began + self.config.timeout)
         try:
             with self._ctrl_c_stops_the_run():
                 while True:
@@ -246,7 +239,7 @@ class Machine:
                     stop = self._stop or self._classify_end(fault, wall_seconds)
                     return self._result(stop, wall_seconds)
         finally:
-            self.dispatch.disarm()
+            self.time.disarm()
             if self.instruction_trace is not None:
                 self.instruction_trace.finish()
             if self.debugger is not None:
@@ -254,26 +247,29 @@ class Machine:
 
     def _gdb_gives_up(self) -> bool:
         """Ctrl-C or the end of --timeout came while the stub waited for the debugger or its next word."""
-        return self.dispatch.interrupted or time.perf_counter() >= self.dispatch.wall_deadline
+        return self.time.gives_up()
 
     def _monitor_command(self, command: str) -> str:
         """GDB's ``monitor`` commands: ``monitor timer`` shows the PM timer and its PM1 bits now."""
         if command != "timer":
             return "monitor commands: timer\n"
-        return self.board.describe_timer(self.dispatch.time_at(self.dispatch.read_pc()))
+        return self.board.describe_timer(self._time_at(self.dispatch.read_pc()))
+
+    def _time_at(self, pc: int) -> int:
+        """The time with the CPU standing at ``pc``."""
+        return self.time.time_at(self.dispatch.instructions_at(pc))
 
     # --- snapshots ----------------------------------------------------------
 
-    def restore_progress(self, instructions: int, port_accesses: int, port_writes: int, idle_ns: int) -> None:
-        """Continue counting from a snapshot's figures; the next ``run()`` resumes at the saved CPU state."""
-        self.dispatch.restore_counts(instructions, port_accesses, port_writes, idle_ns)
+    def mark_restored(self) -> None:
+        """The CPU, RAM, devices and time hold a saved state: the next ``run()`` resumes from it."""
         self._restored = True
         self._image_size = self.config.memory  # the guest is in RAM already
 
     @property
     def save_at_pending(self) -> bool:
         """``save_at`` was asked for and the run has not reached it."""
-        return self._save_at is not None
+        return self.time.save_pending
 
     def _snapshot_requested(self) -> None:
         # Saved at the next block boundary, where the CPU's state is whole.
@@ -287,7 +283,7 @@ class Machine:
         self.dispatch.resync(self.dispatch.read_pc())
         if self.on_snapshot is not None:
             self.on_snapshot(self)
-        self.dispatch.check_soon()
+        self.time.check_soon()
         return True
 
     def _trace_limit_reached(self) -> bool:
@@ -301,8 +297,7 @@ class Machine:
         return True
 
     def _may_go_on(self, fault: unicorn.UcError | None) -> bool:
-        out_of_time = time.perf_counter() >= self.dispatch.wall_deadline
-        return self._stop is None and fault is None and not out_of_time and not self.dispatch.interrupted
+        return self._stop is None and fault is None and not self.time.gives_up()
 
     def _paused_to_go_on(self, sliced: bool) -> bool:
         """The CPU stopped without a verdict: for a snapshot, the trace limit, the end of a slice or a HLT."""
@@ -334,10 +329,9 @@ class Machine:
             return
 
         def stop(signum: int, _frame: object) -> None:
-            if not self.dispatch.interrupted:
+            if not self.time.interrupted:
                 self._interrupted_by = signum
-            self.dispatch.interrupted = True
-            self.dispatch.check_soon()  # the check point stops the CPU; the host clock's stops it now
+            self.time.interrupt()  # the check point stops the CPU; the host clock's stops it now
 
         previous = signal.signal(signal.SIGINT, stop)
         try:
@@ -367,24 +361,24 @@ class Machine:
 
         A slice is at most ``MAX_SLICE_S``, so that the run loop looks at the
         budget and Ctrl-C; under the host clock it also ends at the next timer
-        event.  The dispatch ends it (``begin_slice``), and counts what retired.
+        event.  The run's time ends it (``begin_slice``); the dispatch counts what retired.
         """
-        dispatch = self.dispatch
-        slice_s = min(MAX_SLICE_S, dispatch.wall_deadline - time.perf_counter())
-        until_check_ns = dispatch.until_check_ns()
+        dispatch, run_time = self.dispatch, self.time
+        slice_s = min(MAX_SLICE_S, run_time.wall_deadline - time.perf_counter())
+        until_check_ns = run_time.until_check_ns()
         if until_check_ns is not None:
             slice_s = min(slice_s, until_check_ns / 1e9)
         trace = self.instruction_trace
         if trace is not None:
             trace.last_address = None
         fault = None
-        timeout_us = dispatch.begin_slice(max(0.0, slice_s))
+        timeout_us = run_time.begin_slice(max(0.0, slice_s))
         try:
             self.uc.emu_start(begin, UNREACHABLE, timeout=timeout_us)
         except unicorn.UcError as error:
             fault = error
         finally:
-            sliced = dispatch.end_slice()
+            sliced = run_time.end_slice(timeout_us > 0 and bool(self.uc.query(unicorn.UC_QUERY_TIMEOUT)))
         sliced = sliced and fault is None
         dispatch.settle(dispatch.read_pc(), fault is not None, self._last_code_hook_address())
         return fault, sliced
@@ -400,41 +394,38 @@ class Machine:
 
     def _interrupt_inputs_changed(self) -> None:
         # A PIC or PM1 register changed: whether an interrupt is due may have too.
-        self.dispatch.check_soon()
+        self.time.check_soon()
 
     def _check_point(self, address: int) -> bool:
         """Before the block at ``address``: spend the budget, or take an interrupt (True)."""
-        dispatch = self.dispatch
+        run_time = self.time
         try:
-            if dispatch.take_slice_end() or dispatch.interrupted:
-                dispatch.stop_cpu()
+            if run_time.take_slice_end() or run_time.interrupted:
+                self.dispatch.stop_cpu()
                 return False
-            if dispatch.retired >= self.config.instruction_budget:
+            if run_time.budget_spent():
                 self._instruction_budget_spent(address)
                 return False
-            if self._save_at is not None and dispatch.retired >= self._save_at:
-                self._save_at = None
-                dispatch.budget = self.config.instruction_budget
+            if run_time.take_save_point():
                 self.board.snapshot_port.taken += 1
                 self._snapshot_requested()
                 return False
-            return self._service_interrupts(dispatch.now_ns(dispatch.retired))
+            return self._service_interrupts(run_time.now_ns())
         except Exception as error:  # called from a hook: never let an exception vanish there
             self._internal_error("at a check point", error)
             return False
 
     def _service_interrupts(self, now_ns: int) -> bool:
-        dispatch = self.dispatch
         if self.board.pending_vector(now_ns) is not None:
             if interrupts_enabled(self.uc):
                 return self._take_interrupt(now_ns)
-            dispatch.recheck_later()  # IF is clear: look again after an STI may have come
+            self.time.recheck_later()  # IF is clear: look again after an STI may have come
             return False
         event_ns = self.board.next_event_ns(now_ns)
         if event_ns is None:
-            dispatch.disarm()
+            self.time.disarm()
         else:
-            dispatch.arm(event_ns)
+            self.time.arm(event_ns)
         return False
 
     def _take_interrupt(self, now_ns: int) -> bool:
@@ -451,7 +442,7 @@ class Machine:
             return False
         self.interrupts_taken += 1
         self._emit_trace(f"[{now_ns:>12} ns] IRQ {SCI_IRQ} (SCI) -> vector {vector:#04x}, handler at {handler:#010x}")
-        self.dispatch.check_soon()
+        self.time.check_soon()
         return True
 
     def _woke_from_hlt(self) -> bool:
@@ -459,26 +450,24 @@ class Machine:
 
         The virtual clock skips the idle time; the host clock sleeps.
         """
-        dispatch = self.dispatch
-        pc = dispatch.read_pc()
-        if dispatch.halted_at(pc) is None or not interrupts_enabled(self.uc):
+        pc = self.dispatch.read_pc()
+        if self.dispatch.halted_at(pc) is None or not interrupts_enabled(self.uc):
             return False
-        now_ns = dispatch.time_at(pc)
+        now_ns = self._time_at(pc)
         for _ in range(2):  # the interrupt may be due now, or at the next timer event
             if self.board.pending_vector(now_ns) is not None:
                 return self._take_interrupt(now_ns)
             event_ns = self.board.next_event_ns(now_ns)
             if event_ns is None:
                 return False
-            now_ns = dispatch.wait_until(now_ns, event_ns)
+            now_ns = self.time.wait_until(now_ns, event_ns)
         return False
 
     def _serviced_wakeup(self) -> bool:
         """The host clock's alarm stopped the CPU for a check point: service it and go on."""
-        dispatch = self.dispatch
-        if not dispatch.take_wakeup():
+        if not self.time.take_wakeup():
             return False
-        self._service_interrupts(dispatch.time_at(dispatch.read_pc()))
+        self._service_interrupts(self._time_at(self.dispatch.read_pc()))
         return self._stop is None
 
     # --- stopping ---------------------------------------------------------
@@ -561,7 +550,7 @@ class Machine:
             return Stop(Verdict.ERROR, instructions, report=report)
         if self.debugger is not None and self.debugger.killed:
             return Stop(Verdict.ERROR, instructions, report=self._report_at(pc, "error: killed from the debugger"))
-        if self.dispatch.interrupted:
+        if self.time.interrupted:
             reason = f"interrupted: {_signal_words(self._interrupted_by)} stopped the run"
             return Stop(Verdict.INTERRUPTED, instructions, report=self._report_at(pc, reason))
         if wall_seconds >= self.config.timeout:
@@ -626,18 +615,18 @@ class Machine:
             self._latch(Stop(Verdict.ERROR, None, report=Report(reason=reason)))
 
     def _result(self, stop: Stop, wall_seconds: float) -> RunResult:
-        dispatch = self.dispatch
+        counts = self.time.counts
         virtual_ns = None
-        if isinstance(self.clock, VirtualClock) and stop.instructions is not None:
-            virtual_ns = self.clock.now_ns(stop.instructions, dispatch.port_accesses, dispatch.idle_ns)
+        if isinstance(self.time, VirtualTime) and stop.instructions is not None:
+            virtual_ns = self.time.time_at(stop.instructions)
         return RunResult(
             verdict=stop.verdict,
             exit_code=stop.exit_code,
             console=self.board.console.text,
             instructions=stop.instructions,
             virtual_ns=virtual_ns,
-            port_reads=dispatch.port_accesses - dispatch.port_writes,
-            port_writes=dispatch.port_writes,
+            port_reads=counts.port_accesses - counts.port_writes,
+            port_writes=counts.port_writes,
             wall_seconds=wall_seconds,
             report=stop.report,
             warnings=self.bus.unclaimed_notes() + [note for note in (self.board.console.dropped_note,) if note],

@@ -20,7 +20,8 @@ Every hook is registered with ``Uc.hook_add``, the binding's ordinary API:
   decoding of translation blocks;
 - a block hook (``UC_HOOK_BLOCK``), called when a translation block starts:
   the check point where the machine spends the instruction budget and takes
-  interrupts, at the same places the fast path does;
+  interrupts, at the same places the fast path does (the run's time,
+  ``timekeeping.py``, says when: it keeps the counts this module advances);
 - under the virtual clock, an RDTSC and an RDTSCP hook, which give the TSC of
   the virtual time at that instruction (``tsc.py``).  The binding refuses
   these two, so they alone go through the C API, as the fast path's do.
@@ -47,22 +48,24 @@ falls between two runs of a one-instruction loop uncounts one that ran.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import unicorn
 from pmtimer_harness.core.blocks import Instruction
 from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
-from pmtimer_harness.core.clock import Clock, HostClock
 from pmtimer_harness.core.cpu import disassemble_at
-from pmtimer_harness.core.dispatch import FLOATING_BUS, HLT_OPCODE, NEVER, Dispatch, FailureHandler
+from pmtimer_harness.core.dispatch import FLOATING_BUS, HLT_OPCODE, Dispatch, FailureHandler
 from pmtimer_harness.core.native_hooks import NativeHooks
+from pmtimer_harness.core.timekeeping import HostTime, Time
 from pmtimer_harness.core.tsc import VirtualTsc
 from unicorn import x86_const as x86
 
 
 class ReferenceDispatch(Dispatch):
-    """One Python call per instruction, per block and per port access; every count kept in plain sight."""
+    """One Python call per instruction, per block and per port access; every count kept in plain sight.
+
+    ``counts.retired`` is the instructions whose code hook has run.
+    """
 
     def __init__(
         self,
@@ -70,27 +73,15 @@ class ReferenceDispatch(Dispatch):
         bus: PortBus,
         start_bits: int,
         on_failure: FailureHandler,
-        clock: Clock,
-        budget: int,
+        time: Time,
         on_check: Callable[[int], bool],
     ) -> None:
-        super().__init__(uc, bus, start_bits, on_failure)
-        self.clock = clock
-        self.host = isinstance(clock, HostClock)
-        self.started = 0  # instructions whose code hook has run
+        super().__init__(uc, bus, start_bits, on_failure, time)
         self.last_address = -1  # the instruction whose code hook ran last, and its size
         self.last_size = 0
-        self.idle_ns = 0  # time skipped while halted (virtual clock)
-        self.budget = NEVER if self.host else budget  # the host clock has no instruction budget
-        self.next_check = self.budget  # a check point at the first block boundary at or past this count
-        self.due_ns = NEVER  # or at the first block boundary at or past this time
         self.on_check = on_check
-        self.tsc = None if self.host else VirtualTsc(uc, start_bits)  # under the host clock RDTSC stays native
-
-    @property
-    def retired(self) -> int:
-        """Instructions retired at a block boundary, where the machine's check point reads it."""
-        return self.started
+        # Under the host clock RDTSC stays native.
+        self.tsc = None if isinstance(time, HostTime) else VirtualTsc(uc, start_bits)
 
     def install(self, hooks: NativeHooks) -> None:
         if self.tsc is not None:
@@ -105,13 +96,14 @@ class ReferenceDispatch(Dispatch):
 
     def on_instruction(self, _uc: unicorn.Uc, address: int, size: int, _user: object) -> None:
         """Before each instruction: count it."""
-        self.started += 1
+        self.counts.retired += 1
         self.last_address = address
         self.last_size = size
 
     def on_block(self, _uc: unicorn.Uc, address: int, _size: int, _user: object) -> None:
         """A translation block starts: every instruction so far has retired.  Time for a check point?"""
-        due = self.started >= self.next_check or self.now_ns(self.started) >= self.due_ns
+        counts, time = self.counts, self.time
+        due = counts.retired >= counts.next_check or time.time_at(counts.retired) >= time.due_ns
         if due and self.on_check(address):
             return  # the CPU went to an interrupt handler: this block does not run
 
@@ -126,7 +118,7 @@ class ReferenceDispatch(Dispatch):
             return FLOATING_BUS[width]
         if self.on_trace is not None:
             self.on_trace(PortAccess(IN, port, width, value), now_ns)
-        self.port_accesses += 1
+        self.counts.port_accesses += 1
         return value
 
     def on_out(self, _uc: unicorn.Uc, port: int, width: int, value: int, _user: object) -> None:
@@ -140,8 +132,8 @@ class ReferenceDispatch(Dispatch):
             return
         if self.on_trace is not None:
             self.on_trace(PortAccess(OUT, port, width, value), now_ns)
-        self.port_accesses += 1
-        self.port_writes += 1
+        self.counts.port_accesses += 1
+        self.counts.port_writes += 1
 
     def on_rdtsc(self, _engine: int, _user: int) -> int:
         return self.read_tsc(aux=False)
@@ -152,19 +144,16 @@ class ReferenceDispatch(Dispatch):
     def read_tsc(self, aux: bool) -> int:
         # The instruction has started, as a port instruction in access_time.
         assert self.tsc is not None  # installed under the virtual clock only
-        return self.tsc.read(self.now_ns(self.started - 1), aux)
+        return self.tsc.read(self.time.time_at(self.counts.retired - 1), aux)
 
     # --- counting and time ---------------------------------------------------
 
-    def now_ns(self, instructions: int) -> int:
-        return self.clock.now_ns(instructions, self.port_accesses, self.idle_ns)
-
     def access_time(self) -> int:
         # The port instruction has started, not retired: it is not counted in its own time.
-        return self.now_ns(self.started - 1)
+        return self.time.time_at(self.counts.retired - 1)
 
     def instructions_at_access(self) -> int | None:
-        return self.started - 1
+        return self.counts.retired - 1
 
     def instructions_at(self, pc: int) -> int | None:
         """Instructions retired with the CPU standing at ``pc``.
@@ -173,8 +162,8 @@ class ReferenceDispatch(Dispatch):
         CPU stopped before running it (a stop takes effect right after the hook).
         """
         if pc == self.last_address:
-            return self.started - 1
-        return self.started
+            return self.counts.retired - 1
+        return self.counts.retired
 
     def current_instruction(self) -> Instruction | None:
         text = disassemble_at(self.uc, self.last_address, self.start_bits)
@@ -188,57 +177,14 @@ class ReferenceDispatch(Dispatch):
             return None
         return self.last_address
 
-    def time_at(self, pc: int) -> int:
-        return self.now_ns(self.instructions_at(pc))
-
     def settle(self, pc: int, faulted: bool, last_traced: int | None) -> None:
         """``emu_start`` returned with the CPU at ``pc``: if it stopped before the hooked instruction, uncount it."""
-        self.started = self.instructions_at(pc)
+        self.counts.retired = self.instructions_at(pc)
         if pc == self.last_address:
             self.last_address = -1
 
-    def take_slice_end(self) -> bool:
-        return False  # slices end by Unicorn's own timeout, which stops the CPU at the next code hook
-
     def resync(self, pc: int) -> None:
         """The CPU stopped at ``pc`` and will resume there: its code hook will run again, so uncount it."""
-        self.started = self.instructions_at(pc)
+        self.counts.retired = self.instructions_at(pc)
         self.last_address = -1
         self.last_size = 0
-
-    def restore_counts(self, instructions: int, port_accesses: int, port_writes: int, idle_ns: int) -> None:
-        super().restore_counts(instructions, port_accesses, port_writes, idle_ns)
-        self.started = instructions
-        self.idle_ns = idle_ns
-        self.next_check = 0  # look at interrupts before the first block
-
-    def start_clock(self) -> None:
-        if self.host:
-            self.clock.restart()
-
-    # --- check points: asked for by the machine, taken in on_block -----------
-
-    def arm(self, due_ns: int) -> None:
-        self.due_ns = due_ns
-        self.next_check = self.budget
-
-    def disarm(self) -> None:
-        self.due_ns = NEVER
-        self.next_check = self.budget
-
-    def check_soon(self) -> None:
-        self.next_check = 0
-
-    def recheck_later(self) -> None:
-        self.next_check = 0  # an interrupt waits for IF: look again at the next block
-
-    def take_wakeup(self) -> bool:
-        return False  # check points run inside the block hook, under either clock
-
-    def wait_until(self, now_ns: int, due_ns: int) -> int:
-        """Halted until ``due_ns``: the virtual clock skips the time, the host clock sleeps through it."""
-        if self.host:
-            time.sleep(max(0, due_ns - self.clock.now_ns()) / 1e9)
-            return self.clock.now_ns()
-        self.idle_ns += max(0, due_ns - now_ns)
-        return due_ns

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import unicorn
@@ -41,6 +41,7 @@ from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.segment_cache import HiddenStateError, has_hidden, read_hidden, write_hidden
 from pmtimer_harness.core.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode
 from pmtimer_harness.core.snapshot_ram import ram_chunk, restore_ram
+from pmtimer_harness.core.timekeeping import TimeState
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.output import write_output
 from unicorn import x86_const as x86
@@ -55,18 +56,6 @@ FPU_CONTROL = {  # the status word first: writing it sets TOP, which FP0..FP7 ar
 EFER = 0xC0000080
 MAX_SNAPSHOT_BYTES = MAX_MEMORY + (64 << 20)  # RAM that did not compress, and the rest
 CLOCK_KINDS = {"virtual": 0, "host": 1}
-
-
-@dataclass
-class TimeState:
-    """Where the run stands: the counts virtual time is made of, and the timer's count."""
-
-    clock: str
-    instructions: int
-    port_accesses: int
-    port_writes: int
-    idle_ns: int
-    now_ns: int
 
 
 # --- cpu ------------------------------------------------------------------------
@@ -250,13 +239,8 @@ HEX_FIELDS = ("load_address", "timer_port", "timer_start", "memory")
 def take(machine: Machine) -> bytes:
     """The machine as snapshot bytes.  Call it while the CPU is stopped (``Machine.on_snapshot``)."""
     dispatch = machine.dispatch
-    pc = dispatch.read_pc()
-    instructions = dispatch.instructions_at(pc)
-    now_ns = dispatch.time_at(pc)
-    state = TimeState(
-        machine.clock.kind, instructions or 0, dispatch.port_accesses, dispatch.port_writes,
-        getattr(dispatch, "idle_ns", 0), now_ns,
-    )
+    state = machine.time.state(dispatch.instructions_at(dispatch.read_pc()))
+    now_ns = state.now_ns
     config = {
         "config": machine.config.as_dict(), "platform": machine.board.profile.name, "unicorn": unicorn.__version__,
     }
@@ -357,9 +341,8 @@ def load(data: bytes, platform: str | None = None, **machine_options: object) ->
     except (unicorn.UcError, ValueError, OverflowError, struct.error) as error:
         # Values that pass every check yet that the CPU or a device will not take.
         raise SnapshotError(f"the saved state cannot be restored: {error}") from None
-    machine.restore_progress(
-        time_state.instructions, time_state.port_accesses, time_state.port_writes, time_state.idle_ns
-    )
+    machine.time.restore(time_state)
+    machine.mark_restored()
     return machine
 
 

@@ -17,8 +17,8 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
-from pmtimer_harness.core.dispatch import VirtualDispatch
 from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.core.timekeeping import VirtualTime
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.runner import GuestRun
 
@@ -120,10 +120,10 @@ class RunProgress:
             return shutil.get_terminal_size().columns
 
     def status(self, wall_seconds: float) -> str:
-        dispatch = self.machine.dispatch
+        run_time = self.machine.time
         parts = [f"{self.name}: running {wall_seconds:.0f} s"]
-        if isinstance(dispatch, VirtualDispatch):
-            parts.append(f"{dispatch.retired:,} instructions")
-            parts.append(f"{dispatch.now_ns(dispatch.retired) / 1e9:.6f} s virtual")
-        parts.append(f"{dispatch.port_accesses:,} port accesses")
+        if isinstance(run_time, VirtualTime):
+            parts.append(f"{run_time.counts.retired:,} instructions")
+            parts.append(f"{run_time.now_ns() / 1e9:.6f} s virtual")
+        parts.append(f"{run_time.counts.port_accesses:,} port accesses")
         return ", ".join(parts)
