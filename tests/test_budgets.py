@@ -32,7 +32,7 @@ def test_a_host_clock_hlt_waiting_for_a_far_timer_event_honours_the_timeout(tmp_
 
 def test_a_jump_to_a_non_canonical_address_ends_the_run_at_once_with_the_default_budget(tmp_path):
     # It once ran for tens of seconds (with the default budget) and then corrupted the interpreter
-    # (README, "Limits": the translation cache asked about from a hook).
+    # (docs/limits.md: the translation cache asked about from a hook).
     source = tmp_path / "far.asm"
     source.write_text("bits 64\norg 0x1000\n mov rax, 0x8000000000000000\n jmp rax\n")
     completed = subprocess.run(

@@ -219,7 +219,7 @@ def test_a_push_that_lands_on_its_own_block_at_an_odd_address_is_counted():
 
 
 @pytest.mark.xfail(strict=True, reason="a store that rewrites the instruction doing it, in a block that a call's "
-                   "push rewrote too: the count is 2 short (found by the long fuzz profile; README, Limits)")
+                   "push rewrote too: the count is 2 short (found by the long fuzz profile; docs/limits.md)")
 def test_a_store_that_rewrites_its_own_instruction_after_a_call_that_rewrote_its_block_is_counted():
     # mov rax, 0x6C; call rax: the push lands in the zeroed RAM that runs as code up to the call, then
     # `add [rax], al` at 0x6C adds 0x6C to its own first byte, again and again as the run comes round.

@@ -1,4 +1,4 @@
-"""One table of exit statuses (README, "Exit status"), command by command.
+"""One table of exit statuses (docs/running.md, "Exit status"), command by command.
 
 For each command: a passing guest, a failing guest, a guest NASM rejects and a
 platform that does not exist, where the command takes them; and after every
@@ -27,7 +27,7 @@ READING = "        mov dx, TIMER_PORT\n        in eax, dx\n"  # plot draws the t
 COUNTING = "        mov cx, 50\nspin:   loop spin\n"  # a few instructions to save a snapshot in
 NOT_PORTABLE = "; portable: no, the harness's own\n"
 
-# The README's table, case by case: the status each command that takes a guest gives for each kind of
+# The table of docs/running.md, case by case: the status each command that takes a guest gives for each kind of
 # guest, and the document its --json or --tap prints.  tests/test_installed_exit_status.py holds the
 # installed package to the same table.  A command line's guest goes after its first word; {folder} is
 # the test's own.

@@ -6,7 +6,7 @@ platform.  Each case names the platform it is laid over, the guest that notices
 the platform alone, the catching guest passes (the matrix and the bundled
 guests' own tests show that).
 Quirks no short guest can see are tested on the device (tests/test_pm_timer.py,
-tests/test_acpi_pm1.py) and listed in README's limits.
+tests/test_acpi_pm1.py) and listed in docs/limits.md.
 """
 
 from pathlib import Path

@@ -215,7 +215,7 @@ def format_matrix(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
 
 
 def format_markdown(cells: Sequence[Cell], platforms: Sequence[str]) -> str:
-    """The matrix as a Markdown table (the README's), each cell its verdict and a failing guest's exit code."""
+    """The matrix as a Markdown table (docs/matrix.md's), each cell its verdict and a failing guest's exit code."""
     guests = list(dict.fromkeys(cell.guest for cell in cells))
     by_key = {(cell.guest, cell.platform): cell for cell in cells}
     lines = ["| guest | " + " | ".join(platforms) + " |", "|---" * (len(platforms) + 1) + "|"]

@@ -19,7 +19,7 @@ from pmtimer_harness.tools.options import address_range, number
 from pmtimer_harness.tools.output import open_output
 from pmtimer_harness.tools.runner import GuestRun
 
-# Exit statuses, the same for every command (README, "Exit status").
+# Exit statuses, the same for every command (docs/running.md, "Exit status").
 PASS_STATUS = 0
 FAIL_STATUS = 1  # a guest not as expected, or one that could not be built (suite, matrix, differential: a row)
 USAGE_ERROR = 2  # the command cannot run: a bad option or header value, a missing or unusable file or program

@@ -40,7 +40,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                         help="the platforms, comma-separated, or all (the default)")
     shape = matrix.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="a JSON list, one object per guest and platform")
-    shape.add_argument("--markdown", action="store_true", help="a Markdown table (as the README shows it)")
+    shape.add_argument("--markdown", action="store_true", help="a Markdown table (as docs/matrix.md shows it)")
     add_cache_option(matrix)
     add_jobs_option(matrix, "cells")
     add_cell_options(matrix)
