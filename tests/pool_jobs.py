@@ -50,3 +50,16 @@ def suite_row_unless_it_dies(job):
     if job.guest.name == "dies.asm":
         os._exit(3)
     return run_row(job)
+
+
+class Unreadable(Exception):
+    """An exception pickle sends whole but cannot make again (its constructor wants two arguments)."""
+
+    def __init__(self, first: int, second: int) -> None:
+        super().__init__(f"{first} and {second}")
+
+
+def unreadable_on_two(n: int) -> int:
+    if n == 2:
+        raise Unreadable(1, 2)
+    return n

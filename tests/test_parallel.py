@@ -54,6 +54,9 @@ def test_one_job_or_one_process_runs_here_in_turn_with_no_pool():
     (pool_jobs.dies_on_two, "2: the process running it ended with status 3 before it gave a result"),
     (pool_jobs.crashes_on_two, "2: the process running it was killed by SIGSEGV"),
     (pool_jobs.out_of_memory_on_two, "2: its process ran out of memory"),
+    (pool_jobs.unreadable_on_two,
+     "2: its result could not be read back (TypeError: Unreadable.__init__() missing 1 required positional argument: "
+     "'second')"),
 ])
 def test_a_worker_that_dies_costs_its_own_job_alone(work, reason):
     assert parallel.run_jobs(work, [1, 2, 3, 4], 2, died=died) == [1, reason, 3, 4]

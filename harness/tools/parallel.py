@@ -265,6 +265,8 @@ class _Pool(Generic[Job, Row]):
                     answer = worker.connection.recv()
                 except (EOFError, OSError):
                     answer = None
+                except Exception as error:  # sent whole, but it would not unpickle here
+                    answer = ("failed", f"its result could not be read back ({type(error).__name__}: {error})")
             if answer is not None:
                 self._answered(worker, answer)
             elif not worker.process.is_alive():
