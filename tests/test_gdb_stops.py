@@ -10,9 +10,9 @@ import time
 
 import pytest
 from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.gdbstub import frame
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.result import Verdict
-from pmtimer_harness.frontends.gdbstub import frame
 
 EXITS_WITH_AL_0 = bytes([
     0xB0, 0x00,  # 0x7c00  mov al, 0

@@ -7,7 +7,7 @@ import pytest
                                     b"qRcmd,zz", b"p", b"m"])
 def test_a_malformed_packet_gets_an_error_reply_and_the_stub_goes_on(packet):
     from pmtimer_harness.core.cpu import new_cpu
-    from pmtimer_harness.frontends.gdbstub import GdbStub
+    from pmtimer_harness.core.gdbstub import GdbStub
 
     uc = new_cpu(16)
     uc.mem_map(0, 0x1000)
@@ -22,7 +22,7 @@ def test_a_malformed_packet_gets_an_error_reply_and_the_stub_goes_on(packet):
 
 def test_a_huge_memory_read_is_answered_with_what_fits_in_a_packet():
     from pmtimer_harness.core.cpu import new_cpu
-    from pmtimer_harness.frontends.gdbstub import MAX_READ, PACKET_SIZE, GdbStub
+    from pmtimer_harness.core.gdbstub import MAX_READ, PACKET_SIZE, GdbStub
 
     uc = new_cpu(16)
     uc.mem_map(0, 0x10000)

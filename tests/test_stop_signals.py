@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pmtimer_harness.frontends.gdbstub import frame
+from pmtimer_harness.core.gdbstub import frame
 
 from tests.guests import REPO, bundled, default_ctrl_c, write_guest
 from tests.test_ctrl_c import GUESTS

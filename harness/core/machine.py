@@ -45,7 +45,7 @@ from pmtimer_harness.platform.board import Board
 from unicorn import x86_const as x86
 
 if TYPE_CHECKING:
-    from pmtimer_harness.frontends.gdbstub import GdbStub
+    from pmtimer_harness.core.gdbstub import GdbStub
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFF
 MAX_SLICE_S = 0.25  # the CPU runs at most this long before the run loop looks at the budget and Ctrl-C
@@ -153,7 +153,7 @@ class Machine:
             self.instruction_trace.install()
         self.debugger: GdbStub | None = None
         if gdb_port is not None:
-            from pmtimer_harness.frontends.gdbstub import GdbStub  # sockets: only a debugging session needs them
+            from pmtimer_harness.core.gdbstub import GdbStub  # sockets: only a debugging session needs them
 
             self.debugger = GdbStub(
                 self.uc, gdb_port, self._monitor_command, announce, self._gdb_gives_up, self.dispatch.forget_code

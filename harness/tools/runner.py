@@ -137,7 +137,7 @@ def _prepare(
     header, config = guest_config(None if isinstance(guest, bytes) else guest_path, options)
     loaded = _load(guest, guest_path, config, use_cache)
     if labels is not None and loaded.symbols:
-        from pmtimer_harness.frontends.gdbstub import write_label_script  # sockets: only a debugging run
+        from pmtimer_harness.core.gdbstub import write_label_script  # sockets: only a debugging run
 
         script = write_label_script(loaded.symbols, labels)
         print(f"gdb: labels as convenience variables: source {script}, then e.g. break *$guest_main",
