@@ -32,7 +32,6 @@ import json
 import struct
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import unicorn
 from pmtimer_harness.core.config import MAX_MEMORY, ConfigError, MachineConfig
@@ -42,8 +41,6 @@ from pmtimer_harness.core.segment_cache import HiddenStateError, has_hidden, rea
 from pmtimer_harness.core.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode
 from pmtimer_harness.core.snapshot_ram import ram_chunk, restore_ram
 from pmtimer_harness.core.timekeeping import TimeState
-from pmtimer_harness.tools import files
-from pmtimer_harness.tools.output import write_output
 from unicorn import x86_const as x86
 
 DESCRIPTOR_TABLES = {"gdtr": x86.UC_X86_REG_GDTR, "idtr": x86.UC_X86_REG_IDTR}
@@ -254,22 +251,6 @@ def take(machine: Machine) -> bytes:
         payload = json.dumps(device.state(now_ns), sort_keys=True).encode()
         chunks.append(Chunk(DEVICE_PREFIX + device.name, device.state_version, payload))
     return encode(chunks)
-
-
-def save(machine: Machine, path: Path) -> Path:
-    """Write the snapshot to ``path`` (``tools/output.py``'s rules); the file written."""
-    return write_output(path, take(machine))
-
-
-def read_file(path: str | Path) -> bytes:
-    """A snapshot file's bytes: a regular file, its size checked before it is read.  Raises SnapshotError."""
-    try:
-        return files.read_bytes(path, MAX_SNAPSHOT_BYTES)
-    except files.FileTooLarge as error:
-        raise SnapshotError(f"{files.shown_name(path)}: {error.size:,} bytes is more than any snapshot this harness "
-                            f"writes (at most {MAX_SNAPSHOT_BYTES >> 20} MiB)") from None
-    except OSError as error:
-        raise SnapshotError(str(error)) from None
 
 
 def read_chunks(data: bytes) -> tuple[dict[str, Chunk], list[str]]:

@@ -213,11 +213,12 @@ def resume_snapshot(
     platform: str | None = None,
 ) -> GuestRun:
     """Restore the machine a snapshot saved (on ``platform``, if given) and run it to its end."""
-    from pmtimer_harness.core.snapshot import load, read_file  # snapshot imports the machine module
+    from pmtimer_harness.core.snapshot import load  # snapshot imports the machine module
     from pmtimer_harness.core.snapshot_format import SnapshotError  # only a resume reads snapshots
+    from pmtimer_harness.tools.snapshot_file import read_snapshot_file
 
     snapshot = Path(path)
-    data = read_file(snapshot)
+    data = read_snapshot_file(snapshot)
     try:
         machine = load(data, platform, trace=trace, instruction_trace=instruction_trace)
     except SnapshotError as error:
@@ -234,9 +235,9 @@ def save_snapshots(machine: Machine, path: Path) -> None:
 
 
 def save_snapshot(machine: Machine, path: Path) -> None:
-    from pmtimer_harness.core.snapshot import save
+    from pmtimer_harness.tools.snapshot_file import write_snapshot_file  # only a run that saves writes them
 
-    save(machine, path)
+    write_snapshot_file(machine, path)
     at = machine.dispatch.instructions_at(machine.dispatch.read_pc())
     when = "" if at is None else f" at {at:,} instructions"
     # Said as it happens, on standard error like the gdb lines: not one of the run's warnings.

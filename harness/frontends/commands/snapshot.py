@@ -18,10 +18,11 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 
 
 def command_snapshot_info(args: argparse.Namespace) -> int:
-    from pmtimer_harness.core.snapshot import describe, read_file, summary
+    from pmtimer_harness.core.snapshot import describe, summary
     from pmtimer_harness.tools.files import shown_name
+    from pmtimer_harness.tools.snapshot_file import read_snapshot_file
 
-    data = read_file(args.file)
+    data = read_snapshot_file(args.file)
     try:
         print(json.dumps(summary(data), indent=2) if args.json else describe(data))
     except SnapshotError as error:
