@@ -179,6 +179,14 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _descendants(pid: int) -> set[int]:
+    """``pid``'s children, theirs, and so on."""
+    found = _children(pid)
+    for child in list(found):
+        found |= _descendants(child)
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -212,3 +220,34 @@ def test_ctrl_c_stops_every_worker_and_prints_the_usual_interrupted_result(tmp_p
     while any(_alive(pid) for pid in workers) and time.monotonic() < gone_by:
         time.sleep(0.05)
     assert workers and not any(_alive(pid) for pid in workers)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; sends SIGINT")
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU (qemu-system-x86_64) is not installed")
+def test_ctrl_c_stops_every_differential_worker_and_the_peers_they_started(tmp_path):
+    quick = write_guest(tmp_path, PASSING, name="quick.asm")
+    spinning = [write_guest(tmp_path, SPINNING, name=f"spin{n}.asm") for n in (1, 2, 3)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pmtimer_harness", "differential", str(quick), *map(str, spinning), "-j", "2",
+         "--machine", "pc", "--accel", "tcg", "--timeout", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_ctrl_c,
+    )
+    try:
+        assert "quick.asm" in process.stderr.readline()
+        started = _descendants(process.pid)
+        booting_by = time.monotonic() + 10
+        while len(started) < 4 and time.monotonic() < booting_by:  # two workers, a QEMU under each
+            time.sleep(0.1)
+            started = _descendants(process.pid)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, stdout + stderr
+    assert stderr.splitlines()[-1] == "harness: interrupted; the peers were stopped" and "Traceback" not in stderr
+    gone_by = time.monotonic() + 5
+    while any(_alive(pid) for pid in started) and time.monotonic() < gone_by:
+        time.sleep(0.05)
+    assert len(started) >= 4 and not any(_alive(pid) for pid in started)
+
