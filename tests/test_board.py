@@ -4,9 +4,9 @@ import argparse
 import struct
 
 import pytest
+from pmtimer_harness.core.board import Board
 from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.platform.acpi_tables import FADT_ADDRESS, FADT_V1_LENGTH, HW_REDUCED_ACPI, TMR_VAL_EXT, FadtShape
-from pmtimer_harness.platform.board import Board
 from pmtimer_harness.platform.profiles import PROFILES, PROPERTIES
 from pmtimer_harness.tools.options import machine_config
 

@@ -8,8 +8,8 @@ resumed there sees its timer go back, as their guests do.
 import json
 
 import pytest
+from pmtimer_harness.core.board import Board
 from pmtimer_harness.core.config import MachineConfig
-from pmtimer_harness.platform.board import Board
 from pmtimer_harness.platform.profiles import PROFILES, Restore
 from pmtimer_harness.tools.runner import resume_snapshot, run_guest
 

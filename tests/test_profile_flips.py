@@ -46,8 +46,8 @@ def test_bochs_without_its_late_first_tmr_sts_lets_overflow_irq_pass(monkeypatch
 
 
 def test_the_sci_gate_flipped_to_sci_en_stops_the_sci_in_legacy_mode():
+    from pmtimer_harness.core.board import Board
     from pmtimer_harness.core.config import MachineConfig
-    from pmtimer_harness.platform.board import Board
 
     board = Board(MachineConfig(platform="qemu"))
     board.pm1.write(0x602, 2, 1, 0)  # TMR_EN; TMR_STS is set at hand-over, SCI_EN is clear
@@ -58,8 +58,8 @@ def test_the_sci_gate_flipped_to_sci_en_stops_the_sci_in_legacy_mode():
 
 @pytest.mark.parametrize(("platform", "access_size"), [("qemu-q35", 0), ("qemu-q35-kvm", 0), ("acpi", 3)])
 def test_x_pm_tmr_blk_access_size_is_the_platforms(platform, access_size):
+    from pmtimer_harness.core.board import Board
     from pmtimer_harness.core.config import MachineConfig
-    from pmtimer_harness.platform.board import Board
 
     (fadt,) = [t.data for t in Board(MachineConfig(platform=platform)).acpi_tables if t.name == "FACP"]
     assert fadt[208 + 3] == access_size and fadt[8] == (3 if access_size == 0 else 6)

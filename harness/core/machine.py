@@ -1,6 +1,6 @@
 """The machine: a Unicorn x86 CPU, guest RAM, the board's devices, and the run loop.
 
-The board (``harness/platform/board.py``) builds the devices, the port bus and
+The board (``board.py``) builds the devices, the port bus and
 the ACPI tables from the platform profile, and routes the SCI to the PIC; the
 per-block and per-access work lives in ``dispatch.py``; the run's time, its
 counts and its schedule in ``timekeeping.py``; this module starts the CPU,
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import unicorn
+from pmtimer_harness.core.board import Board
 from pmtimer_harness.core.bus import PortAccess, PortAccessError
 from pmtimer_harness.core.clock import VirtualClock, make_clock
 from pmtimer_harness.core.config import BOOT_DRIVE, ConfigError, MachineConfig
@@ -41,7 +42,6 @@ from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.devices.ports import DeviceError
 from pmtimer_harness.platform.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END
-from pmtimer_harness.platform.board import Board
 from unicorn import x86_const as x86
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from pmtimer_harness.core.board import Board
 from pmtimer_harness.platform.acpi_tables import describe, dump
-from pmtimer_harness.platform.board import Board
 from pmtimer_harness.tools.options import add_machine_options, machine_config
 
 

@@ -1,7 +1,7 @@
 """The board: the devices a platform profile calls for, on one port bus, described by ACPI tables.
 
 A ``Board`` is what the firmware and the chipset are to a real machine.  From
-the resolved profile (``profiles.py``) and the machine options it builds the
+the resolved profile (``platform/profiles.py``) and the machine options it builds the
 devices, attaches them to the bus, and builds the ACPI tables from the devices
 it built: the FADT names the timer's port, the PM1 blocks and the SCI's line
 because those are the devices' own ports.  It also owns the one route an
@@ -10,7 +10,8 @@ PIC to whoever asks for a vector.
 
 The board knows nothing of Unicorn: the machine asks it for a vector, for the
 next timer event, and for the devices' saved state, and writes the tables into
-guest memory itself.
+guest memory itself.  It lives in core, beside the bus it fills and the machine
+that owns it; ``platform/`` holds what it reads (the profiles, the tables' shape).
 """
 
 from __future__ import annotations
