@@ -66,7 +66,7 @@ class Guest:
         assert self.counts.hook_block(self.on_block) == unicorn.UC_ERR_OK
         assert self.counts.hook_ports(self.on_in, self.on_out) == unicorn.UC_ERR_OK
 
-    def on_block(self, address: int, size: int) -> None:
+    def on_block(self, _engine: int, address: int, size: int, _user: int) -> None:
         self.python_blocks += 1
         counts = self.counts
         counts.retired += counts.block.icount
@@ -77,13 +77,13 @@ class Guest:
             counts.remember(block)
         counts.block = block
 
-    def on_in(self, port: int, width: int) -> int:
+    def on_in(self, _engine: int, port: int, width: int, _user: int) -> int:
         self.python_reads.append((port, width))
         self.counts.ordinal += 1
         self.counts.port_accesses += 1
         return 0x1234
 
-    def on_out(self, port: int, width: int, value: int) -> None:
+    def on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
         self.outs.append((port, width, value))
 
     def run(self) -> int:
@@ -183,7 +183,7 @@ def test_a_count_past_64_bits_is_kept_exactly_and_python_counts_every_block() ->
 
 def test_a_python_callback_that_raises_stops_the_cpu_and_is_kept() -> None:
     class Refusing(Guest):
-        def on_out(self, port: int, width: int, value: int) -> None:
+        def on_out(self, _engine: int, port: int, width: int, value: int, _user: int) -> None:
             raise RuntimeError("broken")
 
     code = b"\xe6\x80" + b"\xeb\xfe"  # out 0x80, al; jmp $ (forever, unless the CPU is stopped)

@@ -224,6 +224,10 @@ static uint64_t call_python(Counts *self, PyObject *callback, PyObject *args)
 
 /* --- the hooks ---------------------------------------------------------- */
 
+/* Python callbacks take the arguments the binding's ctypes hooks do (engine,
+ * ..., user data), so that one method serves a ctypes hook and this module. */
+#define ENGINE(self) ((unsigned long long)(uintptr_t)(self)->engine)
+
 static BlockInfo *cache_slot(Counts *self, uint64_t address)
 {
     return &self->cache[(address ^ (address >> 11) ^ (address >> 22)) & (CACHE_SLOTS - 1)];
@@ -266,7 +270,7 @@ static int block_counted_here(Counts *self, uint64_t address, uint32_t size)
 static OUT_OF_LINE void block_to_python(Counts *self, uint64_t address, uint32_t size)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
-    call_python(self, self->on_block, Py_BuildValue("(KI)", (unsigned long long)address, size));
+    call_python(self, self->on_block, Py_BuildValue("(KKIi)", ENGINE(self), (unsigned long long)address, size, 0));
     PyGILState_Release(gil);
 }
 
@@ -304,7 +308,7 @@ static int read_here(Counts *self, uint32_t port, int width, uint32_t *value)
 static OUT_OF_LINE uint32_t read_in_python(Counts *self, uint32_t port, int width)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
-    uint32_t value = (uint32_t)call_python(self, self->on_in, Py_BuildValue("(Ii)", port, width));
+    uint32_t value = (uint32_t)call_python(self, self->on_in, Py_BuildValue("(KIii)", ENGINE(self), port, width, 0));
     PyGILState_Release(gil);
     return value;
 }
@@ -321,7 +325,7 @@ static void hook_out(uc_engine *engine, uint32_t port, int width, uint32_t value
 {
     Counts *self = user;
     PyGILState_STATE gil = PyGILState_Ensure();
-    call_python(self, self->on_out, Py_BuildValue("(IiI)", port, width, value));
+    call_python(self, self->on_out, Py_BuildValue("(KIiIi)", ENGINE(self), port, width, value, 0));
     PyGILState_Release(gil);
 }
 
@@ -329,7 +333,7 @@ static void hook_out(uc_engine *engine, uint32_t port, int width, uint32_t value
 static int hook_tsc(Counts *self, PyObject *callback)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
-    int skip = (int)call_python(self, callback, PyTuple_New(0));
+    int skip = (int)call_python(self, callback, Py_BuildValue("(Ki)", ENGINE(self), 0));
     PyGILState_Release(gil);
     return skip;
 }
@@ -389,7 +393,7 @@ static PyObject *Counts_attach(Counts *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(hook_block_doc, "hook_block(on_block): count blocks here; on_block(address, size) gets the rest. "
+PyDoc_STRVAR(hook_block_doc, "hook_block(on_block): count blocks here; on_block(engine, address, size, user) gets the rest. "
                              "Returns Unicorn's error code.");
 
 static PyObject *Counts_hook_block(Counts *self, PyObject *on_block)
@@ -400,8 +404,9 @@ static PyObject *Counts_hook_block(Counts *self, PyObject *on_block)
     return PyLong_FromLong(uc_add(self, UC_HOOK_BLOCK, (void *)hook_block, -1));
 }
 
-PyDoc_STRVAR(hook_ports_doc, "hook_ports(on_in, on_out): answer time readers here; on_in(port, width) -> value "
-                             "and on_out(port, width, value) get the rest.  Returns Unicorn's error code.");
+PyDoc_STRVAR(hook_ports_doc, "hook_ports(on_in, on_out): answer time readers here; on_in(engine, port, width, user) "
+                             "-> value and on_out(engine, port, width, value, user) get the rest.  Returns Unicorn's "
+                             "error code.");
 
 static PyObject *Counts_hook_ports(Counts *self, PyObject *args)
 {
@@ -418,7 +423,7 @@ static PyObject *Counts_hook_ports(Counts *self, PyObject *args)
     return PyLong_FromLong(status);
 }
 
-PyDoc_STRVAR(hook_tsc_doc, "hook_tsc(on_rdtsc, on_rdtscp): each is called with no argument as the instruction "
+PyDoc_STRVAR(hook_tsc_doc, "hook_tsc(on_rdtsc, on_rdtscp): each is called with (engine, user) as the instruction "
                            "runs and returns 1 to skip the native read.  Returns Unicorn's error code.");
 
 static PyObject *Counts_hook_tsc(Counts *self, PyObject *args)
