@@ -199,6 +199,17 @@ class PmTimer:
             return value
         return self.narrow(port, width, value)
 
+    def time_function(self, port: int, width: int) -> tuple[int, int, int, int] | None:
+        """``(start, numerator, denominator, mask)`` if a read at ``port``/``width`` returns
+        ``(start + now_ns * numerator // denominator) & mask`` and does nothing else; None otherwise.
+
+        A compiled dispatch answers such a read without calling ``read`` (harness/core/native.c).
+        A subclass whose ``read`` does more (steps, counts reads) declares none.
+        """
+        if type(self).read is not PmTimer.read or port != self.port or width != 4:
+            return None
+        return (self.start, self.numerator, self.denominator, self.mask)
+
     def narrow(self, port: int, width: int, value: int) -> int:
         """Any read in the timer's ports but a 4-byte one at the timer's own, by the platform's rule."""
         rule = self.access.narrow_reads

@@ -158,13 +158,26 @@ def test_a_closed_trace_pipe_stops_quietly():
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
 
 
-def test_version_names_the_package(capsys):
+def test_version_names_the_package_and_the_dispatch_runs_take(capsys, monkeypatch):
     import pmtimer_harness
+    from pmtimer_harness.core.config import native_dispatch_built
 
+    monkeypatch.delenv("HARNESS_DISPATCH", raising=False)
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0
-    assert capsys.readouterr().out.strip() == f"pmtimer-harness {pmtimer_harness.__version__}"
+    built = "is built" if native_dispatch_built() else "is not built: no C compiler at install"
+    dispatch = "native" if native_dispatch_built() else "python"
+    assert capsys.readouterr().out.strip() == (
+        f"pmtimer-harness {pmtimer_harness.__version__} (dispatch: {dispatch}; the compiled fast path {built})"
+    )
+
+
+def test_version_names_the_dispatch_harness_dispatch_chose(capsys, monkeypatch):
+    monkeypatch.setenv("HARNESS_DISPATCH", "python")
+    with pytest.raises(SystemExit):
+        main(["-V"])
+    assert "(dispatch: python (from HARNESS_DISPATCH); " in capsys.readouterr().out
 
 
 def test_usage_error_and_error_verdict_have_distinct_statuses(tmp_path):

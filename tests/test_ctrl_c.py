@@ -74,7 +74,8 @@ def test_ctrl_c_stops_the_whole_suite_or_matrix(tmp_path, command):
                         "--platform", platform], capture_output=True, check=False, timeout=60)
     # In turn (-j 1): the rule under test is that the second spinning guest never starts.
     process = subprocess.Popen(
-        [sys.executable, "-m", "pmtimer_harness", *command, *guests, "-j", "1"],
+        # Host time: no instruction budget, which a spin may spend before Ctrl-C comes (the matrix's in 0.1 s).
+        [sys.executable, "-m", "pmtimer_harness", *command, *guests, "-j", "1", "--clock", "host"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_ctrl_c,
     )
     if command == ["suite"]:

@@ -10,6 +10,7 @@ profile's access rules.  Explicit options are laid over the quirks.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,11 +50,60 @@ FIELD_TYPES = {
     "max_instructions": WHOLE_OR_NONE, "timeout": ((int, float), "a number"), "platform": TEXT,
     "quirks": (tuple, "a list of quirk names"), "dispatch": TEXT,
 }
-DISPATCHES = ("fast", "reference")  # core/dispatch.py, core/reference_dispatch.py
+# --dispatch: the compiled fast path (core/native_dispatch.py, where it is built), the same in Python
+# (core/dispatch.py), and the reference (core/reference_dispatch.py).  "fast" is what "python" was
+# called before there was a compiled path.
+DISPATCHES = ("native", "python", "reference")
+DISPATCH_ALIASES = {"fast": "python"}
+DISPATCH_VARIABLE = "HARNESS_DISPATCH"  # a run's dispatch where neither its command line nor its guest names one
 
 
 class ConfigError(ValueError):
     """An option value the machine cannot honour."""
+
+
+NOT_BUILT = (
+    "--dispatch native: the compiled fast path is not built in this install (no C compiler when it was "
+    "installed); use --dispatch python"
+)
+
+
+def native_dispatch_built() -> bool:
+    """Whether the compiled fast path (core/native.c) was built when the package was installed."""
+    try:
+        from pmtimer_harness.core import _native  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def default_dispatch() -> str:
+    """The compiled path where it is built, else the Python path."""
+    return "native" if native_dispatch_built() else "python"
+
+
+def dispatch_from_environment() -> str | None:
+    """HARNESS_DISPATCH, if set: the dispatch a run takes where neither its command line nor its guest names one."""
+    chosen = os.environ.get(DISPATCH_VARIABLE, "")
+    if not chosen:
+        return None
+    if DISPATCH_ALIASES.get(chosen, chosen) not in DISPATCHES:
+        raise ConfigError(f"{DISPATCH_VARIABLE} must be 'native', 'python' or 'reference', not {chosen!r}")
+    return chosen
+
+
+def describe_dispatch() -> str:
+    """What ``-V`` says of the hot path: the dispatch a run takes by default, and whether the compiled one is built."""
+    built = "the compiled fast path is built" if native_dispatch_built() else (
+        "the compiled fast path is not built: no C compiler at install"
+    )
+    try:
+        chosen = dispatch_from_environment()
+    except ConfigError as error:
+        return f"{error}; {built}"
+    if chosen is None:
+        return f"dispatch: {default_dispatch()}; {built}"
+    return f"dispatch: {DISPATCH_ALIASES.get(chosen, chosen)} (from {DISPATCH_VARIABLE}); {built}"
 
 
 # --io-semantics: the two access rule sets that were options before platforms were profiles.
@@ -86,7 +136,7 @@ class MachineConfig:
     timeout: float = DEFAULT_TIMEOUT_S
     platform: str = "acpi"
     quirks: tuple[str, ...] = field(default=())
-    dispatch: str = "fast"
+    dispatch: str = field(default_factory=default_dispatch)
 
     def __post_init__(self) -> None:
         from pmtimer_harness.platform.profiles import PlatformError  # profiles import devices only
@@ -138,8 +188,11 @@ class MachineConfig:
                 "--max-instructions needs the virtual clock: the host clock does not count instructions "
                 "(use --timeout)"
             )
+        object.__setattr__(self, "dispatch", DISPATCH_ALIASES.get(self.dispatch, self.dispatch))
         if self.dispatch not in DISPATCHES:
-            raise ConfigError(f"--dispatch must be 'fast' or 'reference', not {self.dispatch!r}")
+            raise ConfigError(f"--dispatch must be 'native', 'python' or 'reference', not {self.dispatch!r}")
+        if self.dispatch == "native" and not native_dispatch_built():
+            raise ConfigError(NOT_BUILT)
         if not 0 < self.timeout <= MAX_TIMEOUT_S:  # also refuses nan
             raise ConfigError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
 
@@ -188,4 +241,3 @@ class MachineConfig:
             "INSN_NS": self.insn_ns,
             "IO_NS": self.io_ns,
         }
-

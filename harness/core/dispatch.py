@@ -185,6 +185,9 @@ class Dispatch:
     def forget_code(self, address: int, size: int) -> None:
         """Guest memory at ``address`` changed behind the CPU's back (an interrupt frame)."""
 
+    def devices_changed(self) -> None:
+        """The devices' state was replaced (a snapshot restored): what the hooks keep of it is stale."""
+
 
 class VirtualDispatch(Dispatch):
     """Counts instructions for virtual time, a block at a time; takes the check points it asks for.
@@ -400,10 +403,9 @@ class VirtualDispatch(Dispatch):
         block = self._decode_as_unicorn_did(address, size)
         self.decoded_instructions += len(block.instructions)
         if self.decoded_instructions > MAX_DECODED_INSTRUCTIONS:
-            self.blocks.clear()
-            self.code_pages.clear()
+            self._forget_all_blocks()
             self.decoded_instructions = len(block.instructions)
-        self.blocks[address] = block
+        self._keep_block(block)
         for page in range(address >> PAGE_SHIFT, ((address + max(size, 1) - 1) >> PAGE_SHIFT) + 1):
             self.code_pages.setdefault(page, set()).add(address)
         if self.code_watch is not None:
@@ -521,8 +523,20 @@ class VirtualDispatch(Dispatch):
             for start in list(starts):
                 block = self.blocks.get(start)
                 if block is None or (block.address < end and address < block.end):
-                    self.blocks.pop(start, None)
+                    self._drop_block(start)
                     starts.discard(start)
+
+    # The table of decoded blocks changes only through these three (a compiled dispatch keeps a copy).
+
+    def _keep_block(self, block: Block) -> None:
+        self.blocks[block.address] = block
+
+    def _drop_block(self, address: int) -> None:
+        self.blocks.pop(address, None)
+
+    def _forget_all_blocks(self) -> None:
+        self.blocks.clear()
+        self.code_pages.clear()
 
     def current_instruction(self) -> Instruction | None:
         instructions = self.block.hooked_instructions

@@ -33,6 +33,7 @@ from pmtimer_harness.core.cpu import disassemble_at, is_canonical, new_cpu, read
 from pmtimer_harness.core.dispatch import HostDispatch, VirtualDispatch
 from pmtimer_harness.core.insn_trace import InstructionTrace
 from pmtimer_harness.core.interrupts import DeliveryError, deliver, interrupts_enabled
+from pmtimer_harness.core.native_dispatch import NativeDispatch
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
 from pmtimer_harness.core.result import Report, RunResult, Verdict, exit_verdict
@@ -165,7 +166,9 @@ class Machine:
             return ReferenceDispatch(self.uc, self.bus, mode, self._access_failed, time, self._check_point)
         if isinstance(time, HostTime):
             return HostDispatch(self.uc, self.bus, mode, self._access_failed, time)
-        return VirtualDispatch(self.uc, self.bus, mode, self._access_failed, time, self._check_point)
+        # The compiled path and the Python path: the same hooks, counts and verdicts (core/native_dispatch.py).
+        virtual_dispatch = NativeDispatch if self.config.dispatch == "native" else VirtualDispatch
+        return virtual_dispatch(self.uc, self.bus, mode, self._access_failed, time, self._check_point)
 
     # --- loading and starting -------------------------------------------
 
@@ -265,6 +268,7 @@ class Machine:
         """The CPU, RAM, devices and time hold a saved state: the next ``run()`` resumes from it."""
         self._restored = True
         self._image_size = self.config.memory  # the guest is in RAM already
+        self.dispatch.devices_changed()
 
     @property
     def save_at_pending(self) -> bool:

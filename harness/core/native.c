@@ -890,7 +890,8 @@ PyMODINIT_FUNC PyInit__native(void)
         PyModule_AddIntConstant(module, "UC_X86_INS_OUT", UC_X86_INS_OUT) < 0 ||
         PyModule_AddIntConstant(module, "UC_X86_INS_RDTSC", UC_X86_INS_RDTSC) < 0 ||
         PyModule_AddIntConstant(module, "UC_X86_INS_RDTSCP", UC_X86_INS_RDTSCP) < 0 ||
-        PyModule_AddIntConstant(module, "MAX_HOOKED", MAX_HOOKED) < 0) {
+        PyModule_AddIntConstant(module, "MAX_HOOKED", MAX_HOOKED) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_TIME_READERS", MAX_TIME_READERS) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -85,10 +85,30 @@ class NativeHooks:
             self._pointers.append(self._write_pointer)
         return self._add(unicorn.UC_HOOK_MEM_WRITE, self._write_pointer, begin=first, end=last)
 
+    def on_compiled(
+        self, counts: object, rdtsc: TscHook, rdtscp: TscHook, block: BlockHook, read: InHook, write: OutHook
+    ) -> None:
+        """Register the compiled hooks of ``counts`` (``native_counts``), which call these for what they leave.
+
+        TSC reads first, as ``on_tsc_read`` must be: Unicorn searches the hooks in order.
+        """
+        self._pointers.append(counts)
+        _check(counts.hook_tsc(rdtsc, rdtscp))  # type: ignore[attr-defined]
+        _check(counts.hook_block(block))  # type: ignore[attr-defined]
+        _check(counts.hook_ports(read, write))  # type: ignore[attr-defined]
+
     def remove(self, handle: uc_hook_h) -> None:
         status = uclib.uc_hook_del(self._uc._uch, handle)
         if status != unicorn.UC_ERR_OK:
             raise unicorn.UcError(status)
+
+
+MAX_TIME_READERS = _native.MAX_TIME_READERS if _native is not None else 0
+
+
+def _check(status: int) -> None:
+    if status != unicorn.UC_ERR_OK:
+        raise unicorn.UcError(status)
 
 
 def native_available() -> bool:
@@ -110,15 +130,18 @@ def native_available() -> bool:
     )
 
 
-def native_counts(uc: unicorn.Uc) -> object | None:
+def native_counts(uc: unicorn.Uc, like: object = None) -> object | None:
     """A compiled ``Counts`` attached to ``uc``'s engine (``native.c``); None where there is none to use.
 
-    Whoever registers its hooks must keep it alive as long as the engine: the
-    hooks' user data is a pointer to it.
+    ``like``: a ``timekeeping.Counts`` whose values it starts from.  Whoever
+    registers its hooks must keep it alive as long as the engine: the hooks'
+    user data is a pointer to it (``NativeHooks.on_compiled`` does).
     """
     if not native_available():
         return None
     counts = _native.Counts()
+    for name in getattr(type(like), "__slots__", ()):
+        setattr(counts, name, getattr(like, name))
     counts.attach(_address(uc._uch), _address(uclib.uc_hook_add), _address(uclib.uc_emu_stop))
     return counts
 

@@ -49,13 +49,26 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"harness: error: {message} (see: {self.prog} --help)\n")
 
 
+class VersionAction(argparse.Action):
+    """-V: the version, and which dispatch runs (the configuration loads only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> NoReturn:
+        from pmtimer_harness.core.config import describe_dispatch
+
+        print(f"pmtimer-harness {__version__} ({describe_dispatch()})")
+        parser.exit()
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser for every command, or for ``command``'s module alone when it names one."""
     parser = OneLineParser(
         prog="python -m pmtimer_harness",
         description="Run x86 guests under Unicorn against Python device models (ACPI PM timer, bhyve style).",
     )
-    parser.add_argument("-V", "--version", action="version", version=f"pmtimer-harness {__version__}")
+    parser.add_argument("-V", "--version", action=VersionAction, help="show the version and the dispatch, and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
     for module in modules:

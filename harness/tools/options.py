@@ -15,7 +15,13 @@ import argparse
 import re
 from collections.abc import Sequence
 
-from pmtimer_harness.core.config import DISPATCHES, MAX_TIMEOUT_S, MachineConfig
+from pmtimer_harness.core.config import (
+    DISPATCH_ALIASES,
+    DISPATCHES,
+    MAX_TIMEOUT_S,
+    MachineConfig,
+    dispatch_from_environment,
+)
 
 SIZE = re.compile(r"^(0x[0-9a-f]+|\d+)\s*(k|kib|m|mib|g|gib)?$", re.IGNORECASE)
 SIZE_UNITS = {None: 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
@@ -81,9 +87,10 @@ def add_machine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-instructions", type=number, default=unset,
                        help="instruction budget, checked at block boundaries (default 200,000,000; virtual clock only)")
     group.add_argument("--timeout", type=seconds, default=unset, help="wall-clock budget in seconds (default 60)")
-    group.add_argument("--dispatch", choices=DISPATCHES, default=unset,
-                       help="fast: the optimised hooks (default); reference: plain Python hooks, one call per "
-                            "instruction, to read and step through (harness/core/reference_dispatch.py)")
+    group.add_argument("--dispatch", choices=(*DISPATCHES, *DISPATCH_ALIASES), default=unset,
+                       help="native: the hot path compiled (default where it was built); python: the same in "
+                            "Python (default elsewhere; 'fast' is its old name); reference: plain Python hooks, one "
+                            "call per instruction, to read and step through.  Default: $HARNESS_DISPATCH if set")
     clock = parser.add_argument_group("clock")
     clock.add_argument("--clock", choices=("virtual", "host"), default=unset,
                        help="virtual: deterministic, from instruction counts (default); host: monotonic host time")
@@ -141,4 +148,8 @@ def machine_config(header_options: Sequence[str], command_line: argparse.Namespa
         for name in PLATFORM_FIELDS:
             chosen.pop(name, None)
     chosen.update(given)
+    if "dispatch" not in chosen:
+        from_environment = dispatch_from_environment()
+        if from_environment is not None:
+            chosen["dispatch"] = from_environment
     return MachineConfig(**chosen)
