@@ -3,13 +3,17 @@
 The harness counts a translation block at a time (``core/dispatch.py``).  The
 reference counts one instruction at a time: the instruction trace's code hook
 (the ``--trace insn`` path), made to count instead of print, runs before
-every instruction.  ``counted_run`` runs a guest three ways and gives what
+every instruction.  ``counted_run`` runs a guest these ways and gives what
 each saw:
 
 - ``fast``: as a user runs it (the hot path, no observer);
 - ``plain``: with an observer noting the harness's count at every port access;
 - ``traced``: the same, under the counting code hook, which also notes the
-  reference count at every access.
+  reference count at every access;
+- ``python_fast`` and ``python_plain``: the first two again on the Python
+  path (``--dispatch python``), where the others take the compiled one (where
+  it is built): the two must end in the same state, every register and byte of
+  RAM, with the same result, and see the same accesses with the same values.
 
 Unicorn stops a CPU with a code hook sooner than one without, so the two
 observed runs differ only in what happens after the run is decided; every
@@ -18,14 +22,16 @@ access before it, and the count the verdict reports, must agree.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 from dataclasses import dataclass, field
 
 import capstone
 import unicorn
 from pmtimer_harness.core.bus import PortAccess
-from pmtimer_harness.core.config import MachineConfig
-from pmtimer_harness.core.cpu import code_bits
+from pmtimer_harness.core.config import MachineConfig, default_dispatch
+from pmtimer_harness.core.cpu import code_bits, read_registers
 from pmtimer_harness.core.dispatch import VirtualDispatch
 from pmtimer_harness.core.insn_trace import InstructionTrace
 from pmtimer_harness.core.machine import InstructionTraceOptions, Machine
@@ -70,7 +76,8 @@ def _detailed(bits: int) -> capstone.Cs:
 @dataclass
 class ObservedRun:
     result: RunResult
-    accesses: list[tuple[str, int, int, int]] = field(default_factory=list)  # direction, port, width, count
+    accesses: list[tuple[str, int, int, int | None, int]] = field(default_factory=list)  # direction, port, width,
+    # value, count
     reference: list[int] = field(default_factory=list)  # the code hook's count before each access
     reference_at_exit: int | None = None  # the code hook's count, the exit OUT included
     interrupts_taken: int = 0
@@ -81,7 +88,9 @@ def observed_run(image: bytes, config: MachineConfig, counted: bool) -> Observed
     seen = ObservedRun(result=None)  # type: ignore[arg-type]
 
     def observe(access: PortAccess, _now_ns: int) -> None:
-        seen.accesses.append((access.direction, access.port, access.width, machine.dispatch.instructions_at_access()))
+        seen.accesses.append(
+            (access.direction, access.port, access.width, access.value, machine.dispatch.instructions_at_access())
+        )
         if counted:
             executed = machine.instruction_trace.printed
             seen.reference.append(executed - 1)  # the hook ran for the IN/OUT itself
@@ -126,21 +135,47 @@ def observed_run(image: bytes, config: MachineConfig, counted: bool) -> Observed
 
 
 @dataclass
+class FastRun:
+    result: RunResult
+    end_state: tuple[object, ...]  # what the result says but the wall time, every register, a digest of RAM
+
+
+def fast_run(image: bytes, config: MachineConfig) -> FastRun:
+    machine = Machine(config)
+    machine.load(image)
+    result = machine.run()
+    said = dataclasses.replace(result, wall_seconds=0.0).as_dict()
+    ram = hashlib.sha256(bytes(machine.uc.mem_read(0, config.memory))).hexdigest()
+    return FastRun(result, (said, read_registers(machine.uc, config.mode), ram))
+
+
+@dataclass
 class CountedRun:
     fast: RunResult
     plain: ObservedRun
     traced: ObservedRun
+    compiled_end: tuple[object, ...]
+    python_end: tuple[object, ...]
+    python_plain: ObservedRun
 
 
 def counted_run(image: bytes, config: MachineConfig) -> CountedRun:
-    fast = Machine(config)
-    fast.load(image)
-    return CountedRun(fast.run(), observed_run(image, config, False), observed_run(image, config, True))
+    """The runs above: the compiled path where it is built (the default then), and the Python path beside it."""
+    compiled = dataclasses.replace(config, dispatch=default_dispatch())
+    python = dataclasses.replace(config, dispatch="python")
+    fast, python_fast = fast_run(image, compiled), fast_run(image, python)
+    return CountedRun(
+        fast.result, observed_run(image, compiled, False), observed_run(image, compiled, True),
+        fast.end_state, python_fast.end_state, observed_run(image, python, False),
+    )
 
 
 def assert_counts_exact(run: CountedRun) -> None:
     """Every count the harness gave agrees with the per-instruction reference."""
     plain, traced = run.plain, run.traced
+    assert run.compiled_end == run.python_end  # the compiled path and the Python path, bit for bit
+    assert plain.accesses == run.python_plain.accesses
+    assert plain.result.as_dict() | {"wall_seconds": 0} == run.python_plain.result.as_dict() | {"wall_seconds": 0}
     harness_counts = [count for *_, count in traced.accesses]
     assert harness_counts == traced.reference, _first_difference(traced)
     assert plain.accesses == traced.accesses
@@ -169,7 +204,7 @@ def _budget_spent(result: RunResult) -> bool:
 
 
 def _first_difference(run: ObservedRun) -> str:
-    for index, ((direction, port, width, count), reference) in enumerate(
+    for index, ((direction, port, width, _value, count), reference) in enumerate(
         zip(run.accesses, run.reference, strict=True)
     ):
         if count != reference:

@@ -7,16 +7,25 @@ block callback that counts the block that ran and decodes the next one.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
 
 import pytest
 import unicorn
 from hypothesis import given
 from hypothesis import strategies as st
+from pmtimer_harness.core import snapshot as snapshot_module
 from pmtimer_harness.core.blocks import EMPTY_BLOCK, Block, decode_block
 from pmtimer_harness.core.bus import route_key
+from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.core.native_dispatch import NativeDispatch
 from pmtimer_harness.core.native_hooks import native_available, native_counts
 from pmtimer_harness.devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, PmTimer, TimeBase
+from pmtimer_harness.tools.runner import GuestRun, resume_snapshot, run_guest
+
+from tests.guests import bundled
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the C extension is not built here")
 
@@ -263,3 +272,62 @@ def test_a_block_with_more_hooked_instructions_than_c_holds_keeps_its_indices() 
     assert counts.hooked_index == many.hooked_index
     counts.block = EMPTY_BLOCK
     assert counts.hooked_index == ()
+
+
+# --- the compiled dispatch in the harness ----------------------------------------------
+
+
+RESULT_FIELDS = ("verdict", "exit_code", "console", "instructions", "virtual_ns", "port_reads", "port_writes")
+
+
+def result_of(run: GuestRun) -> dict[str, object]:
+    said = run.result.as_dict()
+    return {name: said[name] for name in RESULT_FIELDS}
+
+
+@pytest.mark.parametrize(("saving", "resuming"), [("native", "python"), ("python", "native")])
+def test_a_run_saved_on_one_path_resumes_on_the_other_to_the_uninterrupted_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, saving: str, resuming: str
+) -> None:
+    guest = bundled("overflow_irq.asm")  # timer reads, an SCI and its handler across the save point
+    whole = result_of(run_guest(guest, ["--dispatch", saving]))
+    assert whole == result_of(run_guest(guest, ["--dispatch", resuming]))
+    snapshot = tmp_path / "machine.snap"
+    run_guest(guest, ["--dispatch", saving], snapshot_path=snapshot, save_at=2500)
+    saved_config = snapshot_module.read_config
+    monkeypatch.setattr(
+        snapshot_module, "read_config", lambda chunks: dataclasses.replace(saved_config(chunks), dispatch=resuming)
+    )
+    resumed = resume_snapshot(snapshot)
+    assert resumed.config.dispatch == resuming
+    assert result_of(resumed) == whole
+
+
+def test_the_compiled_dispatch_runs_by_default_and_answers_the_timer_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HARNESS_DISPATCH", raising=False)
+    run = run_guest(bundled("monotonic.asm"), [])
+    assert run.config.dispatch == "native"
+    machine = Machine(run.config)
+    assert isinstance(machine.dispatch, NativeDispatch)
+    assert machine.dispatch.counts.time_readers == ((route_key(machine.config.timer_port, 4), 0,
+                                                   PM_TMR_FREQUENCY_HZ, NS_PER_SECOND, 0xFFFF_FFFF),)
+
+
+def test_a_stepped_or_unlatched_timer_is_left_to_python() -> None:
+    for platform in ("hyperv", "piix4"):
+        machine = Machine(MachineConfig(platform=platform))
+        assert machine.dispatch.counts.time_readers == (), platform
+
+
+def test_a_trace_takes_the_time_readers_away() -> None:
+    machine = Machine(MachineConfig(), trace=lambda _line: None)
+    assert machine.dispatch.counts.time_readers == ()
+
+
+def test_a_timer_restored_to_another_count_is_answered_in_c_from_that_count(tmp_path: Path) -> None:
+    snapshot = tmp_path / "machine.snap"
+    run_guest(bundled("monotonic.asm"), ["--dispatch", "native"], snapshot_path=snapshot, save_at=1000)
+    machine = snapshot_module.load(snapshot.read_bytes(), platform="bhyve")  # bhyve's timer restarts near 0
+    timer = next(device for device in machine.board.devices if isinstance(device, PmTimer))
+    assert timer.start != 0
+    assert [reader[1] for reader in machine.dispatch.counts.time_readers] == [timer.start]

@@ -1,4 +1,4 @@
-"""The reference path (``--dispatch reference``) gives what the fast path gives.
+"""The reference path (``--dispatch reference``) gives what the fast paths give, compiled and Python.
 
 Under the virtual clock: the same verdict, exit code, console, instruction
 count, virtual time, and the same value at the same time for every port
@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 from pmtimer_harness.core import machine as machine_module
+from pmtimer_harness.core.config import native_dispatch_built
 from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
 from pmtimer_harness.tools.runner import run_guest
 
 from tests.guests import BUNDLED, bundled, run_source
 
+FAST_PATHS = ("native", "python") if native_dispatch_built() else ("python",)
 LONG_GUEST_INSTRUCTIONS = 1_000_000
 PREFIX_INSTRUCTIONS = 100_000
 FULL = bool(os.environ.get("HARNESS_SLOW_TESTS"))
@@ -46,13 +48,15 @@ def outcome(guest: Path, dispatch: str, *options: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("guest", sorted(BUNDLED.glob("*.asm")), ids=lambda path: path.name)
-def test_the_reference_path_matches_the_fast_path_under_the_virtual_clock(guest):
-    fast = outcome(guest, "fast")
+def test_the_reference_path_matches_the_fast_paths_under_the_virtual_clock(guest):
+    fast = outcome(guest, "python")
     options: tuple[str, ...] = ("--timeout", "900") if FULL else ()  # in full, 10^7 instructions take a minute or so
     if fast["result"]["instructions"] > LONG_GUEST_INSTRUCTIONS and not FULL:
         options = ("--max-instructions", str(PREFIX_INSTRUCTIONS))
-        fast = outcome(guest, "fast", *options)
+        fast = outcome(guest, "python", *options)
         assert fast["result"]["verdict"] == "timeout"
+    for compiled in FAST_PATHS[:-1]:
+        assert outcome(guest, compiled, *options) == fast
     reference = outcome(guest, "reference", *options)
     assert reference["result"] == fast["result"]
     assert reference["accesses"] == fast["accesses"]
@@ -62,9 +66,9 @@ def test_the_reference_path_matches_the_fast_path_under_the_virtual_clock(guest)
 def test_the_reference_path_gives_the_fast_paths_verdicts_under_the_host_clock(guest):
     verdicts = {
         dispatch: run_guest(bundled(guest), ["--clock", "host", "--dispatch", dispatch]).result.verdict
-        for dispatch in ("fast", "reference")
+        for dispatch in (*FAST_PATHS, "reference")
     }
-    assert verdicts["reference"] == verdicts["fast"]
+    assert verdicts["reference"] == verdicts["python"] == verdicts[FAST_PATHS[0]]
 
 
 def test_the_reference_path_counts_instructions_under_the_host_clock_too(tmp_path):
@@ -91,7 +95,7 @@ class MiscountingDispatch(ReferenceDispatch):
 
 def test_the_comparison_catches_a_reference_path_that_miscounts(monkeypatch):
     guest = bundled("monotonic.asm")
-    fast = outcome(guest, "fast")
+    fast = outcome(guest, "python")
     monkeypatch.setattr(machine_module, "ReferenceDispatch", MiscountingDispatch)
     broken = outcome(guest, "reference")
     assert broken["result"]["instructions"] != fast["result"]["instructions"]
@@ -119,8 +123,10 @@ def test_a_device_error_on_the_reference_path_is_reported_at_the_port_instructio
         mov     al, 0
         out     0xF4, al
 """
-    runs = {dispatch: run_source(tmp_path, body, "--dispatch", dispatch).result for dispatch in ("fast", "reference")}
+    dispatches = (*FAST_PATHS, "reference")
+    runs = {dispatch: run_source(tmp_path, body, "--dispatch", dispatch).result for dispatch in dispatches}
     assert runs["reference"].verdict.value == "error"
     assert runs["reference"].report.instruction == "in ax, dx"
-    assert runs["reference"].report.reason == runs["fast"].report.reason
-    assert runs["reference"].instructions == runs["fast"].instructions == 1  # retired before the IN
+    for fast in FAST_PATHS:
+        assert runs["reference"].report.reason == runs[fast].report.reason
+        assert runs["reference"].instructions == runs[fast].instructions == 1  # retired before the IN
