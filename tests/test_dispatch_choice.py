@@ -30,15 +30,17 @@ def not_built(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HARNESS_DISPATCH", raising=False)
 
 
-def test_without_the_extension_runs_take_the_python_path(not_built: None) -> None:
+@pytest.mark.usefixtures("not_built")
+def test_without_the_extension_runs_take_the_python_path() -> None:
     assert MachineConfig().dispatch == "python"
     machine = Machine(MachineConfig())
     assert type(machine.dispatch) is VirtualDispatch
     assert run_guest(bundled("hello.asm"), []).result.verdict.value == "pass"
 
 
+@pytest.mark.usefixtures("not_built")
 def test_without_the_extension_asking_for_it_is_a_one_line_usage_error(
-    not_built: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(ConfigError, match="not built"):
         MachineConfig(dispatch="native")
@@ -47,7 +49,8 @@ def test_without_the_extension_asking_for_it_is_a_one_line_usage_error(
     assert error.count("\n") == 1 and "the compiled fast path is not built" in error
 
 
-def test_without_the_extension_version_says_so(not_built: None, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("not_built")
+def test_without_the_extension_version_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["-V"])
     assert "(dispatch: python; the compiled fast path is not built: no C compiler at install)" in (
