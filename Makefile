@@ -27,6 +27,7 @@ bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_port_read.py
 	$(PY) benchmarks/bench_tsc_read.py
 	$(PY) benchmarks/bench_startup.py
+	$(PY) benchmarks/bench_timer_reads.py
 	$(PY) benchmarks/bench_end_to_end.py
 	$(PY) benchmarks/bench_flood_memory.py
 	$(PY) benchmarks/bench_runaway_memory.py

@@ -24,7 +24,7 @@ import unicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.config import MachineConfig, default_dispatch
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.tools.assembler import find_nasm
 
@@ -32,7 +32,7 @@ ITERATIONS = 10_000_000
 ROUNDS = 5
 LOAD_ADDRESS = 0x1000
 TARGET = 1.5
-DISPATCHES = ("fast",)
+DISPATCHES = tuple(dict.fromkeys((default_dispatch(), "python")))  # the default first: the target is its
 
 
 def assemble() -> bytes:

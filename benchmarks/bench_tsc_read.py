@@ -6,8 +6,9 @@ medians over the rounds, in nanoseconds per loop.  Contenders:
 
 - native: bare Unicorn, no hook: RDTSC reads the host's TSC (what the harness's
   host clock runs);
-- harness, virtual clock: the instruction hook writes the virtual TSC
-  (harness/core/tsc.py), the block hook counts;
+- harness, virtual clock, on the default dispatch: the instruction hook writes
+  the virtual TSC (harness/core/tsc.py, in Python on every dispatch), the block
+  hook counts;
 - harness, virtual clock, PM timer: benchmarks/poll.asm, `in eax, dx` in the same
   loop, for comparison with a port read;
 - reference path (``--dispatch reference``): one Python call per instruction too.
@@ -28,7 +29,7 @@ import unicorn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_port_read import LOAD_ADDRESS, READS, assemble  # the same guests' build, beside this file
-from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.config import MachineConfig, default_dispatch
 from pmtimer_harness.core.machine import Machine
 
 ROUNDS = 11
@@ -44,8 +45,8 @@ def native(image: bytes) -> float:
     return time.perf_counter() - began
 
 
-def harness(image: bytes, dispatch: str = "fast") -> float:
-    machine = Machine(MachineConfig(mode=32, load_address=LOAD_ADDRESS, dispatch=dispatch))
+def harness(image: bytes, dispatch: str | None = None) -> float:
+    machine = Machine(MachineConfig(mode=32, load_address=LOAD_ADDRESS, dispatch=dispatch or default_dispatch()))
     machine.load(image)
     result = machine.run()
     assert result.verdict.value == "pass", result
