@@ -13,7 +13,7 @@ from pmtimer_harness.core.dispatch import VirtualDispatch
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.native_dispatch import NativeDispatch
 from pmtimer_harness.frontends.cli import main
-from pmtimer_harness.tools.runner import run_guest
+from pmtimer_harness.tools.runner import resume_snapshot, run_guest
 
 from tests.guests import bundled, write_guest
 
@@ -22,6 +22,10 @@ PASSING = "        mov al, 0\n        out 0xF4, al\n"
 
 @pytest.fixture
 def not_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    unbuild(monkeypatch)
+
+
+def unbuild(monkeypatch: pytest.MonkeyPatch) -> None:
     """As where no C compiler was found at install: the extension does not import."""
     import pmtimer_harness.core
 
@@ -87,3 +91,16 @@ def test_a_harness_dispatch_that_names_no_dispatch_is_a_one_line_usage_error(
     assert main(["run", str(write_guest(tmp_path, PASSING))]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "HARNESS_DISPATCH must be 'native', 'python' or 'reference', not 'quick'" in error
+
+
+def test_a_snapshot_saved_on_the_compiled_path_resumes_where_it_is_not_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot = tmp_path / "machine.snap"
+    whole = run_guest(bundled("monotonic.asm"), ["--dispatch", "native"])
+    run_guest(bundled("monotonic.asm"), ["--dispatch", "native"], snapshot_path=snapshot, save_at=1000)
+    unbuild(monkeypatch)
+    resumed = resume_snapshot(snapshot)
+    assert resumed.config.dispatch == "python"
+    assert resumed.result.verdict == whole.result.verdict
+    assert resumed.result.instructions == whole.result.instructions
