@@ -33,7 +33,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pmtimer_harness.columns import aligned
 from pmtimer_harness.core.config import MachineConfig
@@ -55,10 +54,7 @@ from pmtimer_harness.tools.assembler import AssemblyError
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import GuestError
 from pmtimer_harness.tools.parallel import run_jobs
-from pmtimer_harness.tools.runner import run_guest
-
-if TYPE_CHECKING:
-    from pmtimer_harness.frontends.progress import SuiteProgress
+from pmtimer_harness.tools.runner import ItemProgress, run_guest
 
 BOCHS_MACHINE, BOCHS_ACCEL = "i440fx", "emulated"
 
@@ -273,7 +269,7 @@ def compare_job(job: ComparisonJob) -> Comparison:
 
 def compare_all(
     guests: Iterable[Path], configurations: Sequence[PeerSetup], timeout_s: float = DEFAULT_TIMEOUT_S,
-    progress: SuiteProgress | None = None, jobs: int = 1,
+    progress: ItemProgress | None = None, jobs: int = 1,
 ) -> list[Comparison]:
     """Every guest on every configuration, ``jobs`` rows at a time (1: in turn, in this process)."""
     todo = [ComparisonJob(guest, setup, timeout_s) for guest in guests for setup in configurations]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pmtimer_harness.core.bus import Device
 from pmtimer_harness.core.config import ConfigError, MachineConfig
@@ -36,6 +37,14 @@ IMAGE_NAME = "<image>"  # the name a guest given as bytes goes by in results
 
 # What watches a run while it goes (the command line's status line): made with the machine and the guest's name.
 RunWatcher = Callable[[Machine, str], AbstractContextManager[object]]
+
+
+class ItemProgress(Protocol):
+    """What follows a run of many items (guests, cells, rows): the command line's progress line."""
+
+    def starting(self, name: str) -> None: ...
+
+    def finished_item(self, name: str, outcome: str, wall_seconds: float) -> None: ...
 
 
 @dataclass
