@@ -1,8 +1,8 @@
 """The benchmarks' guests are read by the same rules as any guest: ``make bench`` must not stop on a header."""
 
 import pytest
-
 from pmtimer_harness.tools.guest import read_header
+
 from tests.guests import REPO
 
 BENCHMARK_GUESTS = sorted((REPO / "benchmarks").glob("*.asm"))
