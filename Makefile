@@ -1,8 +1,9 @@
 # make run    - run the bundled guest suite and print the results table
 # make test   - ruff, then the test suite (unit tests, fault injection, every guest,
 #               and the same guests in QEMU and Bochs where they can be installed)
-# make bench  - the port-read cost against a bare Unicorn hook, start-up against
-#               `import unicorn` and QEMU's boot, end to end against QEMU
+# make bench  - a delay loop and the port-read cost against bare Unicorn, start-up against
+#               `import unicorn` and QEMU's boot, timer reads and end to end against QEMU,
+#               the suite and the matrix per dispatch and number of workers
 # make fuzz   - a long run of the fuzzing: random guests, hostile devices and files (minutes)
 # Each target sets up what it needs: a virtual environment in .venv and NASM.
 
@@ -29,6 +30,7 @@ bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_timer_reads.py
 	$(PY) benchmarks/bench_end_to_end.py
+	$(PY) benchmarks/bench_commands.py
 	$(PY) benchmarks/bench_flood_memory.py
 	$(PY) benchmarks/bench_runaway_memory.py
 
