@@ -34,7 +34,13 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import unicorn
-from pmtimer_harness.core.config import MAX_MEMORY, ConfigError, MachineConfig, dispatch_from_environment
+from pmtimer_harness.core.config import (
+    MAX_MEMORY,
+    ConfigError,
+    MachineConfig,
+    dispatch_from_environment,
+    native_dispatch_built,
+)
 from pmtimer_harness.core.cpu import CONTROL_REGISTERS, GENERAL_REGISTERS_16_32, GENERAL_REGISTERS_64, SEGMENT_REGISTERS
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.segment_cache import HiddenStateError, has_hidden, read_hidden, write_hidden
@@ -290,12 +296,13 @@ def _upgraded(chunk: Chunk, known: int, upgrades: dict[int, Callable[[bytes], by
 
 def read_config(chunks: dict[str, Chunk]) -> MachineConfig:
     values = field(read_json(chunks["config"]), "config", dict, "config")
-    # Every dispatch gives the same run, so which one saved is not the machine's state: the
-    # restoring side takes its own (HARNESS_DISPATCH, else the compiled path where it is built).
-    values.pop("dispatch", None)
+    # Every dispatch gives the same run, so the one that saved is only a preference: HARNESS_DISPATCH
+    # overrides it, and where the compiled path is not built the run takes the Python one.
     chosen = dispatch_from_environment()
     if chosen is not None:
         values["dispatch"] = chosen
+    elif values.get("dispatch") == "native" and not native_dispatch_built():
+        del values["dispatch"]
     try:
         return MachineConfig(**values)
     except TypeError as error:
