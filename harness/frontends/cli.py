@@ -11,10 +11,11 @@ command line is parsed, ``--json`` and ``--tap`` print the error as their docume
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import import_module
 from typing import NoReturn
 
@@ -76,11 +77,35 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@contextlib.contextmanager
+def loading_modules(for_good: bool) -> Iterator[None]:
+    """No cyclic garbage collection while a command's modules load: none of their objects is garbage.
+
+    Loading makes tens of thousands of objects (classes, functions, Unicorn's
+    constants), and each pass of the collector over them frees nothing.  In a
+    process of its own (``for_good``) they are then frozen (``gc.freeze``): the
+    collector never walks them again, and the run's own passes stay small.
+    Anywhere else (a test calling ``main``) the collector simply resumes.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if for_good:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
+    """Run one command; ``own_process``: the process ends with it (``entry_point``)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = None  # until the command line is parsed: its own mistakes are argparse's to report
     try:
-        args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
+        with loading_modules(for_good=own_process):
+            parser = build_parser(arguments[0] if arguments else None)
+        args = parser.parse_args(arguments)
         status = args.handler(args)
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as command-line tools do.
@@ -108,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry_point() -> int:
     """``pmtimer-harness`` and ``python -m pmtimer_harness``: ``main`` in a process of its own, which then ends."""
     with stop_signals.taken_as_ctrl_c():  # the process's own: never a library user's handlers
-        status = main()
+        status = main(own_process=True)
     # Everything still alive now lives until the process ends.  Frozen, it is left
     # alone by the collections of the interpreter's shutdown, which otherwise
     # free it object by object: tens of milliseconds of a one-guest run.
