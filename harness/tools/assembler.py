@@ -21,17 +21,20 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.asm import BUNDLED_INCLUDE_DIR
 from pmtimer_harness.core.config import MAX_MEMORY
 from pmtimer_harness.tools import cache, files
 from pmtimer_harness.tools.files import shown_name
+
+if TYPE_CHECKING:
+    import subprocess
 
 NASM_ENV = "HARNESS_NASM"
 NASM_TIMEOUT_S = 60
@@ -98,6 +101,8 @@ def nasm_version(nasm: str) -> str:
     known = cache.remembered_version(executable)
     if known is not None:
         return known
+    import subprocess  # only here and where NASM runs: a run from the cache starts without it
+
     try:
         run = subprocess.run([nasm, "-v"], capture_output=True, timeout=NASM_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired):
@@ -188,6 +193,8 @@ def _nasm(
 ) -> subprocess.CompletedProcess[bytes]:
     # In the guest's folder: relative includes resolve against it, never against the caller's folder.
     # Bytes, not text: file names in NASM's output need not be UTF-8 (see _nasm_text).
+    import subprocess  # see nasm_version
+
     try:
         return subprocess.run(
             [nasm, *arguments], capture_output=True, timeout=timeout_s, cwd=source.parent,
