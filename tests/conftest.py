@@ -51,6 +51,14 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+@pytest.fixture(scope="session")
+def installed_python(wheel, tmp_path_factory) -> Path:
+    """The Python of a fresh virtual environment with the wheel installed, shared by the installed-package tests."""
+    from tests.test_user_project import fresh_environment
+
+    return fresh_environment(tmp_path_factory.mktemp("installed"), wheel)
+
+
 OURS = ("pytest-of-", "harness-test-cache-")  # pytest's tmp_path folders, the cache above
 
 

@@ -16,7 +16,6 @@ import subprocess
 from pathlib import Path
 
 from tests.test_exit_status import GUESTS, ROWS, TABLE, command_line, document_problem, unavailable, write_case
-from tests.test_user_project import fresh_environment
 
 # Runs inside the fresh environment: each command line (standard input, a JSON list) through the installed
 # main(), then pytest over the project; prints what each gave.
@@ -52,8 +51,8 @@ PYTEST_OUTCOMES = {"passing": "passed", "failing": "failed", "rejected": "failed
                    "all skipped": "passed"}
 
 
-def test_the_installed_commands_give_the_table_s_statuses_and_print_whole_documents(tmp_path, wheel):
-    python = fresh_environment(tmp_path, wheel)
+def test_the_installed_commands_give_the_table_s_statuses_and_print_whole_documents(tmp_path, installed_python):
+    python = installed_python
     project = tmp_path / "project"
     (project / "guests").mkdir(parents=True)
     (project / "pytest.ini").write_text("[pytest]\nharness_guests =\n    guests/*.asm\n")
@@ -71,7 +70,7 @@ def test_the_installed_commands_give_the_table_s_statuses_and_print_whole_docume
     assert ran.returncode == 0, ran.stderr
     report = json.loads(ran.stdout)
 
-    assert Path(report["package"]).is_relative_to(tmp_path / "venv")  # the installed copy, not the repository's
+    assert Path(report["package"]).is_relative_to(python.parents[1])  # the installed copy, not the repository's
     wrong = [
         f"{command} on the {case} guest: status {status} (the table says {TABLE[command][case]}), "
         f"{document_problem(command, status, out) or 'its document is whole'}; {err.strip()[-300:]}"

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 from tests.guests import PRELUDE
-from tests.test_user_project import fresh_environment
 
 BOOT = PRELUDE + """
         mov     al, 0
@@ -30,8 +29,8 @@ def firmware_project(root: Path) -> Path:
     return project
 
 
-def test_an_installed_plugin_collects_nothing_until_the_project_names_its_guests(tmp_path, wheel):
-    python = fresh_environment(tmp_path, wheel)
+def test_an_installed_plugin_collects_nothing_until_the_project_names_its_guests(tmp_path, installed_python):
+    python = installed_python
     project = firmware_project(tmp_path)
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
     env["HARNESS_CACHE_DIR"] = str(tmp_path / "cache")
@@ -42,7 +41,7 @@ def test_an_installed_plugin_collects_nothing_until_the_project_names_its_guests
 
     # The installed copy runs, not the repository's.
     where = run("-c", "import pmtimer_harness.frontends.pytest_plugin as plugin; print(plugin.__file__)")
-    assert Path(where.stdout.strip()).is_relative_to(tmp_path / "venv"), where.stdout + where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(python.parents[1]), where.stdout + where.stderr
 
     # Hypothesis's plugin is visible through the .pth line but is not the user's: left out (it costs seconds).
     plain = run("-m", "pytest", "-v", "-p", "no:hypothesispytest", "-p", "no:cacheprovider")

@@ -91,8 +91,8 @@ def user_project(root: Path) -> Path:
     return project
 
 
-def test_a_project_of_its_own_installs_the_wheel_and_runs_its_guests(tmp_path, wheel):
-    python = fresh_environment(tmp_path, wheel)
+def test_a_project_of_its_own_installs_the_wheel_and_runs_its_guests(tmp_path, installed_python):
+    python = installed_python
     project = user_project(tmp_path)
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
     env["HARNESS_CACHE_DIR"] = str(tmp_path / "cache")
