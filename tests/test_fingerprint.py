@@ -9,6 +9,7 @@ Each peer configuration boots the probe once per test process
 import dataclasses
 import functools
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pmtimer_harness.frontends.cli import main
@@ -168,13 +169,22 @@ def unavailable(configuration):
     return _missing(find_qemu, QemuUnavailable) or (kvm_unavailable() if accel == "kvm" else None)
 
 
-@functools.cache
 def peer_fingerprint(configuration):
     """The peer's fingerprint, taken once per test process (a KVM boot takes seconds on a nested host)."""
     reason = unavailable(configuration)
     if reason is not None:
         pytest.skip(reason)
-    return of_peer(*configuration, timeout_s=120)
+    return every_peer_fingerprint()[configuration].result()
+
+
+@functools.cache
+def every_peer_fingerprint() -> dict:
+    """Every available peer's fingerprint, the boots side by side: each is a process that mostly waits."""
+    pool = ThreadPoolExecutor(max_workers=len(CONFIGURATIONS))
+    taken = {configuration: pool.submit(of_peer, *configuration, timeout_s=120)
+             for configuration in CONFIGURATIONS if unavailable(configuration) is None}
+    pool.shutdown(wait=False)
+    return taken
 
 
 QEMU_PC_TCG = ("qemu", "pc", "tcg")
