@@ -8,7 +8,8 @@ The Python API, all from the top level::
     assert run.result.verdict == "pass", run.result.console
 
 ``run_guest`` also takes an image as bytes and ``devices=[...]``, your own
-device models attached to the port bus; ``build_machine`` gives the machine
+device models (``Device``) attached to the port bus, as objects or as
+``--device`` SPECs; ``build_machine`` gives the machine
 without running it, for ``save_at``/``on_snapshot``, ``take_snapshot`` and
 ``restore_snapshot``.  The names are imported on first use, so ``import
 pmtimer_harness`` costs almost nothing (a run from the command line starts fast).
@@ -36,6 +37,7 @@ _EXPORTS = {
     "RunResult": ("pmtimer_harness.core.result", "RunResult"),
     "Report": ("pmtimer_harness.core.result", "Report"),
     "Verdict": ("pmtimer_harness.core.result", "Verdict"),
+    "Device": ("pmtimer_harness.core.bus", "Device"),
     "PortAccess": ("pmtimer_harness.core.bus", "PortAccess"),
     "PortBus": ("pmtimer_harness.core.bus", "PortBus"),
     "PortWindow": ("pmtimer_harness.devices.ports", "PortWindow"),
@@ -54,6 +56,7 @@ __all__ = [
     "PROFILES",
     "AssemblyError",
     "ConfigError",
+    "Device",
     "DeviceError",
     "GuestError",
     "GuestRun",
@@ -77,7 +80,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pmtimer_harness.core.bus import PortAccess, PortBus
+    from pmtimer_harness.core.bus import Device, PortAccess, PortBus
     from pmtimer_harness.core.config import ConfigError, MachineConfig
     from pmtimer_harness.core.machine import Machine
     from pmtimer_harness.core.result import Report, RunResult, Verdict

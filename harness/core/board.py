@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from pmtimer_harness.core.bus import Device, PortBus
 from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.core.device_specs import UserDevice
 from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, Pm1Registers, Pm1Rules
 from pmtimer_harness.devices.debug_console import DebugConsole
 from pmtimer_harness.devices.debug_exit import DebugExit
@@ -83,6 +84,16 @@ class Board:
         except ValueError as error:
             raise ConfigError(f"platform {profile.name}: {error}") from None
         self.acpi_tables: list[AcpiTable] = build_tables(self.fadt_facts())
+        # The user's devices, each with the SPEC a snapshot records (``core/device_specs.py``).
+        self.user_devices: list[UserDevice] = []
+
+    def attach_user(self, attached: UserDevice) -> None:
+        """Put a user's device on the bus, checked; a device the bus refuses is a ConfigError naming its SPEC."""
+        try:
+            self.bus.attach(attached.device)
+        except ValueError as error:
+            raise ConfigError(f"--device {attached.spec!r}: {error}") from None
+        self.user_devices.append(attached)
 
     def _io_observer(self) -> Callable[[int, int], None] | None:
         """A timer that keeps the VMM's shared I/O buffer sees every access, to any port."""

@@ -18,7 +18,13 @@ every field.  Chunks (all version 1):
 - ``devices/NAME``: one per device of the board, its ``state(now_ns)`` as
   JSON, at the device's own ``state_version``; an older version is brought up
   to date by the device's ``state_upgrades``.  This module knows no device's
-  fields: a device added to a board needs no edit here.
+  fields: a device added to a board needs no edit here;
+- ``user-devices`` (only when the user attached some): the record of the
+  user's devices, each with the SPEC it is rebuilt from (``device_specs.py``),
+  its name and class, and its ``state(now_ns)`` at its ``state_version`` if
+  it has them.  A restore rebuilds them from their SPECs, or takes the
+  devices the caller passes, checked against the record; a device the
+  caller passes that the record lacks starts from its reset state, said once.
 
 The configuration records the platform profile and its quirks, so a restore
 builds the same board.  The PM timer saves its current count and continues
@@ -30,10 +36,11 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import unicorn
+from pmtimer_harness.core.bus import Device
 from pmtimer_harness.core.config import (
     MAX_MEMORY,
     ConfigError,
@@ -42,6 +49,7 @@ from pmtimer_harness.core.config import (
     native_dispatch_built,
 )
 from pmtimer_harness.core.cpu import CONTROL_REGISTERS, GENERAL_REGISTERS_16_32, GENERAL_REGISTERS_64, SEGMENT_REGISTERS
+from pmtimer_harness.core.device_specs import UserDevice, build_device, class_path, user_devices
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.segment_cache import HiddenStateError, has_hidden, read_hidden, write_hidden
 from pmtimer_harness.core.snapshot_format import FORMAT_VERSION, Chunk, SnapshotError, decode, encode
@@ -229,8 +237,9 @@ def field(values: dict[str, object], name: str, kind: type, chunk: str) -> objec
 
 # --- the whole machine ------------------------------------------------------------
 
-KNOWN_CHUNKS = {"config": 1, "cpu": 1, "cpu/unicorn-context": 1, "ram": 1, "time": 1}
-REQUIRED_CHUNKS = [name for name in KNOWN_CHUNKS if name != "cpu/unicorn-context"]
+KNOWN_CHUNKS = {"config": 1, "cpu": 1, "cpu/unicorn-context": 1, "ram": 1, "time": 1, "user-devices": 1}
+REQUIRED_CHUNKS = [name for name in KNOWN_CHUNKS if name not in ("cpu/unicorn-context", "user-devices")]
+USER_DEVICES = "user-devices"
 DEVICE_PREFIX = "devices/"
 # Older chunk versions are read through explicit steps: UPGRADES[name][version]
 # turns a payload of that version into one of the next.  None exist yet for the
@@ -256,7 +265,23 @@ def take(machine: Machine) -> bytes:
     for device in machine.board.devices:
         payload = json.dumps(device.state(now_ns), sort_keys=True).encode()
         chunks.append(Chunk(DEVICE_PREFIX + device.name, device.state_version, payload))
+    if machine.board.user_devices:
+        chunks.append(json_chunk(USER_DEVICES, {"devices": [_user_record(attached, now_ns)
+                                                            for attached in machine.board.user_devices]}))
     return encode(chunks)
+
+
+def _user_record(attached: UserDevice, now_ns: int) -> dict[str, object]:
+    device = attached.device
+    record: dict[str, object] = {"spec": attached.spec, "name": device.name, "class": class_path(device)}
+    if callable(getattr(device, "state", None)) and callable(getattr(device, "restore", None)):
+        record["state_version"] = getattr(device, "state_version", 1)
+        record["state"] = device.state(now_ns)
+        try:
+            json.dumps(record["state"])
+        except (TypeError, ValueError) as error:
+            raise SnapshotError(f"device {device.name!r}: its state() is not plain JSON values: {error}") from None
+    return record
 
 
 def read_chunks(data: bytes) -> tuple[dict[str, Chunk], list[str]]:
@@ -311,8 +336,15 @@ def read_config(chunks: dict[str, Chunk]) -> MachineConfig:
         raise SnapshotError(f"chunk 'config': {error}") from None
 
 
-def load(data: bytes, platform: str | None = None, **machine_options: object) -> Machine:
+def load(
+    data: bytes, platform: str | None = None, *, devices: Sequence[Device | str] = (), **machine_options: object
+) -> Machine:
     """A machine in the state the snapshot saved, ready to ``run()`` on.  Raises SnapshotError.
+
+    The user's devices the snapshot records are rebuilt from their SPECs, or
+    taken from ``devices`` (objects or SPECs) where one has the recorded
+    name: its class must be the recorded one.  A device of ``devices`` the
+    snapshot does not record starts from its reset state (a warning says so).
 
     ``platform`` restores onto another platform's board: the devices take their
     saved state as that platform's devices do (bhyve's timer restarts near 0).
@@ -332,6 +364,7 @@ def load(data: bytes, platform: str | None = None, **machine_options: object) ->
         restore_ram(machine.uc, config.memory, chunks["ram"])
         restore_cpu(machine.uc, config.mode, chunks, machine.warnings)
         _restore_devices(machine, chunks, time_state)
+        _restore_user_devices(machine, chunks, time_state, devices)
     except (unicorn.UcError, ValueError, OverflowError, struct.error) as error:
         # Values that pass every check yet that the CPU or a device will not take.
         raise SnapshotError(f"the saved state cannot be restored: {error}") from None
@@ -375,6 +408,83 @@ def _restore_devices(machine: Machine, chunks: dict[str, Chunk], time_state: Tim
             device.restore(read_json(chunk), now_ns)
         except (ValueError, TypeError, KeyError) as error:
             raise SnapshotError(f"chunk {name!r}: {error}") from None
+
+
+def _restore_user_devices(
+    machine: Machine, chunks: dict[str, Chunk], time_state: TimeState, devices: Sequence[Device | str]
+) -> None:
+    """The user's devices back on the bus: the record's, rebuilt or passed, then any the record lacks."""
+    now_ns = 0 if time_state.clock == "host" else time_state.now_ns
+    try:
+        passed = user_devices(devices)
+    except ConfigError as error:
+        raise SnapshotError(str(error)) from None
+    for record in _user_records(chunks):
+        attached = _take_passed(passed, record) or _rebuilt(record)
+        if "state" in record:
+            _restore_user_state(attached.device, record, now_ns)
+        _attach(machine, attached)
+    for attached in passed:
+        _attach(machine, attached)
+    if passed:
+        names = ", ".join(attached.device.name for attached in passed)
+        machine.warnings.append(f"the snapshot has no record of device {names}: it starts from its reset state")
+
+
+def _user_records(chunks: dict[str, Chunk]) -> list[dict[str, object]]:
+    if USER_DEVICES not in chunks:
+        return []  # saved before any user device was attached, or by a harness that did not record them
+    records = field(read_json(chunks[USER_DEVICES]), "devices", list, USER_DEVICES)
+    for record in records:
+        if not isinstance(record, dict):
+            raise SnapshotError(f"chunk {USER_DEVICES!r}: each device should be a JSON object")
+        for name in ("spec", "name", "class"):
+            field(record, name, str, USER_DEVICES)
+    return records
+
+
+def _take_passed(passed: list[UserDevice], record: dict[str, object]) -> UserDevice | None:
+    """The passed device with the recorded name (taken out of ``passed``), checked to be of the recorded class."""
+    for index, attached in enumerate(passed):
+        if attached.device.name == record["name"]:
+            if class_path(attached.device) != record["class"]:
+                raise SnapshotError(f"device {record['name']!r} was saved as a {record['class']}; "
+                                    f"the one given is a {class_path(attached.device)}")
+            return passed.pop(index)
+    return None
+
+
+def _rebuilt(record: dict[str, object]) -> UserDevice:
+    spec = str(record["spec"])
+    try:
+        device = build_device(spec)
+    except ConfigError as error:
+        raise SnapshotError(f"the snapshot's device {record['name']!r} cannot be built here: {error}") from None
+    if class_path(device) != record["class"] or getattr(device, "name", None) != record["name"]:
+        raise SnapshotError(f"the snapshot's device {record['name']!r} ({record['class']}): {spec!r} now builds "
+                            f"{class_path(device)} named {getattr(device, 'name', None)!r}")
+    return UserDevice(spec, device)
+
+
+def _restore_user_state(device: Device, record: dict[str, object], now_ns: int) -> None:
+    name = f"device {record['name']!r}"
+    version = field(record, "state_version", int, USER_DEVICES)
+    state = field(record, "state", dict, USER_DEVICES)
+    if not callable(getattr(device, "restore", None)):
+        raise SnapshotError(f"{name} saved its state, and the one given has no restore()")
+    chunk = Chunk(f"{USER_DEVICES}/{record['name']}", version, json.dumps(state).encode())
+    chunk = _upgraded(chunk, getattr(device, "state_version", 1), getattr(device, "state_upgrades", {}))
+    try:
+        device.restore(read_json(chunk), now_ns)
+    except Exception as error:  # the user's code: any failure refuses the snapshot, in one line
+        raise SnapshotError(f"{name}: restore() raised {type(error).__name__}: {error}") from None
+
+
+def _attach(machine: Machine, attached: UserDevice) -> None:
+    try:
+        machine.board.attach_user(attached)
+    except ConfigError as error:
+        raise SnapshotError(str(error)) from None
 
 
 def summary(data: bytes) -> dict[str, object]:

@@ -91,6 +91,9 @@ def add_machine_options(parser: argparse.ArgumentParser) -> None:
                        help="native: the hot path compiled (default where it was built); python: the same in "
                             "Python (default elsewhere; 'fast' is its old name); reference: plain Python hooks, one "
                             "call per instruction, to read and step through.  Default: $HARNESS_DISPATCH if set")
+    group.add_argument("--device", action="append", default=unset, metavar="SPEC",
+                       help="attach your own device: module:Class, module:Class,key=value,... (values are Python "
+                            "literals) or an installed device's NAME (repeatable; docs/your-project.md)")
     clock = parser.add_argument_group("clock")
     clock.add_argument("--clock", choices=("virtual", "host"), default=unset,
                        help="virtual: deterministic, from instruction counts (default); host: monotonic host time")
@@ -142,7 +145,8 @@ PLATFORM_FIELDS = ("timer_width", "timer_port", "io_semantics", "quirks")
 
 def machine_config(header_options: Sequence[str], command_line: argparse.Namespace) -> MachineConfig:
     """Header options first, the command line over them, defaults for the rest."""
-    chosen = vars(header_parser().parse_args(list(header_options)))
+    chosen = {name: value for name, value in vars(header_parser().parse_args(list(header_options))).items()
+              if name in OPTION_FIELDS}
     given = {name: value for name, value in vars(command_line).items() if name in OPTION_FIELDS}
     if "platform" in given:
         for name in PLATFORM_FIELDS:
@@ -153,3 +157,9 @@ def machine_config(header_options: Sequence[str], command_line: argparse.Namespa
         if from_environment is not None:
             chosen["dispatch"] = from_environment
     return MachineConfig(**chosen)
+
+
+def device_specs(header_options: Sequence[str], command_line: argparse.Namespace) -> list[str]:
+    """The ``--device`` SPECs of a run: the header's, then the command line's; all are attached."""
+    header = header_parser().parse_args(list(header_options))
+    return [*getattr(header, "device", ()), *getattr(command_line, "device", ())]

@@ -24,13 +24,14 @@ from typing import Protocol
 
 from pmtimer_harness.core.bus import Device
 from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.core.device_specs import user_devices
 from pmtimer_harness.core.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
 from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM
 from pmtimer_harness.tools.guest import Guest, GuestError, GuestHeader, load_guest, read_header
-from pmtimer_harness.tools.options import HeaderOptionError, header_parser, machine_config
+from pmtimer_harness.tools.options import HeaderOptionError, device_specs, header_parser, machine_config
 from pmtimer_harness.tools.output import output_target, shown
 
 IMAGE_NAME = "<image>"  # the name a guest given as bytes goes by in results
@@ -69,7 +70,7 @@ def run_guest(
     guest: str | os.PathLike[str] | bytes,
     options: Sequence[str] | argparse.Namespace | MachineConfig = (),
     *,
-    devices: Sequence[Device] = (),
+    devices: Sequence[Device | str] = (),
     use_cache: bool | None = None,
     trace: TraceSink | None = None,
     instruction_trace: InstructionTraceOptions | None = None,
@@ -86,8 +87,9 @@ def run_guest(
     ``options`` are command-line style strings or a parsed namespace, laid
     over the guest's ``; harness:`` header; or a ``MachineConfig``, used
     exactly as given (the header's options are then not read; its
-    ``; expect:`` line still is).  ``devices`` are attached to the port bus
-    beside the machine's own.  ``use_cache`` None follows ``HARNESS_NO_CACHE``.
+    ``; expect:`` line still is).  ``devices`` (``Device`` objects, or SPECs
+    as ``--device`` takes them) are attached to the port bus beside the
+    machine's own, after those the header and ``options`` name.  ``use_cache`` None follows ``HARNESS_NO_CACHE``.
     ``progress``, if given, watches the run (the command line's status line).
     """
     if save_at is not None and snapshot_path is None:
@@ -116,7 +118,7 @@ def build_machine(
     guest: str | os.PathLike[str] | bytes,
     options: Sequence[str] | argparse.Namespace | MachineConfig = (),
     *,
-    devices: Sequence[Device] = (),
+    devices: Sequence[Device | str] = (),
     use_cache: bool | None = None,
     trace: TraceSink | None = None,
     timer_model: type[PmTimer] = PmTimer,
@@ -132,7 +134,7 @@ def _prepare(
     guest: str | os.PathLike[str] | bytes,
     options: Sequence[str] | argparse.Namespace | MachineConfig,
     *,
-    devices: Sequence[Device] = (),
+    devices: Sequence[Device | str] = (),
     use_cache: bool | None = None,
     trace: TraceSink | None = None,
     instruction_trace: InstructionTraceOptions | None = None,
@@ -162,13 +164,19 @@ def _prepare(
         gdb_port=gdb_port,
         announce=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    for device in devices:
-        try:
-            machine.bus.attach(device)
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
+    for attached in user_devices([*_specs_named(header, options), *devices]):
+        machine.board.attach_user(attached)
     machine.load(loaded.image)
     return machine, header, guest_path
+
+
+def _specs_named(header: GuestHeader, options: Sequence[str] | argparse.Namespace | MachineConfig) -> list[str]:
+    """The ``--device`` SPECs of the header and the options; a ``MachineConfig`` names none."""
+    if isinstance(options, MachineConfig):
+        return []
+    if not isinstance(options, argparse.Namespace):
+        options = header_parser().parse_args(list(options))
+    return device_specs(header.options, options)
 
 
 def _platform_named(
@@ -220,8 +228,12 @@ def resume_snapshot(
     progress: RunWatcher | None = None,
     snapshot_path: Path | None = None,
     platform: str | None = None,
+    devices: Sequence[Device | str] = (),
 ) -> GuestRun:
-    """Restore the machine a snapshot saved (on ``platform``, if given) and run it to its end."""
+    """Restore the machine a snapshot saved (on ``platform``, if given) and run it to its end.
+
+    The user's devices it records are rebuilt, or taken from ``devices`` (see ``restore_snapshot``).
+    """
     from pmtimer_harness.core.snapshot import load  # snapshot imports the machine module
     from pmtimer_harness.core.snapshot_format import SnapshotError  # only a resume reads snapshots
     from pmtimer_harness.tools.snapshot_file import read_snapshot_file
@@ -229,7 +241,7 @@ def resume_snapshot(
     snapshot = Path(path)
     data = read_snapshot_file(snapshot)
     try:
-        machine = load(data, platform, trace=trace, instruction_trace=instruction_trace)
+        machine = load(data, platform, devices=devices, trace=trace, instruction_trace=instruction_trace)
     except SnapshotError as error:
         raise SnapshotError(f"{snapshot}: {error}") from None
     if snapshot_path is not None:

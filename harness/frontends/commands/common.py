@@ -78,6 +78,14 @@ def stop_with(args: argparse.Namespace | None, message: str, status: int = USAGE
     return status
 
 
+def check_specs(args: argparse.Namespace) -> None:
+    """Build each ``--device`` once before the first run: a wrong SPEC is the user's mistake, not every guest's."""
+    from pmtimer_harness.core.device_specs import build_device
+
+    for spec in getattr(args, "device", ()):
+        build_device(spec)
+
+
 def count(text: str) -> int:
     """A whole number of things, 0 or more: a count of instructions or lines cannot be negative."""
     value = number(text)

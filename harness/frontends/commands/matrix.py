@@ -13,6 +13,7 @@ from pmtimer_harness.frontends.commands.common import (
     USER_ERRORS,
     add_cache_option,
     add_jobs_option,
+    check_specs,
     jobs,
     use_cache,
 )
@@ -56,6 +57,8 @@ def add_cell_options(parser: argparse.ArgumentParser) -> None:
                       help="virtual: from instruction counts (default); host: monotonic host time")
     cell.add_argument("--insn-ns", type=number, default=UNSET, help="virtual nanoseconds per instruction (default 1)")
     cell.add_argument("--io-ns", type=number, default=UNSET, help="virtual nanoseconds per port access (default 1000)")
+    cell.add_argument("--device", action="append", default=UNSET, metavar="SPEC",
+                      help="attach your own device to every cell's board (repeatable; as run --device)")
     cell.add_argument("--timeout", type=seconds, default=UNSET,
                       help=f"wall-clock budget per cell in seconds (default {MATRIX_TIMEOUT_S:g})")
 
@@ -67,10 +70,11 @@ def command_matrix(args: argparse.Namespace) -> int:
     # The command line's machine, and every header, checked before the first cell runs: a mistake
     # there costs no table.
     machine_config((), args)
+    check_specs(args)
     for guest in guests:
         checked_header(guest)
     platforms = args.platforms or list(PROFILES)
-    given = {name: value for name, value in vars(args).items() if name in OPTION_FIELDS}
+    given = {name: value for name, value in vars(args).items() if name in (*OPTION_FIELDS, "device")}
     with SuiteProgress(len(guests) * len(platforms), unit="cell") as progress:
         cells = run_matrix(guests, platforms, given, USER_ERRORS, use_cache(args), progress, jobs(args))
     if args.json:

@@ -43,6 +43,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     resume.add_argument("--snapshot", type=Path, metavar="FILE", help="where the guest's own snapshot requests go")
     resume.add_argument("--platform", metavar="NAME",
                         help="restore onto this platform's board (default: the one the snapshot recorded)")
+    resume.add_argument("--device", action="append", default=[], metavar="SPEC",
+                        help="a device of your own, in place of the one the snapshot records by its name, or "
+                             "added (from its reset state); the recorded ones are rebuilt by themselves")
     resume.set_defaults(handler=command_resume)
 
 
@@ -73,7 +76,7 @@ def command_resume(args: argparse.Namespace) -> int:
     with trace_options(args) as (trace, instructions):
         run = resume_snapshot(
             args.file, trace=trace, instruction_trace=instructions, progress=_status_line(args),
-            snapshot_path=args.snapshot, platform=args.platform,
+            snapshot_path=args.snapshot, platform=args.platform, devices=args.device,
         )
     return report_run(run, args.json)
 

@@ -19,6 +19,7 @@ from pmtimer_harness.frontends.commands.common import (
     USER_ERRORS,
     add_cache_option,
     add_jobs_option,
+    check_specs,
     jobs,
     use_cache,
 )
@@ -51,6 +52,7 @@ def command_suite(args: argparse.Namespace) -> int:
     # The command line's machine, and every header, checked before the first guest runs: a mistake
     # there is the user's (a usage error), where a guest that cannot be built is that guest's row.
     machine_config((), args)
+    check_specs(args)
     todo = [SuiteJob(guest, checked_header(guest).expect, args) for guest in guests]
     with SuiteProgress(len(guests)) as progress:
         rows = run_jobs(

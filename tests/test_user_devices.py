@@ -1,0 +1,157 @@
+"""A user's device attached from every entry path (API, command line, header, pytest ini), saved and restored."""
+
+import json
+import sys
+
+import pytest
+from pmtimer_harness import (
+    Device,
+    MachineConfig,
+    SnapshotError,
+    build_machine,
+    restore_snapshot,
+    run_guest,
+    take_snapshot,
+)
+from pmtimer_harness.frontends.cli import main
+
+from tests.user_counter import MicrosecondCounter
+
+COUNTER = "tests.user_counter:MicrosecondCounter"
+# Spin, zero the counter (OUT to 0x510), spin, read it (IN EAX from 0x510) and exit with its low byte:
+#   mov cx, 5000 / loop $ / mov dx, 0x510 / out dx, al / mov cx, 5000 / loop $ / in eax, dx / out 0xF4, al / jmp $
+READ_COUNTER = bytes.fromhex("B98813E2FEBA1005EEB98813E2FE66EDE6F4EBFE")
+COUNTED = 51  # microseconds from the OUT to the IN at --insn-ns 10 (a read of the empty slot gives 0xFF)
+SAVE_AT = 7000  # inside the second spin: after the counter was zeroed
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "counter.bin"
+    path.write_bytes(READ_COUNTER)
+    return path
+
+
+def test_the_device_protocol_is_exported_at_the_top_level():
+    assert Device.__name__ == "Device"
+
+
+def test_a_device_by_spec_through_the_api():
+    assert run_guest(READ_COUNTER, ["--insn-ns", "10"], devices=[COUNTER]).result.exit_code == COUNTED
+    assert run_guest(READ_COUNTER, ["--insn-ns", "10"]).result.exit_code == 0xFF  # the empty slot
+
+
+def test_a_device_with_constructor_arguments(tmp_path):
+    moved = bytes.fromhex("B98813E2FEBA2005EEB98813E2FE66EDE6F4EBFE")  # the same, at port 0x520
+    run = run_guest(moved, ["--insn-ns", "10", "--device", "tests.user_counter:NeedsArgument,port=0x520"])
+    assert run.result.exit_code == COUNTED
+
+
+def test_a_device_through_the_command_line(image, capsys):
+    assert main(["run", str(image), "--insn-ns", "10", "--device", COUNTER, "--json"]) != 2
+    assert json.loads(capsys.readouterr().out)["exit_code"] == COUNTED
+
+
+def test_a_device_through_a_guest_header(tmp_path):
+    guest = tmp_path / "counter.asm"
+    body = "".join(f"db 0x{byte:02x}\n" for byte in READ_COUNTER)
+    guest.write_text(f"; harness: --insn-ns 10 --device {COUNTER}\nbits 16\n{body}")
+    assert run_guest(guest).result.exit_code == COUNTED
+
+
+def test_a_device_through_the_suite_command(image, capsys):
+    main(["suite", str(image), "--insn-ns", "10", "--device", COUNTER, "--json", "-j", "1"])
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["exit_code"] == COUNTED
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ("no_such_module_here:Thing", "cannot import no_such_module_here: No module named"),
+    ("tests.user_counter:Missing", "has no Missing"),
+    ("tests.user_counter:NOT_A_CLASS", "is a int, not a class"),
+    ("tests.user_counter:Broken", "building it raised RuntimeError: no such hardware"),
+    ("tests.user_counter:NoWindows", "windows must be a sequence of PortWindow"),
+    ("tests.user_counter:NeedsArgument", "building it raised TypeError"),
+    ("tests.user_counter:NeedsArgument,port=__import__('os')", "is not a Python literal"),
+    ("tests.user_counter:NeedsArgument,0x520", "arguments are key=value"),
+    ("no_such_installed_device", "no installed package offers a device named"),
+    (":Thing", "give module:Class"),
+])
+def test_each_device_mistake_is_one_line_and_the_usage_status(image, capsys, spec, says):
+    assert main(["run", str(image), "--device", spec]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_wrong_device_stops_the_suite_before_any_guest(image, capsys):
+    assert main(["suite", str(image), "--device", "tests.user_counter:Broken"]) == 2
+    assert "no such hardware" in capsys.readouterr().err
+
+
+def _split_run(devices):
+    machine = build_machine(READ_COUNTER, ["--insn-ns", "10"], devices=devices)
+    saved = []
+    machine.on_snapshot = lambda stopped: saved.append(take_snapshot(stopped))
+    machine.save_at(SAVE_AT)
+    whole = machine.run()
+    (snapshot,) = saved
+    return whole, snapshot
+
+
+def test_a_snapshot_with_a_user_device_resumes_to_the_same_end_bit_for_bit():
+    whole, snapshot = _split_run([COUNTER])
+    resumed = restore_snapshot(snapshot)  # the device is rebuilt from the snapshot's record
+    assert [type(attached.device) for attached in resumed.board.user_devices] == [MicrosecondCounter]
+    end = resumed.run()
+    assert (end.verdict, end.exit_code, end.instructions) == (whole.verdict, COUNTED, whole.instructions)
+    assert not end.warnings
+
+
+def test_a_restore_takes_the_device_the_caller_passes_with_its_saved_state():
+    whole, snapshot = _split_run([MicrosecondCounter()])
+    mine = MicrosecondCounter()
+    end = restore_snapshot(snapshot, devices=[mine]).run()
+    assert end.exit_code == whole.exit_code == COUNTED and mine.zero_ns > 0
+
+
+def test_the_resume_command_rebuilds_the_device(image, tmp_path, capsys):
+    saved = tmp_path / "counter.snap"
+    main(["run", str(image), "--insn-ns", "10", "--device", COUNTER, "--snapshot", str(saved),
+          "--save-at", str(SAVE_AT)])
+    capsys.readouterr()
+    main(["resume", str(saved), "--json"])
+    assert json.loads(capsys.readouterr().out)["exit_code"] == COUNTED
+
+
+def test_a_snapshot_naming_a_device_that_cannot_be_built_is_refused(tmp_path, monkeypatch, capsys):
+    (tmp_path / "gone_device.py").write_text("from tests.user_counter import MicrosecondCounter as Counter\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _, snapshot = _split_run(["gone_device:Counter"])
+    monkeypatch.delitem(sys.modules, "gone_device")
+    (tmp_path / "gone_device.py").unlink()
+    with pytest.raises(SnapshotError, match=r"device 'us-counter' cannot be built here: .*cannot import gone_device"):
+        restore_snapshot(snapshot)
+    saved = tmp_path / "gone.snap"
+    saved.write_bytes(snapshot)
+    assert main(["resume", str(saved)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be built here" in err and err.count("\n") == 1
+
+
+def test_a_restore_refuses_a_device_of_another_class_under_the_recorded_name():
+    _, snapshot = _split_run([COUNTER])
+    with pytest.raises(SnapshotError, match=r"was saved as a tests\.user_counter:MicrosecondCounter"):
+        restore_snapshot(snapshot, devices=["tests.user_counter:NeedsArgument,port=0x510"])
+
+
+def test_a_device_the_snapshot_does_not_record_starts_from_reset_said_once():
+    _, snapshot = _split_run([])
+    machine = restore_snapshot(snapshot, devices=[COUNTER])
+    # Its OUT came before the snapshot, to an empty slot: from its reset state it counts from time 0.
+    assert machine.run().exit_code != COUNTED
+    assert sum("no record of device us-counter" in warning for warning in machine.warnings) == 1
+
+
+def test_an_api_config_attaches_only_the_devices_passed():
+    run = run_guest(READ_COUNTER, MachineConfig(insn_ns=10), devices=[MicrosecondCounter()])
+    assert run.result.exit_code == COUNTED
