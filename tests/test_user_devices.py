@@ -3,6 +3,8 @@
 import json
 import sys
 
+import pmtimer_harness.frontends.commands.common
+import pmtimer_harness.tools.runner  # noqa: F401
 import pytest
 from pmtimer_harness import (
     Device,
@@ -16,6 +18,8 @@ from pmtimer_harness import (
 from pmtimer_harness.frontends.cli import main
 
 from tests.user_counter import MicrosecondCounter
+
+pytest_plugins = ["pytester"]
 
 COUNTER = "tests.user_counter:MicrosecondCounter"
 # Spin, zero the counter (OUT to 0x510), spin, read it (IN EAX from 0x510) and exit with its low byte:
@@ -155,3 +159,27 @@ def test_a_device_the_snapshot_does_not_record_starts_from_reset_said_once():
 def test_an_api_config_attaches_only_the_devices_passed():
     run = run_guest(READ_COUNTER, MachineConfig(insn_ns=10), devices=[MicrosecondCounter()])
     assert run.result.exit_code == COUNTED
+
+
+COUNTERS_GUEST = """bits 16
+        mov dx, 0x510                   ; the ini's counter
+        in eax, dx
+        cmp eax, 0xFFFFFFFF             ; all ones: the empty slot, no counter there
+        je missing
+        mov dx, 0x520                   ; the command line's
+        in eax, dx
+        cmp eax, 0xFFFFFFFF
+        je missing
+        mov al, 0
+        out 0xF4, al
+missing:
+        mov al, 1
+        out 0xF4, al
+"""
+
+
+def test_devices_through_the_pytest_plugin_s_ini_and_command_line(pytester):
+    pytester.makefile(".asm", counters=COUNTERS_GUEST)
+    pytester.makeini(f"[pytest]\nharness_guests =\n    *.asm\nharness_devices =\n    {COUNTER}\n")
+    result = pytester.runpytest("-p", "no:randomly", "--harness-device", "tests.user_counter:NeedsArgument,port=0x520")
+    result.assert_outcomes(passed=1)

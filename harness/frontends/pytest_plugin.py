@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from pmtimer_harness.tools.runner import GuestRun
 
 GUESTS_INI = "harness_guests"
+DEVICES_INI = "harness_devices"
 GUEST_SUFFIX = ".asm"
 CLOCKS = ("virtual", "host")
 MARKER = "guest: an x86 guest run by pmtimer-harness (deselect with -m 'not guest')"
@@ -64,6 +65,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="globs (relative to the rootdir, '*' crossing folders) of the guest sources pmtimer-harness runs "
              "as tests; none by default: a project that names none has no guest items",
     )
+    parser.addini(
+        DEVICES_INI, type="linelist", default=[],
+        help="devices of your own on every guest's board, one SPEC a line as --device takes them: module:Class, "
+             "module:Class,key=value,... or an installed device's NAME",
+    )
     group = parser.getgroup("pmtimer-harness", "guests run by pmtimer-harness")
     group.addoption(
         "--harness-guests", action="append", default=[], metavar="GLOB",
@@ -74,6 +80,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--harness-platform", metavar="NAME",
         help="run every guest and variant on platform NAME, over its header's options, held to the verdict "
              "its header expects there; the items a header names for a platform of their own are deselected",
+    )
+    group.addoption(
+        "--harness-device", action="append", default=[], metavar="SPEC",
+        help=f"attach a device of your own to every guest's board, added to the ini option {DEVICES_INI} "
+             "(repeatable)",
     )
     group.addoption("--harness-clock", choices=CLOCKS, help="run every guest on this clock, over its header's")
     group.addoption(
@@ -121,6 +132,8 @@ def session_options(config: pytest.Config) -> list[str]:
         options += ["--platform", config.getoption("harness_platform")]
     if config.getoption("harness_clock") is not None:
         options += ["--clock", config.getoption("harness_clock")]
+    for spec in [*config.getini(DEVICES_INI), *config.getoption("harness_device")]:
+        options += ["--device", spec]
     return options
 
 
