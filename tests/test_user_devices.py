@@ -183,3 +183,16 @@ def test_devices_through_the_pytest_plugin_s_ini_and_command_line(pytester):
     pytester.makeini(f"[pytest]\nharness_guests =\n    *.asm\nharness_devices =\n    {COUNTER}\n")
     result = pytester.runpytest("-p", "no:randomly", "--harness-device", "tests.user_counter:NeedsArgument,port=0x520")
     result.assert_outcomes(passed=1)
+
+
+def test_an_installed_package_offers_a_device_by_name(tmp_path, monkeypatch):
+    # What pip leaves in site-packages for a package declaring
+    #   [project.entry-points."pmtimer_harness.devices"] us-counter = "acme_devices:Counter"
+    (tmp_path / "acme_devices.py").write_text("from tests.user_counter import MicrosecondCounter as Counter\n")
+    metadata = tmp_path / "acme_devices-1.0.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-devices\nVersion: 1.0\n")
+    (metadata / "entry_points.txt").write_text("[pmtimer_harness.devices]\nus-counter = acme_devices:Counter\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert run_guest(READ_COUNTER, ["--insn-ns", "10", "--device", "us-counter"]).result.exit_code == COUNTED
+    assert run_guest(READ_COUNTER, ["--insn-ns", "10", "--device", "us-counter,port=0x510"]).result.exit_code == COUNTED
