@@ -196,3 +196,15 @@ def test_an_installed_package_offers_a_device_by_name(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert run_guest(READ_COUNTER, ["--insn-ns", "10", "--device", "us-counter"]).result.exit_code == COUNTED
     assert run_guest(READ_COUNTER, ["--insn-ns", "10", "--device", "us-counter,port=0x510"]).result.exit_code == COUNTED
+
+
+def test_a_device_through_the_matrix_command(image, capsys):
+    main(["matrix", str(image), "--platforms", "acpi", "--insn-ns", "10", "--device", COUNTER, "--json", "-j", "1"])
+    (cell,) = json.loads(capsys.readouterr().out)
+    assert cell["exit_code"] == COUNTED
+
+
+def test_tables_runs_no_guest_and_takes_no_device(capsys):
+    with pytest.raises(SystemExit):
+        main(["tables", "--device", COUNTER])
+    assert "unrecognized arguments: --device" in capsys.readouterr().err

@@ -74,7 +74,8 @@ def tcp_port(text: str) -> int:
     return value
 
 
-def add_machine_options(parser: argparse.ArgumentParser) -> None:
+def add_machine_options(parser: argparse.ArgumentParser, *, devices: bool = True) -> None:
+    """The machine's options; ``devices``: with ``--device``, for a command that runs a guest."""
     group = parser.add_argument_group("machine")
     unset = argparse.SUPPRESS
     group.add_argument("--memory", type=size, default=unset, help="guest RAM size (default 1M)")
@@ -91,9 +92,10 @@ def add_machine_options(parser: argparse.ArgumentParser) -> None:
                        help="native: the hot path compiled (default where it was built); python: the same in "
                             "Python (default elsewhere; 'fast' is its old name); reference: plain Python hooks, one "
                             "call per instruction, to read and step through.  Default: $HARNESS_DISPATCH if set")
-    group.add_argument("--device", action="append", default=unset, metavar="SPEC",
-                       help="attach your own device: module:Class, module:Class,key=value,... (values are Python "
-                            "literals) or an installed device's NAME (repeatable; docs/your-project.md)")
+    if devices:
+        group.add_argument("--device", action="append", default=unset, metavar="SPEC",
+                           help="attach your own device: module:Class, module:Class,key=value,... (values are "
+                                "Python literals) or an installed device's NAME (repeatable; docs/your-project.md)")
     clock = parser.add_argument_group("clock")
     clock.add_argument("--clock", choices=("virtual", "host"), default=unset,
                        help="virtual: deterministic, from instruction counts (default); host: monotonic host time")

@@ -14,7 +14,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     tables = commands.add_parser("tables", help="dump the ACPI tables the machine gives its guests")
     tables.add_argument("--json", action="store_true",
                         help="print a JSON list: each table's name, address, decoded fields and bytes (hex)")
-    add_machine_options(tables)
+    add_machine_options(tables, devices=False)  # the board's tables: no guest runs
     tables.set_defaults(handler=command_tables)
 
 
