@@ -208,3 +208,11 @@ def test_tables_runs_no_guest_and_takes_no_device(capsys):
     with pytest.raises(SystemExit):
         main(["tables", "--device", COUNTER])
     assert "unrecognized arguments: --device" in capsys.readouterr().err
+
+
+def test_a_wrong_device_in_a_header_names_the_guest(tmp_path, capsys):
+    guest = tmp_path / "wrong.asm"
+    guest.write_text("; harness: --device tests.user_counter:Broken\nbits 16\nhlt\n")
+    assert main(["run", str(guest)]) == 2
+    err = capsys.readouterr().err
+    assert "wrong.asm: its '; harness:' line: --device" in err and "no such hardware" in err and err.count("\n") == 1

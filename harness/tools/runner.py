@@ -24,7 +24,7 @@ from typing import Protocol
 
 from pmtimer_harness.core.bus import Device
 from pmtimer_harness.core.config import ConfigError, MachineConfig
-from pmtimer_harness.core.device_specs import user_devices
+from pmtimer_harness.core.device_specs import UserDevice, user_devices
 from pmtimer_harness.core.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
 from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
@@ -164,19 +164,31 @@ def _prepare(
         gdb_port=gdb_port,
         announce=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    for attached in user_devices([*_specs_named(header, options), *devices]):
+    for attached in [*_header_devices(header, guest_path, options), *user_devices([*_specs_given(options), *devices])]:
         machine.board.attach_user(attached)
     machine.load(loaded.image)
     return machine, header, guest_path
 
 
-def _specs_named(header: GuestHeader, options: Sequence[str] | argparse.Namespace | MachineConfig) -> list[str]:
-    """The ``--device`` SPECs of the header and the options; a ``MachineConfig`` names none."""
+def _header_devices(
+    header: GuestHeader, path: Path, options: Sequence[str] | argparse.Namespace | MachineConfig
+) -> list[UserDevice]:
+    """The devices the guest's header names (none under a ``MachineConfig``); a wrong one names the guest."""
+    if isinstance(options, MachineConfig):
+        return []
+    try:
+        return user_devices(device_specs(header.options, argparse.Namespace()))
+    except ConfigError as error:
+        raise GuestError(f"{path}: its '; harness:' line: {error}") from None
+
+
+def _specs_given(options: Sequence[str] | argparse.Namespace | MachineConfig) -> list[str]:
+    """The ``--device`` SPECs of the options; a ``MachineConfig`` names none."""
     if isinstance(options, MachineConfig):
         return []
     if not isinstance(options, argparse.Namespace):
         options = header_parser().parse_args(list(options))
-    return device_specs(header.options, options)
+    return device_specs((), options)
 
 
 def _platform_named(
