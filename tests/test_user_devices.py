@@ -216,3 +216,11 @@ def test_a_wrong_device_in_a_header_names_the_guest(tmp_path, capsys):
     assert main(["run", str(guest)]) == 2
     err = capsys.readouterr().err
     assert "wrong.asm: its '; harness:' line: --device" in err and "no such hardware" in err and err.count("\n") == 1
+
+
+def test_snapshot_info_names_the_user_s_devices(tmp_path, capsys):
+    _, snapshot = _split_run([COUNTER])
+    saved = tmp_path / "counter.snap"
+    saved.write_bytes(snapshot)
+    assert main(["snapshot", "info", str(saved)]) == 0
+    assert f"your device us-counter: {COUNTER} (tests.user_counter:MicrosecondCounter)" in capsys.readouterr().out

@@ -502,6 +502,11 @@ def summary(data: bytes) -> dict[str, object]:
             "clock": state.clock, "instructions": state.instructions,
             "port_accesses": state.port_accesses, "now_ns": state.now_ns,
         }
+    if USER_DEVICES in by_name:
+        info["user_devices"] = [
+            {name: record[name] for name in ("name", "spec", "class")}
+            for record in _user_records({USER_DEVICES: by_name[USER_DEVICES]})
+        ]
     info["chunks"] = [
         {"name": chunk.name, "version": chunk.version, "bytes": len(chunk.payload), "optional": chunk.optional}
         for chunk in chunks
@@ -523,6 +528,8 @@ def describe(data: bytes) -> str:
         time = info["time"]
         lines.append(f"time: {time['clock']} clock, {time['instructions']:,} instructions, "
                      f"{time['port_accesses']:,} port accesses, {time['now_ns']:,} ns")
+    for device in info.get("user_devices", []):
+        lines.append(f"your device {device['name']}: {device['spec']} ({device['class']})")
     lines.append("chunks:")
     for chunk in chunks:
         note = " (optional)" if chunk["optional"] else ""
