@@ -7,10 +7,21 @@ n - 8.  QEMU's hw/intc/i8259.c is the reference model.
 
 What is modelled: the initialization sequence (vector base from ICW2; ICW3 and
 ICW4 accepted), the mask register (OCW1), non-specific and specific EOI (OCW2),
-reading IRR or ISR (OCW3), fully nested priority (IRQ 0 highest), and
-level-sensitive inputs, as the SCI is: a line that stays asserted is requested
-again after its EOI.  Not modelled: rotation, special mask mode, polling,
-auto-EOI, edge triggering.
+reading IRR or ISR (OCW3), fully nested priority (IRQ 0 highest), and both
+kinds of input the PC's chipsets give each line through their Edge/Level
+Control Registers (ELCR, ports 0x4D0/0x4D1: Intel 82371AB PIIX4 datasheet,
+3.4.2; QEMU's ``elcr``):
+
+- edge-triggered, the 8259A's own mode and the ISA default: a rising edge
+  latches a request (IRR), which stays until acknowledged even if the line
+  falls; a line held high asks once;
+- level-triggered, as the SCI's line 9 is (ACPI: the SCI is level, active
+  high): the request follows the line, and a line still high after its EOI
+  asks again.
+
+The ELCR is set by the board (the firmware's choice), not by the guest: its
+ports are not modelled.  Not modelled either: rotation, special mask mode,
+polling, auto-EOI.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ OCW3_READ_REGISTER = 0x02
 OCW3_READ_ISR = 0x01
 OCW2_EOI = 0x20
 OCW2_SPECIFIC = 0x40
+LEVEL_IRQS = frozenset({9})  # the firmware's ELCR on a PC: the SCI's line is level-triggered
 
 
 STATE_FIELDS = ("irr", "isr", "imr", "vector_base", "lines", "init_step", "needs_icw4", "read_isr")
@@ -48,6 +60,7 @@ class Pic8259:
         self.init_step = 0  # 0: operating; 2, 3, 4: the next ICW expected
         self.needs_icw4 = False
         self.read_isr = False
+        self.level_lines = 0  # the ELCR's bits for this chip: set, level-triggered; clear, edge
 
     def write_command(self, value: int) -> None:
         if value & ICW1:
@@ -55,7 +68,7 @@ class Pic8259:
             self.needs_icw4 = bool(value & ICW1_NEEDS_ICW4)
             self.imr = 0
             self.isr = 0
-            self.irr = self.lines
+            self.irr = self.lines & self.level_lines
             self.read_isr = False
         elif value & OCW3:
             if value & OCW3_READ_REGISTER:
@@ -68,7 +81,7 @@ class Pic8259:
             self.isr &= ~(1 << (value & 7))
         elif self.isr:
             self.isr &= ~(self.isr & -self.isr)  # the highest-priority one: lowest bit set
-        self.irr |= self.lines  # level-sensitive: a line still asserted asks again
+        self.irr |= self.lines & self.level_lines  # a level line still asserted asks again
 
     def write_data(self, value: int) -> None:
         if self.init_step == 2:
@@ -86,12 +99,15 @@ class Pic8259:
 
     def set_line(self, line: int, level: bool) -> None:
         bit = 1 << line
+        rising = level and not self.lines & bit
         if level:
             self.lines |= bit
-            self.irr |= bit
         else:
             self.lines &= ~bit
-            self.irr &= ~bit
+        if self.level_lines & bit:
+            self.irr = self.irr | bit if level else self.irr & ~bit
+        elif rising:
+            self.irr |= bit  # an edge latches: the request outlives the line (8259A datasheet, "Edge triggered mode")
 
     def highest_request(self) -> int | None:
         """The line that would be delivered next: requested, unmasked, above everything in service."""
@@ -114,10 +130,13 @@ class PicPair:
     name = "pic8259"
     state_version = 1
 
-    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, on_change: Callable[[], None] | None = None, level_irqs: frozenset[int] = LEVEL_IRQS) -> None:
         self._on_change = on_change
         self.master = Pic8259("master")
         self.slave = Pic8259("slave")
+        self.master.level_lines = 1 << CASCADE_IRQ  # the slave's output is a level the master follows
+        for irq in level_irqs:
+            self.set_level_triggered(irq)
         one_byte = frozenset({1})
         self.windows = (
             PortWindow(MASTER_PORT, 2, read_widths=one_byte, write_widths=one_byte),
@@ -152,6 +171,19 @@ class PicPair:
             self.master.set_line(irq, level)
         self._cascade()
 
+    def set_level_triggered(self, irq: int) -> None:
+        """Set the line's ELCR bit, as the firmware does for a shared, level-triggered line."""
+        chip, line = (self.slave, irq - 8) if irq >= 8 else (self.master, irq)
+        chip.level_lines |= 1 << line
+
+    def line_level(self, irq: int) -> bool:
+        chip, line = (self.slave, irq - 8) if irq >= 8 else (self.master, irq)
+        return bool(chip.lines & 1 << line)
+
+    def is_level_triggered(self, irq: int) -> bool:
+        chip, line = (self.slave, irq - 8) if irq >= 8 else (self.master, irq)
+        return bool(chip.level_lines & 1 << line)
+
     def _cascade(self) -> None:
         self.master.set_line(CASCADE_IRQ, self.slave.highest_request() is not None)
 
@@ -167,17 +199,22 @@ class PicPair:
 
     def acknowledge(self) -> int | None:
         """INTA: move the request into service and return its vector."""
+        taken = self.acknowledge_irq()
+        return None if taken is None else taken[1]
+
+    def acknowledge_irq(self) -> tuple[int, int] | None:
+        """INTA: move the request into service; its IRQ and its vector."""
         line = self.master.highest_request()
         if line is None:
             return None
-        vector = self.master.acknowledge(line)
+        irq, vector = line, self.master.acknowledge(line)
         if line == CASCADE_IRQ:
             slave_line = self.slave.highest_request()
             if slave_line is None:  # pragma: no cover - the cascade line follows the slave
                 return None
-            vector = self.slave.acknowledge(slave_line)
+            irq, vector = 8 + slave_line, self.slave.acknowledge(slave_line)
         self._cascade()
-        return vector
+        return irq, vector
 
     def state(self, now_ns: int) -> dict[str, object]:
         chips = (self.master, self.slave)
