@@ -5,8 +5,9 @@ the resolved profile (``platform/profiles.py``) and the machine options it build
 devices, attaches them to the bus, and builds the ACPI tables from the devices
 it built: the FADT names the timer's port, the PM1 blocks and the SCI's line
 because those are the devices' own ports.  It also owns the one route an
-interrupt takes here: the SCI (PM1) into IRQ 9 of the 8259 pair, and from the
-PIC to whoever asks for a vector.
+interrupt takes here: the SCI (PM1) into IRQ 9 of the 8259 pair, each user
+device's line (``core/irq_lines.py``) into the IRQ it names, and from the PIC
+to whoever asks for a vector.
 
 The board knows nothing of Unicorn: the machine asks it for a vector, for the
 next timer event, and for the devices' saved state, and writes the tables into
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pmtimer_harness.core.bus import Device, PortBus
 from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.core.device_specs import UserDevice
+from pmtimer_harness.core.irq_lines import IrqLine
 from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, Pm1Registers, Pm1Rules
 from pmtimer_harness.devices.debug_console import DebugConsole
 from pmtimer_harness.devices.debug_exit import DebugExit
@@ -31,6 +33,9 @@ from pmtimer_harness.platform.acpi_tables import SCI_IRQ, AcpiTable, FadtFacts, 
 from pmtimer_harness.platform.profiles import Profile, Restore
 
 Notify = Callable[[], None]
+LineMoved = Callable[[int, bool, str], None]  # (irq, level, device name)
+IRQS = range(16)
+WIRED_IRQS = {2: "the cascade from the slave PIC", SCI_IRQ: "the SCI's"}
 
 
 def _quiet() -> None:
@@ -45,9 +50,12 @@ class Board:
         on_exit: Callable[[int], None] = lambda code: None,
         on_snapshot_request: Notify = _quiet,
         on_interrupt_change: Notify = _quiet,
+        on_irq_line: LineMoved = lambda irq, level, device: None,
         timer_model: type[PmTimer] = PmTimer,
         pm1_model: type[Pm1Registers] = Pm1Registers,
     ) -> None:
+        self._on_interrupt_change = on_interrupt_change
+        self._on_irq_line = on_irq_line
         self.profile: Profile = config.profile()
         profile = self.profile
         self.console = DebugConsole()
@@ -86,6 +94,7 @@ class Board:
         self.acpi_tables: list[AcpiTable] = build_tables(self.fadt_facts())
         # The user's devices, each with the SPEC a snapshot records (``core/device_specs.py``).
         self.user_devices: list[UserDevice] = []
+        self.irq_devices: dict[int, Device] = {}  # IRQ n: the user's device driving it
 
     def attach_user(self, attached: UserDevice) -> None:
         """Put a user's device on the bus, checked; a device the bus refuses is a ConfigError naming its SPEC."""
@@ -93,7 +102,39 @@ class Board:
             self.bus.attach(attached.device)
         except ValueError as error:
             raise ConfigError(f"--device {attached.spec!r}: {error}") from None
+        irq = getattr(attached.device, "irq", None)
+        if irq is not None:
+            self._wire_irq(attached, irq)
         self.user_devices.append(attached)
+
+    def _wire_irq(self, attached: UserDevice, irq: object) -> None:
+        """Give the device the line it asks for: IRQ ``irq``, free, and a ``connect_irq`` to take it."""
+        device, where = attached.device, f"--device {attached.spec!r}"
+        if not isinstance(irq, int) or isinstance(irq, bool) or irq not in IRQS:
+            raise ConfigError(f"{where}: irq {irq!r} is not an IRQ of the PIC pair (0 to 15)")
+        if irq in WIRED_IRQS:
+            raise ConfigError(f"{where}: IRQ {irq} is {WIRED_IRQS[irq]} line")
+        if irq in self.irq_devices:
+            raise ConfigError(f"{where}: IRQ {irq} is {self.irq_devices[irq].name}'s already (lines are not shared)")
+        connect = getattr(device, "connect_irq", None)
+        if not callable(connect):
+            raise ConfigError(f"{where}: the device names irq {irq} but has no connect_irq(line) to take it")
+        trigger = getattr(device, "irq_trigger", "edge")
+        if trigger not in ("edge", "level"):
+            raise ConfigError(f"{where}: irq_trigger {trigger!r} is neither 'edge' nor 'level'")
+        if trigger == "level":
+            self.pic.set_level_triggered(irq)
+        self.irq_devices[irq] = device
+        connect(IrqLine(irq, self._drive_line, self.pic.line_level))
+
+    def _drive_line(self, irq: int, level: bool) -> None:
+        self.pic.set_irq(irq, level)
+        self._on_irq_line(irq, level, self.irq_devices[irq].name)
+        self._on_interrupt_change()
+
+    def irq_name(self, irq: int) -> str:
+        """Who drives IRQ ``irq``, for the trace."""
+        return "SCI" if irq == SCI_IRQ else self.irq_devices[irq].name if irq in self.irq_devices else "unwired"
 
     def _io_observer(self) -> Callable[[int, int], None] | None:
         """A timer that keeps the VMM's shared I/O buffer sees every access, to any port."""
@@ -118,22 +159,37 @@ class Board:
             shape=shape,
         )
 
-    # --- interrupts: the SCI through the PIC ---------------------------------------
+    # --- interrupts: the SCI and the user's lines through the PIC --------------------
 
     def pending_vector(self, now_ns: int) -> int | None:
-        """Bring the SCI's line up to date at ``now_ns``; the vector the PIC would deliver, if any."""
+        """Bring every line up to date at ``now_ns``; the vector the PIC would deliver, if any."""
         self.pic.set_irq(SCI_IRQ, self.pm1 is not None and self.pm1.sci_asserted(now_ns))
+        self._clocked_events(now_ns)
         return self.pic.pending_vector()
 
-    def acknowledge(self) -> int | None:
-        """The CPU takes the pending interrupt: its vector."""
-        return self.pic.acknowledge()
+    def acknowledge(self) -> tuple[int, int] | None:
+        """The CPU takes the pending interrupt: its IRQ and vector."""
+        return self.pic.acknowledge_irq()
 
     def next_event_ns(self, now_ns: int) -> int | None:
         """When an interrupt may next come by itself (a timer event), or None if none can."""
-        if self.pm1 is None or not self.pm1.tmr_en:
-            return None
-        return self.pm1.next_toggle_ns(now_ns)
+        events = self._clocked_events(now_ns)
+        if self.pm1 is not None and self.pm1.tmr_en:
+            toggle_ns = self.pm1.next_toggle_ns(now_ns)
+            if toggle_ns is not None:
+                events.append(toggle_ns)
+        return min(events, default=None)
+
+    def _clocked_events(self, now_ns: int) -> list[int]:
+        """Each line-driving device with a clock (``advance_to``) acts on what is due: when its next event is."""
+        events = []
+        for device in self.irq_devices.values():
+            advance_to = getattr(device, "advance_to", None)
+            if advance_to is not None:
+                event_ns = advance_to(now_ns)
+                if event_ns is not None:
+                    events.append(max(int(event_ns), now_ns + 1))  # always after now: time goes on
+        return events
 
     # --- for people: gdb's ``monitor timer`` ---------------------------------------
 

@@ -44,6 +44,23 @@ def interrupts_enabled(uc: unicorn.Uc) -> bool:
     return bool(uc.reg_read(x86.UC_X86_REG_EFLAGS) & EFLAGS_IF)
 
 
+def guest_installed(uc: unicorn.Uc, vector: int) -> bool:
+    """The guest set a handler for ``vector``: a non-zero IVT entry (real mode), a present IDT gate (protected).
+
+    ``int n`` through any other vector stays the harness's error: no BIOS stands behind it here.
+    """
+    _, table, limit, _ = uc.reg_read(x86.UC_X86_REG_IDTR)
+    protected = bool(uc.reg_read(x86.UC_X86_REG_CR0) & CR0_PE)
+    size = 8 if protected else 4
+    if protected and vector * 8 + 7 > limit:
+        return False
+    try:
+        entry = bytes(uc.mem_read(table + vector * size, size))
+    except unicorn.UcError:
+        return False
+    return bool(entry[5] & GATE_PRESENT) if protected else entry != bytes(4)
+
+
 MemoryWritten = Callable[[int, int], None]  # (address, size): guest memory the delivery wrote
 
 

@@ -32,7 +32,7 @@ from pmtimer_harness.core.config import BOOT_DRIVE, ConfigError, MachineConfig
 from pmtimer_harness.core.cpu import disassemble_at, is_canonical, new_cpu, read_registers, resume_address
 from pmtimer_harness.core.dispatch import HostDispatch, VirtualDispatch
 from pmtimer_harness.core.insn_trace import InstructionTrace
-from pmtimer_harness.core.interrupts import DeliveryError, deliver, interrupts_enabled
+from pmtimer_harness.core.interrupts import DeliveryError, deliver, guest_installed, interrupts_enabled
 from pmtimer_harness.core.native_dispatch import NativeDispatch
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
@@ -42,7 +42,7 @@ from pmtimer_harness.core.trace import TracedAccess, Tracer, as_tracer
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.devices.ports import DeviceError
-from pmtimer_harness.platform.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END
+from pmtimer_harness.platform.acpi_tables import RSDP_ADDRESS, TABLES_END
 from unicorn import x86_const as x86
 
 if TYPE_CHECKING:
@@ -117,6 +117,7 @@ class Machine:
             on_exit=self._guest_exited,
             on_snapshot_request=self._snapshot_requested,
             on_interrupt_change=self._interrupt_inputs_changed,
+            on_irq_line=self._irq_line_moved,
             timer_model=timer_model,
             pm1_model=pm1_model,
         )
@@ -433,21 +434,36 @@ class Machine:
         return False
 
     def _take_interrupt(self, now_ns: int) -> bool:
-        vector = self.board.acknowledge()
-        if vector is None:  # pragma: no cover - pending_vector said there was one
+        taken = self.board.acknowledge()
+        if taken is None:  # pragma: no cover - pending_vector said there was one
             return False
+        irq, vector = taken
         pc = self.dispatch.read_pc()
+        source = f"IRQ {irq} ({self.board.irq_name(irq)})"
         try:
             handler = deliver(self.uc, vector, self.config.mode, wrote=self.dispatch.forget_code)
         except DeliveryError as error:
-            what = f"IRQ {SCI_IRQ} (SCI) through vector {vector:#04x}"
-            report = self._report_at(pc, f"error: {what} could not be delivered: {error}")
+            reason = f"error: {source} through vector {vector:#04x} could not be delivered: {error}"
+            report = self._report_at(pc, reason)
             self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at(pc), report=report))
             return False
         self.interrupts_taken += 1
-        self._emit_trace(f"[{now_ns:>12} ns] IRQ {SCI_IRQ} (SCI) -> vector {vector:#04x}, handler at {handler:#010x}")
+        self._trace_irq(irq, f"[{now_ns:>12} ns] {source} -> vector {vector:#04x}, handler at {handler:#010x}")
         self.time.check_soon()
         return True
+
+    def _irq_line_moved(self, irq: int, level: bool, device: str) -> None:
+        if self._trace is not None:
+            now_ns = self._time_at(self.dispatch.read_pc())
+            self._trace_irq(irq, f"[{now_ns:>12} ns] IRQ {irq} ({device}) {'up' if level else 'down'}")
+
+    def _trace_irq(self, irq: int, line: str) -> None:
+        """A user device's line is traced with the device (``--trace-device``); the SCI's always."""
+        device = self.board.irq_devices.get(irq)
+        if device is None:
+            self._emit_trace(line)
+        else:
+            self._tracing(lambda trace: trace.device_note(line, device.name))
 
     def _woke_from_hlt(self) -> bool:
         """The CPU executed HLT: wait for the next interrupt and take it; False if none can come.
@@ -515,10 +531,14 @@ class Machine:
         pc = self.dispatch.read_pc()
         software = bytes(uc.mem_read(max(0, pc - 2), 2)) == bytes([0xCD, number])
         trap = ONE_BYTE_TRAPS.get(number)
+        if software and guest_installed(uc, number):
+            self._software_interrupt(number, pc)  # a delivery that fails latches its own report
+            return
         if software:
             address = pc - 2
             reason = (
-                f"error: software interrupt INT {number:#04x}: no BIOS or interrupt handler is modelled; "
+                f"error: software interrupt INT {number:#04x}: no BIOS or interrupt handler is modelled, "
+                "and the guest installed none for this vector; "
                 "guests report through the console (0xE9) and exit (0xF4) ports"
             )
         elif trap is not None and pc > 0 and uc.mem_read(pc - 1, 1)[0] == trap[0]:
@@ -531,6 +551,17 @@ class Machine:
             reason = f"error: CPU exception {name}"
         report = self._report_at(address, reason)
         self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at(address), report=report))
+
+    def _software_interrupt(self, number: int, pc: int) -> None:
+        """``int n`` through the guest's own vector, returning after the instruction (``pc``), as a CPU does."""
+        try:
+            handler = deliver(self.uc, number, self.config.mode, wrote=self.dispatch.forget_code)
+        except DeliveryError as error:
+            reason = f"error: software interrupt INT {number:#04x} could not be delivered: {error}"
+            report = self._report_at(pc - 2, reason)
+            self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at(pc - 2), report=report))
+            return
+        self._emit_trace(f"[{self._time_at(pc):>12} ns] INT {number:#04x} -> handler at {handler:#010x}")
 
     def _on_memory_fault(
         self, _uc: unicorn.Uc, access: int, address: int, size: int, _value: int, _user: object

@@ -160,6 +160,11 @@ class Tracer:
         """A line of the instruction trace or an interrupt taken: written as it comes."""
         self._emit({"event": "note", "text": line} if self.as_json else line)
 
+    def device_note(self, line: str, device: str) -> None:
+        """A device's event (its interrupt line moved, or was taken): kept when the filters keep the device."""
+        if (not self.ports and not self.devices) or device in self.devices:
+            self.note(line)
+
     def finish(self) -> None:
         """Write the console line begun and not ended: before another access, and when the run ends."""
         pending, self._console = self._console, None

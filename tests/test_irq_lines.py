@@ -1,0 +1,173 @@
+"""A user's device raising IRQ 5 through the PIC to the guest's own handler; ``int n`` through the guest's vector."""
+
+import re
+
+import pytest
+from pmtimer_harness.core.config import ConfigError
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.devices import pic8259
+
+from tests.guests import run_source
+from tests.user_irq_devices import IrqButton, LevelButton, PeriodicTicker
+
+# The PIC at the BIOS's bases (IRQ 5 is vector 0x0D), IRQ 5 alone unmasked, the handler in the IVT.
+SETUP = """
+        cli
+        mov al, 0x11
+        out 0x20, al
+        out 0xA0, al
+        mov al, 0x08
+        out 0x21, al
+        mov al, 0x70
+        out 0xA1, al
+        mov al, 4
+        out 0x21, al
+        mov al, 2
+        out 0xA1, al
+        mov al, 1
+        out 0x21, al
+        out 0xA1, al
+        mov al, 0xDF
+        out 0x21, al
+        mov al, 0xFF
+        out 0xA1, al
+        mov word [0x0D * 4], irq5
+        mov word [0x0D * 4 + 2], 0
+"""
+# The handler counts; at the third interrupt it lowers the line; then EOI.
+HANDLER = """
+irq5:   inc byte [count]
+        cmp byte [count], 3
+        jne .eoi
+        mov dx, 0x520
+        mov al, 0
+        out dx, al
+.eoi:   mov al, 0x20
+        out 0x20, al
+        iret
+count:  db 0
+"""
+# Move the line (AL on entry is what the button gets), give the PIC time, exit with the count.
+PRESS = """
+        sti
+        mov dx, 0x520
+        out dx, al
+        mov cx, 200
+settle: loop settle
+        mov al, [count]
+        out 0xF4, al
+        jmp $
+"""
+
+
+def pressed(tmp_path, value: int, device, *options, **kwargs):
+    body = SETUP + f"        mov al, {value}\n" + PRESS + HANDLER
+    return run_source(tmp_path, body, *options, devices=[device], **kwargs)
+
+
+def test_an_edge_line_held_high_interrupts_once(tmp_path):
+    assert pressed(tmp_path, 1, IrqButton()).result.exit_code == 1
+
+
+def test_a_level_line_held_high_interrupts_again_after_each_eoi_until_it_falls(tmp_path):
+    assert pressed(tmp_path, 1, LevelButton()).result.exit_code == 3
+
+
+def test_a_pulse_on_an_edge_line_is_latched_though_the_line_fell_before_the_cpu_looked(tmp_path):
+    assert pressed(tmp_path, 2, IrqButton()).result.exit_code == 1
+
+
+def test_a_pic_that_drops_the_edge_loses_the_pulse(tmp_path, monkeypatch):
+    def follows_the_line_only(chip, line, level):  # the request follows the line: no latch
+        bit = 1 << line
+        chip.lines = chip.lines | bit if level else chip.lines & ~bit
+        chip.irr = chip.irr | bit if level else chip.irr & ~bit
+
+    monkeypatch.setattr(pic8259.Pic8259, "set_line", follows_the_line_only)
+    assert pressed(tmp_path, 2, IrqButton()).result.exit_code == 0
+
+
+def test_the_trace_shows_the_line_and_the_delivery_with_the_device(tmp_path):
+    lines: list[str] = []
+    pressed(tmp_path, 1, IrqButton(), trace=lines.append)
+    text = "\n".join(lines)
+    assert "IRQ 5 (irq-button) up" in text
+    assert "IRQ 5 (irq-button) -> vector 0x0d, handler at" in text
+    assert "PIC1 command" in text  # the EOI, as the port access it is
+
+
+def test_a_trace_of_another_device_leaves_the_line_out(tmp_path):
+    from pmtimer_harness.core.trace import Tracer
+
+    lines: list[str] = []
+    pressed(tmp_path, 1, IrqButton(), trace=Tracer(lines.append, devices=["pic8259"]))
+    assert lines and not any("IRQ 5" in line for line in lines)
+
+
+@pytest.mark.parametrize(("irq", "why"), [
+    (2, "IRQ 2 is the cascade from the slave PIC line"),
+    (16, "irq 16 is not an IRQ of the PIC pair (0 to 15)"),
+])
+def test_a_line_the_board_cannot_give_is_refused_in_one_line(tmp_path, irq, why):
+    device = IrqButton()
+    device.irq = irq
+    with pytest.raises(ConfigError, match=re.escape(why)):
+        pressed(tmp_path, 1, device)
+
+
+def test_two_devices_on_one_line_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="IRQ 5 is irq-button's already"):
+        run_source(tmp_path, "        jmp $\n", devices=[IrqButton(), IrqButton(port=0x521)])
+
+
+# HLT until the ticker's first tick, then exit with the ticker's count: the clock skipped to the tick.
+TICK = """
+        mov dx, 0x530
+        out dx, al
+        sti
+        hlt
+        in al, dx
+        out 0xF4, al
+        jmp $
+""" + HANDLER.replace("mov dx, 0x520", "mov dx, 0x530")
+
+
+def test_a_periodic_device_wakes_the_cpu_from_hlt_at_its_tick(tmp_path):
+    ticker = PeriodicTicker(period_ns=5_000_000)  # 5 ms: far beyond the few instructions run
+    run = run_source(tmp_path, SETUP + TICK, "--insn-ns", "10", devices=[ticker])
+    assert run.result.exit_code == 1 and ticker.ticks == 1
+    assert 5_000_000 <= run.result.virtual_ns < 5_100_000
+
+
+INT_30 = """
+        mov word [0x30 * 4], handler
+        mov word [0x30 * 4 + 2], 0
+        int 0x30
+        int 0x30
+        mov al, [count]
+        out 0xF4, al
+        jmp $
+handler: inc byte [count]
+        iret
+count:  db 0
+"""
+
+
+def test_int_n_goes_through_the_guests_own_vector_and_returns_after_the_instruction(tmp_path):
+    run = run_source(tmp_path, INT_30)
+    assert run.result.exit_code == 2, run.result.report and run.result.report.format()
+    assert run.result.instructions == 10  # 2 movs, twice (int, inc, iret), mov, out: each int is one
+
+
+def test_int_n_through_a_vector_the_guest_never_installed_stays_an_error(tmp_path):
+    run = run_source(tmp_path, "        int 0x31\n        jmp $\n")
+    assert run.result.verdict == Verdict.ERROR
+    assert "INT 0x31" in run.result.report.reason and "installed none" in run.result.report.reason
+
+
+@pytest.mark.parametrize("dispatch", ["python", "reference"])
+def test_interrupts_keep_the_exact_instruction_count_of_the_reference(tmp_path, dispatch):
+    fast = run_source(tmp_path, INT_30).result.instructions
+    assert run_source(tmp_path, INT_30, "--dispatch", dispatch).result.instructions == fast
+    device_run = pressed(tmp_path, 1, LevelButton(), "--dispatch", dispatch).result
+    assert device_run.instructions == pressed(tmp_path, 1, LevelButton()).result.instructions
