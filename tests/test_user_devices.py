@@ -1,5 +1,6 @@
 """A user's device attached from every entry path (API, command line, header, pytest ini), saved and restored."""
 
+import dataclasses
 import json
 import sys
 
@@ -15,6 +16,7 @@ from pmtimer_harness import (
     run_guest,
     take_snapshot,
 )
+from pmtimer_harness.core.snapshot_format import decode, encode
 from pmtimer_harness.frontends.cli import main
 
 from tests.user_counter import MicrosecondCounter
@@ -108,7 +110,7 @@ def _without_wall_time(result):
 
 def test_a_snapshot_with_a_user_device_resumes_to_the_same_end_bit_for_bit():
     whole, snapshot = _split_run([COUNTER])
-    resumed = restore_snapshot(snapshot)  # the device is rebuilt from the snapshot's record
+    resumed = restore_snapshot(snapshot, devices=[COUNTER])  # built afresh, its state from the record
     assert [type(attached.device) for attached in resumed.board.user_devices] == [MicrosecondCounter]
     end = resumed.run()
     assert end.exit_code == COUNTED and not end.warnings
@@ -122,22 +124,47 @@ def test_a_restore_takes_the_device_the_caller_passes_with_its_saved_state():
     assert end.exit_code == whole.exit_code == COUNTED and mine.zero_ns > 0
 
 
-def test_the_resume_command_rebuilds_the_device(image, tmp_path, capsys):
+def test_the_resume_command_takes_the_device_again(image, tmp_path, capsys):
     saved = tmp_path / "counter.snap"
     main(["run", str(image), "--insn-ns", "10", "--device", COUNTER, "--snapshot", str(saved),
           "--save-at", str(SAVE_AT)])
     capsys.readouterr()
-    main(["resume", str(saved), "--json"])
+    assert main(["resume", str(saved)]) == 2  # the snapshot names module:Class: it is not imported on its word
+    err = capsys.readouterr().err
+    assert f"a snapshot does not import the code it names; pass it to resume it (--device {COUNTER}" in err
+    assert err.count("\n") == 1
+    main(["resume", str(saved), "--device", COUNTER, "--json"])
     assert json.loads(capsys.readouterr().out)["exit_code"] == COUNTED
 
 
-def test_a_snapshot_naming_a_device_that_cannot_be_built_is_refused(tmp_path, monkeypatch, capsys):
-    (tmp_path / "gone_device.py").write_text("from tests.user_counter import MicrosecondCounter as Counter\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    _, snapshot = _split_run(["gone_device:Counter"])
-    monkeypatch.delitem(sys.modules, "gone_device")
-    (tmp_path / "gone_device.py").unlink()
-    with pytest.raises(SnapshotError, match=r"device 'us-counter' cannot be built here: .*cannot import gone_device"):
+def test_a_crafted_snapshot_naming_any_class_runs_none_of_it(tmp_path, capsys):
+    _, snapshot = _split_run([COUNTER])
+    chunks = decode(snapshot)
+    for index, chunk in enumerate(chunks):
+        if chunk.name == "user-devices":
+            record = json.loads(chunk.payload)
+            record["devices"][0]["spec"] = f"subprocess:Popen,args=['touch', '{tmp_path / 'ran'}']"
+            chunks[index] = dataclasses.replace(chunk, payload=json.dumps(record).encode())
+    crafted = tmp_path / "crafted.snap"
+    crafted.write_bytes(encode(chunks))
+    assert main(["resume", str(crafted)]) == 2
+    assert "is subprocess:Popen: a snapshot does not import the code it names" in capsys.readouterr().err
+    assert not (tmp_path / "ran").exists()
+
+
+def test_an_installed_device_is_rebuilt_from_the_snapshot_s_record(tmp_path, monkeypatch):
+    installed_acme_device(tmp_path, monkeypatch)
+    whole, snapshot = _split_run(["us-counter"])
+    resumed = restore_snapshot(snapshot)
+    assert _without_wall_time(resumed.run()) == _without_wall_time(whole)
+
+
+def test_a_snapshot_naming_an_installed_device_that_is_gone_is_refused(tmp_path, monkeypatch, capsys):
+    installed_acme_device(tmp_path, monkeypatch)
+    _, snapshot = _split_run(["us-counter"])
+    monkeypatch.undo()
+    sys.modules.pop("acme_devices", None)
+    with pytest.raises(SnapshotError, match=r"device 'us-counter' cannot be built here: .*no installed package"):
         restore_snapshot(snapshot)
     saved = tmp_path / "gone.snap"
     saved.write_bytes(snapshot)
@@ -189,15 +216,19 @@ def test_devices_through_the_pytest_plugin_s_ini_and_command_line(pytester):
     result.assert_outcomes(passed=1)
 
 
-def test_an_installed_package_offers_a_device_by_name(tmp_path, monkeypatch):
-    # What pip leaves in site-packages for a package declaring
-    #   [project.entry-points."pmtimer_harness.devices"] us-counter = "acme_devices:Counter"
-    (tmp_path / "acme_devices.py").write_text("from tests.user_counter import MicrosecondCounter as Counter\n")
-    metadata = tmp_path / "acme_devices-1.0.dist-info"
+def installed_acme_device(root, monkeypatch):
+    """What pip leaves in site-packages for a package declaring
+    ``[project.entry-points."pmtimer_harness.devices"] us-counter = "acme_devices:Counter"``."""
+    (root / "acme_devices.py").write_text("from tests.user_counter import MicrosecondCounter as Counter\n")
+    metadata = root / "acme_devices-1.0.dist-info"
     metadata.mkdir()
     (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-devices\nVersion: 1.0\n")
     (metadata / "entry_points.txt").write_text("[pmtimer_harness.devices]\nus-counter = acme_devices:Counter\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(root))
+
+
+def test_an_installed_package_offers_a_device_by_name(tmp_path, monkeypatch):
+    installed_acme_device(tmp_path, monkeypatch)
     assert run_guest(READ_COUNTER, ["--insn-ns", "10", "--device", "us-counter"]).result.exit_code == COUNTED
     assert run_guest(READ_COUNTER, ["--insn-ns", "10", "--device", "us-counter,port=0x510"]).result.exit_code == COUNTED
 

@@ -456,6 +456,16 @@ def _take_passed(passed: list[UserDevice], record: dict[str, object]) -> UserDev
 
 def _rebuilt(record: dict[str, object]) -> UserDevice:
     spec = str(record["spec"])
+    target = spec.partition(",")[0].strip()
+    if ":" in target:
+        # A snapshot is a file like any other: what it names is not trusted to run.  An installed
+        # package's device (a NAME) was declared a device by that package; a module:Class could be
+        # anything importable (subprocess:Popen), so the caller must name it.
+        raise SnapshotError(
+            f"the snapshot's device {record['name']!r} is {target}: a snapshot does not import the code it "
+            f"names; pass it to resume it (--device {target}, or devices=), or install it as a "
+            "pmtimer_harness.devices entry point"
+        )
     try:
         device = build_device(spec)
     except ConfigError as error:
