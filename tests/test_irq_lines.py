@@ -171,3 +171,13 @@ def test_interrupts_keep_the_exact_instruction_count_of_the_reference(tmp_path, 
     assert run_source(tmp_path, INT_30, "--dispatch", dispatch).result.instructions == fast
     device_run = pressed(tmp_path, 1, LevelButton(), "--dispatch", dispatch).result
     assert device_run.instructions == pressed(tmp_path, 1, LevelButton()).result.instructions
+
+
+def test_a_trace_of_the_device_keeps_its_line_and_leaves_the_rest_out(tmp_path):
+    from pmtimer_harness.core.trace import Tracer
+
+    lines: list[str] = []
+    pressed(tmp_path, 1, IrqButton(), trace=Tracer(lines.append, devices=["irq-button"]))
+    assert any("IRQ 5 (irq-button) up" in line for line in lines)
+    assert any("IRQ 5 (irq-button) -> vector 0x0d" in line for line in lines)
+    assert not any("PIC1" in line for line in lines)

@@ -128,8 +128,6 @@ class Machine:
         self.dispatch = self._make_dispatch()
         self.dispatch.on_internal_error = self._internal_error
         self._observer = observer
-        if self._trace is not None:
-            self._trace.check_devices(device.name for device in self.bus.devices)
         if trace is not None or observer is not None:
             self.dispatch.trace_with(self._trace_access)
         self.instruction_trace: InstructionTrace | None = None
@@ -223,6 +221,8 @@ class Machine:
     def run(self) -> RunResult:
         if not self._image_size:
             raise ConfigError("no guest loaded")
+        if self._trace is not None:  # here, not at construction: the user's devices are attached by now
+            self._trace.check_devices(device.name for device in self.bus.devices)
         if self._restored:
             begin = resume_address(self.uc, self.config.mode)
         else:
