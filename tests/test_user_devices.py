@@ -58,11 +58,21 @@ def test_a_device_through_the_command_line(image, capsys):
     assert json.loads(capsys.readouterr().out)["exit_code"] == COUNTED
 
 
-def test_a_device_through_a_guest_header(tmp_path):
+def test_an_installed_device_through_a_guest_header(tmp_path, monkeypatch):
+    installed_acme_device(tmp_path, monkeypatch)
     guest = tmp_path / "counter.asm"
     body = "".join(f"db 0x{byte:02x}\n" for byte in READ_COUNTER)
-    guest.write_text(f"; harness: --insn-ns 10 --device {COUNTER}\nbits 16\n{body}")
+    guest.write_text(f"; harness: --insn-ns 10 --device us-counter\nbits 16\n{body}")
     assert run_guest(guest).result.exit_code == COUNTED
+
+
+def test_a_guest_header_naming_a_module_s_class_runs_none_of_it(tmp_path, capsys):
+    guest = tmp_path / "hostile.asm"
+    guest.write_text(f"; harness: --device subprocess:Popen,args=['touch','{tmp_path / 'ran'}']\nbits 16\nhlt\n")
+    assert main(["run", str(guest)]) == 2
+    err = capsys.readouterr().err
+    assert "a guest's header may name only an installed device" in err and err.count("\n") == 1
+    assert not (tmp_path / "ran").exists()
 
 
 def test_a_device_through_the_suite_command(image, capsys):
@@ -247,10 +257,11 @@ def test_tables_runs_no_guest_and_takes_no_device(capsys):
 
 def test_a_wrong_device_in_a_header_names_the_guest(tmp_path, capsys):
     guest = tmp_path / "wrong.asm"
-    guest.write_text("; harness: --device tests.user_counter:Broken\nbits 16\nhlt\n")
+    guest.write_text("; harness: --device no_such_installed_device\nbits 16\nhlt\n")
     assert main(["run", str(guest)]) == 2
     err = capsys.readouterr().err
-    assert "wrong.asm: its '; harness:' line: --device" in err and "no such hardware" in err and err.count("\n") == 1
+    assert "wrong.asm: its '; harness:' line: --device" in err and "no installed package offers" in err
+    assert err.count("\n") == 1
 
 
 def test_snapshot_info_names_the_user_s_devices(tmp_path, capsys):

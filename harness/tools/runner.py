@@ -177,7 +177,14 @@ def _header_devices(
     if isinstance(options, MachineConfig):
         return []
     try:
-        return user_devices(device_specs(header.options, argparse.Namespace()))
+        specs = device_specs(header.options, argparse.Namespace())
+        for spec in specs:
+            # A guest file does not choose the Python that runs: only a device an installed package
+            # declared (a NAME) may come from a header; module:Class comes from the user's own side.
+            if ":" in spec.partition(",")[0]:
+                raise ConfigError(f"--device {spec!r}: a guest's header may name only an installed device "
+                                  "(NAME); give module:Class on the command line, in harness_devices or to the API")
+        return user_devices(specs)
     except ConfigError as error:
         raise GuestError(f"{path}: its '; harness:' line: {error}") from None
 
