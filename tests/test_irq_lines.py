@@ -181,3 +181,51 @@ def test_a_trace_of_the_device_keeps_its_line_and_leaves_the_rest_out(tmp_path):
     assert any("IRQ 5 (irq-button) up" in line for line in lines)
     assert any("IRQ 5 (irq-button) -> vector 0x0d" in line for line in lines)
     assert not any("PIC1" in line for line in lines)
+
+
+# The same in 32-bit protected mode: a flat GDT, an IDT with interrupt gates for IRQ 5 (0x0D) and 0x30.
+PROTECTED = SETUP + """
+        o32 lgdt [gdtr]
+        o32 lidt [idtr]
+        mov eax, cr0
+        or eax, 1
+        mov cr0, eax
+        jmp 0x08:pm32
+        bits 32
+pm32:   mov ax, 0x10
+        mov ds, ax
+        mov es, ax
+        mov ss, ax
+        mov esp, 0x7000
+        sti
+        mov dx, 0x520
+        mov al, 1
+        out dx, al
+        mov ecx, 200
+settle: loop settle
+        int 0x30
+        mov al, [count]
+        out 0xF4, al
+        jmp $
+soft:   add byte [count], 0x10
+        iret
+""" + HANDLER + """
+        align 8
+gdt:    dq 0
+        dq 0x00CF9A000000FFFF           ; 0x08: flat 32-bit code
+        dq 0x00CF92000000FFFF           ; 0x10: flat data
+gdtr:   dw 3 * 8 - 1
+        dd gdt
+idt:    times 0x0D dq 0
+        dw irq5, 0x0008, 0x8E00, 0      ; IRQ 5: 32-bit interrupt gate
+        times 0x30 - 0x0E dq 0
+        dw soft, 0x0008, 0x8E00, 0      ; INT 0x30
+idtr:   dw 0x31 * 8 - 1
+        dd idt
+"""
+
+
+@pytest.mark.parametrize(("device", "count"), [(IrqButton, 1), (LevelButton, 3)])
+def test_in_protected_mode_the_line_and_int_n_go_through_the_guests_idt(tmp_path, device, count):
+    run = run_source(tmp_path, PROTECTED, devices=[device()])
+    assert run.result.exit_code == 0x10 + count, run.result.report and run.result.report.format()
