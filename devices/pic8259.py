@@ -62,7 +62,8 @@ class Pic8259:
         self.read_isr = False
         self.level_lines = 0  # the ELCR's bits for this chip: set, level-triggered; clear, edge
 
-    def write_command(self, value: int) -> None:
+    def write_command(self, value: int) -> int | None:
+        """The command register; an EOI gives the line it ended."""
         if value & ICW1:
             self.init_step = 2
             self.needs_icw4 = bool(value & ICW1_NEEDS_ICW4)
@@ -74,14 +75,17 @@ class Pic8259:
             if value & OCW3_READ_REGISTER:
                 self.read_isr = bool(value & OCW3_READ_ISR)
         elif value & OCW2_EOI:
-            self._end_of_interrupt(value)
+            return self._end_of_interrupt(value)
+        return None
 
-    def _end_of_interrupt(self, value: int) -> None:
-        if value & OCW2_SPECIFIC:
-            self.isr &= ~(1 << (value & 7))
-        elif self.isr:
-            self.isr &= ~(self.isr & -self.isr)  # the highest-priority one: lowest bit set
+    def _end_of_interrupt(self, value: int) -> int | None:
+        """Clear the in-service bit the EOI names (or the highest); the line it ended, if one was in service."""
+        line = value & 7 if value & OCW2_SPECIFIC else (self.isr & -self.isr).bit_length() - 1
+        ended = line if line >= 0 and self.isr & 1 << line else None
+        if line >= 0:
+            self.isr &= ~(1 << line)
         self.irr |= self.lines & self.level_lines  # a level line still asserted asks again
+        return ended
 
     def write_data(self, value: int) -> None:
         if self.init_step == 2:
@@ -130,8 +134,14 @@ class PicPair:
     name = "pic8259"
     state_version = 1
 
-    def __init__(self, on_change: Callable[[], None] | None = None, level_irqs: frozenset[int] = LEVEL_IRQS) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[], None] | None = None,
+        level_irqs: frozenset[int] = LEVEL_IRQS,
+        on_eoi: Callable[[int], None] = lambda irq: None,
+    ) -> None:
         self._on_change = on_change
+        self._on_eoi = on_eoi  # hears the IRQ each EOI ended: for the trace
         self.master = Pic8259("master")
         self.slave = Pic8259("slave")
         self.master.level_lines = 1 << CASCADE_IRQ  # the slave's output is a level the master follows
@@ -157,7 +167,9 @@ class PicPair:
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
         chip = self._chip(port)
         if port % 2 == 0:
-            chip.write_command(value)
+            ended = chip.write_command(value)
+            if ended is not None:
+                self._on_eoi(ended + (8 if chip is self.slave else 0))
         else:
             chip.write_data(value)
         self._cascade()

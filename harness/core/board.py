@@ -33,7 +33,7 @@ from pmtimer_harness.platform.acpi_tables import SCI_IRQ, AcpiTable, FadtFacts, 
 from pmtimer_harness.platform.profiles import Profile, Restore
 
 Notify = Callable[[], None]
-LineMoved = Callable[[int, bool, str], None]  # (irq, level, device name)
+LineMoved = Callable[[int, bool | None, str], None]  # (irq, level or None for the guest's EOI, device name)
 IRQS = range(16)
 WIRED_IRQS = {2: "the cascade from the slave PIC", SCI_IRQ: "the SCI's"}
 
@@ -60,7 +60,7 @@ class Board:
         profile = self.profile
         self.console = DebugConsole()
         self.exit = DebugExit(on_exit=on_exit)
-        self.pic = PicPair(on_change=on_interrupt_change)
+        self.pic = PicPair(on_change=on_interrupt_change, on_eoi=self._ended)
         self.snapshot_port = SnapshotPort(on_request=on_snapshot_request)
         self.timer: PmTimer | None = None
         self.pm1: Pm1Registers | None = None
@@ -131,6 +131,10 @@ class Board:
         self.pic.set_irq(irq, level)
         self._on_irq_line(irq, level, self.irq_devices[irq].name)
         self._on_interrupt_change()
+
+    def _ended(self, irq: int) -> None:
+        if irq in self.irq_devices:
+            self._on_irq_line(irq, None, self.irq_devices[irq].name)
 
     def irq_name(self, irq: int) -> str:
         """Who drives IRQ ``irq``, for the trace."""

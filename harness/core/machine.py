@@ -452,10 +452,12 @@ class Machine:
         self.time.check_soon()
         return True
 
-    def _irq_line_moved(self, irq: int, level: bool, device: str) -> None:
+    def _irq_line_moved(self, irq: int, level: bool | None, device: str) -> None:
+        """A user device's line moved (``level``), or the guest's EOI ended its interrupt (None): traced."""
         if self._trace is not None:
             now_ns = self._time_at(self.dispatch.read_pc())
-            self._trace_irq(irq, f"[{now_ns:>12} ns] IRQ {irq} ({device}) {'up' if level else 'down'}")
+            what = "EOI" if level is None else "up" if level else "down"
+            self._trace_irq(irq, f"[{now_ns:>12} ns] IRQ {irq} ({device}) {what}")
 
     def _trace_irq(self, irq: int, line: str) -> None:
         """A user device's line is traced with the device (``--trace-device``); the SCI's always."""
