@@ -230,3 +230,40 @@ idtr:   dw 0x31 * 8 - 1
 def test_in_protected_mode_the_line_and_int_n_go_through_the_guests_idt(tmp_path, device, count):
     run = run_source(tmp_path, PROTECTED, devices=[device()])
     assert run.result.exit_code == 0x10 + count, run.result.report and run.result.report.format()
+
+
+TICKS = SETUP + """
+        mov dx, 0x530
+        out dx, al
+        sti
+again:  hlt
+        cmp byte [count], 3
+        jb again
+        in al, dx
+        add al, [count]
+        out 0xF4, al
+        jmp $
+irq5:   inc byte [count]
+        mov al, 0x20
+        out 0x20, al
+        iret
+count:  db 0
+"""
+TICKER = "tests.user_irq_devices:PeriodicTicker,period_ns=1000000"
+
+
+def test_a_snapshot_between_ticks_resumes_to_the_same_end_bit_for_bit(tmp_path):
+    from pmtimer_harness import build_machine, restore_snapshot, take_snapshot
+
+    from tests.guests import write_guest
+
+    machine = build_machine(write_guest(tmp_path, TICKS), ["--insn-ns", "10"], devices=[TICKER])
+    saved = []
+    machine.on_snapshot = lambda stopped: saved.append(take_snapshot(stopped))
+    machine.save_at(30)  # between the first tick and the second: the ticker and the PIC carry on
+    whole = machine.run()
+    (snapshot,) = saved
+    end = restore_snapshot(snapshot, devices=[TICKER]).run()
+    assert whole.exit_code == 6 and 3_000_000 <= whole.virtual_ns < 3_100_000  # 3 ticks, 3 interrupts
+    keep = ("verdict", "exit_code", "instructions", "virtual_ns", "console")
+    assert [getattr(end, name) for name in keep] == [getattr(whole, name) for name in keep]
