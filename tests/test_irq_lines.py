@@ -267,3 +267,25 @@ def test_a_snapshot_between_ticks_resumes_to_the_same_end_bit_for_bit(tmp_path):
     assert whole.exit_code == 6 and 3_000_000 <= whole.virtual_ns < 3_100_000  # 3 ticks, 3 interrupts
     keep = ("verdict", "exit_code", "instructions", "virtual_ns", "console")
     assert [getattr(end, name) for name in keep] == [getattr(whole, name) for name in keep]
+
+
+class BrokenClock(PeriodicTicker):
+    def __init__(self, answer) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def advance_to(self, now_ns: int):
+        if self.answer == "raise":
+            raise RuntimeError("no crystal")
+        return self.answer
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    ("raise", "error: ticker raised RuntimeError in advance_to("),
+    ("soon", "error: ticker's advance_to("),
+])
+def test_a_device_clock_that_fails_is_the_runs_error_naming_the_device(tmp_path, answer, why):
+    run = run_source(tmp_path, SETUP + TICK, devices=[BrokenClock(answer)])
+    assert run.result.verdict == Verdict.ERROR
+    assert run.result.report.reason.startswith(why), run.result.report.reason
+    assert "internal harness error" not in run.result.report.format()

@@ -42,6 +42,10 @@ def _quiet() -> None:
     pass
 
 
+class DeviceClockError(Exception):
+    """A device's ``advance_to`` raised, or answered something other than a time: the run's error, not the harness's."""
+
+
 class Board:
     def __init__(
         self,
@@ -189,10 +193,20 @@ class Board:
         events = []
         for device in self.irq_devices.values():
             advance_to = getattr(device, "advance_to", None)
-            if advance_to is not None:
+            if advance_to is None:
+                continue
+            try:
                 event_ns = advance_to(now_ns)
-                if event_ns is not None:
-                    events.append(max(int(event_ns), now_ns + 1))  # always after now: time goes on
+            except Exception as error:
+                raise DeviceClockError(
+                    f"{device.name} raised {type(error).__name__} in advance_to({now_ns}): {error}"
+                ) from error
+            if event_ns is None:
+                continue
+            if not isinstance(event_ns, int) or isinstance(event_ns, bool):
+                given = f"{device.name}'s advance_to({now_ns}) gave {event_ns!r}"
+                raise DeviceClockError(f"{given}, not a time in ns or None")
+            events.append(max(event_ns, now_ns + 1))  # always after now: time goes on
         return events
 
     # --- for people: gdb's ``monitor timer`` ---------------------------------------

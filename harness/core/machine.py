@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import unicorn
-from pmtimer_harness.core.board import Board
+from pmtimer_harness.core.board import Board, DeviceClockError
 from pmtimer_harness.core.bus import PortAccess, PortAccessError
 from pmtimer_harness.core.clock import VirtualClock, make_clock
 from pmtimer_harness.core.config import BOOT_DRIVE, ConfigError, MachineConfig
@@ -357,6 +357,11 @@ class Machine:
             return False
 
     def _internal_error(self, where: str, error: Exception) -> None:
+        if isinstance(error, DeviceClockError):  # the user's device failed, not the harness
+            cause = error.__cause__
+            details = "device traceback:\n" + "".join(_traceback_lines(cause)[-4:]) if cause is not None else None
+            self._latch(Stop(Verdict.ERROR, None, report=Report(reason=f"error: {error}", details=details)))
+            return
         details = "".join(_traceback_lines(error))
         report = Report(reason=f"error: internal harness error {where}: {error!r}", details=details)
         self._latch(Stop(Verdict.ERROR, None, report=report))
