@@ -116,6 +116,15 @@ def test_a_line_the_board_cannot_give_is_refused_in_one_line(tmp_path, irq, why)
         pressed(tmp_path, 1, device)
 
 
+def test_a_device_that_cannot_take_its_line_is_refused_in_one_line(tmp_path):
+    class Unplugged(IrqButton):
+        def connect_irq(self, line):
+            raise OSError("socket gone")
+
+    with pytest.raises(ConfigError, match="connect_irq raised OSError: socket gone"):
+        pressed(tmp_path, 1, Unplugged())
+
+
 def test_two_devices_on_one_line_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="IRQ 5 is irq-button's already"):
         run_source(tmp_path, "        jmp $\n", devices=[IrqButton(), IrqButton(port=0x521)])

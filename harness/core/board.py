@@ -129,7 +129,11 @@ class Board:
         if trigger == "level":
             self.pic.set_level_triggered(irq)
         self.irq_devices[irq] = device
-        connect(IrqLine(irq, self._drive_line, self.pic.line_level))
+        try:
+            connect(IrqLine(irq, self._drive_line, self.pic.line_level))
+        except Exception as error:  # the user's code: refused in one line, as a constructor that raises is
+            del self.irq_devices[irq]
+            raise ConfigError(f"{where}: connect_irq raised {type(error).__name__}: {error}") from None
 
     def _drive_line(self, irq: int, level: bool) -> None:
         self.pic.set_irq(irq, level)
