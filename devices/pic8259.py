@@ -9,15 +9,15 @@ What is modelled: the initialization sequence (vector base from ICW2; ICW3 and
 ICW4 accepted), the mask register (OCW1), non-specific and specific EOI (OCW2),
 reading IRR or ISR (OCW3), fully nested priority (IRQ 0 highest), and both
 kinds of input the PC's chipsets give each line through their Edge/Level
-Control Registers (ELCR, ports 0x4D0/0x4D1: Intel 82371AB PIIX4 datasheet,
-3.4.2; QEMU's ``elcr``):
+Control Registers (ELCR1/ELCR2, ports 0x4D0/0x4D1, one bit a line: Intel
+82371AB PIIX4 datasheet; QEMU's ``elcr`` in hw/intc/i8259.c):
 
 - edge-triggered, the 8259A's own mode and the ISA default: a rising edge
   latches a request (IRR), which stays until acknowledged even if the line
   falls; a line held high asks once;
-- level-triggered, as the SCI's line 9 is (ACPI: the SCI is level, active
-  high): the request follows the line, and a line still high after its EOI
-  asks again.
+- level-triggered, as the SCI's line 9 is (ACPI, FADT SCI_INT: a shareable,
+  level-triggered interrupt): the request follows the line, and a line still
+  high after its EOI asks again.
 
 The ELCR is set by the board (the firmware's choice), not by the guest: its
 ports are not modelled.  Not modelled either: rotation, special mask mode,
