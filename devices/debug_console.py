@@ -38,6 +38,7 @@ class DebugConsole:
         self._tail = bytearray()  # up to twice TAIL_BYTES between trims
         self.dropped = 0  # bytes between the head and the tail, not kept
         self.windows = (PortWindow(port, 1),)
+        self.listener: Callable[[int], None] | None = None  # sees each byte as it comes (the terminal's echo)
 
     def register_name(self, port: int) -> str:
         return "DEBUGCON"
@@ -47,11 +48,17 @@ class DebugConsole:
 
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
         # A wider OUT carries one character: debugcon prints the low byte.
+        self.put(value & 0xFF)
+
+    def put(self, byte: int) -> None:
+        """One byte of console output, from this port or another device (the UART)."""
+        if self.listener is not None:
+            self.listener(byte)
         if len(self._head) < HEAD_BYTES:
-            self._head.append(value & 0xFF)
+            self._head.append(byte)
             return
         tail = self._tail
-        tail.append(value & 0xFF)
+        tail.append(byte)
         if len(tail) >= 2 * TAIL_BYTES:
             excess = len(tail) - TAIL_BYTES
             del tail[:excess]

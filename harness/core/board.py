@@ -29,6 +29,7 @@ from pmtimer_harness.devices.debug_exit import DebugExit
 from pmtimer_harness.devices.pic8259 import PicPair
 from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer, StalePmTimer, TimerAccess, timer_class
 from pmtimer_harness.devices.snapshot_port import SnapshotPort
+from pmtimer_harness.devices.uart16550 import Uart16550
 from pmtimer_harness.platform.acpi_tables import SCI_IRQ, AcpiTable, FadtFacts, build_tables
 from pmtimer_harness.platform.profiles import Profile, Restore
 
@@ -66,6 +67,7 @@ class Board:
         self.exit = DebugExit(on_exit=on_exit)
         self.pic = PicPair(on_change=on_interrupt_change, on_eoi=self._ended)
         self.snapshot_port = SnapshotPort(on_request=on_snapshot_request)
+        self.uart = Uart16550(on_transmit=self.console.put)  # COM1: its bytes join the 0xE9 console's
         self.timer: PmTimer | None = None
         self.pm1: Pm1Registers | None = None
         semantics = IoSemantics(config.io_semantics or IoSemantics.BHYVE.value)
@@ -86,7 +88,8 @@ class Board:
                 on_change=on_interrupt_change, rules=rules,
             )
         self.devices: list[Device] = [
-            device for device in (self.console, self.exit, self.timer, self.pm1, self.pic, self.snapshot_port)
+            device for device in (self.console, self.exit, self.timer, self.pm1, self.pic, self.snapshot_port,
+                           self.uart)
             if device is not None
         ]  # in this order: a device restores after those it reads (PM1 after the timer)
         self.bus = PortBus(config.strict_io, profile.unclaimed_ports, io_observer=self._io_observer())
@@ -98,7 +101,9 @@ class Board:
         self.acpi_tables: list[AcpiTable] = build_tables(self.fadt_facts())
         # The user's devices, each with the SPEC a snapshot records (``core/device_specs.py``).
         self.user_devices: list[UserDevice] = []
-        self.irq_devices: dict[int, Device] = {}  # IRQ n: the user's device driving it
+        self.irq_devices: dict[int, Device] = {}  # IRQ n: the device driving it (COM1's, the user's)
+        self.irq_devices[self.uart.irq] = self.uart
+        self.uart.connect_irq(IrqLine(self.uart.irq, self._drive_line, self.pic.line_level))
 
     def attach_user(self, attached: UserDevice) -> None:
         """Put a user's device on the bus, checked; a device the bus refuses is a ConfigError naming its SPEC."""

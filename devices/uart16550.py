@@ -1,0 +1,260 @@
+"""A 16550 UART (COM1: ports 0x3F8-0x3FF, IRQ 4), after the TI PC16550D datasheet (SNLS378C).
+
+The registers by offset from the base (datasheet Table 2, "Register Addresses"),
+DLAB being bit 7 of the LCR:
+
+    0  RBR (read) / THR (write); DLL, the divisor latch's low byte, when DLAB = 1
+    1  IER; DLM, the divisor latch's high byte, when DLAB = 1
+    2  IIR (read) / FCR (write)
+    3  LCR    4  MCR    5  LSR    6  MSR    7  SCR
+
+Transmission is instant: a byte written to the THR goes to the console at
+once, so THRE and TEMT read 1 again before the guest's next access.  The
+interrupt identification is the datasheet's Table 4, highest priority first:
+receiver line status (0x06), received data available (0x04) or character
+timeout (0x0C), THR empty (0x02), modem status (0x00).  The THRE interrupt is
+cleared by reading the IIR when it is the source, or by writing the THR; the
+THR empties again at once, so it comes back (as on a UART whose shift register
+is idle, and QEMU's hw/char/serial.c).  Enabling it in the IER while the THR
+is empty raises it.  The INTRPT output reaches IRQ 4 through OUT2 (MCR bit 3),
+which PCs use as the interrupt's gate, and not in loopback mode, where the
+datasheet forces the modem-control outputs inactive.
+
+Loopback (MCR bit 4): the transmitted byte is received instead of sent (DR,
+the receive FIFO, overrun), and the MSR's inputs are the MCR's outputs (CTS =
+RTS, DSR = DTR, RI = OUT1, DCD = OUT2), with their delta bits.
+
+Not modelled: there is no input source outside loopback (DR stays clear);
+baud rate, word length, parity and stop bits are kept in the LCR and the
+divisor latch but change nothing (no parity, framing or break errors arise);
+the character timeout is given at once, not after four character times; DMA
+mode (FCR bit 3) and the transmit FIFO's depth do not matter with instant
+transmission.  Outside loopback the modem inputs read as QEMU's with no modem
+attached: CTS, DSR and DCD on, RI off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pmtimer_harness.core.irq_lines import IrqLine
+from pmtimer_harness.devices.ports import PortWindow
+
+COM1_BASE = 0x3F8
+COM1_IRQ = 4
+FIFO_BYTES = 16
+RESET_DIVISOR = 12  # 9600 baud from the PC's 1.8432 MHz clock: QEMU's serial_reset
+TRIGGER_LEVELS = (1, 4, 8, 14)  # FCR bits 7-6
+REGISTER_NAMES = (("RBR/THR", "IER", "IIR/FCR", "LCR", "MCR", "LSR", "MSR", "SCR"),
+                  ("DLL", "DLM", "IIR/FCR", "LCR", "MCR", "LSR", "MSR", "SCR"))
+
+# IER bits
+ERBFI, ETBEI, ELSI, EDSSI = 0x01, 0x02, 0x04, 0x08
+# IIR identifications (bit 0 clear: an interrupt is pending)
+NO_INTERRUPT, IIR_MODEM, IIR_THRE, IIR_RDA, IIR_RLS, IIR_TIMEOUT, IIR_FIFOS = 0x01, 0x00, 0x02, 0x04, 0x06, 0x0C, 0xC0
+# FCR bits
+FIFO_ENABLE, RCVR_RESET, XMIT_RESET = 0x01, 0x02, 0x04
+# LCR
+DLAB = 0x80
+# MCR bits
+DTR, RTS, OUT1, OUT2, LOOP = 0x01, 0x02, 0x04, 0x08, 0x10
+# LSR bits
+DR, OE, THRE, TEMT, FIFO_ERROR = 0x01, 0x02, 0x20, 0x40, 0x80
+LINE_ERRORS = 0x1E  # OE, PE, FE, BI: cleared by reading the LSR
+# MSR bits: deltas in 3-0, the inputs in 7-4
+DCTS, DDSR, TERI, DDCD = 0x01, 0x02, 0x04, 0x08
+CTS, DSR, RI, DCD = 0x10, 0x20, 0x40, 0x80
+NO_MODEM_INPUTS = CTS | DSR | DCD
+
+
+def loopback_inputs(mcr: int) -> int:
+    """The MSR's inputs in loopback: CTS = RTS, DSR = DTR, RI = OUT1, DCD = OUT2 (datasheet, MCR bit 4)."""
+    return ((mcr & RTS) << 3) | ((mcr & DTR) << 5) | ((mcr & OUT1) << 4) | ((mcr & OUT2) << 4)
+
+
+class Uart16550:
+    name = "uart16550"
+    state_version = 1
+    irq = COM1_IRQ
+    reset_if_unsaved = True  # added to the board after the golden snapshots were written
+
+    def __init__(self, on_transmit: Callable[[int], None], base: int = COM1_BASE) -> None:
+        self.base = base
+        self._on_transmit = on_transmit
+        self._line: IrqLine | None = None
+        self.windows = (PortWindow(base, 8),)
+        self.reset()
+
+    def reset(self) -> None:
+        """The datasheet's Table 5, "UART Reset Configuration"; the SCR and the divisor are not reset."""
+        self.ier = 0
+        self.fcr = 0
+        self.lcr = 0
+        self.mcr = 0
+        self.lsr = THRE | TEMT
+        self.msr = NO_MODEM_INPUTS
+        self.scr = 0
+        self.divisor = RESET_DIVISOR
+        self.rx: list[int] = []  # the receive FIFO (one byte deep with FIFOs off): loopback only
+        self.thr_ipending = False
+
+    def connect_irq(self, line: IrqLine) -> None:
+        self._line = line
+
+    def register_name(self, port: int) -> str:
+        return REGISTER_NAMES[bool(self.lcr & DLAB)][port - self.base]
+
+    # --- the guest's accesses ------------------------------------------------------
+
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        offset = port - self.base
+        if offset == 0:
+            return self.divisor & 0xFF if self.lcr & DLAB else self._read_rbr()
+        if offset == 1:
+            return self.divisor >> 8 if self.lcr & DLAB else self.ier
+        if offset == 2:
+            return self._read_iir()
+        if offset == 5:
+            return self._read_lsr()
+        if offset == 6:
+            return self._read_msr()
+        return (self.lcr, self.mcr, self.scr)[(3, 4, 7).index(offset)]
+
+    def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        offset, value = port - self.base, value & 0xFF
+        if offset == 0:
+            if self.lcr & DLAB:
+                self.divisor = (self.divisor & 0xFF00) | value
+            else:
+                self._transmit(value)
+        elif offset == 1:
+            if self.lcr & DLAB:
+                self.divisor = (self.divisor & 0x00FF) | value << 8
+            else:
+                self._write_ier(value)
+        elif offset == 2:
+            self._write_fcr(value)
+        elif offset == 3:
+            self.lcr = value
+        elif offset == 4:
+            self._write_mcr(value)
+        elif offset == 7:
+            self.scr = value
+        # The LSR and MSR are read-only here: a write to them is for factory testing (datasheet note 4).
+        self._update_irq()
+
+    # --- the registers ----------------------------------------------------------------
+
+    def _transmit(self, byte: int) -> None:
+        if self.mcr & LOOP:
+            self._receive(byte)
+        else:
+            self._on_transmit(byte)
+        self.lsr |= THRE | TEMT  # sent at once: the holding and shift registers are empty again
+        self.thr_ipending = True
+
+    def _receive(self, byte: int) -> None:
+        depth = FIFO_BYTES if self.fcr & FIFO_ENABLE else 1
+        if len(self.rx) < depth:
+            self.rx.append(byte)
+        elif self.fcr & FIFO_ENABLE:
+            self.lsr |= OE  # a full FIFO keeps its bytes; the one in the shift register is lost
+        else:
+            self.rx[-1] = byte  # without FIFOs the new byte overwrites the unread one
+            self.lsr |= OE
+        self.lsr |= DR
+
+    def _read_rbr(self) -> int:
+        if not self.rx:
+            return 0
+        byte = self.rx.pop(0)
+        if not self.rx:
+            self.lsr &= ~DR
+        self._update_irq()
+        return byte
+
+    def _read_iir(self) -> int:
+        iir = self._identification()
+        if iir == IIR_THRE:
+            self.thr_ipending = False  # reading the IIR clears a THRE interrupt it reports
+            self._update_irq()
+        return iir | (IIR_FIFOS if self.fcr & FIFO_ENABLE else 0)
+
+    def _read_lsr(self) -> int:
+        lsr = self.lsr
+        self.lsr &= ~(LINE_ERRORS | FIFO_ERROR)
+        self._update_irq()
+        return lsr
+
+    def _read_msr(self) -> int:
+        msr = self.msr
+        self.msr &= ~(DCTS | DDSR | TERI | DDCD)
+        self._update_irq()
+        return msr
+
+    def _write_ier(self, value: int) -> None:
+        if value & ETBEI and not self.ier & ETBEI and self.lsr & THRE:
+            self.thr_ipending = True  # enabled while the THR is empty: the interrupt comes at once
+        self.ier = value & 0x0F
+
+    def _write_fcr(self, value: int) -> None:
+        if (value ^ self.fcr) & FIFO_ENABLE or value & RCVR_RESET:
+            self.rx.clear()  # changing the FIFO mode clears the FIFOs (datasheet, FCR bit 0)
+            self.lsr &= ~DR
+        self.fcr = value & 0xC9  # the reset bits clear themselves
+
+    def _write_mcr(self, value: int) -> None:
+        self.mcr = value & 0x1F
+        inputs = loopback_inputs(self.mcr) if self.mcr & LOOP else NO_MODEM_INPUTS
+        self._set_inputs(inputs)
+
+    def _set_inputs(self, inputs: int) -> None:
+        old = self.msr & 0xF0
+        changed = old ^ inputs
+        deltas = (changed >> 4) & (DCTS | DDSR | DDCD)
+        if old & RI and not inputs & RI:
+            deltas |= TERI  # RI's trailing edge only
+        self.msr = (self.msr & 0x0F) | deltas | inputs
+
+    # --- the interrupt ------------------------------------------------------------------
+
+    def _identification(self) -> int:
+        """The highest-priority pending interrupt the IER enables (datasheet Table 4)."""
+        if self.ier & ELSI and self.lsr & LINE_ERRORS:
+            return IIR_RLS
+        if self.ier & ERBFI and self.rx:
+            trigger = TRIGGER_LEVELS[self.fcr >> 6] if self.fcr & FIFO_ENABLE else 1
+            return IIR_RDA if len(self.rx) >= trigger else IIR_TIMEOUT
+        if self.ier & ETBEI and self.thr_ipending:
+            return IIR_THRE
+        if self.ier & EDSSI and self.msr & 0x0F:
+            return IIR_MODEM
+        return NO_INTERRUPT
+
+    def _update_irq(self) -> None:
+        if self._line is not None:
+            gated = bool(self.mcr & OUT2) and not self.mcr & LOOP
+            self._line.set(gated and self._identification() != NO_INTERRUPT)
+
+    # --- saved state --------------------------------------------------------------------
+
+    def state(self, now_ns: int) -> dict[str, object]:
+        return {"ier": self.ier, "fcr": self.fcr, "lcr": self.lcr, "mcr": self.mcr, "lsr": self.lsr,
+                "msr": self.msr, "scr": self.scr, "divisor": self.divisor, "rx": list(self.rx),
+                "thr_ipending": self.thr_ipending}
+
+    def restore(self, state: dict[str, object], now_ns: int) -> None:
+        for name in ("ier", "fcr", "lcr", "mcr", "lsr", "msr", "scr"):
+            value = state.get(name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFF:
+                raise ValueError(f"field {name!r} is missing or not a byte")
+            setattr(self, name, value)
+        divisor, rx, pending = state.get("divisor"), state.get("rx"), state.get("thr_ipending")
+        if not isinstance(divisor, int) or isinstance(divisor, bool) or not 0 <= divisor <= 0xFFFF:
+            raise ValueError("field 'divisor' is missing or not 16 bits")
+        if not isinstance(rx, list) or len(rx) > FIFO_BYTES or not all(
+                isinstance(byte, int) and not isinstance(byte, bool) and 0 <= byte <= 0xFF for byte in rx):
+            raise ValueError(f"field 'rx' is missing or not a list of at most {FIFO_BYTES} bytes")
+        if not isinstance(pending, bool):
+            raise ValueError("field 'thr_ipending' is missing or not true/false")
+        self.divisor, self.rx, self.thr_ipending = divisor, list(rx), pending
