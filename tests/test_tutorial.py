@@ -28,5 +28,5 @@ def test_the_second_tutorial_and_its_solutions_run_as_written(tmp_path):
     copy_repository(tmp_path)
     follow(tutorial, tmp_path)
     # A new device takes its own file and one entry in the board's list; every other change was put back.
-    assert changed_files(tmp_path) == {"devices/cmos_rtc.py", "harness/core/board.py"}
+    assert changed_files(tmp_path) == {"devices/my_rtc.py", "harness/core/board.py"}
     follow(SOLUTIONS / "README.md", tmp_path)

@@ -1,6 +1,6 @@
 ; rtc_time.asm - exercise 3 of docs/tutorial-2.md: print the CMOS clock's time as HH:MM:SS.
 ;
-; Needs the clock the tutorial attaches (devices/cmos_rtc.py at ports 0x70/0x71).
+; Needs the clock the tutorial attaches (devices/my_rtc.py at ports 0x70/0x71), which starts at 12:34:56.
 ; Each register holds two BCD digits: printed as hex, 0x34 reads "34".
 
         bits 16

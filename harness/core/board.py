@@ -24,6 +24,7 @@ from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.core.device_specs import UserDevice
 from pmtimer_harness.core.irq_lines import IrqLine
 from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, Pm1Registers, Pm1Rules
+from pmtimer_harness.devices.cmos_rtc import RTC_IRQ, CmosRtc
 from pmtimer_harness.devices.debug_console import DebugConsole
 from pmtimer_harness.devices.debug_exit import DebugExit
 from pmtimer_harness.devices.pic8259 import PicPair
@@ -36,7 +37,7 @@ from pmtimer_harness.platform.profiles import Profile, Restore
 Notify = Callable[[], None]
 LineMoved = Callable[[int, bool | None, str], None]  # (irq, level or None for the guest's EOI, device name)
 IRQS = range(16)
-WIRED_IRQS = {2: "the cascade from the slave PIC", SCI_IRQ: "the SCI's"}
+WIRED_IRQS = {2: "the cascade from the slave PIC", RTC_IRQ: "the RTC's", SCI_IRQ: "the SCI's"}
 
 
 def _quiet() -> None:
@@ -67,6 +68,7 @@ class Board:
         self.exit = DebugExit(on_exit=on_exit)
         self.pic = PicPair(on_change=on_interrupt_change, on_eoi=self._ended)
         self.snapshot_port = SnapshotPort(on_request=on_snapshot_request)
+        self.rtc = CmosRtc()  # every PC-compatible platform has one (docs/limits.md)
         self.uart = Uart16550(on_transmit=self.console.put)  # COM1: its bytes join the 0xE9 console's
         self.timer: PmTimer | None = None
         self.pm1: Pm1Registers | None = None
@@ -89,7 +91,7 @@ class Board:
             )
         self.devices: list[Device] = [
             device for device in (self.console, self.exit, self.timer, self.pm1, self.pic, self.snapshot_port,
-                           self.uart)
+                           self.uart, self.rtc)
             if device is not None
         ]  # in this order: a device restores after those it reads (PM1 after the timer)
         self.bus = PortBus(config.strict_io, profile.unclaimed_ports, io_observer=self._io_observer())
@@ -103,6 +105,9 @@ class Board:
         self.user_devices: list[UserDevice] = []
         self.irq_devices: dict[int, Device] = {}  # IRQ n: the device driving it (COM1's, the user's)
         self.irq_devices[self.uart.irq] = self.uart
+        if hasattr(self.rtc, "connect_irq"):  # a clock without interrupts (tutorial 2's) leaves IRQ 8 unwired
+            self.irq_devices[RTC_IRQ] = self.rtc
+            self.rtc.connect_irq(IrqLine(RTC_IRQ, self._drive_line, self.pic.line_level))
         self.uart.connect_irq(IrqLine(self.uart.irq, self._drive_line, self.pic.line_level))
 
     def attach_user(self, attached: UserDevice) -> None:

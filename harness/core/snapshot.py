@@ -401,6 +401,11 @@ def _restore_devices(machine: Machine, chunks: dict[str, Chunk], time_state: Tim
             raise SnapshotError(f"chunk {name!r}: platform {machine.board.profile.name} has no such device")
     for device in machine.board.devices:
         name = DEVICE_PREFIX + device.name
+        if name not in chunks and getattr(device, "reset_if_unsaved", False):
+            # A device the board gained after the snapshot was written: as at power-on.
+            machine.warnings.append(
+                f"the snapshot has no state for device {device.name}: it starts from its reset state")
+            continue
         if name not in chunks:
             raise SnapshotError(f"the snapshot has no {name!r} chunk")
         chunk = _upgraded(chunks[name], device.state_version, getattr(device, "state_upgrades", {}))
