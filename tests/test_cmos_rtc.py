@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import pytest
+from pmtimer_harness.core.config import ConfigError
 from pmtimer_harness.devices import cmos_rtc
 from pmtimer_harness.devices.cmos_rtc import CmosRtc
 
 from tests.guests import run_source, write_guest
+from tests.user_irq_devices import IrqButton
 
 DAY_NS = 86_400 * 1_000_000_000
 AFTERNOON_NS = DAY_NS + (13 * 3600 + 45 * 60 + 7) * 1_000_000_000  # 2000-01-02 13:45:07, a Sunday
@@ -179,3 +182,10 @@ def test_a_snapshot_from_before_the_clock_loads_with_the_clock_at_reset():
     notes = [note for note in machine.warnings if "cmos-rtc" in note]
     assert notes == ["the snapshot has no state for device cmos-rtc: it starts from its reset state"]
     assert machine.board.rtc.cmos[cmos_rtc.REG_A] == cmos_rtc.RESET_A
+
+
+def test_a_users_device_cannot_take_the_clocks_irq_8(tmp_path):
+    device = IrqButton()
+    device.irq = 8
+    with pytest.raises(ConfigError, match="IRQ 8 is the RTC's line"):
+        run_source(tmp_path, "        jmp $\n", devices=[device])
