@@ -36,8 +36,8 @@ attached: CTS, DSR and DCD on, RI off.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
-from pmtimer_harness.core.irq_lines import IrqLine
 from pmtimer_harness.devices.ports import PortWindow
 
 COM1_BASE = 0x3F8
@@ -70,6 +70,12 @@ NO_MODEM_INPUTS = CTS | DSR | DCD
 def loopback_inputs(mcr: int) -> int:
     """The MSR's inputs in loopback: CTS = RTS, DSR = DTR, RI = OUT1, DCD = OUT2 (datasheet, MCR bit 4)."""
     return ((mcr & RTS) << 3) | ((mcr & DTR) << 5) | ((mcr & OUT1) << 4) | ((mcr & OUT2) << 4)
+
+
+class IrqLine(Protocol):
+    """The board's line to IRQ 4 (``core/irq_lines.py``): all the UART does with it is drive it."""
+
+    def set(self, level: bool) -> None: ...
 
 
 class Uart16550:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import TextIO
 
+from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.frontends.commands.common import (
     add_cache_option,
     add_trace_options,
@@ -18,7 +24,7 @@ from pmtimer_harness.tools.assembler import assemble
 from pmtimer_harness.tools.guest import is_source
 from pmtimer_harness.tools.options import add_machine_options, tcp_port
 from pmtimer_harness.tools.output import refuse_inputs
-from pmtimer_harness.tools.runner import RunWatcher, guest_config, resume_snapshot, run_guest
+from pmtimer_harness.tools.runner import GuestRun, RunWatcher, guest_config, resume_snapshot, run_guest
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
@@ -53,13 +59,14 @@ def command_run(args: argparse.Namespace) -> int:
     for output in (args.snapshot, args.trace_file):
         if output is not None:
             refuse_inputs(output, guest_inputs(Path(args.guest), args))
+    echo = _Echo(args)
     with trace_options(args) as (trace, instructions):
         run = run_guest(
             args.guest, args, trace=trace, instruction_trace=instructions,
-            progress=_status_line(args) if args.gdb is None else None, gdb_port=args.gdb,
+            progress=echo.watcher(_status_line(args) if args.gdb is None else None), gdb_port=args.gdb,
             snapshot_path=args.snapshot, save_at=args.save_at, use_cache=use_cache(args),
         )
-    return report_run(run, args.json)
+    return report_run(echo.reported(run), args.json)
 
 
 def guest_inputs(guest: Path, args: argparse.Namespace) -> list[Path]:
@@ -73,12 +80,13 @@ def guest_inputs(guest: Path, args: argparse.Namespace) -> list[Path]:
 def command_resume(args: argparse.Namespace) -> int:
     if args.trace_file is not None:
         refuse_inputs(args.trace_file, [args.file])
+    echo = _Echo(args)
     with trace_options(args) as (trace, instructions):
         run = resume_snapshot(
-            args.file, trace=trace, instruction_trace=instructions, progress=_status_line(args),
+            args.file, trace=trace, instruction_trace=instructions, progress=echo.watcher(_status_line(args)),
             snapshot_path=args.snapshot, platform=args.platform, devices=args.device,
         )
-    return report_run(run, args.json)
+    return report_run(echo.reported(run), args.json)
 
 
 def _status_line(args: argparse.Namespace) -> RunWatcher | None:
@@ -88,3 +96,42 @@ def _status_line(args: argparse.Namespace) -> RunWatcher | None:
     from pmtimer_harness.frontends.progress import RunProgress  # threads and the terminal: only a run that shows it
 
     return RunProgress
+
+
+class _Echo:
+    """The console on the terminal as it comes: on stdout before the report, or on stderr beside ``--json``.
+
+    A trace printed on the console keeps the console for the report, as before;
+    the status line gives way to an echo on a terminal, where the two would
+    overwrite each other.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.stream: TextIO | None = None if traces_on_console(args) else sys.stderr if args.json else sys.stdout
+        self.shown = False
+
+    def watcher(self, status_line: RunWatcher | None) -> RunWatcher | None:
+        stream = self.stream
+        if stream is None:
+            return status_line
+        if stream.isatty():
+            status_line = None
+
+        @contextmanager
+        def watch(machine: Machine, name: str) -> Iterator[None]:
+            from pmtimer_harness.frontends.console_echo import ConsoleEcho  # a thread: only a run that shows it
+
+            with ExitStack() as stack:
+                if status_line is not None:
+                    stack.enter_context(status_line(machine, name))
+                echo = stack.enter_context(ConsoleEcho(machine, stream))
+                yield
+            self.shown = echo.shown
+
+        return watch
+
+    def reported(self, run: GuestRun) -> GuestRun:
+        """The run as the report shows it: without the console text already on stdout."""
+        if not self.shown or self.stream is not sys.stdout:
+            return run
+        return replace(run, result=replace(run.result, console=""))
