@@ -47,6 +47,7 @@ RTC_DATA_PORT = 0x71
 RTC_IRQ = 8
 EPOCH = datetime(2000, 1, 1)  # what the clock reads at time 0: a Saturday, 00:00:00
 NS_PER_S = 1_000_000_000
+CENTURY_S = 100 * 366 * 86_400  # the most a saved setting may lie from EPOCH
 UIP_NS = 244_000  # UIP is set this long before each update (datasheet: t_BUC)
 
 SECONDS, MINUTES, HOURS, DAY_OF_WEEK, DATE, MONTH, YEAR = 0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09
@@ -261,10 +262,12 @@ class CmosRtc:
         index, flags = int(state["index"]), int(state["flags"])  # type: ignore[call-overload]
         if not 0 <= index < REGISTERS or flags & ~(PF | AF | UF):
             raise ValueError(f"index {index} or flags {flags:#x} out of range")
-        held = state["held"]
+        held, offset_s = state["held"], int(state["offset_s"])  # type: ignore[call-overload]
+        if not all(-CENTURY_S <= seconds <= CENTURY_S for seconds in (offset_s, 0 if held is None else int(held))):
+            raise ValueError("offset_s or held is more than a century from the epoch")
         self.index, self.nmi_masked, self.cmos, self.flags = index, bool(state["nmi_masked"]), bytearray(cmos), flags
         self.seen_ns = min(int(state["seen_ns"]), now_ns)  # type: ignore[call-overload]  # host time restarts at 0
-        self.offset_s = int(state["offset_s"])  # type: ignore[call-overload]
+        self.offset_s = offset_s
         self.held = None if held is None else EPOCH + timedelta(seconds=int(held))  # type: ignore[call-overload]
 
 

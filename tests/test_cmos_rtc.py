@@ -189,3 +189,10 @@ def test_a_users_device_cannot_take_the_clocks_irq_8(tmp_path):
     device.irq = 8
     with pytest.raises(ConfigError, match="IRQ 8 is the RTC's line"):
         run_source(tmp_path, "        jmp $\n", devices=[device])
+
+
+def test_a_saved_setting_centuries_away_is_refused_as_a_bad_value():
+    rtc = CmosRtc()
+    state = rtc.state(0) | {"offset_s": 10**20}
+    with pytest.raises(ValueError, match="more than a century"):
+        rtc.restore(state, 0)
