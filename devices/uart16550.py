@@ -113,6 +113,19 @@ class Uart16550:
     # --- the guest's accesses ------------------------------------------------------
 
     def read(self, port: int, width: int, now_ns: int) -> int:
+        # The UART's bus is 8 bits wide: a wider access is one byte access per port, as the ISA bus splits it.
+        value = 0
+        for lane in range(width):
+            byte = self._read_byte(port + lane) if port + lane < self.base + 8 else 0xFF
+            value |= byte << 8 * lane
+        return value
+
+    def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        for lane in range(width):
+            if port + lane < self.base + 8:
+                self._write_byte(port + lane, value >> 8 * lane)
+
+    def _read_byte(self, port: int) -> int:
         offset = port - self.base
         if offset == 0:
             return self.divisor & 0xFF if self.lcr & DLAB else self._read_rbr()
@@ -126,7 +139,7 @@ class Uart16550:
             return self._read_msr()
         return (self.lcr, self.mcr, self.scr)[(3, 4, 7).index(offset)]
 
-    def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+    def _write_byte(self, port: int, value: int) -> None:
         offset, value = port - self.base, value & 0xFF
         if offset == 0:
             if self.lcr & DLAB:

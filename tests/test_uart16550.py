@@ -160,3 +160,10 @@ def test_a_golden_snapshot_from_before_com1_loads_with_the_uart_at_reset_and_one
     notes = [note for note in machine.warnings if "uart16550" in note]
     assert len(notes) == 1 and "reset state" in notes[0]
     assert machine.board.uart.state(0) == Uart16550(on_transmit=print).state(0)
+
+
+def test_a_word_write_to_thr_is_two_byte_writes_thr_then_ier_as_the_isa_bus_splits_it():
+    device, sent, _ = uart()
+    device.write(THR, 2, 0x0241, 0)
+    assert (sent, device.read(IER, 1, 0)) == (bytearray(b"A"), 0x02)
+    assert device.read(LSR, 2, 0) == 0x0060 | device.msr << 8
