@@ -167,3 +167,25 @@ def test_a_word_write_to_thr_is_two_byte_writes_thr_then_ier_as_the_isa_bus_spli
     device.write(THR, 2, 0x0241, 0)
     assert (sent, device.read(IER, 1, 0)) == (bytearray(b"A"), 0x02)
     assert device.read(LSR, 2, 0) == 0x0060 | device.msr << 8
+
+
+class OnIrq4:
+    name = "on-irq-4"
+    irq = 4
+    windows = ()
+
+    def connect_irq(self, line) -> None:
+        pass
+
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        return 0
+
+    def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        pass
+
+
+def test_a_users_device_cannot_take_com1s_irq_4(tmp_path):
+    from pmtimer_harness.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="IRQ 4 is COM1's line"):
+        run_source(tmp_path, "        jmp $\n", devices=[OnIrq4()])

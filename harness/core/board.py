@@ -30,14 +30,14 @@ from pmtimer_harness.devices.debug_exit import DebugExit
 from pmtimer_harness.devices.pic8259 import PicPair
 from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer, StalePmTimer, TimerAccess, timer_class
 from pmtimer_harness.devices.snapshot_port import SnapshotPort
-from pmtimer_harness.devices.uart16550 import Uart16550
+from pmtimer_harness.devices.uart16550 import COM1_IRQ, Uart16550
 from pmtimer_harness.platform.acpi_tables import SCI_IRQ, AcpiTable, FadtFacts, build_tables
 from pmtimer_harness.platform.profiles import Profile, Restore
 
 Notify = Callable[[], None]
 LineMoved = Callable[[int, bool | None, str], None]  # (irq, level or None for the guest's EOI, device name)
 IRQS = range(16)
-WIRED_IRQS = {2: "the cascade from the slave PIC", RTC_IRQ: "the RTC's", SCI_IRQ: "the SCI's"}
+WIRED_IRQS = {2: "the cascade from the slave PIC", COM1_IRQ: "COM1's", RTC_IRQ: "the RTC's", SCI_IRQ: "the SCI's"}
 
 
 def _quiet() -> None:
