@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import selectors
 import subprocess
 import sys
+import threading
 import time
+from types import SimpleNamespace
 
 from guests import write_guest
+from pmtimer_harness.devices.debug_console import DebugConsole
+from pmtimer_harness.frontends.console_echo import ConsoleEcho
 
 PRINTS_THEN_SPINS = """\
         %include "report.inc"
@@ -64,3 +69,35 @@ def test_with_json_the_console_comes_on_stderr_and_stdout_stays_one_document(tmp
                           capture_output=True, text=True, timeout=60)
     assert "up before the end" in done.stderr
     assert json.loads(done.stdout)["console"] == "up before the end"
+
+
+class Stalled(io.StringIO):
+    """A terminal that takes nothing until released, as a full pipe nobody reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.released.wait()
+        return super().write(text)
+
+
+def test_a_stream_that_falls_behind_neither_grows_the_buffer_nor_holds_up_the_end(monkeypatch):
+    monkeypatch.setattr(ConsoleEcho, "MAX_PENDING", 1000)
+    monkeypatch.setattr(ConsoleEcho, "STUCK_S", 0.1)
+    console = DebugConsole()
+    machine = SimpleNamespace(board=SimpleNamespace(console=console))
+    stream = Stalled()
+    echo = ConsoleEcho(machine, stream)  # type: ignore[arg-type]
+    with echo:
+        for _ in range(3):
+            for byte in b"x" * 1000:
+                console.put(byte)
+            time.sleep(0.1)  # the drainer takes one batch and is stuck writing it
+    assert len(echo._pending) <= 1000
+    assert console.listener is None
+    stream.released.set()
+    echo._thread.join(5)
+    echo._drain()
+    assert "console bytes not shown here" in stream.getvalue()

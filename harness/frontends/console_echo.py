@@ -6,7 +6,9 @@ a background thread writes what has gathered every ``INTERVAL_S`` and flushes,
 so a guest that prints a partial line and then spins is seen at once, and the
 CPU never waits for the terminal.  Control characters are shown as the final
 report shows them (``printable``).  The run's console text is collected as
-before; this echo is printed in full, the capture's bound not applying to it.
+before.  A terminal that falls behind (a pipe nobody reads) does not hold
+the guest up nor grow the buffer past ``MAX_PENDING`` bytes: what does not fit is
+counted and said in its place.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from pmtimer_harness.frontends.commands.common import printable
 
 class ConsoleEcho:
     INTERVAL_S = 0.05
+    MAX_PENDING = 1 << 20
+    STUCK_S = 1.0  # how long the end of a run waits for a stream that takes nothing
 
     def __init__(self, machine: Machine, stream: TextIO) -> None:
         self.console = machine.board.console
         self.stream = stream
         self.shown = False  # whether any byte was echoed
         self._pending = bytearray()
+        self._unshown = 0  # bytes that came while the buffer was full
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain_every_interval, daemon=True)
@@ -42,7 +47,9 @@ class ConsoleEcho:
     ) -> None:
         self.console.listener = None
         self._stop.set()
-        self._thread.join()
+        self._thread.join(self.STUCK_S)
+        if self._thread.is_alive():
+            return  # the stream takes nothing (a full pipe nobody reads): the run still ends
         self._drain()
         if self.shown:  # the report that follows starts on a line of its own, after a blank one
             self.stream.write(("" if self._ends_line else "\n") + "\n")
@@ -50,7 +57,10 @@ class ConsoleEcho:
 
     def _arrived(self, byte: int) -> None:
         with self._lock:
-            self._pending.append(byte)
+            if len(self._pending) < self.MAX_PENDING:
+                self._pending.append(byte)
+            else:
+                self._unshown += 1
 
     def _drain_every_interval(self) -> None:
         while not self._stop.wait(self.INTERVAL_S):
@@ -58,10 +68,12 @@ class ConsoleEcho:
 
     def _drain(self) -> None:
         with self._lock:
-            data, self._pending = bytes(self._pending), bytearray()
+            data, self._pending, unshown, self._unshown = bytes(self._pending), bytearray(), self._unshown, 0
         if not data:
             return
         text = printable(data.decode("latin-1"))
+        if unshown:
+            text += f"\n[{unshown:,} console bytes not shown here: the terminal fell behind]\n"
         self.stream.write(text)
         self.stream.flush()
         self.shown = True
