@@ -189,3 +189,79 @@ def test_a_users_device_cannot_take_com1s_irq_4(tmp_path):
 
     with pytest.raises(ConfigError, match="IRQ 4 is COM1's line"):
         run_source(tmp_path, "        jmp $\n", devices=[OnIrq4()])
+
+
+# The PIC at the BIOS's base: IRQ 4 is the master's line 4, vector 0x0C; only it unmasked.
+# Each THR-empty interrupt sends the next byte; the last one turns the interrupt off and says done.
+INTERRUPT_DRIVEN = """\
+        %include "report.inc"
+guest_main:
+        cli
+        mov     al, 0x11
+        out     0x20, al
+        mov     al, 0x08
+        out     0x21, al
+        mov     al, 4
+        out     0x21, al
+        mov     al, 1
+        out     0x21, al
+        mov     al, 0xEF
+        out     0x21, al
+        mov     word [0x0C * 4], irq4
+        mov     word [0x0C * 4 + 2], 0
+        mov     dx, 0x3FC               ; MCR
+        mov     al, MCR_VALUE
+        out     dx, al
+        mov     dx, 0x3F9               ; IER: ETBEI, with the THR empty: the first interrupt
+        mov     al, 0x02
+        out     dx, al
+        sti
+idle:   cmp     byte [done], 1          ; a busy wait: the handler does the work
+        jne     idle
+        cmp     word [interrupts], 8    ; seven bytes, and the one that found nothing left
+        CHECK   e, "one THR-empty interrupt per byte, and one more"
+        FINISH
+
+irq4:   push    ax
+        push    dx
+        push    si
+        inc     word [interrupts]
+        mov     dx, 0x3FA               ; IIR: THR empty, and reading it clears it
+        in      al, dx
+        cmp     al, 0x02
+        jne     .eoi
+        mov     si, [next]
+        lodsb
+        mov     [next], si
+        mov     dx, 0x3F8
+        test    al, al
+        jz      .last
+        out     dx, al
+        jmp     .eoi
+.last:  mov     dx, 0x3F9
+        out     dx, al                  ; IER 0: no more interrupts
+        mov     byte [done], 1
+.eoi:   mov     al, 0x20
+        out     0x20, al
+        pop     si
+        pop     dx
+        pop     ax
+        iret
+
+text:       db  "by irq", 10, 0
+next:       dw  text
+interrupts: dw  0
+done:       db  0
+"""
+
+
+def test_a_guest_sends_a_line_one_thr_empty_interrupt_per_byte_on_irq_4(tmp_path):
+    run = run_source(tmp_path, "%define MCR_VALUE 0x08\n" + INTERRUPT_DRIVEN, "--max-instructions", "100000")
+    assert run.result.verdict.value == "pass", run.result.console
+    assert run.result.console.startswith("by irq\n")
+
+
+def test_without_out2_the_interrupt_never_reaches_the_pic_and_the_guest_waits_for_ever(tmp_path):
+    run = run_source(tmp_path, "%define MCR_VALUE 0x00\n" + INTERRUPT_DRIVEN, "--max-instructions", "100000")
+    assert run.result.verdict.value == "timeout"
+    assert "by irq" not in run.result.console
