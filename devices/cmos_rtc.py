@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pmtimer_harness.core.irq_lines import IrqLine
+from pmtimer_harness.devices.interrupt_line import InterruptLine
 from pmtimer_harness.devices.ports import PortWindow
 
 RTC_INDEX_PORT = 0x70
@@ -111,7 +111,7 @@ class CmosRtc:
             PortWindow(RTC_INDEX_PORT, 1, read_widths=ONE_BYTE, write_widths=ONE_BYTE),
             PortWindow(RTC_DATA_PORT, 1, read_widths=ONE_BYTE, write_widths=ONE_BYTE),
         )
-        self.line: IrqLine | None = None
+        self.line: InterruptLine | None = None
         self.index = 0
         self.nmi_masked = False
         self.cmos = bytearray(REGISTERS)  # alarms, A, B and the RAM; the time and C, D are computed
@@ -121,7 +121,7 @@ class CmosRtc:
         self.offset_s = 0  # the guest's setting: seconds from EPOCH + now to the time it set
         self.held: datetime | None = None  # the time while SET holds it
 
-    def connect_irq(self, line: IrqLine) -> None:
+    def connect_irq(self, line: InterruptLine) -> None:
         self.line = line
 
     def register_name(self, port: int) -> str:

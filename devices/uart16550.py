@@ -36,8 +36,8 @@ attached: CTS, DSR and DCD on, RI off.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
+from pmtimer_harness.devices.interrupt_line import InterruptLine
 from pmtimer_harness.devices.ports import PortWindow
 
 COM1_BASE = 0x3F8
@@ -72,12 +72,6 @@ def loopback_inputs(mcr: int) -> int:
     return ((mcr & RTS) << 3) | ((mcr & DTR) << 5) | ((mcr & OUT1) << 4) | ((mcr & OUT2) << 4)
 
 
-class IrqLine(Protocol):
-    """The board's line to IRQ 4 (``core/irq_lines.py``): all the UART does with it is drive it."""
-
-    def set(self, level: bool) -> None: ...
-
-
 class Uart16550:
     name = "uart16550"
     state_version = 1
@@ -87,7 +81,7 @@ class Uart16550:
     def __init__(self, on_transmit: Callable[[int], None], base: int = COM1_BASE) -> None:
         self.base = base
         self._on_transmit = on_transmit
-        self._line: IrqLine | None = None
+        self._line: InterruptLine | None = None
         self.windows = (PortWindow(base, 8),)
         self.reset()
 
@@ -104,7 +98,7 @@ class Uart16550:
         self.rx: list[int] = []  # the receive FIFO (one byte deep with FIFOs off): loopback only
         self.thr_ipending = False
 
-    def connect_irq(self, line: IrqLine) -> None:
+    def connect_irq(self, line: InterruptLine) -> None:
         self._line = line
 
     def register_name(self, port: int) -> str:

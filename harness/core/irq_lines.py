@@ -5,6 +5,7 @@ in ``connect_irq(line)``; it never sees the PIC or the machine.  The PIC sees
 the line's level: an edge-triggered input latches a request when the line
 rises, a level-triggered one requests while it is high (``devices/pic8259.py``).
 One device per line: the board refuses a second device on an IRQ already wired.
+What a device may use of it is ``devices/interrupt_line.py``'s ``InterruptLine``.
 """
 
 from __future__ import annotations
