@@ -1,4 +1,7 @@
-"""The README's sample of the `make run` table: its rows are what the suite prints, its total counts every guest."""
+"""The README's sample of the `make run` table and its count of platform profiles.
+
+The sample's rows are what the suite prints, its total counts every guest.
+"""
 
 import re
 
@@ -31,3 +34,9 @@ def test_the_sample_rows_are_what_the_suite_prints_for_them(capsys, monkeypatch)
 def test_the_sample_total_counts_every_bundled_guest():
     guests = len(list((REPO / "asm").glob("*.asm")))
     assert f"{guests} of {guests} guests as expected" in sample()
+
+
+def test_the_readme_counts_the_platform_profiles_there_are():
+    from pmtimer_harness.platform.profiles import PROFILES
+
+    assert f"as {len(PROFILES)} platform profiles give it" in " ".join(README.read_text().split())
