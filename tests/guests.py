@@ -55,3 +55,27 @@ guest_main:
         CHECK   e, "the timer is at port 0x608"
         FINISH
 """
+
+
+def program_pics(master_vector: int, slave_vector: int, master_mask: int, slave_mask: int) -> str:
+    """ICW1-ICW4 for the 8259 pair (slave on IRQ 2, 8086 mode), then the masks: NASM text for a guest."""
+    return f"""
+        mov al, 0x11
+        out 0x20, al
+        out 0xA0, al
+        mov al, {master_vector:#04x}
+        out 0x21, al
+        mov al, {slave_vector:#04x}
+        out 0xA1, al
+        mov al, 4
+        out 0x21, al
+        mov al, 2
+        out 0xA1, al
+        mov al, 1
+        out 0x21, al
+        out 0xA1, al
+        mov al, {master_mask:#04x}
+        out 0x21, al
+        mov al, {slave_mask:#04x}
+        out 0xA1, al
+"""

@@ -7,7 +7,7 @@ from pmtimer_harness.core.config import ConfigError
 from pmtimer_harness.devices import cmos_rtc
 from pmtimer_harness.devices.cmos_rtc import CmosRtc
 
-from tests.guests import run_source, write_guest
+from tests.guests import program_pics, run_source, write_guest
 from tests.user_irq_devices import IrqButton
 
 DAY_NS = 86_400 * 1_000_000_000
@@ -66,24 +66,7 @@ def test_uip_is_set_in_the_244_us_before_each_update():
 # The PIC at the BIOS's bases: IRQ 8 is the slave's line 0, vector 0x70; the master passes IRQ 2, the cascade.
 SETUP = """
         cli
-        mov al, 0x11
-        out 0x20, al
-        out 0xA0, al
-        mov al, 0x08
-        out 0x21, al
-        mov al, 0x70
-        out 0xA1, al
-        mov al, 4
-        out 0x21, al
-        mov al, 2
-        out 0xA1, al
-        mov al, 1
-        out 0x21, al
-        out 0xA1, al
-        mov al, 0xFB
-        out 0x21, al
-        mov al, 0xFE
-        out 0xA1, al
+""" + program_pics(0x08, 0x70, 0xFB, 0xFE) + """
         mov word [0x70 * 4], irq8
         mov word [0x70 * 4 + 2], 0
 """

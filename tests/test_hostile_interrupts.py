@@ -8,28 +8,11 @@ first is what the delivery must name.
 import pytest
 from pmtimer_harness.core.result import Verdict
 
-from tests.guests import run_source
+from tests.guests import program_pics, run_source
 
 SCI_SETUP = """
         cli
-        mov al, 0x11            ; ICW1 to both PICs
-        out 0x20, al
-        out 0xA0, al
-        mov al, 0x20            ; ICW2: vector bases 0x20 and 0x28
-        out 0x21, al
-        mov al, 0x28
-        out 0xA1, al
-        mov al, 4               ; ICW3: slave on IRQ 2
-        out 0x21, al
-        mov al, 2
-        out 0xA1, al
-        mov al, 1               ; ICW4: 8086 mode
-        out 0x21, al
-        out 0xA1, al
-        mov al, 0xFB            ; unmask IRQ 2 and IRQ 9 (the SCI)
-        out 0x21, al
-        mov al, 0xFD
-        out 0xA1, al
+""" + program_pics(0x20, 0x28, 0xFB, 0xFD) + """
         mov dx, 0x402           ; PM1_EN: TMR_EN
         mov ax, 1
         out dx, ax

@@ -7,30 +7,13 @@ from pmtimer_harness.core.config import ConfigError
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.devices import pic8259
 
-from tests.guests import run_source
+from tests.guests import program_pics, run_source
 from tests.user_irq_devices import IrqButton, LevelButton, PeriodicTicker
 
 # The PIC at the BIOS's bases (IRQ 5 is vector 0x0D), IRQ 5 alone unmasked, the handler in the IVT.
 SETUP = """
         cli
-        mov al, 0x11
-        out 0x20, al
-        out 0xA0, al
-        mov al, 0x08
-        out 0x21, al
-        mov al, 0x70
-        out 0xA1, al
-        mov al, 4
-        out 0x21, al
-        mov al, 2
-        out 0xA1, al
-        mov al, 1
-        out 0x21, al
-        out 0xA1, al
-        mov al, 0xDF
-        out 0x21, al
-        mov al, 0xFF
-        out 0xA1, al
+""" + program_pics(0x08, 0x70, 0xDF, 0xFF) + """
         mov word [0x0D * 4], irq5
         mov word [0x0D * 4 + 2], 0
 """

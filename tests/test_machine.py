@@ -8,7 +8,7 @@ from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.tools.runner import run_guest
 
-from tests.guests import bundled, run_source
+from tests.guests import bundled, program_pics, run_source
 
 EXIT_0 = """
         mov al, 0
@@ -265,26 +265,7 @@ text:   db "abc"
 
 
 # ICW1-ICW4 for both PICs (vectors 0x20 and 0x28), then only IRQ 9 unmasked.
-PIC_SETUP = """
-        mov al, 0x11
-        out 0x20, al
-        out 0xA0, al
-        mov al, 0x20
-        out 0x21, al
-        mov al, 0x28
-        out 0xA1, al
-        mov al, 4
-        out 0x21, al
-        mov al, 2
-        out 0xA1, al
-        mov al, 1
-        out 0x21, al
-        out 0xA1, al
-        mov al, 0xFB
-        out 0x21, al
-        mov al, 0xFD
-        out 0xA1, al
-"""
+PIC_SETUP = program_pics(0x20, 0x28, 0xFB, 0xFD)
 
 PROTECTED_MODE_SCI = """
         cli
