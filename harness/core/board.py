@@ -196,7 +196,8 @@ class Board:
     def next_event_ns(self, now_ns: int) -> int | None:
         """When an interrupt may next come by itself (a timer event), or None if none can."""
         events = self._clocked_events(now_ns)
-        if self.pm1 is not None and self.pm1.tmr_en:
+        # A toggle while TMR_STS is set changes nothing: the SCI already stands, or waits for the guest.
+        if self.pm1 is not None and self.pm1.tmr_en and not self.pm1.tmr_sts(now_ns):
             toggle_ns = self.pm1.next_toggle_ns(now_ns)
             if toggle_ns is not None:
                 events.append(toggle_ns)

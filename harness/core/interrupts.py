@@ -11,6 +11,13 @@ handling"; for real mode, 20.1.4 "Interrupt and exception handling"):
   clear IF for an interrupt gate (not for a trap gate), and jump to the gate's
   selector:offset.
 
+STI delays what it enables by one instruction (SDM vol. 2B, STI: "the
+processor ... inhibits the recognition of maskable hardware interrupts until
+the instruction following STI has executed"), so ``sti; hlt`` halts before an
+interrupt already pending is taken and the interrupt wakes it.  Unicorn ends a
+translation block after an STI, so the machine's next check point stands just
+behind it: ``after_sti`` says so, and the machine waits one block more.
+
 Privilege changes, task gates, 16-bit gates and long mode are not modelled:
 delivery through one of them is refused with a message.  So is delivery the
 guest set up in a way a real CPU would answer with a fault (a shutdown, at
@@ -30,6 +37,7 @@ from unicorn import x86_const as x86
 
 EFLAGS_TF = 1 << 8
 EFLAGS_IF = 1 << 9
+STI_OPCODE = 0xFB
 GATE_PRESENT = 0x80
 INTERRUPT_GATE_32 = 0x0E
 TRAP_GATE_32 = 0x0F
@@ -42,6 +50,24 @@ class DeliveryError(Exception):
 
 def interrupts_enabled(uc: unicorn.Uc) -> bool:
     return bool(uc.reg_read(x86.UC_X86_REG_EFLAGS) & EFLAGS_IF)
+
+
+def after_sti(uc: unicorn.Uc) -> bool:
+    """The byte just behind CS:EIP is STI's opcode: the CPU may stand in its interrupt shadow.
+
+    A byte, not a record of what ran: a jump to just past a 0xFB byte reads as
+    STI too, which costs one block's delay, never an interrupt.
+    """
+    eip = uc.reg_read(x86.UC_X86_REG_EIP)
+    cs = uc.reg_read(x86.UC_X86_REG_CS)
+    base = segment_base(uc, cs) if uc.reg_read(x86.UC_X86_REG_CR0) & CR0_PE else cs << 4
+    address = base + eip - 1
+    if address < 0:
+        return False
+    try:
+        return uc.mem_read(address, 1)[0] == STI_OPCODE
+    except unicorn.UcError:
+        return False
 
 
 def guest_installed(uc: unicorn.Uc, vector: int) -> bool:
