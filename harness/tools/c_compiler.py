@@ -1,0 +1,291 @@
+"""The C compiler for C guests: find one, build a freestanding x86 ELF placed at the load address.
+
+A C guest (``.c``, or ``.S``: assembly through the C preprocessor) is
+compiled with the guest library (``asm/c/lib``, headers in ``asm/c/include``)
+for the machine it will run on, as NASM guests are assembled for it: the
+harness's defines (``TIMER_PORT``, ``TIMER_WIDTH``, ``LOAD_ADDRESS``...; see
+``MachineConfig.nasm_defines``) are ``-D`` macros.  Each file is compiled
+on its own (``-c``, with ``-MD``: the headers it read), then all are linked by
+a linker script that puts the start-up code first, at the load address, in
+one loadable segment.  The result is an ELF with its symbols and DWARF line
+table (``-g``), which ``elf_image.py`` loads.
+
+The compiler, in this order of choice:
+
+- ``$CC``, when set: a command, with arguments if it needs them
+  (``CC="zig cc"``); a ``$CC`` that cannot be run is an error, not a reason to
+  look elsewhere: the user asked for that one;
+- ``gcc``, then ``clang``, on ``PATH``;
+- the ``ziglang`` package (``pip install 'pmtimer-harness[c]'``), which
+  carries clang for Linux, macOS and Windows: ``python -m ziglang cc``.
+
+Which compiler ran (its command and the first line of ``--version``) and
+with which flags is in the run's record (``GuestRun.as_dict``: ``build``).
+Its output is cached (``cache.py``) under the compiler's identity, the flags,
+the source and the defines, and used while every file any compile read (the
+guest, its headers, the library's sources and headers: the ``-MD`` output)
+is unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+from pmtimer_harness.tools import cache, files
+from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
+from pmtimer_harness.tools.files import shown_name
+
+CC_ENV = "CC"
+C_LIBRARY_DIR = BUNDLED_GUESTS_DIR / "c"
+C_INCLUDE_DIR = C_LIBRARY_DIR / "include"
+C_START = C_LIBRARY_DIR / "lib" / "start.S"  # linked first: the entry, at the load address
+COMPILE_TIMEOUT_S = 120  # zig's clang fills its own cache on first use: far slower than later runs
+MAX_OUTPUT_BYTES = 256 << 20  # the most any one compiler output file may grow to (an object, the ELF)
+MAX_DIAGNOSTIC_LINES = 12  # a compile error shows the compiler's first lines, as NASM's would be shown
+VERSION_TIMEOUT_S = 60
+
+# Freestanding: no host headers' libc, no start files, no stack canaries (no TLS to read them from), no
+# position-independent code (the image is placed where it was linked).  No SSE: the start state leaves
+# CR4.OSFXSR clear, as a PC does, so SSE instructions would fault; floating point is x87 in 32-bit guests.
+COMPILE_FLAGS = (
+    "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
+    "-nostdlib", "-static", "-O2", "-g", "-std=gnu11", "-mno-sse", "-mno-sse2", "-mno-mmx",
+)
+BITS_FLAGS = {32: (), 64: ("-mno-red-zone",)}  # interrupts would write below the stack pointer
+TARGETS = {  # what each kind of compiler is told for each start mode
+    "gcc": {32: ("-m32",), 64: ("-m64",)},
+    "clang": {32: ("--target=i386-unknown-none-elf",), 64: ("--target=x86_64-unknown-none-elf",)},
+    "zig": {32: ("-target", "x86-freestanding-none"), 64: ("-target", "x86_64-freestanding-none")},
+}
+LINK_FLAGS = {
+    "gcc": ("-no-pie", "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments"),
+    "clang": ("-fuse-ld=lld", "-Wl,--build-id=none"),
+    "zig": ("-Wl,--build-id=none",),
+}
+LINKER_SCRIPT = """\
+ENTRY(_start)
+PHDRS {{ image PT_LOAD; }}
+SECTIONS {{
+  . = {load_address:#x};
+  .text : {{ KEEP(*(.text.start)) *(.text .text.*) }} :image
+  .rodata : {{ *(.rodata .rodata.*) }} :image
+  .data : {{ *(.data .data.*) }} :image
+  .bss : {{ __bss_start = .; *(.bss .bss.* COMMON) . = ALIGN(4); __bss_end = .; }} :image
+  /DISCARD/ : {{ *(.comment) *(.note*) *(.eh_frame*) }}
+}}
+"""
+# One segment, the start-up code first: the image is one block from the load address, as the boot
+# loader of harness/peers/disk.py copies it, and its first byte is the entry.
+
+
+class CompileError(AssemblyError):
+    """The compiler rejected the guest; the message is its own diagnostic (the first lines)."""
+
+
+class CompilerNotFound(NasmNotFound):
+    """No C compiler to build a C guest with; the message says how to get one on each system."""
+
+    def __init__(self, message: str | None = None) -> None:
+        Exception.__init__(self, message or (
+            "no C compiler was found for a C guest. Install one: `pip install 'pmtimer-harness[c]'` (clang, "
+            "carried by the ziglang package, on any system); or Linux `sudo apt-get install gcc`, macOS "
+            "`xcode-select --install` with `pip install 'pmtimer-harness[c]'` (Apple's clang has no ELF linker), "
+            f"Windows `pip install 'pmtimer-harness[c]'`; or set {CC_ENV} to a compiler."
+        ))
+
+
+@dataclass(frozen=True)
+class Compiler:
+    command: tuple[str, ...]  # the program and the arguments before any of ours ("python -m ziglang cc")
+    kind: str  # "gcc", "clang" or "zig": which target flags it takes
+    version: str  # the first line of its --version
+
+    @property
+    def identity(self) -> str:
+        return f"{shlex.join(self.command)} | {self.version}"
+
+
+@dataclass(frozen=True)
+class CBuild:
+    elf: bytes
+    dependencies: tuple[Path, ...]  # every file the compiles read
+    compiler: Compiler
+    compile_flags: tuple[str, ...]  # as given to the compiler for each unit, but the file names
+    link_flags: tuple[str, ...]
+
+    def record(self) -> dict[str, object]:
+        """What the run's record says of the build."""
+        return {"compiler": shlex.join(self.compiler.command), "version": self.compiler.version,
+                "compile_flags": list(self.compile_flags), "link_flags": list(self.link_flags)}
+
+
+def find_compiler() -> Compiler:
+    """``$CC``, else gcc or clang on PATH, else the ziglang package's clang; CompilerNotFound if none."""
+    configured = os.environ.get(CC_ENV, "").strip()
+    if configured:
+        try:
+            command = tuple(shlex.split(configured))
+        except ValueError as error:
+            raise CompilerNotFound(f"{CC_ENV}={configured!r} is not a command: {error}") from None
+        program = shutil.which(command[0]) if command else None
+        if program is None:
+            raise CompilerNotFound(f"{CC_ENV}={configured!r}: {command[0] if command else configured!r} "
+                                   "was not found; set CC to a C compiler, or unset it")
+        return identify((program, *command[1:]))
+    for name in ("gcc", "clang"):
+        program = shutil.which(name)
+        if program is not None:
+            return identify((program,))
+    if importlib.util.find_spec("ziglang") is not None:
+        return identify((sys.executable, "-m", "ziglang", "cc"))
+    raise CompilerNotFound()
+
+
+@lru_cache(maxsize=8)
+def identify(command: tuple[str, ...]) -> Compiler:
+    """The compiler behind ``command``: its kind and version line, from ``--version``."""
+    try:
+        run = subprocess.run([*command, "--version"], capture_output=True, timeout=VERSION_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise CompilerNotFound(f"{shlex.join(command)} could not be run: {error}") from None
+    text = run.stdout.decode("utf-8", "replace")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if run.returncode != 0 or not first:
+        raise CompilerNotFound(f"{shlex.join(command)} --version failed: is it a C compiler?")
+    if "ziglang" in command or Path(command[0]).stem == "zig":
+        kind = "zig"
+    else:
+        kind = "clang" if "clang" in text.lower() else "gcc"
+    return Compiler(command, kind, first)
+
+
+def compile_flags(compiler: Compiler, bits: int, defines: dict[str, int], source: Path) -> tuple[str, ...]:
+    """Every flag a compile of ``source`` takes, but the file names."""
+    includes = ("-I", str(source.parent), "-I", str(C_INCLUDE_DIR))
+    macros = tuple(f"-D{name}={value}" for name, value in sorted(defines.items()))
+    return (*TARGETS[compiler.kind][bits], *COMPILE_FLAGS, *BITS_FLAGS[bits], *includes, *macros)
+
+
+def link_flags(compiler: Compiler, bits: int) -> tuple[str, ...]:
+    return (*TARGETS[compiler.kind][bits], "-nostdlib", "-static", *LINK_FLAGS[compiler.kind],
+            "-Wl,-T,guest.ld")
+
+
+def library_sources() -> list[Path]:
+    """The guest library's units: the start-up code first, then the rest in name order."""
+    folder = C_LIBRARY_DIR / "lib"
+    rest = sorted(path for path in folder.iterdir() if path.suffix in (".c", ".S") and path != C_START)
+    return [C_START, *rest]
+
+
+def build(
+    source: Path, defines: dict[str, int], bits: int, use_cache: bool | None = None,
+    timeout_s: float = COMPILE_TIMEOUT_S,
+) -> CBuild:
+    """Compile ``source`` and the library for a ``bits``-bit start, link at ``LOAD_ADDRESS``; cached."""
+    if bits not in BITS_FLAGS:
+        raise CompileError(f"{shown_name(source)}: a C guest starts in 32- or 64-bit mode, not {bits}-bit "
+                           "(--mode 32 or --mode 64)")
+    compiler = find_compiler()
+    source = Path(source).resolve()
+    if use_cache is None:
+        use_cache = cache.enabled()
+    text = files.read_bytes(source, MAX_OUTPUT_BYTES)
+    compiling, linking = compile_flags(compiler, bits, defines, source), link_flags(compiler, bits)
+    flags = "\0".join([*compiling, "|", *linking])
+    key = cache.key(f"{compiler.identity}\0{flags}", source, text, [str(C_LIBRARY_DIR)], defines)
+    if use_cache:
+        entry = cache.lookup(key)
+        if entry is not None:
+            return CBuild(entry.image, entry.dependencies, compiler, compiling, linking)
+    with tempfile.TemporaryDirectory(prefix="harness-cc-") as scratch:
+        work = Path(scratch)
+        (work / "guest.ld").write_text(LINKER_SCRIPT.format(load_address=defines["LOAD_ADDRESS"]))
+        units = [*library_sources(), source]
+        dependencies: list[Path] = []
+        for number, unit in enumerate(units):
+            obj = work / f"{number}.o"
+            _compile(compiler, [*compiling, "-MD", "-MF", f"{number}.d",
+                                "-c", str(unit), "-o", obj.name], work, source, timeout_s)
+            for path in parse_make_dependencies(files.read_text(work / f"{number}.d", MAX_OUTPUT_BYTES), work):
+                if path not in dependencies:
+                    dependencies.append(path)
+        objects = [f"{number}.o" for number in range(len(units))]
+        _compile(compiler, [*linking, "-o", "guest.elf", *objects], work, source, timeout_s)
+        elf = files.read_bytes(work / "guest.elf", MAX_OUTPUT_BYTES)
+    if use_cache:
+        cache.store(key, cache.Entry(elf, "", "", tuple(dependencies)))
+    return CBuild(elf, tuple(dependencies), compiler, compiling, linking)
+
+
+def _compile(compiler: Compiler, arguments: list[str], work: Path, source: Path, timeout_s: float) -> None:
+    try:
+        run = subprocess.run([*compiler.command, *arguments], capture_output=True, timeout=timeout_s, cwd=work,
+                             preexec_fn=_output_limit())
+    except subprocess.TimeoutExpired:
+        raise CompileError(f"{shown_name(source)}: the C compiler did not finish within {timeout_s:g} s") from None
+    except OSError as error:
+        raise CompilerNotFound(f"{shlex.join(compiler.command)} could not be started: "
+                               f"{error.strerror or error}") from None
+    if run.returncode != 0:
+        raise CompileError(diagnostic(run.stderr.decode("utf-8", "backslashreplace"), source, run.returncode))
+
+
+def diagnostic(text: str, source: Path, status: int) -> str:
+    """The compiler's first lines: where and what; the rest is in a compile of one's own."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return f"{shown_name(source)}: the C compiler failed with status {status}"
+    shown = lines[:MAX_DIAGNOSTIC_LINES]
+    if len(lines) > len(shown):
+        shown.append(f"({len(lines) - len(shown)} more lines from the compiler)")
+    return "\n".join(shown)
+
+
+def _output_limit() -> Callable[[], None] | None:
+    """What each compiler process runs with: files of at most MAX_OUTPUT_BYTES (None: no such limit here)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+
+    def apply() -> None:
+        # Between fork and exec: nothing may raise (a system that refuses the limit compiles without it).
+        try:
+            _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            value = MAX_OUTPUT_BYTES if hard == resource.RLIM_INFINITY else min(MAX_OUTPUT_BYTES, hard)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (value, hard))
+        except Exception:
+            return
+
+    return apply
+
+
+MAKE_WORD = re.compile(r"(?:\\ |\S)+")  # a name: anything but blanks, where "\ " is a blank of the name
+
+
+def parse_make_dependencies(text: str, folder: Path) -> tuple[Path, ...]:
+    """The prerequisites of a ``-MD`` file (``x.o: a.c b.h \\``), escaped spaces kept, our own files left out."""
+    joined = text.replace("\\\r\n", " ").replace("\\\n", " ")
+    _, separator, after = joined.partition(": ")
+    if not separator:
+        return ()
+    paths: list[Path] = []
+    for word in MAKE_WORD.findall(after.split("\n", 1)[0]):
+        name = re.sub(r"\\([ #])", r"\1", word).replace("$$", "$")  # make's escapes; other backslashes are Windows'
+        path = (folder / name).resolve()
+        if path.parent != folder.resolve() and path not in paths:
+            paths.append(path)
+    return tuple(paths)
