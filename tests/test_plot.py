@@ -44,7 +44,8 @@ def test_a_guest_that_never_reads_the_timer_has_nothing_to_plot(tmp_path, capsys
 def test_without_matplotlib_the_message_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert main(["plot", str(bundled("wrap24.asm")), "-o", str(tmp_path / "x.png")]) == USAGE_ERROR
-    assert "pip install '.[plot]'" in capsys.readouterr().err
+    # -e: a plain install of the folder would replace the editable one, and edits to devices/ would do nothing
+    assert "pip install -e '.[plot]'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("guest", ["overflow_irq.asm"])

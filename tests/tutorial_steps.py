@@ -4,10 +4,13 @@ A tutorial is Markdown whose fenced blocks are its steps, in order:
 
 - ``nasm`` and ``python`` blocks whose first line is ``; file: NAME`` or
   ``# file: NAME`` are saved under that name, that line included;
-- ``diff`` blocks are applied: each hunk's context and ``-`` lines must be
-  found in the file, once, and become its context and ``+`` lines;
-- ``console`` blocks are run: each ``$ python ...`` command, and every line
-  shown under it must be part of a line of its output;
+- ``diff`` blocks are applied as a reader would apply them: each must pass
+  ``git apply --check`` and ``patch -p1 --dry-run`` where it stands, then
+  ``git apply`` makes the change;
+- ``console`` blocks are run: each ``$ python ...`` command, and the lines
+  shown under it are its output, in order and in place (``shown_in_place``):
+  ``...`` stands for what is left out, lines on a line of its own, text
+  within a line;
 - ``mermaid`` blocks are diagrams: every node of the form ``file.py: Name.name``
   must name a module that exists and a class and function defined in it.
 
@@ -18,6 +21,7 @@ tutorial makes to ``devices/`` takes effect as it does for the reader.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -31,7 +35,6 @@ from tests.guests import REPO
 COPIED = ("asm", "devices", "harness", "docs")
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 FILE_MARKER = re.compile(r"^(?:;|#) file: (\S+)\n")
-HUNK_HEADER = re.compile(r"^@@.*$", re.MULTILINE)
 DIAGRAM_NODE = re.compile(r"(\w+\.py): (\w+)\.(\w+)")
 
 
@@ -39,10 +42,12 @@ def steps(tutorial: Path) -> list[tuple[str, str]]:
     return BLOCK.findall(tutorial.read_text())
 
 
-def copy_repository(folder: Path) -> None:
+def copy_repository(folder: Path) -> dict[str, bytes]:
+    """The copy a tutorial is followed in; returns the digest of each file of it as copied."""
     for name in COPIED:
         shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
     lay_out_the_package(folder)
+    return _digests(folder)
 
 
 def lay_out_the_package(folder: Path) -> None:
@@ -66,35 +71,76 @@ def save_file(folder: Path, body: str) -> None:
 
 
 def apply_change(folder: Path, body: str) -> None:
-    path = folder / re.search(r"^\+\+\+ b/(\S+)", body, re.MULTILINE).group(1)
-    lines = body.split("\n")
-    hunks_text = "\n".join(line for line in lines if not line.startswith(("---", "+++")))
-    text = path.read_text()
-    for hunk in HUNK_HEADER.split(hunks_text):
-        hunk_lines = hunk.strip("\n").split("\n")
-        if hunk_lines == [""]:
+    patch = body if body.endswith("\n") else body + "\n"
+    # Outside any repository, so git applies to the copy alone (and never looks above it).
+    environment = {**os.environ, "GIT_CEILING_DIRECTORIES": str(folder.parent)}
+    for command in (["git", "apply", "--check"], ["patch", "-p1", "--dry-run", "--force", "--quiet"],
+                    ["git", "apply"]):
+        if command[0] == "patch" and shutil.which("patch") is None:
             continue
-        old = "\n".join(line[1:] for line in hunk_lines if not line.startswith("+"))
-        new = "\n".join(line[1:] for line in hunk_lines if not line.startswith("-"))
-        assert text.count(old) == 1, f"the tutorial's change does not apply once to {path.name}:\n{old}"
-        text = text.replace(old, new, 1)
-    path.write_text(text)
+        done = subprocess.run(command, cwd=folder, input=patch, capture_output=True, text=True, timeout=30,
+                              env=environment)
+        refusal = f"{done.stdout}{done.stderr}\n{body}"
+        assert done.returncode == 0, f"{' '.join(command)} refuses the tutorial's change:\n{refusal}"
+
+
+ELISION = "..."
+
+
+def _same_line(shown: str, actual: str) -> bool:
+    pattern = ".*".join(re.escape(part) for part in shown.rstrip().split(ELISION))
+    return re.fullmatch(pattern, actual.rstrip()) is not None
+
+
+def _runs(shown: list[str]) -> list[list[str]]:
+    """The shown lines between the elision lines: each run stands for consecutive lines of output."""
+    runs: list[list[str]] = [[]]
+    for line in shown:
+        if line.strip() == ELISION:
+            runs.append([])
+        else:
+            runs[-1].append(line)
+    return runs
+
+
+def shown_in_place(shown: list[str], output: list[str]) -> bool:
+    """Whether ``shown`` is ``output`` with only the parts its ``...`` lines mark left out."""
+    runs = _runs(shown)
+    at = 0
+    for number, run in enumerate(runs):
+        first, last = number == 0, number == len(runs) - 1
+        if last and run == [] and len(runs) > 1:
+            return True  # a closing "...": whatever follows
+        places = range(at, len(output) - len(run) + 1)
+        if first:
+            places = range(0, 1)  # no "..." before the first line: the output starts there
+        if last:
+            places = [place for place in places if place + len(run) == len(output)]
+        for place in places:
+            if all(_same_line(line, output[place + offset]) for offset, line in enumerate(run)):
+                at = place + len(run)
+                break
+        else:
+            return False
+    return True
 
 
 def run_commands(folder: Path, body: str) -> None:
     for chunk in re.split(r"^\$ ", body, flags=re.MULTILINE)[1:]:
-        command, *expected = chunk.rstrip("\n").split("\n")
+        command, *shown = chunk.rstrip("\n").split("\n")
         words = shlex.split(command)
         assert words[0] == "python", f"tutorial commands start with python: {command}"
+        # One stream, unbuffered: the lines interleave as they do on the reader's terminal.
         done = subprocess.run(
-            [sys.executable, *words[1:]], cwd=folder, capture_output=True, text=True, timeout=300,
-            stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(folder / "site")},
+            [sys.executable, *words[1:]], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=300, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(folder / "site"), "PYTHONUNBUFFERED": "1"},
         )
-        output = done.stdout + done.stderr
-        for line in expected:
-            assert any(line.strip() in actual for actual in output.splitlines()), (
-                f"$ {command}\nexpected a line containing: {line.strip()!r}\ngot:\n{output}"
-            )
+        output = done.stdout.rstrip("\n").split("\n") if done.stdout.strip() else []
+        assert shown_in_place(shown, output), (
+            f"$ {command}\nshown (a '...' line marks lines left out):\n" + "\n".join(shown)
+            + "\nbut the output is:\n" + "\n".join(output)
+        )
 
 
 def check_diagram(folder: Path, body: str) -> None:
@@ -117,15 +163,19 @@ def follow(tutorial: Path, folder: Path) -> None:
         rules[kind](folder, body)
 
 
-def changed_files(folder: Path) -> set[str]:
-    """Files under harness/, devices/ and asm/ that differ from the repository's, or are new."""
-    changed = set()
+def _digests(folder: Path) -> dict[str, bytes]:
+    digests = {}
     for name in ("harness", "devices", "asm"):
         for path in (folder / name).rglob("*"):
-            if path.is_dir() or "__pycache__" in path.parts:
-                continue
-            relative = path.relative_to(folder).as_posix()
-            original = REPO / relative
-            if not original.exists() or original.read_bytes() != path.read_bytes():
-                changed.add(relative)
-    return changed
+            if path.is_file() and "__pycache__" not in path.parts:
+                digests[path.relative_to(folder).as_posix()] = hashlib.sha256(path.read_bytes()).digest()
+    return digests
+
+
+def changed_files(folder: Path, copied: dict[str, bytes]) -> set[str]:
+    """Files under harness/, devices/ and asm/ that differ from the copy as it was made, or are new.
+
+    Compared with the copy, not with the repository, which may change while the tutorial runs.
+    """
+    now = _digests(folder)
+    return {name for name, digest in now.items() if copied.get(name) != digest}

@@ -5,8 +5,7 @@ Run from the repository's top folder: python docs/solutions/count_accesses.py
 
 from collections import Counter
 
-from pmtimer_harness.core.bus import PortAccess
-from pmtimer_harness.tools.runner import run_guest
+from pmtimer_harness import PortAccess, run_guest
 
 counts: Counter[tuple[int, str]] = Counter()
 

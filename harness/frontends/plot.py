@@ -15,7 +15,7 @@ set above the timer's width; it is marked a jump when its step is off the trend
 reads are thinned evenly, and the command says so; marked reads are never
 thinned, up to ``MAX_MARKED_POINTS`` of them.
 
-matplotlib is an optional extra: ``pip install .[plot]``; everything but the
+matplotlib is an optional extra: ``pip install -e '.[plot]'``; everything but the
 drawing works without it.
 """
 
@@ -59,7 +59,8 @@ class NothingToPlot(PlotError):
 
 class PlotUnavailable(Exception):
     def __init__(self) -> None:
-        super().__init__("plotting needs matplotlib: pip install '.[plot]' (or pip install matplotlib)")
+        super().__init__("plotting needs matplotlib: pip install -e '.[plot]' in the harness's folder "
+                         "(or pip install matplotlib)")
 
 
 def signed_step(value: int, previous: int, width: int) -> int:
