@@ -10,6 +10,10 @@ The suffix is matched in any case (``.ASM`` too), as the command line takes
 it.  Files in a folder named ``include`` are never guests by a glob.  A
 ``.asm`` file named on the command line (``pytest loop1.asm``) is a guest
 whatever the globs say, as pytest collects any test file named explicitly.
+C guests (``.c``, and ``.S`` with its capital: ``.s`` is NASM's) are guests
+the same way (``harness_guests = ["tests/guests/*.c"]``); the C guest
+library's own sources are not.  Without a C compiler their items are
+skipped as they are without NASM, saying how to install one.
 
 A guest item runs the guest with its header's options and passes when the
 verdict is the one its ``; expect:`` line names (``pass`` by default).  An
@@ -106,23 +110,40 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    named = parent.session.isinitpath(file_path) and file_path.suffix.lower() == GUEST_SUFFIX
+    named = parent.session.isinitpath(file_path) and guest_suffix(file_path) is not None
     if named or is_guest(file_path, parent.config):
         return GuestFile.from_parent(parent, path=file_path)
     return None
 
 
+def guest_suffix(path: Path) -> str | None:
+    """The suffix of the guest kind ``path`` is, as patterns spell it (.asm, .c, .S); None: not a guest."""
+    if path.suffix.lower() == GUEST_SUFFIX:
+        return GUEST_SUFFIX
+    if path.suffix == ".S":  # as written: ".s" is NASM's (tools/guest.py, C_SUFFIXES)
+        return ".S"
+    return ".c" if path.suffix.lower() == ".c" else None
+
+
 def is_guest(path: Path, config: pytest.Config) -> bool:
-    if path.suffix.lower() != GUEST_SUFFIX or "include" in path.parent.parts:
+    suffix = guest_suffix(path)
+    if suffix is None or "include" in path.parent.parts or _in_the_c_library(path):
         return False
     try:
         relative = path.relative_to(config.rootpath).as_posix()
     except ValueError:
         relative = path.as_posix()
     # As written, and with the suffix as the patterns spell it: guests/BOOT.ASM matches *guests/*.asm.
-    names = {relative, relative[: -len(path.suffix)] + GUEST_SUFFIX}
+    names = {relative, relative[: -len(path.suffix)] + suffix}
     patterns = [*config.getini(GUESTS_INI), *config.getoption("harness_guests")]
     return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in patterns)
+
+
+def _in_the_c_library(path: Path) -> bool:
+    """The C guest library's own sources (asm/c/lib) are compiled into every C guest, never run alone."""
+    from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+
+    return path.resolve().parent == BUNDLED_GUESTS_DIR / "c" / "lib"
 
 
 def session_options(config: pytest.Config) -> list[str]:

@@ -1,5 +1,9 @@
 """A bootable raw disk for a harness guest: the loader's sector, the guest, padding.
 
+The guest is a NASM source, or a C guest: its ELF's one block of segments,
+from its load address, is what the loader copies, and its start-up code
+(``asm/c/lib/start.S``) takes over from the loader's 32-bit start.
+
 A BIOS loads only a disk's first sector; ``qemu_loader.asm`` is that sector:
 it reads the guest from the sectors after it and starts it where and as the
 guest's header says (``--load-address``, ``--mode 16`` or ``32``), as the
@@ -32,8 +36,8 @@ from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.tools import files
-from pmtimer_harness.tools.assembler import ImageTooLarge, assemble, find_nasm
-from pmtimer_harness.tools.guest import GuestError, read_header
+from pmtimer_harness.tools.assembler import ImageTooLarge, find_nasm
+from pmtimer_harness.tools.guest import GuestError, built_image, read_header
 from pmtimer_harness.tools.options import HeaderOptionError, header_parser
 
 LOADER = Path(__file__).resolve().parent / "qemu_loader.asm"
@@ -130,7 +134,7 @@ def placed_image(guest: Path, platform: MachineConfig) -> tuple[MachineConfig, b
     check_start(guest, config, SECTOR)  # before NASM runs: the mode alone may refuse it
     limit = MAX_GUEST_SECTORS * SECTOR
     try:
-        image = assemble(guest, config.nasm_defines(), max_image_bytes=limit).image  # refused before it is read
+        image = built_image(guest, config, limit)  # NASM's refused before it is read
     except ImageTooLarge as error:
         amount = f"at least {error.size}" if error.stopped else f"{error.size}"
         raise DiskError(f"{files.shown_name(guest.name)} is {amount} bytes; the boot loader reads at most {limit}"

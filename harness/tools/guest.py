@@ -1,6 +1,6 @@
-"""Guests: a NASM source or a raw flat binary, with the options its header asks for.
+"""Guests: a NASM source, a C source, an ELF or a raw flat binary, with the options its header asks for.
 
-A source may carry header lines that the harness reads:
+A source may carry header lines that the harness reads (``//`` in place of ``;`` in a C guest):
 
     ; harness: --timer-width 24 --timer-start 0xFFFF00
     ; expect: error
@@ -19,12 +19,20 @@ that does not exist, one named twice, a variant named as a platform the guest
 names, or a ``; portable:`` value of another form is refused: each would run
 nothing, two items under one name, or what was meant to be skipped.  Raw
 ``.bin`` guests have no header.
+
+A C guest (``.c``, or ``.S``: assembly through the C preprocessor; the
+capital S, as compilers tell them apart) is compiled with the guest library
+(``c_compiler.py``) into an ELF, whose segments are its image
+(``elf_image.py``); it starts in 32-bit protected mode unless its header or
+the command line says ``--mode 64``.  A ``.elf`` file is such an image, built
+elsewhere; its class (32- or 64-bit) is its start mode.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +41,15 @@ from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM, UnknownPlatform, profile
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES, NASM_TIMEOUT_S, ImageTooLarge, assemble
+from pmtimer_harness.tools.elf_image import ElfError, ElfImage, elf_bits, read_elf
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.options import HeaderOptionError, header_parser
 
 SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
+C_SUFFIXES = (".c", ".S")  # compared as written: ".s" is NASM's, ".S" the C compiler's
+ELF_SUFFIX = ".elf"
 BINARY_SUFFIXES = (".bin", ".img")
+C_START_OPTIONS = ("--mode", "32")  # under the header's own: a C guest is compiled for protected mode
 OPTIONS_TAG = "; harness:"
 EXPECT_TAG = "; expect:"
 VARIANT_TAG = "; variant:"
@@ -81,8 +93,10 @@ def _verdict(word: str, path: Path, number: int) -> Verdict:
 class Guest:
     path: Path
     image: bytes
-    source_map: dict[int, str]  # linear address -> "file:line: source"
+    source_map: Mapping[int, str]  # linear address -> "file:line: source"
     symbols: dict[str, int]  # label -> address; assumes the guest's org is its load address
+    load_address: int | None = None  # an ELF's own: its first loaded byte, where it starts
+    build: dict[str, object] | None = None  # a C guest's compiler and flags, for the run's record
 
 
 def check_guest_path(path: Path) -> None:
@@ -93,25 +107,35 @@ def check_guest_path(path: Path) -> None:
         size = files.regular_size(path)
     except files.InputError as error:
         raise GuestError(str(error)) from None
-    if path.suffix.lower() not in SOURCE_SUFFIXES + BINARY_SUFFIXES:
-        raise GuestError(f"{shown_name(path)}: a guest is a NASM source (.asm) or a raw flat binary (.bin)")
+    if not (is_source(path) or path.suffix.lower() in (*BINARY_SUFFIXES, ELF_SUFFIX)):
+        raise GuestError(f"{shown_name(path)}: a guest is a NASM source (.asm), a C source (.c, .S), "
+                         "an ELF (.elf) or a raw flat binary (.bin)")
     if is_source(path) and size > MAX_SOURCE_BYTES:
         raise GuestError(f"{shown_name(path)}: a {size:,}-byte source is over the cap of {MAX_SOURCE_BYTES >> 20} MiB")
 
 
 def is_source(path: Path) -> bool:
-    return path.suffix.lower() in SOURCE_SUFFIXES
+    """A source the harness builds: NASM's or the C compiler's."""
+    return is_c_source(path) or path.suffix.lower() in SOURCE_SUFFIXES
+
+
+def is_c_source(path: Path) -> bool:
+    return path.suffix in C_SUFFIXES or path.suffix.lower() == ".c"
 
 
 def read_header(path: Path) -> GuestHeader:
     check_guest_path(path)
+    if path.suffix.lower() == ELF_SUFFIX:
+        return GuestHeader(options=("--mode", str(_elf_start_mode(path))))
     if not is_source(path):
         return GuestHeader()
     try:
         text = files.read_text(path, MAX_SOURCE_BYTES)
     except UnicodeDecodeError:
         raise GuestError(f"{path}: not a text file; a raw binary guest should end in .bin") from None
-    options: list[str] = []
+    if is_c_source(path):
+        text = "\n".join(_as_nasm_comment(line) for line in text.splitlines())
+    options: list[str] = list(C_START_OPTIONS) if is_c_source(path) else []
     expect = Verdict.PASS
     on_platform: list[tuple[str, Verdict]] = []
     variants: list[tuple[str, tuple[str, ...]]] = []
@@ -136,6 +160,23 @@ def read_header(path: Path) -> GuestHeader:
             portable_declaration(stripped[len(PORTABLE_TAG) :], f"{path}:{number}")
     _check_item_names(path, variants, on_platform)
     return GuestHeader(tuple(options), expect, tuple(on_platform), tuple(variants))
+
+
+def _as_nasm_comment(line: str) -> str:
+    """A C guest's ``// harness:`` line in the form the header's reader takes (``; harness:``)."""
+    stripped = line.lstrip()
+    return ";" + stripped[2:] if stripped.startswith("//") else ""
+
+
+def _elf_start_mode(path: Path) -> int:
+    try:
+        with files.open_regular(path, MAX_MEMORY) as file:
+            bits = elf_bits(file.read(5))
+    except OSError as error:
+        raise GuestError(f"{shown_name(path)}: {error.strerror or error}") from None
+    if bits is None:
+        raise GuestError(f"{shown_name(path)}: not a 32- or 64-bit ELF file")
+    return bits
 
 
 def portable_declaration(value: str, where: str) -> tuple[str, str]:
@@ -204,6 +245,20 @@ def _variant(path: Path, number: int, text: str, taken: list[str]) -> tuple[str,
 def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None) -> Guest:
     check_guest_path(path)
     room = config.memory - config.load_address
+    if is_c_source(path):
+        from pmtimer_harness.tools.c_compiler import COMPILE_TIMEOUT_S, build  # only a C guest needs them
+
+        built = build(path, config.nasm_defines(), config.mode, use_cache=use_cache,
+                      timeout_s=min(config.timeout, COMPILE_TIMEOUT_S))
+        elf = _elf_image(built.elf, path, config)
+        return Guest(path, elf.image, elf.source_map, elf.symbols, elf.base, built.record())
+    if path.suffix.lower() == ELF_SUFFIX:
+        try:
+            data = files.read_bytes(path, MAX_MEMORY)
+        except files.FileTooLarge as error:
+            raise _too_large(path, f"{error.size:,}", MAX_MEMORY) from None
+        elf = _elf_image(data, path, config)
+        return Guest(path, elf.image, elf.source_map, elf.symbols, elf.base)
     if is_source(path):
         nasm_timeout_s = min(NASM_TIMEOUT_S, config.timeout)
         try:
@@ -224,6 +279,43 @@ def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None)
     if not image:
         raise GuestError(f"{path}: the guest image is empty")
     return Guest(path, image, source_map, symbols)
+
+
+def _elf_image(data: bytes, path: Path, config: MachineConfig) -> ElfImage:
+    """The ELF's image, refused in one line when it cannot start as ``config`` says (its class is its mode)."""
+    try:
+        elf = read_elf(data, shown_name(path), config.memory)
+    except ElfError as error:
+        raise GuestError(str(error)) from None
+    if elf.bits != config.mode:
+        raise GuestError(f"{shown_name(path)} is a {elf.bits}-bit ELF: it starts in {elf.bits}-bit mode "
+                         f"(--mode {elf.bits}), not {config.mode}-bit")
+    return elf
+
+
+def source_dependencies(path: Path, config: MachineConfig, use_cache: bool | None = None) -> tuple[Path, ...]:
+    """Every file a build of the source ``path`` for ``config`` reads: the source, its includes or headers."""
+    if is_c_source(path):
+        from pmtimer_harness.tools.c_compiler import build
+
+        return build(path, config.nasm_defines(), config.mode, use_cache=use_cache).dependencies
+    return assemble(path, config.nasm_defines(), use_cache=use_cache).dependencies
+
+
+def built_image(path: Path, config: MachineConfig, max_image_bytes: int) -> bytes:
+    """The image of the source ``path`` built for ``config``: NASM's output, or a C guest's ELF made flat.
+
+    Over ``max_image_bytes``, NASM's is refused before it is read (``ImageTooLarge``); a C guest's ELF is
+    measured once built.
+    """
+    if not is_c_source(path):
+        return assemble(path, config.nasm_defines(), max_image_bytes=max_image_bytes).image
+    from pmtimer_harness.tools.c_compiler import build
+
+    image = _elf_image(build(path, config.nasm_defines(), config.mode).elf, path, config).image
+    if len(image) > max_image_bytes:
+        raise ImageTooLarge(path, len(image), max_image_bytes)
+    return image
 
 
 def _too_large(path: Path, amount: str, room: int) -> GuestError:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -54,6 +54,7 @@ class GuestRun:
     config: MachineConfig
     expect: Verdict
     result: RunResult
+    build: dict[str, object] | None = None  # a C guest's compiler, its version and flags
 
     @property
     def as_expected(self) -> bool:
@@ -63,6 +64,8 @@ class GuestRun:
         data = {"guest": str(self.guest), "expect": self.expect.value}
         data.update(self.result.as_dict())
         data["options"] = self.config.as_dict()
+        if self.build is not None:
+            data["build"] = self.build
         return data
 
 
@@ -81,6 +84,7 @@ def run_guest(
     gdb_port: int | None = None,
     snapshot_path: Path | None = None,
     save_at: int | None = None,
+    uart_input: bytes | None = None,
 ) -> GuestRun:
     """Run ``guest`` (a path to a .asm or .bin file, or a flat binary image as bytes) to its verdict.
 
@@ -91,14 +95,15 @@ def run_guest(
     as ``--device`` takes them) are attached to the port bus beside the
     machine's own, after those the header and ``options`` name.  ``use_cache`` None follows ``HARNESS_NO_CACHE``.
     ``progress``, if given, watches the run (the command line's status line).
+    ``uart_input`` reaches COM1's receiver from time 0, a byte a character time (``--uart-input``).
     """
     if save_at is not None and snapshot_path is None:
         raise ConfigError("--save-at needs --snapshot FILE: where to save")
     with tempfile.TemporaryDirectory(prefix="harness-gdb-") if gdb_port is not None else nullcontext() as labels:
-        machine, header, guest_path = _prepare(
+        machine, header, guest_path, build = _prepare(
             guest, options, devices=devices, use_cache=use_cache, trace=trace, instruction_trace=instruction_trace,
             timer_model=timer_model, pm1_model=pm1_model, observer=observer, gdb_port=gdb_port,
-            labels=None if labels is None else Path(labels),
+            labels=None if labels is None else Path(labels), uart_input=uart_input,
         )
         if snapshot_path is not None:
             save_snapshots(machine, snapshot_path)
@@ -111,7 +116,7 @@ def run_guest(
     if save_at is not None and machine.save_at_pending:
         ran = "" if result.instructions is None else f" after {result.instructions:,} instructions"
         result.warnings.append(f"--save-at {save_at:,}: the run ended{ran}, before it; no snapshot was written")
-    return GuestRun(guest_path, config, expect, result)
+    return GuestRun(guest_path, config, expect, result, build)
 
 
 def build_machine(
@@ -143,10 +148,13 @@ def _prepare(
     observer: AccessObserver | None = None,
     gdb_port: int | None = None,
     labels: Path | None = None,
-) -> tuple[Machine, GuestHeader, Path]:
+    uart_input: bytes | None = None,
+) -> tuple[Machine, GuestHeader, Path, dict[str, object] | None]:
     guest_path = Path(IMAGE_NAME) if isinstance(guest, bytes) else Path(guest)
     header, config = guest_config(None if isinstance(guest, bytes) else guest_path, options)
     loaded = _load(guest, guest_path, config, use_cache)
+    if loaded.load_address is not None and loaded.load_address != config.load_address:
+        config = replace(config, load_address=loaded.load_address)  # an ELF starts where it was linked
     if labels is not None and loaded.symbols:
         from pmtimer_harness.core.gdbstub import write_label_script  # sockets: only a debugging run
 
@@ -166,8 +174,10 @@ def _prepare(
     )
     for attached in [*_header_devices(header, guest_path, options), *user_devices([*_specs_given(options), *devices])]:
         machine.board.attach_user(attached)
+    if uart_input is not None:
+        machine.board.give_uart_input(uart_input)
     machine.load(loaded.image)
-    return machine, header, guest_path
+    return machine, header, guest_path, loaded.build
 
 
 def _header_devices(

@@ -1,10 +1,12 @@
 /* console.c - output, printf, and the exit through port 0xF4.
  *
- * Output goes to the debug console at 0xE9 (QEMU's isa-debugcon, Bochs's
- * port E9 hack, the harness) where it is present: a read of the port returns
- * 0xE9 there (qemu/qemu: hw/char/debugcon.c, readback).  Elsewhere it goes to
- * the 16550 UART at COM1, found as Linux's serial driver finds one (its
- * scratch register keeps what is written to it).  Never to both: the harness
+ * Output always goes to the debug console port 0xE9 (QEMU's isa-debugcon,
+ * Bochs's port E9 hack, the harness; the harness's Bochs runs read it from
+ * Bochs's log of unclaimed ports).  Where no debug console answers there (a
+ * read of the port returns 0xE9 where one does: qemu/qemu:
+ * hw/char/debugcon.c, readback), it goes to the 16550 UART at COM1 too,
+ * found as Linux's serial driver finds one (its scratch register keeps what
+ * is written to it).  Not to the UART beside a debug console: the harness
  * shows the two as one console, and each line must appear once.
  */
 #include "harness.h"
@@ -15,7 +17,7 @@
 #define UART_LSR_THRE (1 << 5) /* room for the next byte */
 #define UART_WAIT_LIMIT 100000 /* a UART that never has room does not hang the guest */
 
-enum console_kind { CONSOLE_UNKNOWN, CONSOLE_DEBUGCON, CONSOLE_UART, CONSOLE_NONE };
+enum console_kind { CONSOLE_UNKNOWN, CONSOLE_DEBUGCON, CONSOLE_ALSO_UART, CONSOLE_ONLY_E9 };
 static enum console_kind console;
 
 static bool uart_present(void)
@@ -31,16 +33,15 @@ static enum console_kind find_console(void)
 {
 	if (inb(CONSOLE_PORT) == CONSOLE_PORT)
 		return CONSOLE_DEBUGCON;
-	return uart_present() ? CONSOLE_UART : CONSOLE_NONE;
+	return uart_present() ? CONSOLE_ALSO_UART : CONSOLE_ONLY_E9;
 }
 
 void putchar(int c)
 {
 	if (console == CONSOLE_UNKNOWN)
 		console = find_console();
-	if (console == CONSOLE_DEBUGCON) {
-		outb(CONSOLE_PORT, (uint8_t)c);
-	} else if (console == CONSOLE_UART) {
+	outb(CONSOLE_PORT, (uint8_t)c);
+	if (console == CONSOLE_ALSO_UART) {
 		for (int wait = 0; wait < UART_WAIT_LIMIT; wait++)
 			if (inb(COM1_PORT + UART_LSR) & UART_LSR_THRE)
 				break;

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.peers.disk import CYLINDER, SECTOR, boot_config, cylinders, disk_image
-from pmtimer_harness.tools.assembler import assemble
-from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source
+from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source, source_dependencies
 from pmtimer_harness.tools.output import refuse_inputs, shown, write_output
 
 START_MODES = {16: "real mode", 32: "32-bit protected mode"}
@@ -33,7 +32,7 @@ def command_image(args: argparse.Namespace) -> int:
     # A real machine's clock: the guest takes the paths written for real time (CLOCK_VIRTUAL 0).
     # Started where and as its header says (--load-address, --mode), as in the harness.
     platform = boot_config(guest, MachineConfig(platform=args.platform, clock="host"))
-    refuse_inputs(args.output, [guest, *assemble(guest, platform.nasm_defines()).dependencies])
+    refuse_inputs(args.output, [guest, *source_dependencies(guest, platform)])
     disk = disk_image(guest, platform)
     write_output(args.output, disk)
     count = cylinders(len(disk))

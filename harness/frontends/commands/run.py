@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.devices.uart16550 import MAX_INPUT_BYTES
 from pmtimer_harness.frontends.commands.common import (
     add_cache_option,
     add_trace_options,
@@ -20,8 +21,8 @@ from pmtimer_harness.frontends.commands.common import (
     traces_on_console,
     use_cache,
 )
-from pmtimer_harness.tools.assembler import assemble
-from pmtimer_harness.tools.guest import is_source
+from pmtimer_harness.tools.files import read_bytes
+from pmtimer_harness.tools.guest import is_source, source_dependencies
 from pmtimer_harness.tools.options import add_machine_options, tcp_port
 from pmtimer_harness.tools.output import refuse_inputs
 from pmtimer_harness.tools.runner import GuestRun, RunWatcher, guest_config, resume_snapshot, run_guest
@@ -39,6 +40,9 @@ def add_to(commands: argparse._SubParsersAction) -> None:
                      help="save a snapshot once N instructions have retired (virtual clock), then go on")
     run.add_argument("--gdb", type=tcp_port, metavar="PORT",
                      help="serve the GDB remote protocol on localhost:PORT (0: any free port) and wait for gdb")
+    run.add_argument("--uart-input", type=Path, metavar="FILE",
+                     help=f"send FILE's bytes (at most {MAX_INPUT_BYTES:,}) to COM1's receiver from time 0, one "
+                          "character time apart at the baud rate the guest programs (docs/machine.md)")
     add_machine_options(run)
     run.set_defaults(handler=command_run)
 
@@ -58,23 +62,28 @@ def add_to(commands: argparse._SubParsersAction) -> None:
 def command_run(args: argparse.Namespace) -> int:
     for output in (args.snapshot, args.trace_file):
         if output is not None:
-            refuse_inputs(output, guest_inputs(Path(args.guest), args))
+            refuse_inputs(output, [*guest_inputs(Path(args.guest), args), *_uart_inputs(args)])
+    uart_input = None if args.uart_input is None else read_bytes(args.uart_input, MAX_INPUT_BYTES)
     echo = _Echo(args)
     with trace_options(args) as (trace, instructions):
         run = run_guest(
             args.guest, args, trace=trace, instruction_trace=instructions,
             progress=echo.watcher(_status_line(args) if args.gdb is None else None), gdb_port=args.gdb,
-            snapshot_path=args.snapshot, save_at=args.save_at, use_cache=use_cache(args),
+            snapshot_path=args.snapshot, save_at=args.save_at, use_cache=use_cache(args), uart_input=uart_input,
         )
     return report_run(echo.reported(run), args.json)
 
 
 def guest_inputs(guest: Path, args: argparse.Namespace) -> list[Path]:
-    """The files a run of ``guest`` reads: the guest, and for a source every file NASM reads for it."""
+    """The files a run of ``guest`` reads: the guest, and for a source every file its build reads."""
     if not (guest.is_file() and is_source(guest)):
         return [guest]  # a missing guest is the run's to report
     _, config = guest_config(guest, args)
-    return [guest, *assemble(guest, config.nasm_defines(), use_cache=use_cache(args)).dependencies]
+    return [guest, *source_dependencies(guest, config, use_cache=use_cache(args))]
+
+
+def _uart_inputs(args: argparse.Namespace) -> list[Path]:
+    return [] if args.uart_input is None else [args.uart_input]
 
 
 def command_resume(args: argparse.Namespace) -> int:
