@@ -14,7 +14,9 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-NATIVE = Extension("pmtimer_harness.core._native", ["harness/core/native.c"], optional=True)
+NATIVE = Extension(
+    "pmtimer_harness.core._native", ["harness/core/native.c", "harness/core/insn_decode.c"], optional=True
+)
 
 
 class OptionalBuildExt(build_ext):

@@ -863,8 +863,13 @@ static PyObject *native_time_read(PyObject *module, PyObject *args)
     return PyLong_FromUnsignedLongLong(time_value(&reader, now_ns));
 }
 
+/* insn_decode.c: instruction lengths for core/blocks.py */
+PyObject *insn_decode_block(PyObject *module, PyObject *args);
+extern const char insn_decode_block_doc[];
+
 static PyMethodDef native_methods[] = {
     {"time_read", native_time_read, METH_VARARGS, time_read_doc},
+    {"decode_block", insn_decode_block, METH_VARARGS, insn_decode_block_doc},
     {NULL},
 };
 
