@@ -24,18 +24,34 @@ Loopback (MCR bit 4): the transmitted byte is received instead of sent (DR,
 the receive FIFO, overrun), and the MSR's inputs are the MCR's outputs (CTS =
 RTS, DSR = DTR, RI = OUT1, DCD = OUT2), with their delta bits.
 
-Not modelled: there is no input source outside loopback (DR stays clear);
-baud rate, word length, parity and stop bits are kept in the LCR and the
-divisor latch but change nothing (no parity, framing or break errors arise);
-the character timeout is given at once, not after four character times; DMA
-mode (FCR bit 3) and the transmit FIFO's depth do not matter with instant
-transmission.  Outside loopback the modem inputs read as QEMU's with no modem
-attached: CTS, DSR and DCD on, RI off.
+Input (``give_input``): the user's bytes arrive on the serial input one
+character time apart, the first one character time after they were given
+(time 0 for a run's input).  A character time is 10 bit times (start, 8
+data, stop) at the baud rate of the divisor latch: 10 x 16 x divisor / 1.8432
+MHz, 1,041,667 ns at the reset divisor 12 (9600 baud), 86,806 ns at divisor 1
+(115,200 baud); each byte's rate is the one programmed when the byte before
+it arrived.  A byte arriving lands in the receive FIFO (the RBR without
+FIFOs) as a byte received does: DR, the received-data interrupt (IER bit 0),
+overrun when the guest has not made room.  In loopback the serial input is
+disconnected (datasheet, MCR bit 4): a byte arriving then is lost.  Arrival
+is computed from the time, when the guest reads a register or when the board
+asks (``advance_to`` gives the next arrival: a HLT wakes for it), so the same
+input reaches the same guest at the same virtual times on every run; the
+bytes still to come are part of the saved state.
+
+Not modelled: word length, parity and stop bits are kept in the LCR but
+change nothing (no parity, framing or break errors arise; a byte always
+arrives whole); the character timeout is given at once, not after four
+character times; DMA mode (FCR bit 3) and the transmit FIFO's depth do not
+matter with instant transmission.  Outside loopback the modem inputs read as
+QEMU's with no modem attached: CTS, DSR and DCD on, RI off.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import ClassVar
 
 from pmtimer_harness.devices.interrupt_line import InterruptLine
 from pmtimer_harness.devices.ports import PortWindow
@@ -44,6 +60,10 @@ COM1_BASE = 0x3F8
 COM1_IRQ = 4
 FIFO_BYTES = 16
 RESET_DIVISOR = 12  # 9600 baud from the PC's 1.8432 MHz clock: QEMU's serial_reset
+CLOCK_HZ = 1_843_200  # the PC's UART clock; the baud rate is CLOCK_HZ / (16 x divisor)
+BITS_PER_CHARACTER = 10  # start, 8 data bits, stop
+MAX_INPUT_BYTES = 65_536  # the most input one run may give COM1 (it is saved with the UART's state)
+NS_PER_S = 1_000_000_000
 TRIGGER_LEVELS = (1, 4, 8, 14)  # FCR bits 7-6
 REGISTER_NAMES = (("RBR/THR", "IER", "IIR/FCR", "LCR", "MCR", "LSR", "MSR", "SCR"),
                   ("DLL", "DLM", "IIR/FCR", "LCR", "MCR", "LSR", "MSR", "SCR"))
@@ -67,6 +87,18 @@ CTS, DSR, RI, DCD = 0x10, 0x20, 0x40, 0x80
 NO_MODEM_INPUTS = CTS | DSR | DCD
 
 
+def character_ns(divisor: int) -> int:
+    """One character time on the line at ``divisor``, in ns, rounded up (a divisor of 0 counts as 65536)."""
+    return -(-BITS_PER_CHARACTER * 16 * (divisor or 0x10000) * NS_PER_S // CLOCK_HZ)
+
+
+def _input_added(payload: bytes) -> bytes:
+    """Version 1 had no input: nothing is on its way."""
+    state = json.loads(payload)
+    state.update(incoming="", next_arrival_ns=None)
+    return json.dumps(state).encode()
+
+
 def loopback_inputs(mcr: int) -> int:
     """The MSR's inputs in loopback: CTS = RTS, DSR = DTR, RI = OUT1, DCD = OUT2 (datasheet, MCR bit 4)."""
     return ((mcr & RTS) << 3) | ((mcr & DTR) << 5) | ((mcr & OUT1) << 4) | ((mcr & OUT2) << 4)
@@ -74,7 +106,8 @@ def loopback_inputs(mcr: int) -> int:
 
 class Uart16550:
     name = "uart16550"
-    state_version = 1
+    state_version = 2
+    state_upgrades: ClassVar[dict[int, Callable[[bytes], bytes]]] = {1: _input_added}
     irq = COM1_IRQ
     reset_if_unsaved = True  # added to the board after the golden snapshots were written
 
@@ -95,11 +128,38 @@ class Uart16550:
         self.msr = NO_MODEM_INPUTS
         self.scr = 0
         self.divisor = RESET_DIVISOR
-        self.rx: list[int] = []  # the receive FIFO (one byte deep with FIFOs off): loopback only
+        self.rx: list[int] = []  # the receive FIFO (one byte deep with FIFOs off)
         self.thr_ipending = False
+        self.incoming = b""  # the input still to arrive on the serial line
+        self.next_arrival_ns: int | None = None  # when its first byte arrives; None while there is none
 
     def connect_irq(self, line: InterruptLine) -> None:
         self._line = line
+
+    def give_input(self, data: bytes, now_ns: int = 0) -> None:
+        """Send ``data`` down the serial line to the UART, from ``now_ns`` on: one byte a character time."""
+        if len(self.incoming) + len(data) > MAX_INPUT_BYTES:
+            raise ValueError(f"COM1 takes at most {MAX_INPUT_BYTES:,} bytes of input, not "
+                             f"{len(self.incoming) + len(data):,}")
+        if data and not self.incoming:
+            self.next_arrival_ns = now_ns + character_ns(self.divisor)
+        self.incoming += data
+
+    def advance_to(self, now_ns: int) -> int | None:
+        """The bytes due by ``now_ns`` arrive; when the next one will."""
+        self._arrive(now_ns)
+        return self.next_arrival_ns
+
+    def _arrive(self, now_ns: int) -> None:
+        arrived = False
+        while self.next_arrival_ns is not None and self.next_arrival_ns <= now_ns:
+            byte, self.incoming = self.incoming[0], self.incoming[1:]
+            if not self.mcr & LOOP:  # loopback disconnects the serial input: the byte is lost
+                self._receive(byte)
+                arrived = True
+            self.next_arrival_ns = self.next_arrival_ns + character_ns(self.divisor) if self.incoming else None
+        if arrived:
+            self._update_irq()
 
     def register_name(self, port: int) -> str:
         return REGISTER_NAMES[bool(self.lcr & DLAB)][port - self.base]
@@ -107,6 +167,7 @@ class Uart16550:
     # --- the guest's accesses ------------------------------------------------------
 
     def read(self, port: int, width: int, now_ns: int) -> int:
+        self._arrive(now_ns)
         # The UART's bus is 8 bits wide: a wider access is one byte access per port, as the ISA bus splits it.
         value = 0
         for lane in range(width):
@@ -115,6 +176,7 @@ class Uart16550:
         return value
 
     def write(self, port: int, width: int, value: int, now_ns: int) -> None:
+        self._arrive(now_ns)  # what arrived before the write arrived at the settings then
         for lane in range(width):
             if port + lane < self.base + 8:
                 self._write_byte(port + lane, value >> 8 * lane)
@@ -252,9 +314,11 @@ class Uart16550:
     # --- saved state --------------------------------------------------------------------
 
     def state(self, now_ns: int) -> dict[str, object]:
+        self._arrive(now_ns)
         return {"ier": self.ier, "fcr": self.fcr, "lcr": self.lcr, "mcr": self.mcr, "lsr": self.lsr,
                 "msr": self.msr, "scr": self.scr, "divisor": self.divisor, "rx": list(self.rx),
-                "thr_ipending": self.thr_ipending}
+                "thr_ipending": self.thr_ipending, "incoming": self.incoming.hex(),
+                "next_arrival_ns": self.next_arrival_ns}
 
     def restore(self, state: dict[str, object], now_ns: int) -> None:
         for name in ("ier", "fcr", "lcr", "mcr", "lsr", "msr", "scr"):
@@ -271,3 +335,20 @@ class Uart16550:
         if not isinstance(pending, bool):
             raise ValueError("field 'thr_ipending' is missing or not true/false")
         self.divisor, self.rx, self.thr_ipending = divisor, list(rx), pending
+        self.incoming, self.next_arrival_ns = _incoming(state)
+
+
+def _incoming(state: dict[str, object]) -> tuple[bytes, int | None]:
+    """The saved input still to arrive, and when its first byte does: both, or neither."""
+    text, arrival = state.get("incoming"), state.get("next_arrival_ns")
+    try:
+        incoming = bytes.fromhex(text) if isinstance(text, str) else None
+    except ValueError:
+        incoming = None
+    if incoming is None or len(incoming) > MAX_INPUT_BYTES:
+        raise ValueError(f"field 'incoming' is missing or not at most {MAX_INPUT_BYTES:,} bytes in hex")
+    waiting = isinstance(arrival, int) and not isinstance(arrival, bool) and arrival >= 0
+    if bool(incoming) != waiting or (arrival is not None and not waiting):
+        raise ValueError("field 'next_arrival_ns' is not a time in ns, with input to come, or null without")
+    return incoming, arrival if waiting else None
+

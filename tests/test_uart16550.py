@@ -265,3 +265,241 @@ def test_without_out2_the_interrupt_never_reaches_the_pic_and_the_guest_waits_fo
     run = run_source(tmp_path, "%define MCR_VALUE 0x00\n" + INTERRUPT_DRIVEN, "--max-instructions", "100000")
     assert run.result.verdict.value == "timeout"
     assert "by irq" not in run.result.console
+
+
+# --- receiving: the user's input on the serial line, at the line's rate ----------------------------------
+
+CHARACTER_AT_9600 = 1_041_667  # 10 bits x 16 x 12 / 1.8432 MHz, rounded up
+CHARACTER_AT_115200 = 86_806  # the same at divisor 1
+
+
+def test_input_arrives_one_character_time_apart_at_the_reset_rate_and_sets_dr():
+    device, _, _ = uart()
+    device.give_input(b"ab")
+    assert device.read(LSR, 1, CHARACTER_AT_9600 - 1) & 0x01 == 0
+    assert device.read(LSR, 1, CHARACTER_AT_9600) & 0x01 == 1
+    assert device.read(BASE, 1, CHARACTER_AT_9600) == ord("a")
+    assert device.read(LSR, 1, CHARACTER_AT_9600) & 0x01 == 0  # read: DR clears until the next arrives
+    assert device.read(BASE, 1, 2 * CHARACTER_AT_9600) == ord("b")
+    assert device.advance_to(2 * CHARACTER_AT_9600) is None  # nothing more to come
+
+
+def test_the_rate_is_the_divisor_latchs_when_the_byte_before_arrived():
+    device, _, _ = uart()
+    device.write(LCR, 1, 0x83, 0)
+    device.write(THR, 1, 1, 0)  # DLL 1: 115200 baud
+    device.write(LCR, 1, 0x03, 0)
+    device.give_input(b"xy", now_ns=1_000)
+    assert device.advance_to(0) == 1_000 + CHARACTER_AT_115200
+    assert device.advance_to(1_000 + CHARACTER_AT_115200) == 1_000 + 2 * CHARACTER_AT_115200
+
+
+def test_received_data_raises_irq_4_with_erbfi_and_out2_and_reading_rbr_lowers_it():
+    device, _, line = uart()
+    device.write(MCR, 1, OUT2, 0)
+    device.write(IER, 1, 0x01, 0)  # ERBFI
+    device.give_input(b"z")
+    assert device.advance_to(CHARACTER_AT_9600 - 1) == CHARACTER_AT_9600 and not line.level
+    assert device.advance_to(CHARACTER_AT_9600) is None and line.level
+    assert device.read(IIR, 1, CHARACTER_AT_9600) == 0x04  # received data available
+    assert device.read(BASE, 1, CHARACTER_AT_9600) == ord("z") and not line.level
+
+
+def test_a_second_byte_unread_is_an_overrun_and_loopback_loses_what_arrives():
+    device, _, _ = uart()
+    device.give_input(b"123")
+    device.advance_to(2 * CHARACTER_AT_9600)
+    assert device.read(LSR, 1, 2 * CHARACTER_AT_9600) & 0x03 == 0x03  # DR and OE: no FIFO, "1" overwritten
+    assert device.read(BASE, 1, 2 * CHARACTER_AT_9600) == ord("2")
+    device.write(MCR, 1, LOOP, 2 * CHARACTER_AT_9600)
+    assert device.read(LSR, 1, 3 * CHARACTER_AT_9600) & 0x01 == 0  # "3" arrived while the input was cut off
+
+
+def test_the_input_still_to_come_is_saved_and_goes_on_after_a_restore():
+    device, _, _ = uart()
+    device.give_input(b"abc")
+    saved = device.state(CHARACTER_AT_9600)  # "a" has arrived, "bc" is on its way
+    fresh, _, _ = uart()
+    fresh.restore(saved, CHARACTER_AT_9600)
+    assert fresh.read(BASE, 1, CHARACTER_AT_9600) == ord("a")
+    assert fresh.read(BASE, 1, 2 * CHARACTER_AT_9600) == ord("b")
+    with pytest.raises(ValueError, match="next_arrival_ns"):
+        fresh.restore({**saved, "next_arrival_ns": None}, 0)
+    with pytest.raises(ValueError, match="incoming"):
+        fresh.restore({**saved, "incoming": "zz"}, 0)
+
+
+def test_a_version_1_state_loads_with_no_input_on_its_way():
+    import json
+
+    from pmtimer_harness.devices.uart16550 import _input_added
+
+    device, _, _ = uart()
+    old = {key: value for key, value in device.state(0).items() if key not in ("incoming", "next_arrival_ns")}
+    upgraded = json.loads(_input_added(json.dumps(old).encode()))
+    fresh, _, _ = uart()
+    fresh.restore(upgraded, 0)
+    assert (fresh.incoming, fresh.next_arrival_ns) == (b"", None)
+
+
+def test_more_input_than_com1_takes_is_refused():
+    from pmtimer_harness.devices.uart16550 import MAX_INPUT_BYTES
+
+    device, _, _ = uart()
+    with pytest.raises(ValueError, match="at most"):
+        device.give_input(bytes(MAX_INPUT_BYTES + 1))
+
+
+# The guest sets 115200 baud, then echoes each byte it receives until a newline.
+POLLING_ECHO = """\
+        %include "report.inc"
+guest_main:
+        mov     dx, 0x3FB
+        mov     al, 0x83                ; DLAB
+        out     dx, al
+        mov     dx, 0x3F8
+        mov     al, 1                   ; DLL 1: 115200 baud
+        out     dx, al
+        mov     dx, 0x3FB
+        mov     al, 0x03
+        out     dx, al
+receive: mov    ecx, 10000              ; a UART that never says data ready is a failure, not a hang
+poll_lsr: mov   dx, 0x3FD
+        in      al, dx
+        test    al, 0x01                ; DR
+        jnz     got
+        dec     ecx
+        jnz     poll_lsr
+        CHECK   nz, "data ready within 10,000 reads of the LSR (10 ms, 115 characters)"
+        FINISH
+got:    mov     dx, 0x3F8
+        in      al, dx
+        out     dx, al                  ; echo it
+        cmp     al, 10
+        jne     receive
+        FINISH
+"""
+
+
+def test_a_guest_echoes_what_it_receives_by_polling_the_lsr(tmp_path):
+    run = run_source(tmp_path, POLLING_ECHO, uart_input=b"hello\n")
+    assert run.result.verdict.value == "pass", run.result.console
+    assert run.result.console.startswith("hello\n")
+    assert run.result.virtual_ns >= 6 * CHARACTER_AT_115200  # the bytes came at the line's rate
+
+
+class NeverReady(Uart16550):
+    def read(self, port: int, width: int, now_ns: int) -> int:
+        value = super().read(port, width, now_ns)
+        return value & ~0x01 if port == LSR else value
+
+
+def test_a_uart_that_never_says_data_ready_fails_the_echo_guest(tmp_path, monkeypatch):
+    monkeypatch.setattr(board_module, "Uart16550", NeverReady)
+    run = run_source(tmp_path, POLLING_ECHO, uart_input=b"hello\n")
+    assert run.result.verdict.value == "fail"
+    assert "data ready within 10,000 reads" in run.result.console
+
+
+# Interrupt-driven: IRQ 4 (vector 0x0C) on received data; the CPU halts between bytes.
+INTERRUPT_ECHO = """\
+        %include "report.inc"
+guest_main:
+        cli
+        mov     al, 0x11
+        out     0x20, al
+        mov     al, 0x08
+        out     0x21, al
+        mov     al, 4
+        out     0x21, al
+        mov     al, 1
+        out     0x21, al
+        mov     al, 0xEF                ; IRQ 4 alone
+        out     0x21, al
+        mov     word [0x0C * 4], irq4
+        mov     word [0x0C * 4 + 2], 0
+        mov     dx, 0x3FC
+        mov     al, 0x08                ; OUT2
+        out     dx, al
+        mov     dx, 0x3F9
+        mov     al, 0x01                ; ERBFI
+        out     dx, al
+        mov     ecx, 1000000
+idle:   sti
+        cmp     byte [done], 1
+        je      finished
+        dec     ecx
+        jnz     idle
+        CHECK   nz, "the line ends within a million waits"
+        FINISH
+finished:
+        cmp     word [interrupts], 3
+        CHECK   e, "one received-data interrupt a byte"
+        FINISH
+
+irq4:   push    ax
+        push    dx
+        inc     word [interrupts]
+        mov     dx, 0x3F8
+        in      al, dx
+        out     dx, al
+        cmp     al, 10
+        jne     .eoi
+        mov     byte [done], 1
+.eoi:   mov     al, 0x20
+        out     0x20, al
+        pop     dx
+        pop     ax
+        iret
+
+interrupts: dw  0
+done:       db  0
+"""
+
+
+def test_a_guest_echoes_by_received_data_interrupts_on_irq_4(tmp_path):
+    run = run_source(tmp_path, INTERRUPT_ECHO, uart_input=b"ok\n")
+    assert run.result.verdict.value == "pass", run.result.console
+    assert run.result.console.startswith("ok\n")
+
+
+class NeverInterrupts(Uart16550):
+    def _update_irq(self) -> None:
+        if self._line is not None:
+            self._line.set(False)
+
+
+def test_a_uart_whose_received_data_never_interrupts_fails_the_interrupt_guest(tmp_path, monkeypatch):
+    monkeypatch.setattr(board_module, "Uart16550", NeverInterrupts)
+    run = run_source(tmp_path, INTERRUPT_ECHO, uart_input=b"ok\n")
+    assert run.result.verdict.value == "fail"
+    assert "the line ends within a million waits" in run.result.console
+
+
+def test_input_for_a_platform_without_com1_is_refused_in_one_line(tmp_path):
+    from pmtimer_harness.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="platform xen has no COM1"):
+        run_source(tmp_path, POLLING_ECHO, "--platform", "xen", uart_input=b"x")
+
+
+def test_a_halted_guest_wakes_for_each_byte_as_it_arrives(tmp_path):
+    waiting = """        mov     ecx, 1000000
+idle:   sti
+        cmp     byte [done], 1
+        je      finished
+        dec     ecx
+        jnz     idle
+        CHECK   nz, "the line ends within a million waits"
+        FINISH
+"""
+    halting = """idle:   sti
+        hlt                             ; woken by the next byte's interrupt
+        cmp     byte [done], 1
+        jne     idle
+"""
+    assert waiting in INTERRUPT_ECHO
+    run = run_source(tmp_path, INTERRUPT_ECHO.replace(waiting, halting), uart_input=b"ok\n")
+    assert run.result.verdict.value == "pass", run.result.report
+    assert run.result.console.startswith("ok\n")
+    assert run.result.virtual_ns >= 3 * CHARACTER_AT_9600  # the reset rate: the guest left the divisor alone

@@ -16,23 +16,86 @@ hook call inside a block belongs to its n-th hooked instruction.
 A ``rep ins``/``rep outs`` instruction re-enters its own one-instruction block
 for each iteration after the first, so each iteration counts as an instruction,
 as QEMU's icount does.
+
+Two decoders give the same records: capstone (``decode_block``), the
+reference and the source of every instruction's text, and the compiled one
+(``decode_block_compiled``, harness/core/insn_decode.c), which gives lengths
+and kinds only, so that a run needs no capstone: importing it costs about
+half of what importing Unicorn does.  An instruction's text is decoded by
+capstone the first time something asks for it (a trace, a report).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from pmtimer_harness.core.cpu import disassembler
+from pmtimer_harness.core.cpu import MAX_INSTRUCTION_BYTES, disassemble_one, disassembler
+
+try:
+    from pmtimer_harness.core import _native
+except ImportError:  # built without a C compiler: capstone decodes
+    _native = None
 
 PORT_MNEMONICS = frozenset({"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd"})
 TSC_MNEMONICS = frozenset({"rdtsc", "rdtscp"})
 
+# An instruction's kind, and its flags: the numbers insn_decode.c gives.
+OTHER, PORT, RDTSC, RDTSCP, HLT = range(5)
+MAY_ACCESS_MEMORY = 1  # as may_access_memory() says of its text
+ENDS_BLOCK = 2  # as ends_block() says of its text
 
-@dataclass(frozen=True, slots=True)
+
 class Instruction:
-    address: int
-    size: int
-    text: str
+    """One decoded instruction: where it is, its length, its kind and flags; its text when asked for.
+
+    Two instructions are equal when address, size, kind and flags are: the
+    text is not compared, as the compiled decoder has none until capstone is
+    asked.  ``code`` and ``offset`` locate the instruction's bytes for that.
+    """
+
+    __slots__ = ("_bits", "_code", "_offset", "_text", "address", "flags", "kind", "size")
+
+    def __init__(
+        self, address: int, size: int, text: str | None = None, kind: int = OTHER, flags: int = 0,
+        code: bytes = b"", offset: int = 0, bits: int = 32,
+    ) -> None:
+        self.address = address
+        self.size = size
+        self.kind = kind
+        self.flags = flags
+        self._text = text
+        self._code = code
+        self._offset = offset
+        self._bits = bits
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            code = self._code[self._offset : self._offset + MAX_INSTRUCTION_BYTES]  # capstone's length may differ
+            self._text = instruction_text(code, self.address, self._bits)
+        return self._text
+
+    @property
+    def ends_block(self) -> bool:
+        return bool(self.flags & ENDS_BLOCK)
+
+    @property
+    def may_store(self) -> bool:
+        # Only an instruction that may touch memory may store: the text (capstone) is read only for those.
+        return bool(self.flags & MAY_ACCESS_MEMORY) and may_store(self.text)
+
+    def _key(self) -> tuple[int, int, int, int]:
+        return (self.address, self.size, self.kind, self.flags)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Instruction) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Instruction({self.address:#x}, {self.size}, kind={self.kind}, flags={self.flags})"
 
 
 @dataclass(frozen=True, slots=True)  # slots: the block hook reads icount on every block
@@ -51,7 +114,7 @@ class Block:
 
     @property
     def ends_in_hlt(self) -> bool:
-        return bool(self.instructions) and self.instructions[-1].text == "hlt"
+        return bool(self.instructions) and self.instructions[-1].kind == HLT
 
     @property
     def exact(self) -> bool:
@@ -67,12 +130,12 @@ class Block:
 
     def reads_tsc_after(self, index: int) -> bool:
         """Whether an RDTSC or RDTSCP comes after the instruction at ``index``."""
-        return any(instruction.text in TSC_MNEMONICS for instruction in self.instructions[index + 1 :])
+        return any(instruction.kind in (RDTSC, RDTSCP) for instruction in self.instructions[index + 1 :])
 
     def first_memory_access_after(self, index: int) -> int | None:
         """The address of the first instruction after ``index`` that may load or store; None if none does."""
         for instruction in self.instructions[index + 1 :]:
-            if may_access_memory(instruction.text):
+            if instruction.flags & MAY_ACCESS_MEMORY:
                 return instruction.address
         return None
 
@@ -94,14 +157,16 @@ class Block:
 EMPTY_BLOCK = Block(0, 0, 16, (), (), (), 0)
 
 # Instructions that store without a memory operand in their text, and those that only load so.
+# (String instructions print their memory operands; ``movsd`` and ``cmpsd`` are left out: they name SSE
+# instructions too, which may have none.)
 IMPLICIT_STORES = frozenset({
-    "push", "pushf", "pushfd", "pushfq", "pusha", "pushal", "call", "lcall", "int", "int3", "into", "int1", "enter",
-    "movsb", "movsw", "movsd", "movsq", "stosb", "stosw", "stosd", "stosq", "insb", "insw", "insd",
+    "push", "pushf", "pushfd", "pushfq", "pusha", "pushal", "pushaw", "call", "lcall", "int", "int3", "into", "int1",
+    "enter", "movsb", "movsw", "movsq", "stosb", "stosw", "stosd", "stosq", "insb", "insw", "insd",
 })
 IMPLICIT_MEMORY = IMPLICIT_STORES | frozenset({
-    "pop", "popf", "popfd", "popfq", "popa", "popal", "ret", "retf", "iret", "iretd", "iretq", "leave", "xlatb",
-    "lodsb", "lodsw", "lodsd", "lodsq", "cmpsb", "cmpsw", "cmpsd", "cmpsq", "scasb", "scasw", "scasd", "scasq",
-    "outsb", "outsw", "outsd", "ljmp",
+    "pop", "popf", "popfd", "popfq", "popa", "popal", "popaw", "ret", "retf", "retfq", "iret", "iretd", "iretq",
+    "leave", "xlatb", "lodsb", "lodsw", "lodsd", "lodsq", "cmpsb", "cmpsw", "cmpsq", "scasb", "scasw", "scasd",
+    "scasq", "outsb", "outsw", "outsd", "ljmp",
 })
 
 
@@ -121,13 +186,15 @@ READ_ONLY_DESTINATIONS = frozenset({"cmp", "test", "bt", "jmp", "ljmp", "lgdt", 
 STOPPING_MOVES = frozenset({"ss,", "cr0,", "cr3,", "cr4,"})  # loads after which QEMU ends a block too
 # Instructions after which QEMU ends a translation block (qemu/target/i386/translate.c: gen_eob and jumps).
 BLOCK_ENDS = frozenset({
-    "call", "lcall", "ret", "retf", "iret", "iretd", "iretq", "int", "int3", "into", "int1", "hlt", "loop", "loope",
-    "loopne", "jcxz", "jecxz", "jrcxz", "jmp", "ljmp", "sti", "syscall", "sysret", "sysenter", "sysexit",
+    "call", "lcall", "ret", "retf", "retfq", "iret", "iretd", "iretq", "int", "int3", "into", "int1", "hlt", "loop",
+    "loope", "loopne", "jcxz", "jecxz", "jrcxz", "jmp", "ljmp", "sti", "syscall", "sysret", "sysretq", "sysenter",
+    "sysexit", "sysexitq",
 })
+PREFIX_WORDS = ("rep", "repe", "repne", "repz", "repnz", "lock", "bnd", "notrack")  # "repz ret" is a return
 
 
 def _words(text: str) -> list[str]:
-    return [word for word in text.split() if word not in ("rep", "repe", "repne", "lock", "bnd", "notrack")]
+    return [word for word in text.split() if word not in PREFIX_WORDS]
 
 
 def may_store(text: str) -> bool:
@@ -185,37 +252,87 @@ def undocumented_alias(code: bytes, address: int, bits: int) -> Instruction | No
     return None
 
 
-def _is_hooked(mnemonic: str) -> bool:
+def _kind(mnemonic: str, text: str) -> int:
     # A prefix is part of capstone's mnemonic ("rep insb"); a TSC read takes none that changes it.
-    return mnemonic.split()[-1] in PORT_MNEMONICS or mnemonic in TSC_MNEMONICS
+    if mnemonic.split()[-1] in PORT_MNEMONICS:
+        return PORT
+    if mnemonic in TSC_MNEMONICS:
+        return RDTSC if mnemonic == "rdtsc" else RDTSCP
+    return HLT if text == "hlt" else OTHER
+
+
+def _flags(text: str) -> int:
+    return (MAY_ACCESS_MEMORY if may_access_memory(text) else 0) | (ENDS_BLOCK if ends_block(text) else 0)
+
+
+def described(address: int, size: int, text: str, mnemonic: str) -> Instruction:
+    """An instruction capstone decoded, with the kind and flags its text gives."""
+    return Instruction(address, size, text, _kind(mnemonic, text), _flags(text))
+
+
+def instruction_text(code: bytes, address: int, bits: int) -> str:
+    """The instruction at the start of ``code``, as capstone prints it (or says of an alias it refuses)."""
+    for _, _, mnemonic, operands in disassembler(bits).disasm_lite(code, address, 1):
+        return f"{mnemonic} {operands}".strip()
+    alias = undocumented_alias(code, address, bits)
+    return alias.text if alias is not None else disassemble_one(code, address, bits)
 
 
 def decode_block(code: bytes, address: int, bits: int, icount: int | None = None) -> Block:
-    """Decode a block's bytes; ``icount``, when known from Unicorn, overrides the decoded count."""
+    """Decode a block's bytes with capstone; ``icount``, when known from Unicorn, overrides the decoded count."""
     instructions: list[Instruction] = []
-    hooked_instructions = []
-    hooked_index = []
     offset = 0
     while offset < len(code):
         for insn_address, size, mnemonic, operands in disassembler(bits).disasm_lite(code[offset:], address + offset):
-            instruction = Instruction(insn_address, size, f"{mnemonic} {operands}".strip())
-            if _is_hooked(mnemonic):
-                hooked_index.append(len(instructions))
-                hooked_instructions.append(instruction)
-            instructions.append(instruction)
+            instructions.append(described(insn_address, size, f"{mnemonic} {operands}".strip(), mnemonic))
             offset += size
         if offset < len(code):  # capstone stopped at bytes it does not decode
             alias = undocumented_alias(code[offset:], address + offset, bits)
             if alias is None:
                 break
-            instructions.append(alias)
+            instructions.append(Instruction(alias.address, alias.size, alias.text, OTHER, _flags(alias.text)))
             offset += alias.size
+    return _block(code, address, bits, tuple(instructions), icount)
+
+
+def decode_block_compiled(code: bytes, address: int, bits: int, icount: int | None = None) -> Block:
+    """Decode a block's bytes in C (insn_decode.c): the same records as ``decode_block``, text left to capstone."""
+    instructions = tuple(
+        Instruction(at, size, None, kind, flags, code, at - address, bits)
+        for at, size, kind, flags in _native.decode_block(code, address, bits)
+    )
+    return _block(code, address, bits, instructions, icount)
+
+
+def _block(code: bytes, address: int, bits: int, instructions: tuple[Instruction, ...], icount: int | None) -> Block:
+    hooked_index = tuple(index for index, instruction in enumerate(instructions) if instruction.kind in HOOKED_KINDS)
     return Block(
         address,
         len(code),
         bits,
-        tuple(instructions),
-        tuple(hooked_instructions),
-        tuple(hooked_index),
+        instructions,
+        tuple(instructions[index] for index in hooked_index),
+        hooked_index,
         len(instructions) if icount is None else icount,
     )
+
+
+HOOKED_KINDS = frozenset({PORT, RDTSC, RDTSCP})
+
+
+@dataclass(frozen=True)
+class BlockDecoder:
+    """A way to decode blocks: ``load(bits)`` readies it before a run, out of the guest's time."""
+
+    name: str
+    decode: Callable[..., Block]  # (code, address, bits, icount=None)
+    load: Callable[[int], object]
+
+
+CAPSTONE = BlockDecoder("capstone", decode_block, disassembler)
+# The compiled decoder where the extension has it (an older build may not): else capstone.
+COMPILED = (
+    BlockDecoder("compiled", decode_block_compiled, lambda _bits: None)
+    if hasattr(_native, "decode_block")
+    else CAPSTONE
+)

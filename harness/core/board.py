@@ -68,8 +68,13 @@ class Board:
         self.exit = DebugExit(on_exit=on_exit)
         self.pic = PicPair(on_change=on_interrupt_change, on_eoi=self._ended)
         self.snapshot_port = SnapshotPort(on_request=on_snapshot_request)
-        self.rtc = CmosRtc()  # every PC-compatible platform has one (docs/limits.md)
-        self.uart = Uart16550(on_transmit=self.console.put)  # COM1: its bytes join the 0xE9 console's
+        # The CMOS/RTC and COM1 where the platform has them (``Profile.rtc``, ``Profile.com1``); where it has
+        # not, their ports are the platform's empty slots.  COM1's bytes join the 0xE9 console's.
+        self.rtc: CmosRtc | None = CmosRtc() if profile.rtc else None
+        self.uart: Uart16550 | None = Uart16550(on_transmit=self.console.put) if profile.com1 else None
+        # Their names, where left off: a snapshot from a board that had them drops their state (``snapshot.py``).
+        self.left_off = tuple(name for name, present in ((CmosRtc.name, profile.rtc), (Uart16550.name, profile.com1))
+                              if not present)
         self.timer: PmTimer | None = None
         self.pm1: Pm1Registers | None = None
         semantics = IoSemantics(config.io_semantics or IoSemantics.BHYVE.value)
@@ -104,11 +109,22 @@ class Board:
         # The user's devices, each with the SPEC a snapshot records (``core/device_specs.py``).
         self.user_devices: list[UserDevice] = []
         self.irq_devices: dict[int, Device] = {}  # IRQ n: the device driving it (COM1's, the user's)
-        self.irq_devices[self.uart.irq] = self.uart
+        if self.uart is not None:
+            self.irq_devices[self.uart.irq] = self.uart
+            self.uart.connect_irq(IrqLine(self.uart.irq, self._drive_line, self.pic.line_level))
         if hasattr(self.rtc, "connect_irq"):  # a clock without interrupts (tutorial 2's) leaves IRQ 8 unwired
             self.irq_devices[RTC_IRQ] = self.rtc
             self.rtc.connect_irq(IrqLine(RTC_IRQ, self._drive_line, self.pic.line_level))
-        self.uart.connect_irq(IrqLine(self.uart.irq, self._drive_line, self.pic.line_level))
+
+    def give_uart_input(self, data: bytes) -> None:
+        """The user's input for COM1's receiver, arriving from time 0 at the line's rate (``Uart16550.give_input``)."""
+        if self.uart is None:
+            raise ConfigError(f"--uart-input: platform {self.profile.name} has no COM1 for it to reach "
+                              "(python -m pmtimer_harness platforms NAME shows which have one)")
+        try:
+            self.uart.give_input(data)
+        except ValueError as error:
+            raise ConfigError(f"--uart-input: {error}") from None
 
     def attach_user(self, attached: UserDevice) -> None:
         """Put a user's device on the bus, checked; a device the bus refuses is a ConfigError naming its SPEC."""
@@ -126,7 +142,7 @@ class Board:
         device, where = attached.device, f"--device {attached.spec!r}"
         if not isinstance(irq, int) or isinstance(irq, bool) or irq not in IRQS:
             raise ConfigError(f"{where}: irq {irq!r} is not an IRQ of the PIC pair (0 to 15)")
-        if irq in WIRED_IRQS:
+        if irq in WIRED_IRQS and irq not in self._free_lines():
             raise ConfigError(f"{where}: IRQ {irq} is {WIRED_IRQS[irq]} line")
         if irq in self.irq_devices:
             raise ConfigError(f"{where}: IRQ {irq} is {self.irq_devices[irq].name}'s already (lines are not shared)")
@@ -144,6 +160,10 @@ class Board:
         except Exception as error:  # the user's code: refused in one line, as a constructor that raises is
             del self.irq_devices[irq]
             raise ConfigError(f"{where}: connect_irq raised {type(error).__name__}: {error}") from None
+
+    def _free_lines(self) -> set[int]:
+        """The lines of the board's devices this platform leaves off: a user's device may take them."""
+        return {irq for irq, present in ((COM1_IRQ, self.profile.com1), (RTC_IRQ, self.profile.rtc)) if not present}
 
     def _drive_line(self, irq: int, level: bool) -> None:
         self.pic.set_irq(irq, level)

@@ -40,10 +40,10 @@ from collections.abc import Callable
 from time import perf_counter_ns
 
 import unicorn
-from pmtimer_harness.core.blocks import EMPTY_BLOCK, Block, Instruction, decode_block, ends_block, may_store
+from pmtimer_harness.core.blocks import CAPSTONE, EMPTY_BLOCK, Block, BlockDecoder, Instruction
 from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
 from pmtimer_harness.core.code_watch import CodeWatch
-from pmtimer_harness.core.cpu import code_bits, disassemble_at, disassembler, linear_pc, program_counter_register
+from pmtimer_harness.core.cpu import code_bits, disassemble_at, linear_pc, program_counter_register
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.timekeeping import HostTime, Time, VirtualTime
 from pmtimer_harness.core.tsc import VirtualTsc
@@ -205,6 +205,7 @@ class VirtualDispatch(Dispatch):
         "block", "blocks", "checking", "code_pages", "code_watch", "decoded_instructions", "hooked_index",
         "on_check", "ordinal", "replay_at", "skipped", "stop_deferred", "stop_index", "stopped_in", "tsc",
     )
+    decoder: BlockDecoder = CAPSTONE  # the reference; the compiled dispatch decodes in C
 
     def __init__(
         self,
@@ -232,7 +233,7 @@ class VirtualDispatch(Dispatch):
         self.stop_deferred = False  # a port hook's stop waits for the block's end: a TSC read comes first
         self.tsc = VirtualTsc(uc, start_bits)
         self.on_check = on_check
-        disassembler(start_bits)  # the decoder (capstone) loads now, not in the guest's first block: out of its time
+        self.decoder.load(start_bits)  # the decoder loads now, not in the guest's first block: out of its time
 
     def install(self, hooks: NativeHooks) -> None:
         hooks.on_tsc_read(self.on_rdtsc, self.on_rdtscp)  # first: Unicorn searches the hooks in order
@@ -430,13 +431,13 @@ class VirtualDispatch(Dispatch):
         guess = code_bits(self.uc, self.start_bits)
         first = None
         for bits in (guess, *OTHER_BITS[guess]):
-            block = decode_block(code, address, bits)
+            block = self.decoder.decode(code, address, bits)
             first = first or block
             if block.exact and (translated is None or block.icount == translated):
                 return block
         if translated is None:
             return first
-        return decode_block(code, address, guess, icount=translated)
+        return self.decoder.decode(code, address, guess, icount=translated)
 
     def _translated_icount(self, address: int, size: int) -> int | None:
         """Instructions in Unicorn's translation block at ``address``, if it is the one running.
@@ -485,7 +486,7 @@ class VirtualDispatch(Dispatch):
         if index is None:
             return
         instruction = block.instructions[index]
-        if instruction.size != size or not may_store(instruction.text) or ends_block(instruction.text):
+        if instruction.size != size or instruction.ends_block or not instruction.may_store:
             return
         self.counts.retired -= block.icount - index  # the rest of the block never ran: on_block adds only what did
         self.forget_code(block.address, block.size)  # the store rewrote it, unheard

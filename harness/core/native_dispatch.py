@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import unicorn
-from pmtimer_harness.core.blocks import Block
+from pmtimer_harness.core.blocks import COMPILED, Block
 from pmtimer_harness.core.bus import PortBus, route_key
 from pmtimer_harness.core.code_watch import CodeWatch
 from pmtimer_harness.core.dispatch import FailureHandler, VirtualDispatch
@@ -54,6 +54,7 @@ class NativeDispatch(VirtualDispatch):
     """The virtual clock's dispatch with the compiled hooks; Python decides every uncommon case."""
 
     __slots__ = ("time_devices",)
+    decoder = COMPILED  # no capstone on the run path (blocks.py)
 
     block = _kept_in_counts("block")
     hooked_index = _kept_in_counts("hooked_index")

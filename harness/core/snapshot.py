@@ -396,8 +396,12 @@ def _restore_devices(machine: Machine, chunks: dict[str, Chunk], time_state: Tim
     # Host time restarts at 0 with the new machine; virtual time goes on from the saved instant.
     now_ns = 0 if time_state.clock == "host" else time_state.now_ns
     board_chunks = {DEVICE_PREFIX + device.name for device in machine.board.devices}
+    left_off = {DEVICE_PREFIX + device_name for device_name in machine.board.left_off}
     for name in chunks:
-        if name.startswith(DEVICE_PREFIX) and name not in board_chunks and not chunks[name].optional:
+        if name in left_off:  # saved where the board had it: this platform has none, so its state goes
+            machine.warnings.append(f"platform {machine.board.profile.name} has no {name.removeprefix(DEVICE_PREFIX)}"
+                                    ": its saved state is left out")
+        elif name.startswith(DEVICE_PREFIX) and name not in board_chunks and not chunks[name].optional:
             raise SnapshotError(f"chunk {name!r}: platform {machine.board.profile.name} has no such device")
     for device in machine.board.devices:
         name = DEVICE_PREFIX + device.name

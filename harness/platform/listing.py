@@ -28,7 +28,7 @@ HEADINGS = {
     "tmr_sts": "TMR_STS", "first_tmr_sts": "first TMR_STS", "tmr_en": "TMR_EN", "sci": "SCI",
     "handover": "hand-over", "pm1_base": "PM1 block", "pm1_access": "PM1 accesses", "time_base": "time base",
     "unlatched_reads": "unlatched reads", "restore": "after a restore", "fadt": "FADT",
-    "unclaimed_ports": "unclaimed ports",
+    "unclaimed_ports": "unclaimed ports", "rtc": "CMOS/RTC", "com1": "COM1",
 }
 
 
@@ -97,12 +97,14 @@ def markdown() -> str:
         "platform source decides. Picking a platform, combining it with quirks and options, and what a",
         "guest sees of it: [machine.md](machine.md#platforms).",
         "",
-        "| platform | port | width | 1-/2-byte and unaligned reads | TMR_STS | time base | after a restore |",
-        "|---|---|---|---|---|---|---|",
+        "| platform | port | width | 1-/2-byte and unaligned reads | TMR_STS | time base | after a restore | RTC "
+        "| COM1 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for p in PROFILES.values():
         width = str(p.width) if p.has_timer else "-"
-        cells = (p.shown("narrow_reads"), p.shown("tmr_sts"), p.shown("time_base"), p.shown("restore"))
+        cells = (p.shown("narrow_reads"), p.shown("tmr_sts"), p.shown("time_base"), p.shown("restore"),
+                 "yes" if p.rtc else "no", "yes" if p.com1 else "no")
         lines.append(f"| `{p.name}` | {p.shown('port')} | {width} | " + " | ".join(cells) + " |")
     lines.append("")
     for profile in PROFILES.values():

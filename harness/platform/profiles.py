@@ -36,7 +36,7 @@ class Restore(str, Enum):
 # The properties a profile states, in the order the table and docs show them.
 PROPERTIES = (
     "port", "width", "narrow_reads", "writes", "tmr_sts", "first_tmr_sts", "tmr_en", "sci", "handover", "pm1_base",
-    "pm1_access", "time_base", "unlatched_reads", "restore", "fadt", "unclaimed_ports",
+    "pm1_access", "time_base", "unlatched_reads", "restore", "fadt", "unclaimed_ports", "rtc", "com1",
 )
 TIMER_PROPERTIES = frozenset({"width", "narrow_reads", "writes", "tmr_sts", "first_tmr_sts", "time_base",
                               "unlatched_reads", "restore"})
@@ -63,6 +63,8 @@ class Profile:
     restore: Restore = Restore.CONTINUES
     fadt: FadtShape = field(default_factory=FadtShape)
     pm1_access: Pm1Access = BYTES_PM1
+    rtc: bool = True  # the CMOS/RTC at 0x70/0x71, IRQ 8; False: its ports are the platform's empty slots
+    com1: bool = True  # a 16550 UART at 0x3F8-0x3FF, IRQ 4; False: likewise
     refusal: str = ""  # what a refused timer access means on this platform
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -85,6 +87,9 @@ class Profile:
             return "kept" if value else "dropped: reads back 0"
         if name == "unclaimed_ports":
             return f"read as {value.described}"
+        if name in ("rtc", "com1"):
+            present, ports = BOARD_DEVICES[name]
+            return present if value else f"none: {ports} read as {self.unclaimed_ports.described}"
         if name == "time_base":
             return describe_time_base(value)
         if name == "first_tmr_sts":
@@ -125,6 +130,10 @@ def describe_time_base(base: TimeBase) -> str:
     step = "" if base.quantum_ns == 1 else f", counts in {base.quantum_ns} ns steps"
     return f"{base.hz:,.1f} Hz ({rate}){step}"
 
+
+# What ``rtc`` and ``com1`` put on the board, and the ports that are an empty slot without them.
+BOARD_DEVICES = {"rtc": ("MC146818 at 0x70/0x71, IRQ 8", "0x70/0x71"),
+                 "com1": ("16550 at 0x3F8-0x3FF, IRQ 4", "0x3F8-0x3FF")}
 
 BHYVE_TIME = TimeBase(numerator=1 << 32, denominator=NS_PER_SECOND * 1199)  # sbintime / freq_sbt (1199)
 XEN_TIME = TimeBase(numerator=(3_579_545 << 32) // NS_PER_SECOND, denominator=1 << 32)
@@ -178,7 +187,8 @@ ACPI = _add(Profile(
         port=src.BHYVE_TIMER, width=src.SPEC, narrow_reads=src.BHYVE_TIMER, writes=src.BHYVE_TIMER,
         tmr_sts=src.SPEC, first_tmr_sts=src.SPEC, tmr_en=src.SPEC, sci=src.SPEC_SCI, handover=src.SPEC_SCI,
         pm1_base=src.BHYVE_PM1, pm1_access=src.BHYVE_PM1, time_base=src.SPEC, unlatched_reads=src.SPEC,
-        restore=src.SPEC_RESTORE, fadt=src.SPEC_FADT, unclaimed_ports=src.BHYVE_UNCLAIMED,
+        restore=src.SPEC_RESTORE, fadt=src.SPEC_FADT, unclaimed_ports=src.BHYVE_UNCLAIMED, rtc=src.PC_RTC,
+        com1=src.PC_COM1,
     ),
 ))
 _add(replace(
@@ -186,13 +196,13 @@ _add(replace(
     summary="bhyve as shipped: +720 ppm, 4-byte IN only, TMR_STS never set and TMR_EN dropped, legacy mode "
             "(SMI_CMD 0xB2, ACPI_ENABLE 0xA0), a revision-5 FADT, and the count restarts near 0 after a restore",
     tmr_sts=TmrSts.NEVER, tmr_en=False, sci=SciGate.SMI_CMD_ONLY, handover=Handover(0xB2, 0xA0, 0xA1),
-    time_base=BHYVE_TIME, restore=Restore.RESTARTS, fadt=FadtShape(revision=5, length=276),
+    time_base=BHYVE_TIME, restore=Restore.RESTARTS, fadt=FadtShape(revision=5, length=276), com1=False,
     sources=cited(
         port=src.BHYVE_TIMER, width=src.BHYVE_TIMER, narrow_reads=src.BHYVE_TIMER, writes=src.BHYVE_TIMER,
         tmr_sts=src.BHYVE_TMR_STS, first_tmr_sts=src.BHYVE_TMR_STS, tmr_en=src.BHYVE_TMR_EN, sci=src.BHYVE_SCI,
         handover=src.BHYVE_HANDOVER, pm1_base=src.BHYVE_PM1, pm1_access=src.BHYVE_PM1, time_base=src.BHYVE_RATE,
         unlatched_reads=src.BHYVE_TIMER, restore=src.BHYVE_SNAPSHOT, fadt=src.BHYVE_FADT,
-        unclaimed_ports=src.BHYVE_UNCLAIMED,
+        unclaimed_ports=src.BHYVE_UNCLAIMED, rtc=src.BHYVE_RTC, com1=src.BHYVE_COM1,
     ),
 ))
 
@@ -201,7 +211,7 @@ QEMU_SOURCES = cited(
     tmr_sts=src.QEMU_TMR_STS, first_tmr_sts=src.QEMU_FIRST_TMR_STS, tmr_en=src.QEMU_TMR_EN, sci=src.QEMU_SCI,
     handover=src.QEMU_LEGACY_PC, pm1_base=src.QEMU_PORT, pm1_access=src.QEMU_PM1_ACCESS, time_base=src.QEMU_TIMER,
     unlatched_reads=src.QEMU_TIMER, restore=src.QEMU_RESTORE, fadt=src.QEMU_FADT_PC,
-    unclaimed_ports=src.QEMU_UNCLAIMED,
+    unclaimed_ports=src.QEMU_UNCLAIMED, rtc=src.QEMU_RTC, com1=src.QEMU_COM1,
 )
 QEMU = _add(Profile(
     name="qemu",
@@ -242,9 +252,11 @@ _add(replace(
 ))
 _add(replace(
     ACPI, name="qemu-microvm",
-    summary="QEMU microvm: no timer and no PM1 block, a hardware-reduced revision-5 FADT named by the XSDT alone",
-    **NO_TIMER_BOARD, fadt=FadtShape(revision=5, hardware_reduced=True, rsdt=False),
-    sources=uncited(src.MICROVM_NO_TIMER, fadt=src.MICROVM_FADT, unclaimed_ports=src.QEMU_UNCLAIMED),
+    summary="QEMU microvm under KVM: no timer and no PM1 block, a hardware-reduced revision-5 FADT named by the "
+            "XSDT alone, no RTC, COM1",
+    **NO_TIMER_BOARD, fadt=FadtShape(revision=5, hardware_reduced=True, rsdt=False), rtc=False,
+    sources=uncited(src.MICROVM_NO_TIMER, fadt=src.MICROVM_FADT, unclaimed_ports=src.QEMU_UNCLAIMED,
+                    rtc=src.MICROVM_RTC, com1=src.MICROVM_COM1),
 ))
 
 XEN_SOURCES = cited(
@@ -252,6 +264,7 @@ XEN_SOURCES = cited(
     tmr_sts=src.XEN_TMR_STS, first_tmr_sts=src.XEN_TMR_STS, tmr_en=src.XEN_TMR_EN, sci=src.XEN_SCI,
     handover=src.XEN_HANDOVER, pm1_base=src.XEN_PORTS, pm1_access=src.XEN_PM1_ACCESS, time_base=src.XEN_RATE,
     unlatched_reads=src.XEN_TIMER, restore=src.XEN_RESTORE, fadt=src.XEN_FADT, unclaimed_ports=src.XEN_UNCLAIMED,
+    rtc=src.XEN_RTC, com1=src.XEN_COM1,
 )
 XEN = _add(Profile(
     name="xen",
@@ -259,7 +272,7 @@ XEN = _add(Profile(
             "the SCI without SCI_EN, a revision-4 FADT with a revision-1 copy for the RSDT",
     port=0xB008, width=32, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_31,
     sci=SciGate.IGNORES_SCI_EN, pm1_base=0xB000, pm1_access=ANY_WIDTH_PM1, time_base=XEN_TIME,
-    fadt=FadtShape(revision=4, rsdt_copy_revision=1, timer_access_size=0, pm1_access_size=0),
+    fadt=FadtShape(revision=4, rsdt_copy_revision=1, timer_access_size=0, pm1_access_size=0), com1=False,
     sources=XEN_SOURCES,
 ))
 _add(replace(
@@ -273,10 +286,11 @@ _add(replace(
     ACPI, name="xen-pvh",
     summary="Xen PVH: no timer and no PM1 device, yet a revision-5 FADT naming PM1 blocks at 0xB000 and a "
             "revision-1 copy for the RSDT naming a timer at 0xB008, all reading all ones",
-    **NO_TIMER_BOARD,
+    **NO_TIMER_BOARD, rtc=False, com1=False,
     fadt=FadtShape(revision=5, rsdt_copy_revision=1, tmr_val_ext=True, named_pm1_base=0xB000,
                    named_timer_port=0xB008, named_timer_in_rsdt_copy_only=True, pm1_access_size=0),
-    sources=uncited(src.XEN_PVH_PORTS, fadt=src.XEN_PVH_FADT, unclaimed_ports=src.XEN_UNCLAIMED),
+    sources=uncited(src.XEN_PVH_PORTS, fadt=src.XEN_PVH_FADT, unclaimed_ports=src.XEN_UNCLAIMED,
+                    rtc=src.XEN_PVH_DEVICES, com1=src.XEN_PVH_DEVICES),
 ))
 
 _add(Profile(
@@ -285,12 +299,13 @@ _add(Profile(
             "SCI_EN, legacy mode (SMI_CMD 0x442E, ACPI_ENABLE 0xA1), a revision-4 FADT and a short copy for the RSDT",
     port=0x4008, width=32, narrow_reads=NarrowRead.ALL_ONES, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.BIT_31,
     sci=SciGate.SCI_EN, pm1_base=0x4000, pm1_access=VBOX_PM1, handover=Handover(0x442E, 0xA1, 0xA0),
-    fadt=FadtShape(revision=4, rsdt_copy_revision=4),
+    fadt=FadtShape(revision=4, rsdt_copy_revision=4), com1=False,
     sources=cited(
         port=src.VBOX_PORTS, width=src.VBOX_WIDTH, narrow_reads=src.VBOX_TIMER, writes=src.VBOX_WRITES,
         tmr_sts=src.VBOX_TMR_STS, first_tmr_sts=src.VBOX_TMR_STS, tmr_en=src.VBOX_TMR_EN, sci=src.VBOX_SCI,
         handover=src.VBOX_HANDOVER, pm1_base=src.VBOX_PORTS, pm1_access=src.VBOX_PM1, time_base=src.VBOX_RATE,
         unlatched_reads=src.VBOX_RATE, restore=src.VBOX_RESTORE, fadt=src.VBOX_FADT, unclaimed_ports=src.VBOX_TIMER,
+        rtc=src.VBOX_RTC, com1=src.VBOX_COM1,
     ),
 ))
 
@@ -299,7 +314,7 @@ HYPERV_SOURCES = cited(
     tmr_sts=src.HYPERV_TMR_STS, first_tmr_sts=src.HYPERV_TMR_STS, tmr_en=src.HYPERV_TMR_EN, sci=src.HYPERV_SCI,
     handover=src.HYPERV_GEN2_HANDOVER, pm1_base=src.HYPERV_GEN2_FADT, pm1_access=src.HYPERV_PM1_ACCESS,
     time_base=src.HYPERV_RATE, unlatched_reads=src.HYPERV_TIMER, restore=src.HYPERV_RESTORE,
-    fadt=src.HYPERV_GEN2_FADT, unclaimed_ports=src.HYPERV_UNCLAIMED,
+    fadt=src.HYPERV_GEN2_FADT, unclaimed_ports=src.HYPERV_UNCLAIMED, rtc=src.HYPERV_RTC, com1=src.HYPERV_GEN2_COM1,
 )
 HYPERV = _add(Profile(
     name="hyperv",
@@ -309,15 +324,15 @@ HYPERV = _add(Profile(
     sci=SciGate.IGNORES_SCI_EN, pm1_base=0x400, pm1_access=HYPERV_PM1, time_base=HYPERV_TIME,
     fadt=FadtShape(legacy_blocks=False, timer_access_size=4, timer_bit_width=64, pm1_event_access_size=4,
                    pm1_event_bit_width=64),
-    sources=HYPERV_SOURCES,
+    com1=False, sources=HYPERV_SOURCES,
 ))
 _add(replace(
     HYPERV, name="hyperv-gen1",
     summary="Hyper-V generation 1: the same PM device as a PIIX4 function of PCI revision 2 (Linux then reads the "
             "timer three times a read), legacy mode (SMI_CMD 0xB2, ACPI_ENABLE 0xE1)",
-    handover=Handover(0xB2, 0xE1, 0x1E, enable_sets_tmr_en=True), fadt=FadtShape(),
+    handover=Handover(0xB2, 0xE1, 0x1E, enable_sets_tmr_en=True), fadt=FadtShape(), com1=True,
     sources=recited(HYPERV_SOURCES, port=src.HYPERV_GEN1_PORT, pm1_base=src.HYPERV_GEN1_PORT,
-                    handover=src.HYPERV_GEN1_HANDOVER, fadt=src.HYPERV_GEN1_FADT),
+                    handover=src.HYPERV_GEN1_HANDOVER, fadt=src.HYPERV_GEN1_FADT, com1=src.HYPERV_GEN1_COM1),
 ))
 
 _add(Profile(
@@ -326,14 +341,14 @@ _add(Profile(
             "narrow reads 0, no PM1 block, restarts on restore",
     port=0x608, width=32, narrow_reads=NarrowRead.ZERO, writes=TimerWrite.IGNORE, tmr_sts=TmrSts.NEVER,
     sci=SciGate.ALWAYS_ACPI, pm1_base=None, restore=Restore.RESTARTS,
-    fadt=FadtShape(tmr_val_ext=True, pm_tmr_blk=False, hardware_reduced=True, rsdt=False),
+    fadt=FadtShape(tmr_val_ext=True, pm_tmr_blk=False, hardware_reduced=True, rsdt=False), com1=False,
     sources=cited(
         port=src.CLOUD_HV_FADT, width=src.CLOUD_HV_TIMER, narrow_reads=src.CLOUD_HV_TIMER,
         writes=src.CLOUD_HV_WRITES, tmr_sts=src.CLOUD_HV_NO_PM1, first_tmr_sts=src.CLOUD_HV_NO_PM1,
         tmr_en=src.CLOUD_HV_NO_PM1, sci=src.CLOUD_HV_NO_PM1, handover=src.CLOUD_HV_NO_PM1,
         pm1_base=src.CLOUD_HV_NO_PM1, pm1_access=src.CLOUD_HV_NO_PM1, time_base=src.CLOUD_HV_TIMER,
         unlatched_reads=src.CLOUD_HV_TIMER, restore=src.CLOUD_HV_RESTORE, fadt=src.CLOUD_HV_FADT,
-        unclaimed_ports=src.CLOUD_HV_UNCLAIMED,
+        unclaimed_ports=src.CLOUD_HV_UNCLAIMED, rtc=src.CLOUD_HV_DEVICES, com1=src.CLOUD_HV_DEVICES,
     ),
 ))
 _add(replace(
@@ -341,7 +356,9 @@ _add(replace(
     summary="Firecracker: no timer and no PM1 block, a hardware-reduced FADT named by the XSDT alone, "
             "unclaimed ports reading 0",
     **NO_TIMER_BOARD, fadt=FadtShape(hardware_reduced=True, rsdt=False), unclaimed_ports=UnclaimedPorts.ZERO,
-    sources=uncited(src.FIRECRACKER_FADT, unclaimed_ports=src.FIRECRACKER_UNCLAIMED),
+    rtc=False,
+    sources=uncited(src.FIRECRACKER_FADT, unclaimed_ports=src.FIRECRACKER_UNCLAIMED, rtc=src.FIRECRACKER_DEVICES,
+                    com1=src.FIRECRACKER_DEVICES),
 ))
 _add(replace(
     ACPI, name="crosvm",
@@ -351,7 +368,8 @@ _add(replace(
     handover=Handover(sci_en_clear=True), fadt=FadtShape(rsdt=False, x_pm1_blocks=False),
     unclaimed_ports=UnclaimedPorts.ZERO,
     sources=uncited(src.CROSVM_FADT, pm1_base=src.CROSVM_PORT, pm1_access=src.CROSVM_PM1, tmr_en=src.CROSVM_PM1,
-                    sci=src.CROSVM_SCI, handover=src.CROSVM_PM1, unclaimed_ports=src.CROSVM_UNCLAIMED),
+                    sci=src.CROSVM_SCI, handover=src.CROSVM_PM1, unclaimed_ports=src.CROSVM_UNCLAIMED,
+                    rtc=src.CROSVM_RTC, com1=src.CROSVM_COM1),
 ))
 _add(replace(
     ACPI, name="acrn",
@@ -359,16 +377,18 @@ _add(replace(
             "bhyve's PM1 block and legacy mode (SMI_CMD 0xB2, ACPI_ENABLE 0xA0), a revision-5 FADT",
     port=None, tmr_sts=TmrSts.NEVER, tmr_en=False, pm1_access=ACRN_PM1, sci=SciGate.SMI_CMD_GATES,
     handover=Handover(0xB2, 0xA0, 0xA1), fadt=FadtShape(revision=5, tmr_val_ext=True, timer_gas_without_timer=True),
+    com1=False,
     sources=uncited(src.ACRN_POST_FADT, pm1_base=src.ACRN_POST_PORTS, pm1_access=src.ACRN_POST_PM1,
                     tmr_en=src.ACRN_POST_TMR_EN, sci=src.ACRN_POST_SCI, handover=src.ACRN_POST_HANDOVER,
-                    unclaimed_ports=src.ACRN_UNCLAIMED),
+                    unclaimed_ports=src.ACRN_UNCLAIMED, rtc=src.ACRN_POST_RTC, com1=src.ACRN_POST_COM1),
 ))
 _add(replace(
     ACPI, name="acrn-prelaunched",
     summary="ACRN's pre-launched VMs: no timer, no PM1 block, a hardware-reduced revision-5 FADT named by the "
             "XSDT alone",
     **NO_TIMER_BOARD, fadt=FadtShape(revision=5, hardware_reduced=True, tmr_val_ext=True, rsdt=False),
-    sources=uncited(src.ACRN_PRE_FADT, unclaimed_ports=src.ACRN_PRE_UNCLAIMED),
+    sources=uncited(src.ACRN_PRE_FADT, unclaimed_ports=src.ACRN_PRE_UNCLAIMED, rtc=src.ACRN_PRE_RTC,
+                    com1=src.ACRN_PRE_COM1),
 ))
 
 BOCHS_SOURCES = cited(
@@ -376,6 +396,7 @@ BOCHS_SOURCES = cited(
     tmr_sts=src.BOCHS_FIRST_TMR_STS, first_tmr_sts=src.BOCHS_FIRST_TMR_STS, tmr_en=src.BOCHS_SCI, sci=src.BOCHS_SCI,
     handover=src.BOCHS_LEGACY, pm1_base=src.BOCHS_BIOS, pm1_access=src.BOCHS_PM1_ACCESS, time_base=src.BOCHS_TIMER,
     unlatched_reads=src.BOCHS_TIMER, restore=src.BOCHS_TIMER, fadt=src.BOCHS_BIOS, unclaimed_ports=src.BOCHS_UNCLAIMED,
+    rtc=src.BOCHS_RTC, com1=src.BOCHS_COM1,
 )
 BOCHS = _add(Profile(
     name="bochs",
@@ -399,7 +420,8 @@ CHIPSET_SOURCES = cited(
     port=src.CHIPSET_PORTS, width=src.SPEC, narrow_reads=src.CHIPSET_NARROW, writes=src.CHIPSET_NARROW,
     tmr_sts=src.SPEC, first_tmr_sts=src.SPEC, tmr_en=src.SPEC, sci=src.SPEC_SCI, handover=src.SPEC_SCI,
     pm1_base=src.CHIPSET_PORTS, pm1_access=src.CHIPSET_NARROW, time_base=src.SPEC, unlatched_reads=src.SPEC,
-    restore=src.CHIPSET_RESTORE, fadt=src.SPEC_FADT, unclaimed_ports=src.CHIPSET_NARROW,
+    restore=src.CHIPSET_RESTORE, fadt=src.SPEC_FADT, unclaimed_ports=src.CHIPSET_NARROW, rtc=src.PC_RTC,
+    com1=src.PC_COM1,
 )
 CHIPSET = replace(
     ACPI, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE, pm1_access=BYTES_PM1, refusal="",
@@ -436,7 +458,8 @@ _add(replace(
     summary="no timer and no PM1 block, a hardware-reduced FADT that declares none: the shape Firecracker, QEMU "
             "microvm and ACRN's pre-launched VMs share (each a profile of its own)",
     **NO_TIMER_BOARD, fadt=FadtShape(hardware_reduced=True),
-    sources=uncited(src.model("the common shape of the timerless platforms, without their differences")),
+    sources=uncited(src.model("the common shape of the timerless platforms, without their differences"),
+                    rtc=src.PC_RTC, com1=src.PC_COM1),
 ))
 
 # Platforms whose source is closed: what is known, and from where; no profile claims them.

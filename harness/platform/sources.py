@@ -262,3 +262,49 @@ INTEL_PCH_DISABLED_READS = model(
 AMD_FCH = ("coreboot/coreboot: src/soc/amd/picasso/include/soc/iomap.h (ACPI_IO_BASE 0x400, the timer at 0x408 on "
            "Picasso and later), src/soc/amd/picasso/acpi.c (acpi_fill_fadt: pm_tmr_len 4, ACPI_FADT_32BIT_TIMER)")
 XEN_FADT_FIX = "xen-project/xen: commit f325d2477e (acpi_parse_fadt trusts TMR_VAL_EXT, not the register's bit width)"
+
+# --- the CMOS/RTC at 0x70/0x71 (IRQ 8) and COM1's 16550 at 0x3F8 (IRQ 4), as each platform gives them by default ---
+
+PC_RTC = model("the PC/AT's MC146818 at 0x70/0x71: every PC chipset since the AT has one (PIIX4, Intel's PCH and "
+               "AMD's FCH each include it)")
+PC_COM1 = model("a PC board's COM1 at 0x3F8 on IRQ 4: on real boards it is the Super I/O's, not the chipset's, "
+                "and most have one")
+BHYVE_RTC = "freebsd/freebsd-src: sys/amd64/vmm/vmm.c (vm_init: vrtc_init for every VM), sys/amd64/vmm/io/vrtc.c"
+BHYVE_COM1 = ("freebsd/freebsd-src: usr.sbin/bhyve/amd64/pci_lpc.c (lpc_uart_softc: COM1 exists only when "
+              "configured, -l com1,...)")
+QEMU_RTC = "qemu/qemu: hw/i386/pc.c (pc_basic_device_init: mc146818_rtc_init), hw/isa/lpc_ich9.c (q35's RTC)"
+QEMU_COM1 = ("qemu/qemu: hw/i386/pc.c (pc_basic_device_init: serial_hds_isa_init), system/vl.c (default_serial: "
+             "one serial port unless -nodefaults)")
+MICROVM_RTC = ("qemu/qemu: hw/i386/microvm.c (microvm_devices_init: rtc=auto builds the MC146818 only without KVM, "
+               "and microvm runs under KVM)")
+MICROVM_COM1 = "qemu/qemu: hw/i386/microvm.c (microvm_machine_initfn: isa_serial = true; serial_hds_isa_init)"
+XEN_RTC = "xen-project/xen: xen/arch/x86/hvm/rtc.c (the HVM guest's RTC, emulated in Xen: XEN_X86_EMU_RTC)"
+XEN_COM1 = ("xen-project/xen: tools/libs/light/libxl_dm.c (qemu-xen starts with -nodefaults; -serial only for "
+            "xl.cfg's serial=)")
+XEN_PVH_DEVICES = ("xen-project/xen: tools/libs/light/libxl_x86.c (PVH emulation flags XEN_X86_EMU_LAPIC only: no "
+                   "RTC), no device model for a serial port")
+VBOX_RTC = "VirtualBox/virtualbox: src/VBox/Devices/PC/DevRTC.cpp (mc146818, on every VM)"
+VBOX_COM1 = ("VirtualBox/virtualbox: src/VBox/Main/src-client/ConsoleImpl2.cpp (a serial device only for a port "
+             "enabled in the VM's settings; none is by default)")
+HYPERV_RTC = "microsoft/openvmm: vm/devices/chipset/src/cmos_rtc.rs (the MC146818 at 0x70, IRQ 8)"
+HYPERV_GEN2_COM1 = model("Hyper-V generation 2 gives a COM port only when one is set up (Set-VMComPort); "
+                         "OpenVMM's 16550s come from the VM's configuration")
+HYPERV_GEN1_COM1 = model("Hyper-V generation 1 lists COM 1 and COM 2 among every VM's hardware, connected or not; "
+                         "its PCAT firmware is not public")
+CLOUD_HV_DEVICES = ("cloud-hypervisor/cloud-hypervisor: docs/device_model.md (RTC/CMOS always enabled; the serial "
+                    "port disabled by default, enabled by --serial), devices/src/legacy/cmos.rs")
+FIRECRACKER_DEVICES = ("firecracker-microvm/firecracker: src/vmm/src/device_manager/legacy.rs (PortIODeviceManager: "
+                       "the serial port at 0x3f8 on GSI 4 and the i8042, no CMOS; its RTC, rtc_pl031, is aarch64's)")
+CROSVM_RTC = "google/crosvm: x86_64/src/lib.rs (setup_legacy_cmos_device: the CMOS/RTC at 0x70)"
+CROSVM_COM1 = ("google/crosvm: arch/src/serial.rs (set_default_serial_parameters: COM1 a stdout console unless "
+               "configured otherwise, COM2-4 sinks)")
+ACRN_POST_RTC = "projectacrn/acrn-hypervisor: devicemodel/core/main.c (vm_init_vdevs: vrtc_init)"
+ACRN_POST_COM1 = ("projectacrn/acrn-hypervisor: devicemodel/hw/pci/lpc.c (bhyve's LPC: COM1 only when configured, "
+                  "-l com1,...)")
+ACRN_PRE_RTC = ("projectacrn/acrn-hypervisor: hypervisor/arch/x86/guest/vm.c (create_vm: vrtc_init when the VM is "
+                "not post-launched)")
+ACRN_PRE_COM1 = ("projectacrn/acrn-hypervisor: hypervisor/arch/x86/guest/vm.c (create_vm: init_legacy_vuarts from "
+                 "the scenario's vuart[0], COM1 at 0x3F8 on IRQ 4 as the shipped scenarios set it)")
+BOCHS_RTC = "bochs-emu/Bochs: bochs/iodev/cmos.cc (always built in)"
+BOCHS_COM1 = ("bochs-emu/Bochs: bochs/iodev/serial.cc (serial_init_options: 'only enable the first by default', "
+              "COM1 at 0x3f8, IRQ 4)")
