@@ -615,9 +615,17 @@ class Machine:
         hlt = self.dispatch.halted_at(pc)
         if hlt is not None:
             reason = "halted: HLT, and no interrupt is coming to wake the CPU"
+            why = self._why_no_interrupt()
+            if why:
+                reason += f": {why}"
             return Stop(Verdict.HALTED, instructions, report=self._report_at(hlt, reason))
         reason = "error: the CPU stopped without a verdict"
         return Stop(Verdict.ERROR, instructions, report=self._report_at(pc, reason))
+
+    def _why_no_interrupt(self) -> str | None:
+        if not interrupts_enabled(self.uc):
+            return "interrupts are disabled (IF=0: no sti)"
+        return self.board.pic.held_back()
 
     # --- reports ------------------------------------------------------------
 
