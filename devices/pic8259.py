@@ -228,6 +228,24 @@ class PicPair:
         self._cascade()
         return irq, vector
 
+    def held_back(self) -> str | None:
+        """Why the PIC delivers none of the requests it holds, in words: for a guest that halts waiting for one."""
+        for chip, first in ((self.slave, 8), (self.master, 0)):
+            for line in range(8):
+                bit = 1 << line
+                if not chip.irr & bit:
+                    continue
+                slave_line = self.slave.highest_request() if chip is self.master and line == CASCADE_IRQ else None
+                irq = 8 + slave_line if slave_line is not None else first + line
+                if chip.imr & bit:
+                    return f"IRQ {irq} is requested, but masked at the PIC"
+                in_service = chip.isr & ((bit << 1) - 1)  # fully nested: the same line or one above it
+                if in_service:
+                    blocking = first + (in_service & -in_service).bit_length() - 1
+                    cascade = " (the slave's input at the master)" if chip is self.master and blocking == 2 else ""
+                    return f"IRQ {irq} is requested, but IRQ {blocking}{cascade} is still in service: no EOI ended it"
+        return None
+
     def state(self, now_ns: int) -> dict[str, object]:
         chips = (self.master, self.slave)
         return {chip.name: {name: int(getattr(chip, name)) for name in STATE_FIELDS} for chip in chips}
