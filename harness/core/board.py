@@ -23,6 +23,7 @@ from pmtimer_harness.core.bus import Device, PortBus
 from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.core.device_specs import UserDevice
 from pmtimer_harness.core.irq_lines import IrqLine
+from pmtimer_harness.core.mmio_bus import MmioBus
 from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, Pm1Registers, Pm1Rules
 from pmtimer_harness.devices.cmos_rtc import RTC_IRQ, CmosRtc
 from pmtimer_harness.devices.debug_console import DebugConsole
@@ -31,10 +32,11 @@ from pmtimer_harness.devices.pic8259 import PicPair
 from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer, StalePmTimer, TimerAccess, timer_class
 from pmtimer_harness.devices.snapshot_port import SnapshotPort
 from pmtimer_harness.devices.uart16550 import COM1_IRQ, Uart16550
-from pmtimer_harness.platform.acpi_tables import SCI_IRQ, AcpiTable, FadtFacts, build_tables
+from pmtimer_harness.platform.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END, AcpiTable, FadtFacts, build_tables
 from pmtimer_harness.platform.profiles import Profile, Restore
 
 Notify = Callable[[], None]
+MapMmio = Callable[[int, int], None]  # (address, size): pages the machine maps for a device's MMIO regions
 LineMoved = Callable[[int, bool | None, str], None]  # (irq, level or None for the guest's EOI, device name)
 IRQS = range(16)
 WIRED_IRQS = {2: "the cascade from the slave PIC", COM1_IRQ: "COM1's", RTC_IRQ: "the RTC's", SCI_IRQ: "the SCI's"}
@@ -57,11 +59,13 @@ class Board:
         on_snapshot_request: Notify = _quiet,
         on_interrupt_change: Notify = _quiet,
         on_irq_line: LineMoved = lambda irq, level, device: None,
+        map_mmio: MapMmio = lambda address, size: None,
         timer_model: type[PmTimer] = PmTimer,
         pm1_model: type[Pm1Registers] = Pm1Registers,
     ) -> None:
         self._on_interrupt_change = on_interrupt_change
         self._on_irq_line = on_irq_line
+        self._map_mmio = map_mmio
         self.profile: Profile = config.profile()
         profile = self.profile
         self.console = DebugConsole()
@@ -106,6 +110,11 @@ class Board:
         except ValueError as error:
             raise ConfigError(f"platform {profile.name}: {error}") from None
         self.acpi_tables: list[AcpiTable] = build_tables(self.fadt_facts())
+        # The memory the machine maps itself, which no device's MMIO region may cover (the tables first: named so).
+        reserved = [(0, config.memory, "guest RAM")]
+        if config.memory >= TABLES_END:
+            reserved.insert(0, (RSDP_ADDRESS, TABLES_END, "the ACPI tables"))
+        self.mmio = MmioBus(config.strict_io, profile.unclaimed_ports, reserved)
         # The user's devices, each with the SPEC a snapshot records (``core/device_specs.py``).
         self.user_devices: list[UserDevice] = []
         self.irq_devices: dict[int, Device] = {}  # IRQ n: the device driving it (COM1's, the user's)
@@ -127,11 +136,14 @@ class Board:
             raise ConfigError(f"--uart-input: {error}") from None
 
     def attach_user(self, attached: UserDevice) -> None:
-        """Put a user's device on the bus, checked; a device the bus refuses is a ConfigError naming its SPEC."""
+        """Put a user's device on the buses, checked; a device a bus refuses is a ConfigError naming its SPEC."""
         try:
             self.bus.attach(attached.device)
+            pages = self.mmio.attach(attached.device)
         except ValueError as error:
             raise ConfigError(f"--device {attached.spec!r}: {error}") from None
+        for address, size in pages:
+            self._map_mmio(address, size)
         irq = getattr(attached.device, "irq", None)
         if irq is not None:
             self._wire_irq(attached, irq)

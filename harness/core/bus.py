@@ -119,6 +119,9 @@ class PortBus:
                 if port in self._claims:
                     owner = self._claims[port][0].name
                     raise ValueError(f"{device.name} claims port {port:#x}, already claimed by {owner}")
+        if not windows:  # memory-mapped registers only (``mmio_bus.py``)
+            self.devices.append(device)
+            return
         read = checked_reader(device) if checked else device.read
         write = device.write
         if self.io_observer is not None:
@@ -233,7 +236,7 @@ def _windows_of(device: Device) -> tuple[PortWindow, ...]:
         raise ValueError(f"device {name}: windows must be a sequence of PortWindow") from None
     if not all(isinstance(window, PortWindow) for window in windows):
         raise ValueError(f"device {name}: windows must be a sequence of PortWindow, not {reprlib.repr(windows)}")
-    for method in ("read", "write"):
+    for method in ("read", "write") if windows else ():  # a device of memory-mapped registers only needs none
         if not callable(getattr(device, method, None)):
             raise ValueError(f"device {name} has no {method}() method")
     return windows
@@ -268,12 +271,12 @@ def checked_reader(device: Device) -> Reader:
         value = read(port, width, now_ns)
         if value.__class__ is int and 0 <= value < 1 << 8 * width:
             return value
-        return _checked_value(device.name, PortAccess(IN, port, width), value)
+        return checked_value(device.name, PortAccess(IN, port, width), value)
 
     return read_checked
 
 
-def _checked_value(name: str, access: PortAccess, value: object) -> int:
+def checked_value(name: str, access: PortAccess, value: object) -> int:
     """An int subclass or an integer type (numpy's) is taken by its value; anything else is refused."""
     limit = (1 << (8 * access.width)) - 1
     try:

@@ -44,6 +44,7 @@ from pmtimer_harness.core.blocks import CAPSTONE, EMPTY_BLOCK, Block, BlockDecod
 from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
 from pmtimer_harness.core.code_watch import CodeWatch
 from pmtimer_harness.core.cpu import code_bits, disassemble_at, linear_pc, program_counter_register
+from pmtimer_harness.core.mmio_bus import READ, WRITE, MmioAccess, MmioBus
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.timekeeping import HostTime, Time, VirtualTime
 from pmtimer_harness.core.tsc import VirtualTsc
@@ -57,7 +58,8 @@ PAGE_SHIFT = 12
 OTHER_BITS = {16: (32,), 32: (16,), 64: (32, 16)}  # decodings to try when the first disagrees with Unicorn
 HLT_OPCODE = 0xF4
 
-FailureHandler = Callable[[PortAccess, BaseException], None]
+Access = PortAccess | MmioAccess
+FailureHandler = Callable[[Access, BaseException], None]
 InternalErrorHandler = Callable[[str, Exception], None]  # (where, error): the machine ends the run with an error
 
 
@@ -67,7 +69,7 @@ def _no_handler(_where: str, _error: Exception) -> None:
 
 class CountLost(Exception):
     """A port access the block accounting cannot place: the instruction count would be wrong."""
-TraceHandler = Callable[[PortAccess, int], None]
+TraceHandler = Callable[[Access, int], None]
 
 
 class Dispatch:
@@ -78,7 +80,8 @@ class Dispatch:
     """
 
     __slots__ = (
-        "bus", "counts", "on_failure", "on_internal_error", "on_trace", "readers", "start_bits", "stopped", "time",
+        "bus", "counts", "mmio", "mmio_access", "mmio_before", "mmio_instruction", "mmio_replay", "mmio_value",
+        "on_failure", "on_internal_error", "on_trace", "readers", "start_bits", "stop_requested", "stopped", "time",
         "uc", "writers",
     )
 
@@ -92,8 +95,15 @@ class Dispatch:
         self.on_internal_error: InternalErrorHandler = _no_handler
         self.on_trace: TraceHandler | None = None
         self.stopped = False
+        self.stop_requested = False  # the CPU was asked to stop since emu_start began
         self.time = time
         self.counts = time.counts
+        self.mmio = MmioBus()  # the board's, once the machine hands it over
+        self.mmio_access: MmioAccess | None = None  # the guest's access the pieces below belong to
+        self.mmio_value = 0  # what it read, handed to Unicorn piece by piece
+        self.mmio_instruction: Instruction | None = None  # the accessing instruction, while the device has it
+        self.mmio_before: int | None = None  # instructions retired before it
+        self.mmio_replay: tuple[int, MmioAccess, int] | None = None  # see on_mmio
 
     def install(self, hooks: NativeHooks) -> None:
         hooks.on_in(self.on_in)
@@ -180,7 +190,92 @@ class Dispatch:
 
     def stop_cpu(self) -> None:
         """Ask the CPU to stop: it does at the next block boundary (at once under a code hook)."""
+        self.stop_requested = True
         self.uc.emu_stop()
+
+    # --- memory-mapped registers ------------------------------------------------
+    #
+    # Unicorn calls a device's MMIO callbacks with pieces of at most 4 aligned
+    # bytes (an 8-byte or unaligned access comes in two), and with a stale PC.
+    # A memory hook over the same pages runs first, once per access as the
+    # instruction made it, with the PC exact: it does the access (``on_mmio``),
+    # and the MMIO callbacks only hand its value over.
+    #
+    # A stop requested during an MMIO access, or pending when one starts (a
+    # port hook earlier in the block asked for it), makes Unicorn leave that
+    # instruction undone, the CPU standing at it, after the callbacks ran.  So
+    # an access under a pending stop never reaches the device (the instruction
+    # runs again after the stop), and one that asked for a stop the run goes
+    # on from is kept, and given back when the instruction runs again
+    # (``mmio_replay``), so that the device sees each access once.
+
+    def claim_mmio(self, address: int, size: int) -> None:
+        """The guest's accesses to the pages at ``address`` go to ``on_mmio``."""
+        self.uc.mmio_map(address, size, self.mmio_piece_read, address, self.mmio_piece_write, address)
+        self.uc.hook_add(unicorn.UC_HOOK_MEM_READ | unicorn.UC_HOOK_MEM_WRITE, self.on_mmio, None, address,
+                         address + size - 1)
+
+    def on_mmio(self, _uc: unicorn.Uc, kind: int, address: int, width: int, value: int, _user: object) -> None:
+        write = kind == unicorn.UC_MEM_WRITE
+        access = MmioAccess(WRITE, address, width, value & ((1 << 8 * width) - 1)) if write else \
+            MmioAccess(READ, address, width)
+        self.mmio_access, self.mmio_value = access, (1 << 8 * width) - 1
+        if self.stopped or self.stop_requested:
+            return  # the run has ended, or the CPU leaves this instruction undone
+        try:
+            pc = self.read_pc()
+            replay, self.mmio_replay = self.mmio_replay, None
+            if replay is not None and replay[:2] == (pc, access):
+                self.mmio_value = replay[2]  # the instruction the CPU left undone, again: the device has seen it
+                return
+            if replay is not None and replay[0] != pc:
+                self.mmio_replay = replay  # an interrupt handler's access: the undone one comes after its IRET
+            self.mmio_before = self.place_mmio(pc)
+            now_ns = self.time.time_at(self.mmio_before)
+            if write:
+                self.mmio.write(address, width, access.value or 0, now_ns)
+            else:
+                self.mmio_value = self.mmio.read(address, width, now_ns)
+            if self.on_trace is not None:
+                self.on_trace(access if write else MmioAccess(READ, address, width, self.mmio_value), now_ns)
+            if write:
+                self.time.check_soon()  # the write may have started a device's timed event
+            if self.stop_requested and not self.stopped:
+                self.mmio_replay = (pc, access, self.mmio_value)
+        except BaseException as error:  # whatever a device raises goes to the machine (module docstring)
+            self.on_failure(access, error)
+        finally:
+            self.mmio_instruction = self.mmio_before = None
+
+    def place_mmio(self, pc: int) -> int | None:
+        """Instructions retired before the one at ``pc``, which is making an MMIO access; None: not counted."""
+        return None
+
+    def mmio_piece_read(self, _uc: unicorn.Uc, offset: int, size: int, base: int) -> int:
+        """The bytes of the access's value that fall in this piece of it."""
+        access = self.mmio_access
+        piece = base + offset
+        if access is None or not (access.address < piece + size and piece < access.address + access.width):
+            self._unhooked_mmio(piece, size)
+            return (1 << 8 * size) - 1
+        shift = 8 * (piece - access.address)
+        value = self.mmio_value >> shift if shift >= 0 else self.mmio_value << -shift
+        return value & ((1 << 8 * size) - 1)
+
+    def mmio_piece_write(self, _uc: unicorn.Uc, offset: int, size: int, _value: int, base: int) -> None:
+        """Written already, whole, by ``on_mmio``."""
+        access = self.mmio_access
+        piece = base + offset
+        if access is None or not (access.address < piece + size and piece < access.address + access.width):
+            self._unhooked_mmio(piece, size)
+
+    def _unhooked_mmio(self, address: int, size: int) -> None:
+        # The CPU read or wrote a claimed page with no instruction's access: a
+        # page-table walk or a descriptor-table load through MMIO.
+        if not self.stopped:
+            reason = (f"the CPU itself made a {size}-byte access at MMIO {address:#010x} (a page-table walk or "
+                      "a descriptor load): not modelled")
+            self.on_internal_error("at an MMIO access", CountLost(reason))
 
     def forget_code(self, address: int, size: int) -> None:
         """Guest memory at ``address`` changed behind the CPU's back (an interrupt frame)."""
@@ -308,6 +403,7 @@ class VirtualDispatch(Dispatch):
                 self.stop_deferred = True
                 self.counts.next_check = 0
                 return
+        self.stop_requested = True
         self.uc.emu_stop()
 
     def settle(self, pc: int, faulted: bool, last_traced: int | None) -> None:
@@ -539,12 +635,27 @@ class VirtualDispatch(Dispatch):
         self.blocks.clear()
         self.code_pages.clear()
 
+    def place_mmio(self, pc: int) -> int | None:
+        block = self.block
+        index = block.index_of(pc)
+        if index is None:
+            index = block.index_of(linear_pc(self.uc, self.start_bits))
+        if index is None:
+            raise CountLost(f"the MMIO access at {pc:#x} could not be placed in its block at {block.address:#x}: "
+                            "the instruction count would be wrong")
+        self.mmio_instruction = block.instructions[index]
+        return self.counts.retired + index
+
     def current_instruction(self) -> Instruction | None:
+        if self.mmio_instruction is not None:
+            return self.mmio_instruction
         instructions = self.block.hooked_instructions
         ordinal = self.ordinal - 1
         return instructions[ordinal] if 0 <= ordinal < len(instructions) else None
 
     def instructions_at_access(self) -> int | None:
+        if self.mmio_before is not None:
+            return self.mmio_before
         instruction = self.current_instruction()
         return self.instructions_at(instruction.address) if instruction else self.counts.retired
 

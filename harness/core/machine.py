@@ -33,6 +33,7 @@ from pmtimer_harness.core.cpu import disassemble_at, is_canonical, new_cpu, read
 from pmtimer_harness.core.dispatch import HostDispatch, VirtualDispatch
 from pmtimer_harness.core.insn_trace import InstructionTrace
 from pmtimer_harness.core.interrupts import DeliveryError, after_sti, deliver, guest_installed, interrupts_enabled
+from pmtimer_harness.core.mmio_bus import MmioAccess
 from pmtimer_harness.core.native_dispatch import NativeDispatch
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
@@ -108,7 +109,7 @@ class Machine:
         self.clock = make_clock(config.clock, config.insn_ns, config.io_ns)
         self.uc = new_cpu(config.mode)
         reference = config.dispatch == "reference"
-        self.time = make_time(self.clock, config.instruction_budget, self.uc.emu_stop, block_hook=reference)
+        self.time = make_time(self.clock, config.instruction_budget, self._stop_cpu, block_hook=reference)
         self.uc.mem_map(0, config.memory)
         self.source_map = source_map or {}
         self._trace = as_tracer(trace)
@@ -118,6 +119,7 @@ class Machine:
             on_snapshot_request=self._snapshot_requested,
             on_interrupt_change=self._interrupt_inputs_changed,
             on_irq_line=self._irq_line_moved,
+            map_mmio=self._map_mmio,
             timer_model=timer_model,
             pm1_model=pm1_model,
         )
@@ -128,6 +130,7 @@ class Machine:
         self._sti_shadow_kept = False  # a check point held an interrupt back for STI's shadow
         self.dispatch = self._make_dispatch()
         self.dispatch.on_internal_error = self._internal_error
+        self.dispatch.mmio = self.board.mmio
         self._observer = observer
         if trace is not None or observer is not None:
             self.dispatch.trace_with(self._trace_access)
@@ -169,6 +172,13 @@ class Machine:
         # The compiled path and the Python path: the same hooks, counts and verdicts (core/native_dispatch.py).
         virtual_dispatch = NativeDispatch if self.config.dispatch == "native" else VirtualDispatch
         return virtual_dispatch(self.uc, self.bus, mode, self._access_failed, time, self._check_point)
+
+    def _stop_cpu(self) -> None:
+        self.dispatch.stop_cpu()  # through the dispatch, which must know of a stop during an MMIO access
+
+    def _map_mmio(self, address: int, size: int) -> None:
+        """A user's device claimed MMIO regions: its pages go to the dispatch's MMIO hooks."""
+        self.dispatch.claim_mmio(address, size)
 
     # --- loading and starting -------------------------------------------
 
@@ -384,6 +394,7 @@ class Machine:
             trace.last_address = None
         fault = None
         timeout_us = run_time.begin_slice(max(0.0, slice_s))
+        dispatch.stop_requested = False  # emu_start forgets a stop asked for while the CPU was not running
         try:
             self.uc.emu_start(begin, UNREACHABLE, timeout=timeout_us)
         except unicorn.UcError as error:
@@ -529,21 +540,21 @@ class Machine:
         report = self._report_at(next_address, f"timeout: instruction budget of {budget:,} spent (--max-instructions)")
         self._latch(Stop(Verdict.TIMEOUT, self.dispatch.instructions_at(next_address), report=report))
 
-    def _access_failed(self, access: PortAccess, error: BaseException) -> None:
+    def _access_failed(self, access: PortAccess | MmioAccess, error: BaseException) -> None:
         instruction = self.dispatch.current_instruction()
         address = instruction.address if instruction else self.dispatch.read_pc()
         details = None
         if isinstance(error, KeyboardInterrupt):  # raised by a device: Ctrl-C, as the run's own handler takes it
-            reason = f"interrupted: KeyboardInterrupt in {self._device_name(access.port)} during {access.describe()}"
+            reason = f"interrupted: KeyboardInterrupt in {self._device_name(access)} during {access.describe()}"
             report = self._report_at(address, reason, access=access)
             self._latch(Stop(Verdict.INTERRUPTED, self.dispatch.instructions_at_access(), report=report))
             return
         if isinstance(error, PortAccessError):
             reason = f"error: {error}"
         elif isinstance(error, DeviceError):
-            reason = f"error: {self._device_name(access.port)} refused {access.describe()}: {error}"
+            reason = f"error: {self._device_name(access)} refused {access.describe()}: {error}"
         else:
-            reason = f"error: {self._device_name(access.port)} raised {type(error).__name__}: {error}"
+            reason = f"error: {self._device_name(access)} raised {type(error).__name__}: {error}"
             details = "device traceback:\n" + "".join(_traceback_lines(error)[-4:])
         report = self._report_at(address, reason, access=access, details=details)
         self._latch(Stop(Verdict.ERROR, self.dispatch.instructions_at_access(), report=report))
@@ -642,22 +653,30 @@ class Machine:
     def disassemble_at(self, address: int) -> str:
         return disassemble_at(self.uc, address, self.config.mode)
 
-    def _device_name(self, port: int) -> str:
-        claim = self.bus.claimant(port)
+    def _device_name(self, access: PortAccess | MmioAccess) -> str:
+        if isinstance(access, MmioAccess):
+            mmio_claim = self.board.mmio.claimant(access.address, access.width)
+            return mmio_claim.device.name if mmio_claim else "the bus"
+        claim = self.bus.claimant(access.port)
         return claim[0].name if claim else "the bus"
 
-    def _trace_access(self, access: PortAccess, now_ns: int) -> None:
-        if self._observer is not None:
+    def _trace_access(self, access: PortAccess | MmioAccess, now_ns: int) -> None:
+        if self._observer is not None and isinstance(access, PortAccess):
             self._observer(access, now_ns)
         if self._trace is None:
             return
         instruction = self.dispatch.current_instruction()
         source = self.source_map.get(instruction.address) if instruction else None
-        register = self.bus.register_name(access.port)
         instructions = self.dispatch.instructions_at_access()
-        device = self.bus.claimant(access.port)
-        traced = TracedAccess(access, now_ns, instructions, device[0].name if device else None, register,
-                              instruction, source)
+        if isinstance(access, MmioAccess):
+            register = self.board.mmio.register_name(access.address)
+            mmio_claim = self.board.mmio.claimant(access.address, access.width)
+            device = mmio_claim.device.name if mmio_claim else None
+        else:
+            register = self.bus.register_name(access.port)
+            claim = self.bus.claimant(access.port)
+            device = claim[0].name if claim else None
+        traced = TracedAccess(access, now_ns, instructions, device, register, instruction, source)
         self._tracing(lambda trace: trace.access(traced))
 
     def _emit_trace(self, line: str) -> None:
@@ -693,7 +712,8 @@ class Machine:
             port_writes=counts.port_writes,
             wall_seconds=wall_seconds,
             report=stop.report,
-            warnings=self.bus.unclaimed_notes() + [note for note in (self.board.console.dropped_note,) if note],
+            warnings=self.bus.unclaimed_notes() + self.board.mmio.unclaimed_notes()
+            + [note for note in (self.board.console.dropped_note,) if note],
         )
 
 

@@ -165,6 +165,10 @@ class ReferenceDispatch(Dispatch):
             return self.counts.retired - 1
         return self.counts.retired
 
+    def place_mmio(self, pc: int) -> int | None:
+        # The memory hook runs inside the instruction, after its code hook counted it.
+        return self.counts.retired - 1
+
     def current_instruction(self) -> Instruction | None:
         text = disassemble_at(self.uc, self.last_address, self.start_bits)
         return Instruction(self.last_address, self.last_size, text)

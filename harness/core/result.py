@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from pmtimer_harness.core.bus import PortAccess
+from pmtimer_harness.core.mmio_bus import MmioAccess
 
 
 class Verdict(str, Enum):
@@ -84,7 +85,7 @@ class Report:
     address: int | None = None
     instruction: str | None = None
     source: str | None = None
-    access: PortAccess | None = None
+    access: PortAccess | MmioAccess | None = None
     registers: dict[str, int] = field(default_factory=dict)
     details: str | None = None
 

@@ -2,9 +2,11 @@
 
     [  1005 ns  insn   5] IN  0x0408/4 -> 0x00000003  PM_TMR read  at 0x00007c06  in eax, dx  ; guest.asm:12: ...
     [  2013 ns  insn  13] OUT 0x00e9/1 <- "INFO: 0 then 3\\n"  DEBUGCON line  at 0x00007c0d  out 0xe9, al  ; ...
+    [  3021 ns  insn  21] RD  0xfea00000/4 -> 0x010000ed  ID read  at 0x00007c31  mov eax, dword ptr [ebx]  ; ...
 
 Virtual time, instructions retired before the access (``-`` under the host
-clock), direction, port/width, value, the device register it hit, guest
+clock), direction (IN/OUT for a port, RD/WR for a memory-mapped register),
+port/width or physical address/width, value, the device register it hit, guest
 address, the instruction as capstone decodes it, and the source line from
 NASM's listing.
 
@@ -18,8 +20,9 @@ is written and how:
   newline comes, when another access is traced, when it reaches
   ``CONSOLE_LINE_LIMIT`` bytes, or when the run ends;
 - text lines, or JSON lines (one object per entry, ``"event"`` saying which
-  kind: ``access``, ``console`` or ``note``, the instruction trace's and the
-  interrupts' lines).
+  kind: ``access``, ``mmio`` (a memory-mapped register's, with its
+  ``physical_address``), ``console`` or ``note``, the instruction trace's
+  and the interrupts' lines).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pmtimer_harness.core.blocks import Instruction
 from pmtimer_harness.core.bus import IN, PortAccess
 from pmtimer_harness.core.config import ConfigError
+from pmtimer_harness.core.mmio_bus import READ, MmioAccess
 from pmtimer_harness.devices.debug_console import DebugConsole
 
 PortRange = tuple[int, int]  # first, last: both included
@@ -41,7 +45,7 @@ CONSOLE_LINE_LIMIT = 4096  # bytes: a guest that never ends its line is traced i
 class TracedAccess:
     """One port access, with where and when the guest made it."""
 
-    access: PortAccess
+    access: PortAccess | MmioAccess
     now_ns: int
     instructions: int | None  # retired before the access; None under the host clock
     device: str | None  # None: no device claims the port
@@ -63,16 +67,36 @@ class TracedAccess:
 
     def text(self) -> str:
         access = self.access
-        arrow = "->" if access.direction == IN else "<-"
+        reads = access.direction in (IN, READ)
+        arrow = "->" if reads else "<-"
         value = access.value if access.value is not None else 0
-        verb = "read" if access.direction == IN else "write"
+        verb = "read" if reads else "write"
+        if isinstance(access, MmioAccess):
+            what = f"{'RD' if reads else 'WR':<3} {access.address:#010x}/{access.width}"
+        else:
+            what = f"{access.direction.upper():<3} {access.port:#06x}/{access.width}"
         return (
-            f"{self.when()}{access.direction.upper():<3} {access.port:#06x}/{access.width} {arrow} "
+            f"{self.when()}{what} {arrow} "
             f"{value:#0{2 + 2 * access.width}x}  {self.register + ' ' + verb:<16}{self.where()}"
         )
 
     def as_dict(self) -> dict[str, object]:
         access = self.access
+        if isinstance(access, MmioAccess):
+            return {
+                "event": "mmio",
+                "time_ns": self.now_ns,
+                "instructions": self.instructions,
+                "direction": access.direction,
+                "physical_address": access.address,
+                "width": access.width,
+                "value": access.value,
+                "device": self.device,
+                "register": self.register,
+                "address": None if self.instruction is None else self.instruction.address,
+                "instruction": None if self.instruction is None else self.instruction.text,
+                "source": self.source,
+            }
         return {
             "event": "access",
             "time_ns": self.now_ns,
@@ -144,8 +168,10 @@ class Tracer:
     def wants(self, traced: TracedAccess) -> bool:
         if not self.ports and not self.devices:
             return True
-        port = traced.access.port
-        return traced.device in self.devices or any(first <= port <= last for first, last in self.ports)
+        access = traced.access
+        if traced.device in self.devices:
+            return True
+        return isinstance(access, PortAccess) and any(first <= access.port <= last for first, last in self.ports)
 
     def access(self, traced: TracedAccess) -> None:
         if not self.wants(traced):
