@@ -244,6 +244,12 @@ class PicPair:
                     blocking = first + (in_service & -in_service).bit_length() - 1
                     cascade = " (the slave's input at the master)" if chip is self.master and blocking == 2 else ""
                     return f"IRQ {irq} is requested, but IRQ {blocking}{cascade} is still in service: no EOI ended it"
+        for chip, first in ((self.slave, 8), (self.master, 0)):
+            held_high = chip.lines & ~chip.level_lines & ~chip.imr  # the cascade is level: never here
+            if held_high:
+                irq = first + (held_high & -held_high).bit_length() - 1
+                return (f"IRQ {irq}'s line stays high: an edge-triggered input asks again only when its line "
+                        "falls and rises (has the device been acknowledged?)")
         return None
 
     def state(self, now_ns: int) -> dict[str, object]:

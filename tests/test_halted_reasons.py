@@ -75,3 +75,21 @@ handler:
 
 def test_a_hlt_with_interrupts_disabled_says_so(tmp_path):
     assert halted_with(tmp_path, "cli\n hlt\n").endswith("interrupts are disabled (IF=0: no sti)")
+
+
+def test_an_edge_line_left_high_after_its_interrupt_says_it_must_fall_first(tmp_path):
+    held = SETUP + """
+        mov dx, 0x520
+        mov al, 1
+        out dx, al
+        mov cx, 50
+settle: loop settle
+        hlt
+        jmp $
+handler:
+        mov al, 0x20
+        out 0x20, al
+        iret
+"""
+    assert "IRQ 5's line stays high: an edge-triggered input asks again only when its line falls and rises" in (
+        halted_with(tmp_path, held))
