@@ -4,10 +4,13 @@ A C guest (``.c``, or ``.S``: assembly through the C preprocessor) is
 compiled with the guest library (``asm/c/lib``, headers in ``asm/c/include``)
 for the machine it will run on, as NASM guests are assembled for it: the
 harness's defines (``TIMER_PORT``, ``TIMER_WIDTH``, ``LOAD_ADDRESS``...; see
-``MachineConfig.nasm_defines``) are ``-D`` macros.  Each file is compiled
-on its own (``-c``, with ``-MD``: the headers it read), then all are linked by
-a linker script that puts the start-up code first, at the load address, in
-one loadable segment.  The result is an ELF with its symbols and DWARF line
+``MachineConfig.nasm_defines``) are ``-D`` macros to the guest.  The
+library takes none (it reads the FADT, as an operating system does), so it is
+compiled once per compiler, flags and mode in a process, and a matrix builds
+only the guest for each platform.  Each file is compiled on its own (``-c``,
+with ``-MD``: the headers it read), then all are linked by a linker script
+that puts the start-up code first, at the load address, in one loadable
+segment.  The result is an ELF with its symbols and DWARF line
 table (``-g``), which ``elf_image.py`` loads.
 
 The compiler, in this order of choice:
@@ -172,7 +175,7 @@ def identify(command: tuple[str, ...]) -> Compiler:
 
 
 def compile_flags(compiler: Compiler, bits: int, defines: dict[str, int], source: Path) -> tuple[str, ...]:
-    """Every flag a compile of ``source`` takes, but the file names."""
+    """Every flag a compile of ``source`` takes, but the file names; its folder is searched for headers first."""
     includes = ("-I", str(source.parent), "-I", str(C_INCLUDE_DIR))
     macros = tuple(f"-D{name}={value}" for name, value in sorted(defines.items()))
     return (*TARGETS[compiler.kind][bits], *COMPILE_FLAGS, *BITS_FLAGS[bits], *includes, *macros)
@@ -190,11 +193,27 @@ def library_sources() -> list[Path]:
     return [C_START, *rest]
 
 
+@dataclass(frozen=True)
+class LibraryBuild:
+    """The library's objects for one compiler, flags and mode: the same for every guest and platform."""
+
+    objects: tuple[bytes, ...]  # in library_sources() order
+    dependencies: tuple[tuple[Path, str], ...]  # each file the compiles read, with its content's digest
+
+    def current(self) -> bool:
+        return all(cache.file_digest(path) == digest for path, digest in self.dependencies)
+
+
+# Built once per process for each recipe, while no file it read changes: a matrix builds a guest for each
+# platform's defines, and the library (which reads the FADT, never the defines) need not be built again.
+_libraries: dict[str, LibraryBuild] = {}
+
+
 def build(
     source: Path, defines: dict[str, int], bits: int, use_cache: bool | None = None,
     timeout_s: float = COMPILE_TIMEOUT_S,
 ) -> CBuild:
-    """Compile ``source`` and the library for a ``bits``-bit start, link at ``LOAD_ADDRESS``; cached."""
+    """Compile ``source`` for a ``bits``-bit start, link it with the library at ``LOAD_ADDRESS``; cached."""
     if bits not in BITS_FLAGS:
         raise CompileError(f"{shown_name(source)}: a C guest starts in 32- or 64-bit mode, not {bits}-bit "
                            "(--mode 32 or --mode 64)")
@@ -204,30 +223,57 @@ def build(
         use_cache = cache.enabled()
     text = files.read_bytes(source, MAX_OUTPUT_BYTES)
     compiling, linking = compile_flags(compiler, bits, defines, source), link_flags(compiler, bits)
-    flags = "\0".join([*compiling, "|", *linking])
-    key = cache.key(f"{compiler.identity}\0{flags}", source, text, [str(C_LIBRARY_DIR)], defines)
+    # The linker script is part of the build too: a harness that places guests differently rebuilds them.
+    recipe = "\0".join([compiler.identity, *compiling, "|", *linking, LINKER_SCRIPT])
+    key = cache.key(recipe, source, text, [str(C_LIBRARY_DIR)], defines)
     if use_cache:
         entry = cache.lookup(key)
         if entry is not None:
             return CBuild(entry.image, entry.dependencies, compiler, compiling, linking)
+    library = _library(compiler, bits, source, timeout_s)
     with tempfile.TemporaryDirectory(prefix="harness-cc-") as scratch:
         work = Path(scratch)
         (work / "guest.ld").write_text(LINKER_SCRIPT.format(load_address=defines["LOAD_ADDRESS"]))
-        units = [*library_sources(), source]
-        dependencies: list[Path] = []
-        for number, unit in enumerate(units):
-            obj = work / f"{number}.o"
-            _compile(compiler, [*compiling, "-MD", "-MF", f"{number}.d",
-                                "-c", str(unit), "-o", obj.name], work, source, timeout_s)
-            for path in parse_make_dependencies(files.read_text(work / f"{number}.d", MAX_OUTPUT_BYTES), work):
-                if path not in dependencies:
-                    dependencies.append(path)
-        objects = [f"{number}.o" for number in range(len(units))]
-        _compile(compiler, [*linking, "-o", "guest.elf", *objects], work, source, timeout_s)
+        objects = []
+        for number, content in enumerate(library.objects):
+            (work / f"library{number}.o").write_bytes(content)
+            objects.append(f"library{number}.o")
+        dependencies = [*_compile_unit(compiler, compiling, source, work, "guest", source, timeout_s),
+                        *(path for path, _ in library.dependencies)]
+        _compile(compiler, [*linking, "-o", "guest.elf", *objects, "guest.o"], work, source, timeout_s)
         elf = files.read_bytes(work / "guest.elf", MAX_OUTPUT_BYTES)
+    dependencies = list(dict.fromkeys(dependencies))
     if use_cache:
         cache.store(key, cache.Entry(elf, "", "", tuple(dependencies)))
     return CBuild(elf, tuple(dependencies), compiler, compiling, linking)
+
+
+def _library(compiler: Compiler, bits: int, guest: Path, timeout_s: float) -> LibraryBuild:
+    """The library compiled for ``compiler`` and ``bits``, from this process's earlier build where still current."""
+    flags = compile_flags(compiler, bits, {}, C_INCLUDE_DIR / "harness.h")
+    recipe = "\0".join([compiler.identity, *flags])
+    known = _libraries.get(recipe)
+    if known is not None and known.current():
+        return known
+    objects: list[bytes] = []
+    dependencies: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="harness-cc-") as scratch:
+        work = Path(scratch)
+        for unit in library_sources():
+            dependencies += _compile_unit(compiler, flags, unit, work, "unit", guest, timeout_s)
+            objects.append(files.read_bytes(work / "unit.o", MAX_OUTPUT_BYTES))
+    digests = tuple((path, cache.file_digest(path) or "") for path in dict.fromkeys(dependencies))
+    _libraries[recipe] = built = LibraryBuild(tuple(objects), digests)
+    return built
+
+
+def _compile_unit(
+    compiler: Compiler, flags: tuple[str, ...], unit: Path, work: Path, name: str, guest: Path, timeout_s: float,
+) -> tuple[Path, ...]:
+    """Compile ``unit`` to ``name``.o in ``work``; the files it read (its -MD output)."""
+    _compile(compiler, [*flags, "-MD", "-MF", f"{name}.d", "-c", str(unit), "-o", f"{name}.o"], work, guest,
+             timeout_s)
+    return parse_make_dependencies(files.read_text(work / f"{name}.d", MAX_OUTPUT_BYTES), work)
 
 
 def _compile(compiler: Compiler, arguments: list[str], work: Path, source: Path, timeout_s: float) -> None:

@@ -1,5 +1,11 @@
 """The assembly cache: NASM's output for a guest, kept until anything NASM read changes.
 
+C guests' ELF files are kept here too (``c_compiler.py``), the same way: the
+"version" in their key is the compiler's command and ``--version`` line, every
+flag and the linker script; the files listed are every file any compile read
+(the ``-MD`` output: the guest, its headers, the library's sources and
+headers).
+
 An entry is one file, ``<key>.entry``, in the cache folder (``HARNESS_CACHE_DIR``,
 else the user cache folder as platformdirs finds it: ``$XDG_CACHE_HOME`` on
 Linux and macOS when it is an absolute path, else ``~/.cache`` on Linux and
