@@ -86,6 +86,7 @@ SECTIONS {{
   .rodata : {{ *(.rodata .rodata.*) }} :image
   .data : {{ *(.data .data.*) }} :image
   .bss : {{ __bss_start = .; *(.bss .bss.* COMMON) . = ALIGN(4); __bss_end = .; }} :image
+  .stack (NOLOAD) : {{ *(.stack) }} :image
   /DISCARD/ : {{ *(.comment) *(.note*) *(.eh_frame*) }}
 }}
 """

@@ -5,7 +5,7 @@
  * mode (--mode 64), interrupts off.  On a PC the boot sector of
  * harness/peers/disk.py brings the CPU from real mode at 0x7C00 into the same
  * flat 32-bit state before it jumps here.  This code sets the stack, clears
- * the BSS (the linker script's __bss_start to __bss_end), calls main() and
+ * the BSS (the linker script's __bss_start to __bss_end, 4 bytes at a time), calls main() and
  * exits with what main returns (lib/console.c: exit, port 0xF4).
  */
 #define STACK_BYTES 8192
@@ -20,8 +20,9 @@ _start:
 	movl $__bss_start, %edi
 	movl $__bss_end, %ecx
 	subl %edi, %ecx
+	shrl $2, %ecx
 	xorl %eax, %eax
-	rep stosb
+	rep stosl
 	call main
 	movl %eax, %edi
 	call exit
@@ -32,8 +33,9 @@ _start:
 	movl $__bss_start, %edi
 	movl $__bss_end, %ecx
 	subl %edi, %ecx
+	shrl $2, %ecx
 	xorl %eax, %eax
-	rep stosb
+	rep stosl
 	call main
 	pushl %eax
 	call exit
@@ -42,7 +44,8 @@ _start:
 	hlt
 	jmp 1b
 
-	.section .bss
+	/* After the BSS (the linker script): the stack need not be cleared. */
+	.section .stack, "aw", @nobits
 	.balign 16
 stack_bottom:
 	.skip STACK_BYTES

@@ -1,0 +1,167 @@
+"""C guests: compiled for the run's platform, run like NASM guests, named at their C lines."""
+
+import importlib.util
+import json
+import shutil
+import sys
+
+import pytest
+from pmtimer_harness.core.machine import InstructionTraceOptions
+from pmtimer_harness.core.result import Verdict
+from pmtimer_harness.frontends.cli import main
+from pmtimer_harness.frontends.matrix import run_cell
+from pmtimer_harness.platform.profiles import PROFILES
+from pmtimer_harness.tools import c_compiler
+from pmtimer_harness.tools.runner import run_guest
+
+from tests.guests import bundled
+
+try:
+    COMPILER = c_compiler.find_compiler()
+except c_compiler.CompilerNotFound as error:
+    COMPILER = None
+    NO_COMPILER = str(error)
+pytestmark = pytest.mark.skipif(COMPILER is None, reason="no C compiler here (pip install 'pmtimer-harness[c]')")
+HAS_ZIGLANG = importlib.util.find_spec("ziglang") is not None
+
+PASSING_GUEST = """\
+#include "harness.h"
+#include "limits.h"
+int main(void)
+{
+	report(LIMIT == 3, "the header's limit is 3");
+	return report_summary();
+}
+"""
+
+FAULTING_GUEST = """\
+#include "harness.h"
+
+static void __attribute__((noinline)) poke(volatile uint32_t *where)
+{
+	*where = 1;
+}
+
+int main(void)
+{
+	poke((volatile uint32_t *)0xFFFFFFF0u);
+	return report_summary();
+}
+"""
+
+
+def user_guest(folder, text=PASSING_GUEST, name="mine.c", limit=3):
+    """A guest of the user's own, with a header of their own beside it."""
+    (folder / "limits.h").write_text(f"#define LIMIT {limit}\n")
+    guest = folder / name
+    guest.write_text(text)
+    return guest
+
+
+def test_hello_timer_passes_and_its_record_names_the_compiler_and_flags():
+    record = run_guest(bundled("c/hello_timer.c"), ["--platform", "qemu"]).as_dict()
+    assert record["verdict"] == "pass" and "SUMMARY: 2 tests" in record["console"]
+    build = record["build"]
+    assert build["compiler"] and build["version"] == COMPILER.version
+    assert "-O2" in build["compile_flags"] and "-DTIMER_PORT=1544" in build["compile_flags"]  # qemu: 0x608
+    assert "-Wl,-T,guest.ld" in build["link_flags"]
+    assert record["options"]["mode"] == 32
+
+
+def test_a_nasm_guests_record_has_no_build():
+    assert "build" not in run_guest(bundled("hello.asm")).as_dict()
+
+
+def test_a_compile_error_is_an_error_row_with_the_compilers_message(tmp_path, capsys):
+    guest = tmp_path / "broken.c"
+    guest.write_text('#include "harness.h"\nint main(void)\n{\n\treturn undeclared_name;\n}\n')
+    status = main(["suite", str(guest), "--json"])
+    out, err = capsys.readouterr()
+    (row,) = json.loads(out)
+    assert status != 0 and row["verdict"] == "error"
+    assert "broken.c:4" in row["error"] and "undeclared_name" in row["error"]
+    assert "Traceback" not in out + err
+
+
+def test_a_compile_error_in_run_is_one_message_and_status_2(tmp_path, capsys):
+    guest = tmp_path / "broken.c"
+    guest.write_text("int main(void) { return }\n")
+    assert main(["run", str(guest)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.c:1" in err and "error" in err and "Traceback" not in err
+
+
+def test_a_fault_is_reported_at_its_c_line_and_function(tmp_path):
+    run = run_guest(user_guest(tmp_path, FAULTING_GUEST))
+    report = run.result.report
+    assert run.result.verdict is Verdict.ERROR
+    assert report.source.startswith("mine.c:5 (poke") and "*where = 1;" in report.source
+
+
+def test_the_instruction_trace_shows_the_c_line_and_the_function(tmp_path):
+    lines = []
+    run_guest(user_guest(tmp_path), trace=lines.append, instruction_trace=InstructionTraceOptions(limit=400))
+    assert any("; start.S:" in line and "(_start" in line for line in lines)
+    assert any("; mine.c:" in line and "(main" in line for line in lines)
+
+
+def test_a_header_beside_the_guest_decides_its_verdict(tmp_path):
+    guest = user_guest(tmp_path)
+    assert run_guest(guest).result.verdict is Verdict.PASS
+    user_guest(tmp_path, limit=4)
+    assert run_guest(guest).result.verdict is Verdict.FAIL
+
+
+def test_the_cache_rebuilds_when_an_included_header_changes_and_not_for_other_files(tmp_path, cache_dir,
+                                                                                      monkeypatch):
+    guest = user_guest(tmp_path)
+    compiles = []
+    real = c_compiler._compile
+    monkeypatch.setattr(c_compiler, "_compile", lambda *args: (compiles.append(args), real(*args)))
+    run_guest(guest)
+    built = len(compiles)
+    (tmp_path / "unrelated.h").write_text("#define OTHER 1\n")
+    assert run_guest(guest).result.verdict is Verdict.PASS
+    assert len(compiles) == built  # from the cache
+    (tmp_path / "limits.h").write_text("#define LIMIT 5\n")
+    assert run_guest(guest).result.verdict is Verdict.FAIL
+    assert len(compiles) > built
+
+
+def test_cc_naming_a_compiler_that_does_not_exist_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert main(["run", str(user_guest(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no-such-cc" in err and "CC" in err
+
+
+def test_a_c_guest_starts_only_in_32_or_64_bit_mode(tmp_path, capsys):
+    assert main(["run", str(user_guest(tmp_path)), "--mode", "16"]) == 2
+    assert "--mode 32 or --mode 64" in capsys.readouterr().err
+
+
+def test_a_64_bit_c_guest_runs(tmp_path):
+    run = run_guest(user_guest(tmp_path), ["--mode", "64"])
+    assert run.result.verdict is Verdict.PASS and "-mno-red-zone" in run.build["compile_flags"]
+
+
+@pytest.mark.skipif(not HAS_ZIGLANG, reason="the ziglang package is not installed (pip install 'pmtimer-harness[c]')")
+def test_with_no_compiler_on_path_the_pip_installed_clang_builds_the_guest(tmp_path, monkeypatch):
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert shutil.which("gcc") is None and shutil.which("clang") is None
+    run = run_guest(user_guest(tmp_path), use_cache=False)
+    assert run.result.verdict is Verdict.PASS
+    assert run.build["compiler"].startswith(sys.executable) and "ziglang" in run.build["compiler"]
+
+
+def checks(console):
+    return [line for line in console.splitlines() if line.split(":")[0] in ("PASS", "FAIL", "SKIP", "XFAIL")]
+
+
+def test_linux_pmtmr_in_c_agrees_with_the_nasm_guest_on_every_platform():
+    for platform in PROFILES:
+        nasm = run_cell(bundled("linux_pmtmr.asm"), platform)
+        c = run_cell(bundled("c/linux_pmtmr.c"), platform)
+        assert (c.verdict, checks(c.console)) == (nasm.verdict, checks(nasm.console)), platform
+        assert not c.unmet, platform
