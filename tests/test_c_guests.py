@@ -16,6 +16,8 @@ from pmtimer_harness.tools.runner import run_guest
 
 from tests.guests import bundled
 
+pytest_plugins = ["pytester"]
+
 try:
     COMPILER = c_compiler.find_compiler()
 except c_compiler.CompilerNotFound as error:
@@ -165,3 +167,16 @@ def test_linux_pmtmr_in_c_agrees_with_the_nasm_guest_on_every_platform():
         c = run_cell(bundled("c/linux_pmtmr.c"), platform)
         assert (c.verdict, checks(c.console)) == (nasm.verdict, checks(nasm.console)), platform
         assert not c.unmet, platform
+
+
+def test_a_projects_c_guests_are_pytest_items_and_a_compile_error_is_one_failure(pytester, monkeypatch):
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")  # seconds per inner run, not needed here
+    pytester.makeini("[pytest]\nharness_guests =\n    tests/guests/*.c\n")
+    guests = pytester.mkdir("tests") / "guests"
+    guests.mkdir()
+    user_guest(guests)
+    (guests / "broken.c").write_text("int main(void) { return missing; }\n")
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*broken.c:1:*missing*"])
+    assert "Traceback" not in result.stdout.str()
