@@ -11,11 +11,12 @@
  * for 3DNow!): legacy prefixes in any number and order, REX in 64-bit code
  * (only as the last prefix), the one-byte, 0F, 0F38 and 0F3A maps, ModRM, SIB
  * and displacement in 16- and 32/64-bit addressing, immediates by operand and
- * address size, VEX (C4/C5) and EVEX (62), which outside 64-bit code are
- * LES/LDS/BOUND unless ModRM.mod is 11, and 3DNow! (0F 0F, its opcode an imm8
- * after the operands).  Where QEMU, which Unicorn runs, and the SDM differ,
- * QEMU wins: in 64-bit code a 66 prefix makes CALL/JMP rel16 (AMD's reading),
- * and MOV to or from a control or debug register ignores ModRM.mod.
+ * address size (MOV to or from a control or debug register ignores ModRM.mod),
+ * VEX (C4/C5) and EVEX (62), which outside 64-bit code are LES/LDS/BOUND
+ * unless ModRM.mod is 11, and 3DNow! (0F 0F, its opcode an imm8 after the
+ * operands).  Where QEMU, which Unicorn runs, and the SDM differ, QEMU wins:
+ * in 64-bit code a 66 prefix makes a near CALL, JMP or Jcc rel16, as AMD reads
+ * it (capstone reads some of them as rel32: tests/test_insn_decode.py).
  *
  * What it does not: an opcode undefined in the mode (or a group member that
  * is, such as FF /7) gets no length: the decoding stops before it, as the
@@ -185,13 +186,13 @@ static int decode_vex(Cursor *c, uint8_t escape, Decoded *out)
     for (size_t i = 0; i < payload_size; i++)
         if (!next_byte(c, &payload[i]))
             return 0;
-    int map = escape == 0xC5 ? 1 : escape == 0xC4 ? payload[0] & 0x1F : payload[0] & 0x03;
-    if (map < 1 || map > 3 || !next_byte(c, &opcode))
+    /* VEX: 0F, 0F38, 0F3A; EVEX adds maps 5 and 6 (AVX512-FP16), which take no imm8 */
+    int map = escape == 0xC5 ? 1 : escape == 0xC4 ? payload[0] & 0x1F : payload[0] & 0x07;
+    int known = (map >= 1 && map <= 3) || (escape == 0x62 && (map == 5 || map == 6));
+    if (!known || !next_byte(c, &opcode))
         return 0;
-    if (escape == 0xC4 || escape == 0xC5) {
-        if (map == 1 && opcode == 0x77)  /* VZEROUPPER, VZEROALL: no operands */
-            return 1;
-    }
+    if (escape != 0x62 && map == 1 && opcode == 0x77)  /* VZEROUPPER, VZEROALL: no operands */
+        return 1;
     if (!next_byte(c, &modrm))
         return 0;
     if ((modrm >> 6) != 3)
