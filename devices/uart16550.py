@@ -314,7 +314,8 @@ class Uart16550:
     # --- saved state --------------------------------------------------------------------
 
     def state(self, now_ns: int) -> dict[str, object]:
-        self._arrive(now_ns)
+        # Bytes due but not yet looked at stay on their way: they arrive at the same times after a restore, and
+        # saving moves no interrupt line (the PIC's state may be saved already).
         return {"ier": self.ier, "fcr": self.fcr, "lcr": self.lcr, "mcr": self.mcr, "lsr": self.lsr,
                 "msr": self.msr, "scr": self.scr, "divisor": self.divisor, "rx": list(self.rx),
                 "thr_ipending": self.thr_ipending, "incoming": self.incoming.hex(),
