@@ -41,6 +41,7 @@ _EXPORTS = {
     "PortAccess": ("pmtimer_harness.core.bus", "PortAccess"),
     "PortBus": ("pmtimer_harness.core.bus", "PortBus"),
     "PortWindow": ("pmtimer_harness.devices.ports", "PortWindow"),
+    "MmioRegion": ("pmtimer_harness.devices.mmio", "MmioRegion"),
     "DeviceError": ("pmtimer_harness.devices.ports", "DeviceError"),
     "take_snapshot": ("pmtimer_harness.core.snapshot", "take"),
     "restore_snapshot": ("pmtimer_harness.core.snapshot", "load"),
@@ -62,6 +63,7 @@ __all__ = [
     "GuestRun",
     "Machine",
     "MachineConfig",
+    "MmioRegion",
     "NasmNotFound",
     "PortAccess",
     "PortBus",
@@ -87,6 +89,7 @@ if TYPE_CHECKING:
     from pmtimer_harness.core.snapshot import load as restore_snapshot
     from pmtimer_harness.core.snapshot import take as take_snapshot
     from pmtimer_harness.core.snapshot_format import SnapshotError
+    from pmtimer_harness.devices.mmio import MmioRegion
     from pmtimer_harness.devices.ports import DeviceError, PortWindow
     from pmtimer_harness.platform.profiles import PROFILES
     from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound, assemble
