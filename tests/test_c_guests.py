@@ -180,3 +180,17 @@ def test_a_projects_c_guests_are_pytest_items_and_a_compile_error_is_one_failure
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*broken.c:1:*missing*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_c_guests_header_lines_are_nasm_guests_with_slashes(tmp_path):
+    from pmtimer_harness.peers.portable import portability
+    from pmtimer_harness.tools.guest import read_header
+
+    guest = tmp_path / "headed.c"
+    guest.write_text("// harness: --timer-start 5\n// expect: fail bhyve=error\n// variant: w24 --timer-width 24\n"
+                     "// portable: not bochs, its own reason\nint main(void) { return 0; }\n")
+    header = read_header(guest)
+    assert header.options == ("--mode", "32", "--timer-start", "5")
+    assert header.expect is Verdict.FAIL and header.expect_on("bhyve") is Verdict.ERROR
+    assert header.variants == (("w24", ("--timer-width", "24")),)
+    assert portability(guest, "bochs") == "its own reason" and portability(guest, "qemu") is None

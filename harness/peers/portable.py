@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES
-from pmtimer_harness.tools.guest import PORTABLE_TAG, is_source, portable_declaration
+from pmtimer_harness.tools.guest import PORTABLE_TAG, as_nasm_comment, is_c_source, is_source, portable_declaration
 
 
 def portability(path: Path, peer: str = "qemu") -> str | None:
@@ -33,7 +33,7 @@ def portability(path: Path, peer: str = "qemu") -> str | None:
     except OSError as error:
         return f"cannot read the guest: {error}"
     for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
+        stripped = as_nasm_comment(line) if is_c_source(path) else line.strip()  # "// portable:" in C
         if not stripped.lower().startswith(PORTABLE_TAG):
             continue
         refused, reason = portable_declaration(stripped[len(PORTABLE_TAG) :], f"{path}:{number}")

@@ -134,7 +134,7 @@ def read_header(path: Path) -> GuestHeader:
     except UnicodeDecodeError:
         raise GuestError(f"{path}: not a text file; a raw binary guest should end in .bin") from None
     if is_c_source(path):
-        text = "\n".join(_as_nasm_comment(line) for line in text.splitlines())
+        text = "\n".join(as_nasm_comment(line) for line in text.splitlines())
     options: list[str] = list(C_START_OPTIONS) if is_c_source(path) else []
     expect = Verdict.PASS
     on_platform: list[tuple[str, Verdict]] = []
@@ -162,7 +162,7 @@ def read_header(path: Path) -> GuestHeader:
     return GuestHeader(tuple(options), expect, tuple(on_platform), tuple(variants))
 
 
-def _as_nasm_comment(line: str) -> str:
+def as_nasm_comment(line: str) -> str:
     """A C guest's ``// harness:`` line in the form the header's reader takes (``; harness:``)."""
     stripped = line.lstrip()
     return ";" + stripped[2:] if stripped.startswith("//") else ""
