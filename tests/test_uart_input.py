@@ -64,3 +64,18 @@ def test_a_run_saved_while_input_is_on_its_way_resumes_to_the_same_end(tmp_path,
     resumed = resume_snapshot(snapshot).result
     assert (resumed.verdict, resumed.console, resumed.virtual_ns) == (whole.verdict, whole.console, whole.virtual_ns)
     assert whole.console.startswith("split in two\n")
+
+
+def test_an_interrupt_driven_echo_saved_at_any_of_several_points_resumes_to_the_same_end(tmp_path):
+    from tests.test_uart16550 import INTERRUPT_ECHO
+
+    guest = write_guest(tmp_path, INTERRUPT_ECHO)
+    given = b"ok\n"  # three bytes: the guest counts three interrupts
+    whole = run_guest(guest, uart_input=given).result
+    assert whole.verdict == "pass", whole.console
+    for fifth in range(1, 5):
+        snapshot = tmp_path / f"at-{fifth}.snap"
+        run_guest(guest, uart_input=given, snapshot_path=snapshot, save_at=whole.instructions * fifth // 5)
+        resumed = resume_snapshot(snapshot).result
+        assert (resumed.verdict, resumed.console, resumed.virtual_ns, resumed.instructions) == (
+            whole.verdict, whole.console, whole.virtual_ns, whole.instructions), fifth
