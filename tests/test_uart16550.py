@@ -503,3 +503,17 @@ idle:   sti
     assert run.result.verdict.value == "pass", run.result.report
     assert run.result.console.startswith("ok\n")
     assert run.result.virtual_ns >= 3 * CHARACTER_AT_9600  # the reset rate: the guest left the divisor alone
+
+
+def test_with_fifos_input_queues_to_sixteen_and_the_trigger_level_decides_received_data_over_timeout():
+    device, _, _ = uart()
+    device.write(IIR, 1, 0x41, 0)  # FCR: FIFOs on, trigger level 4
+    device.write(IER, 1, 0x01, 0)
+    device.give_input(bytes(range(1, 21)))
+    device.advance_to(3 * CHARACTER_AT_9600)
+    assert device.read(IIR, 1, 3 * CHARACTER_AT_9600) == 0xC0 | 0x0C  # three bytes, under the trigger: timeout
+    device.advance_to(4 * CHARACTER_AT_9600)
+    assert device.read(IIR, 1, 4 * CHARACTER_AT_9600) == 0xC0 | 0x04  # four: received data available
+    device.advance_to(20 * CHARACTER_AT_9600)
+    assert device.read(LSR, 1, 20 * CHARACTER_AT_9600) & 0x03 == 0x03  # sixteen kept, the rest overran
+    assert [device.read(BASE, 1, 20 * CHARACTER_AT_9600) for _ in range(16)] == list(range(1, 17))
