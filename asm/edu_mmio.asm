@@ -44,6 +44,11 @@
 %define PIC2_DATA       0xA1
 %define PIC_EOI         0x20
 %assign POLLS           100000          ; a factorial takes 1 us of virtual time: a few hundred polls
+%if CLOCK_VIRTUAL
+%assign WAIT_TURNS      100000          ; the interrupt comes at the first block boundary past 1 us
+%else
+%assign WAIT_TURNS      50000000        ; host time: the harness looks at a due event when a slice of CPU ends
+%endif
 %assign SETTLE          1000            ; loop turns in which a second interrupt would come
 %assign LIVE_VALUE      0x12345678
 
@@ -88,7 +93,7 @@ polled: test    dword [ebx + EDU_STATUS], COMPUTING
         mov     dword [ebx + EDU_STATUS], IRQFACT
         mov     dword [ebx + EDU_FACTORIAL], 12
         sti
-        mov     ecx, POLLS
+        mov     ecx, WAIT_TURNS
 waiting: cmp     dword [interrupts], 0
         jne     came
         dec     ecx

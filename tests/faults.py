@@ -1,6 +1,7 @@
-"""Broken PM timers, each with one deliberate fault, for the fault-injection tests."""
+"""Broken PM timers and edu devices, each with one deliberate fault, for the fault-injection tests."""
 
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
+from pmtimer_harness.devices.edu import ID, LIVENESS, Edu
 from pmtimer_harness.devices.pm_timer import NS_PER_SECOND, PM_TMR_FREQUENCY_HZ, PmTimer
 
 
@@ -259,3 +260,47 @@ class SciEnNeverSet(Pm1Registers):
         if self.register_name(port) == "PM1_CNT":
             return 0
         return super().read(port, width, now_ns)
+
+
+# --- edu (devices/edu.py): what asm/edu_mmio.asm must catch ---------------------------------
+
+
+class EduWrongId(Edu):
+    """Identifies as version 1.1: 0x010100ed."""
+
+    def mmio_read(self, address, width, now_ns):
+        value = super().mmio_read(address, width, now_ns)
+        return 0x010100ED if address - self.base == ID else value
+
+
+class EduLivenessNotInverted(Edu):
+    """Stores the liveness value as written, not its inverse."""
+
+    def mmio_write(self, address, width, value, now_ns):
+        if address - self.base == LIVENESS:
+            self.liveness = value
+            return
+        super().mmio_write(address, width, value, now_ns)
+
+
+class EduFactorialOneShort(Edu):
+    """Computes (n-1)! instead of n!."""
+
+    def _finish_factorial(self, now_ns):
+        if self.done_ns is not None and now_ns >= self.done_ns:
+            self.fact = max(self.fact, 1) - 1
+        super()._finish_factorial(now_ns)
+
+
+class EduInterruptNeverRaised(Edu):
+    """Sets IRQ_STATUS but never drives its line."""
+
+    def _drive_line(self):
+        pass
+
+
+class EduAckKeepsTheLine(Edu):
+    """An acknowledgement clears IRQ_STATUS but leaves the line high."""
+
+    def _lower(self, value):
+        self.irq_status &= ~value
