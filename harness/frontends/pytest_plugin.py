@@ -141,9 +141,9 @@ def is_guest(path: Path, config: pytest.Config) -> bool:
 
 def _in_the_c_library(path: Path) -> bool:
     """The C guest library's own sources (asm/c/lib) are compiled into every C guest, never run alone."""
-    from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+    from pmtimer_harness.asm import C_LIBRARY_DIR
 
-    return path.resolve().parent == BUNDLED_GUESTS_DIR / "c" / "lib"
+    return path.resolve().parent == C_LIBRARY_DIR
 
 
 def session_options(config: pytest.Config) -> list[str]:

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+from pmtimer_harness.asm import BUNDLED_GUESTS_DIR, C_LIBRARY_DIR
 from pmtimer_harness.columns import aligned
 from pmtimer_harness.core.result import Report, RunResult, Verdict, check_summary
 from pmtimer_harness.tools.files import shown_name
-from pmtimer_harness.tools.guest import SOURCE_SUFFIXES, GuestError, check_guest_path
+from pmtimer_harness.tools.guest import C_SUFFIXES, SOURCE_SUFFIXES, GuestError, check_guest_path, is_source
 from pmtimer_harness.tools.runner import GuestRun
 
 
@@ -54,11 +54,12 @@ def guests_in(paths: Sequence[str | Path]) -> list[Path]:
         if path.is_dir():
             found = sorted(
                 found for found in path.rglob("*")
-                if found.suffix.lower() in SOURCE_SUFFIXES and found.is_file()
+                if is_source(found) and found.is_file() and found.resolve().parent != C_LIBRARY_DIR
                 and "include" not in found.relative_to(path).parent.parts
             )
             if not found:
-                raise GuestError(f"{shown_name(path)}: no guest sources ({', '.join(SOURCE_SUFFIXES)}) in this folder")
+                suffixes = ", ".join((*SOURCE_SUFFIXES, *C_SUFFIXES))
+                raise GuestError(f"{shown_name(path)}: no guest sources ({suffixes}) in this folder")
             guests += found
         else:
             check_guest_path(path)

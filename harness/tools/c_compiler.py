@@ -45,15 +45,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from pmtimer_harness.asm import BUNDLED_GUESTS_DIR
+from pmtimer_harness.asm import C_GUEST_DIR, C_INCLUDE_DIR, C_LIBRARY_DIR
 from pmtimer_harness.tools import cache, files
 from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
 from pmtimer_harness.tools.files import shown_name
 
 CC_ENV = "CC"
-C_LIBRARY_DIR = BUNDLED_GUESTS_DIR / "c"
-C_INCLUDE_DIR = C_LIBRARY_DIR / "include"
-C_START = C_LIBRARY_DIR / "lib" / "start.S"  # linked first: the entry, at the load address
+C_START = C_LIBRARY_DIR / "start.S"  # linked first: the entry, at the load address
 COMPILE_TIMEOUT_S = 120  # zig's clang fills its own cache on first use: far slower than later runs
 MAX_OUTPUT_BYTES = 256 << 20  # the most any one compiler output file may grow to (an object, the ELF)
 MAX_DIAGNOSTIC_LINES = 12  # a compile error shows the compiler's first lines, as NASM's would be shown
@@ -189,8 +187,7 @@ def link_flags(compiler: Compiler, bits: int) -> tuple[str, ...]:
 
 def library_sources() -> list[Path]:
     """The guest library's units: the start-up code first, then the rest in name order."""
-    folder = C_LIBRARY_DIR / "lib"
-    rest = sorted(path for path in folder.iterdir() if path.suffix in (".c", ".S") and path != C_START)
+    rest = sorted(path for path in C_LIBRARY_DIR.iterdir() if path.suffix in (".c", ".S") and path != C_START)
     return [C_START, *rest]
 
 
@@ -226,7 +223,7 @@ def build(
     compiling, linking = compile_flags(compiler, bits, defines, source), link_flags(compiler, bits)
     # The linker script is part of the build too: a harness that places guests differently rebuilds them.
     recipe = "\0".join([compiler.identity, *compiling, "|", *linking, LINKER_SCRIPT])
-    key = cache.key(recipe, source, text, [str(C_LIBRARY_DIR)], defines)
+    key = cache.key(recipe, source, text, [str(C_GUEST_DIR)], defines)
     if use_cache:
         entry = cache.lookup(key)
         if entry is not None:
