@@ -299,8 +299,9 @@ CROSVM_RTC = "google/crosvm: x86_64/src/lib.rs (setup_legacy_cmos_device: the CM
 CROSVM_COM1 = ("google/crosvm: arch/src/serial.rs (set_default_serial_parameters: COM1 a stdout console unless "
                "configured otherwise, COM2-4 sinks)")
 ACRN_POST_RTC = "projectacrn/acrn-hypervisor: devicemodel/core/main.c (vm_init_vdevs: vrtc_init)"
-ACRN_POST_COM1 = ("projectacrn/acrn-hypervisor: devicemodel/hw/pci/lpc.c (bhyve's LPC: COM1 only when configured, "
-                  "-l com1,...)")
+ACRN_POST_COM1 = model("not configured: a post-launched VM has COM1 only from its launch line (the device model's "
+                       "LPC, -l com1: projectacrn/acrn-hypervisor devicemodel/hw/pci/lpc.c) or from its scenario "
+                       "(the hypervisor's vuart[0]: hypervisor/arch/x86/guest/vm.c create_vm, init_legacy_vuarts)")
 ACRN_PRE_RTC = ("projectacrn/acrn-hypervisor: hypervisor/arch/x86/guest/vm.c (create_vm: vrtc_init when the VM is "
                 "not post-launched)")
 ACRN_PRE_COM1 = ("projectacrn/acrn-hypervisor: hypervisor/arch/x86/guest/vm.c (create_vm: init_legacy_vuarts from "
