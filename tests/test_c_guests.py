@@ -194,3 +194,29 @@ def test_a_c_guests_header_lines_are_nasm_guests_with_slashes(tmp_path):
     assert header.expect is Verdict.FAIL and header.expect_on("bhyve") is Verdict.ERROR
     assert header.variants == (("w24", ("--timer-width", "24")),)
     assert portability(guest, "bochs") == "its own reason" and portability(guest, "qemu") is None
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
+def test_gdb_breaks_at_a_c_function_and_shows_its_line(tmp_path):
+    import re
+    import subprocess
+
+    from tests.guests import REPO
+
+    guest = user_guest(tmp_path)
+    harness = subprocess.Popen([sys.executable, "-m", "harness", "run", str(guest), "--gdb", "0"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [harness.stderr.readline() for _ in range(3)]
+        symbols = re.search(r"symbol-file (\S+),", "".join(lines)).group(1)
+        port = re.search(r"localhost:(\d+)", "".join(lines)).group(1)
+        commands = ["set architecture i386", f"symbol-file {symbols}", f"target remote localhost:{port}",
+                    "break main", "continue", "info line *$pc", "continue"]
+        gdb = subprocess.run(["gdb", "-nx", "-batch", *[part for command in commands for part in ("-ex", command)]],
+                             capture_output=True, text=True, timeout=60)
+        harness.communicate(timeout=60)
+    finally:
+        harness.kill()
+    output = gdb.stdout + gdb.stderr
+    assert re.search(r"Breakpoint 1, .*main \(\) at \S*mine\.c:5", output), output
+    assert "_start () at" in output and "start.S:" in output

@@ -34,8 +34,7 @@ from pmtimer_harness.tools import files
 
 ELF_MAGIC = b"\x7fELF"
 ELF_CLASSES = {1: 32, 2: 64}  # EI_CLASS
-MACHINES = {32: 3, 64: 62}  # EM_386, EM_X86_64
-ET_EXEC = 2
+MACHINES = {32: "EM_386", 64: "EM_X86_64"}  # e_machine, as pyelftools names it
 MAX_SOURCE_TEXT = 60  # the characters of a C line shown beside an address
 MAX_SOURCE_FILE_BYTES = 4 << 20  # a larger "source" is not read for its lines
 
@@ -71,7 +70,7 @@ def read_elf(data: bytes, name: str, memory: int) -> ElfImage:
     try:
         elf = ELFFile(io.BytesIO(data))
         header = elf.header
-        if header["e_ident"]["EI_DATA"] != "ELFDATA2LSB" or header.e_machine != _machine_name(bits):
+        if header["e_ident"]["EI_DATA"] != "ELFDATA2LSB" or header.e_machine != MACHINES[bits]:
             raise ElfError(f"{name}: not an x86 ELF ({bits}-bit, {header.e_machine}); the harness runs x86 guests")
         if header.e_type != "ET_EXEC":
             raise ElfError(f"{name}: an ELF of type {header.e_type}, not a linked executable (ET_EXEC)")
@@ -90,10 +89,6 @@ def read_elf(data: bytes, name: str, memory: int) -> ElfImage:
     for address, content, _ in segments:
         image[address - base : address - base + len(content)] = content
     return ElfImage(base, bytes(image), entry, bits, _symbols(elf), SourceLines(data))
-
-
-def _machine_name(bits: int) -> str:
-    return {32: "EM_386", 64: "EM_X86_64"}[bits]
 
 
 def _loadable_segments(elf: object, data: bytes, name: str, memory: int) -> list[tuple[int, bytes, int]]:

@@ -97,6 +97,7 @@ class Guest:
     symbols: dict[str, int]  # label -> address; assumes the guest's org is its load address
     load_address: int | None = None  # an ELF's own: its first loaded byte, where it starts
     build: dict[str, object] | None = None  # a C guest's compiler and flags, for the run's record
+    elf: bytes | None = None  # an ELF guest's file: gdb reads its symbols and C lines from it
 
 
 def check_guest_path(path: Path) -> None:
@@ -251,14 +252,14 @@ def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None)
         built = build(path, config.nasm_defines(), config.mode, use_cache=use_cache,
                       timeout_s=min(config.timeout, COMPILE_TIMEOUT_S))
         elf = _elf_image(built.elf, path, config)
-        return Guest(path, elf.image, elf.source_map, elf.symbols, elf.base, built.record())
+        return Guest(path, elf.image, elf.source_map, elf.symbols, elf.base, built.record(), built.elf)
     if path.suffix.lower() == ELF_SUFFIX:
         try:
             data = files.read_bytes(path, MAX_MEMORY)
         except files.FileTooLarge as error:
             raise _too_large(path, f"{error.size:,}", MAX_MEMORY) from None
         elf = _elf_image(data, path, config)
-        return Guest(path, elf.image, elf.source_map, elf.symbols, elf.base)
+        return Guest(path, elf.image, elf.source_map, elf.symbols, elf.base, elf=data)
     if is_source(path):
         nasm_timeout_s = min(NASM_TIMEOUT_S, config.timeout)
         try:

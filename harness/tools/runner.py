@@ -161,6 +161,11 @@ def _prepare(
         script = write_label_script(loaded.symbols, labels)
         print(f"gdb: labels as convenience variables: source {script}, then e.g. break *$guest_main",
               file=sys.stderr, flush=True)
+    if labels is not None and loaded.elf is not None:
+        symbol_file = labels / "guest.elf"
+        symbol_file.write_bytes(loaded.elf)
+        print(f"gdb: the guest's functions and C lines: symbol-file {symbol_file}, then e.g. break main",
+              file=sys.stderr, flush=True)
     machine = Machine(
         config,
         timer_model=timer_model,
