@@ -36,7 +36,11 @@
 #define FADT_REVISION_BYTE 8
 #define HW_REDUCED_ACPI (1u << 20)
 #define DELAY_US 1000
-#define DELAY_GIVE_UP 100
+#if CLOCK_VIRTUAL
+#define DELAY_GIVE_UP 10
+#else
+#define DELAY_GIVE_UP 1000 /* a busy host may stop the guest for milliseconds */
+#endif
 /* Under the virtual clock, the ticks past the count the guest may see: the delay's last acpitimer_read
  * (three reads) and the guest's own reads around it (five), each IO_NS long. */
 #define LATE ((uint32_t)(8ull * IO_NS * PM_TMR_HZ / 1000000000u) + EXACT_SLACK_TICKS)
