@@ -12,7 +12,7 @@ import subprocess
 from tests.guests import REPO
 
 README = REPO / "README.md"
-TUTORIALS = ("tutorial.md", "tutorial-2.md")
+TUTORIALS = ("tutorial.md", "tutorial-2.md", "tutorial-3.md")
 PAGES = [README, *(page for page in sorted((REPO / "docs").glob("*.md")) if page.name not in TUTORIALS)]
 PYTHON_BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 

@@ -3,7 +3,8 @@
 Each tutorial is followed in its own copy of the repository (so its deliberate
 breakage of a device stays there); ``tests/tutorial_steps.py`` says how each
 kind of block is followed.  The exercises' solutions (docs/solutions/) run in
-the copy the second tutorial leaves, where its clock device is attached.
+the copy their tutorial leaves: the second's, where its clock device is
+attached; the third's, beside the reader's own project folder.
 """
 
 import ast
@@ -34,6 +35,19 @@ def test_the_second_tutorial_and_its_solutions_run_as_written(tmp_path):
     # A new device takes its own file and one entry in the board's list; every other change was put back.
     assert changed_files(tmp_path, copied) == {"devices/my_rtc.py", "harness/core/board.py"}
     follow(SOLUTIONS / "README.md", tmp_path)
+
+
+def test_the_third_tutorial_and_its_solutions_run_as_written(tmp_path):
+    tutorial = DOCS / "tutorial-3.md"
+    kinds = [kind for kind, _ in steps(tutorial)]
+    assert {"nasm", "python", "diff", "console"} <= set(kinds)
+    # The reader's own project lives beside the harness's folder, not in it.
+    harness = tmp_path / "pmtimer-harness"
+    copied = copy_repository(harness)
+    follow(tutorial, harness)
+    assert changed_files(harness, copied) == set()  # the device came from outside: the harness is as it was
+    assert {path.name for path in (tmp_path / "my-project").iterdir()} >= {"alarm.py", "alarm.asm"}
+    follow(SOLUTIONS / "part-3.md", harness)
 
 
 # realmode.asm's first instructions as the trace prints them (source comments left out).

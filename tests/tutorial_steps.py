@@ -7,7 +7,8 @@ A tutorial is Markdown whose fenced blocks are its steps, in order:
 - ``diff`` blocks are applied as a reader would apply them: each must pass
   ``git apply --check`` and ``patch -p1 --dry-run`` where it stands, then
   ``git apply`` makes the change;
-- ``console`` blocks are run: each ``$ python ...`` command, and the lines
+- ``console`` blocks are run: each ``$ python ...`` command (after a
+  ``PYTHONPATH=...`` if the reader is to set one), and the lines
   shown under it are its output, in order and in place (``shown_in_place``):
   ``...`` stands for what is left out, lines on a line of its own, text
   within a line;
@@ -22,6 +23,7 @@ tutorial makes to ``devices/`` takes effect as it does for the reader.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import shlex
@@ -36,6 +38,7 @@ COPIED = ("asm", "devices", "harness", "docs")
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 FILE_MARKER = re.compile(r"^(?:;|#) file: (\S+)\n")
 DIAGRAM_NODE = re.compile(r"(\w+\.py): (\w+)\.(\w+)")
+ENVIRONMENT_WORD = re.compile(r"^[A-Z_]+=")
 
 
 def steps(tutorial: Path) -> list[tuple[str, str]]:
@@ -129,12 +132,16 @@ def run_commands(folder: Path, body: str) -> None:
     for chunk in re.split(r"^\$ ", body, flags=re.MULTILINE)[1:]:
         command, *shown = chunk.rstrip("\n").split("\n")
         words = shlex.split(command)
+        settings = dict(word.split("=", 1) for word in itertools.takewhile(ENVIRONMENT_WORD.match, words))
+        words = words[len(settings):]
         assert words[0] == "python", f"tutorial commands start with python: {command}"
+        assert set(settings) <= {"PYTHONPATH"}, f"a tutorial sets PYTHONPATH alone: {command}"
+        # The reader's PYTHONPATH, then the folder that stands for the editable install.
+        path = os.pathsep.join([*settings.values(), str(folder / "site")])
         # One stream, unbuffered: the lines interleave as they do on the reader's terminal.
         done = subprocess.run(
             [sys.executable, *words[1:]], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=300, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(folder / "site"), "PYTHONUNBUFFERED": "1"},
+            timeout=300, stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"},
         )
         output = done.stdout.rstrip("\n").split("\n") if done.stdout.strip() else []
         assert shown_in_place(shown, output), (
