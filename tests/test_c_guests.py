@@ -220,3 +220,23 @@ def test_gdb_breaks_at_a_c_function_and_shows_its_line(tmp_path):
     output = gdb.stdout + gdb.stderr
     assert re.search(r"Breakpoint 1, .*main \(\) at \S*mine\.c:5", output), output
     assert "_start () at" in output and "start.S:" in output
+
+
+def test_an_installed_package_runs_a_projects_c_guest_under_pytest_and_the_api(installed_python, tmp_path):
+    import subprocess
+
+    project = tmp_path / "project"
+    guests = project / "tests" / "guests"
+    guests.mkdir(parents=True)
+    guest = user_guest(guests)
+    (project / "pytest.ini").write_text("[pytest]\nharness_guests =\n    tests/guests/*.c\n")
+
+    def run(*arguments):
+        return subprocess.run([str(installed_python), *arguments], cwd=project, capture_output=True, text=True,
+                              timeout=120)
+
+    api = "from pmtimer_harness import run_guest; print(run_guest('tests/guests/mine.c').result.verdict.value)"
+    assert run("-c", api).stdout.strip() == "pass"
+    user_guest(guests, limit=4)  # the user's own header changes the verdict
+    tests = run("-m", "pytest", "-q", "-p", "no:hypothesispytest")
+    assert tests.returncode == 1 and "1 failed" in tests.stdout and guest.exists()
