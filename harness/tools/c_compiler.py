@@ -54,6 +54,7 @@ CC_ENV = "CC"
 C_START = C_LIBRARY_DIR / "start.S"  # linked first: the entry, at the load address
 COMPILE_TIMEOUT_S = 120  # zig's clang fills its own cache on first use: far slower than later runs
 MAX_OUTPUT_BYTES = 256 << 20  # the most any one compiler output file may grow to (an object, the ELF)
+MAX_COMPILER_MEMORY = 2 << 30  # address space: gcc and zig's clang build guests in far less
 MAX_DIAGNOSTIC_LINES = 12  # a compile error shows the compiler's first lines, as NASM's would be shown
 VERSION_TIMEOUT_S = 60
 
@@ -277,7 +278,7 @@ def _compile_unit(
 def _compile(compiler: Compiler, arguments: list[str], work: Path, source: Path, timeout_s: float) -> None:
     try:
         run = subprocess.run([*compiler.command, *arguments], capture_output=True, timeout=timeout_s, cwd=work,
-                             preexec_fn=_output_limit())
+                             preexec_fn=_limits(), env=_environment(compiler, work))
     except subprocess.TimeoutExpired:
         raise CompileError(f"{shown_name(source)}: the C compiler did not finish within {timeout_s:g} s") from None
     except OSError as error:
@@ -298,23 +299,39 @@ def diagnostic(text: str, source: Path, status: int) -> str:
     return "\n".join(shown)
 
 
-def _output_limit() -> Callable[[], None] | None:
-    """What each compiler process runs with: files of at most MAX_OUTPUT_BYTES (None: no such limit here)."""
+def _limits() -> Callable[[], None] | None:
+    """What each compiler process runs with (None where the system has no such limits: Windows).
+
+    Files of at most MAX_OUTPUT_BYTES, and MAX_COMPILER_MEMORY of address space: a guest that includes
+    ``/dev/zero`` makes the compiler read without end, and it stops at the limit, not at the host's memory.
+    """
     try:
         import resource
     except ImportError:
         return None
+    wanted = [(resource.RLIMIT_FSIZE, MAX_OUTPUT_BYTES), (resource.RLIMIT_AS, MAX_COMPILER_MEMORY)]
 
     def apply() -> None:
-        # Between fork and exec: nothing may raise (a system that refuses the limit compiles without it).
+        # Between fork and exec: nothing may raise (a system that refuses a limit compiles without it).
         try:
-            _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-            value = MAX_OUTPUT_BYTES if hard == resource.RLIM_INFINITY else min(MAX_OUTPUT_BYTES, hard)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (value, hard))
+            for limit, value in wanted:
+                try:
+                    _, hard = resource.getrlimit(limit)
+                    resource.setrlimit(limit, (value if hard == resource.RLIM_INFINITY else min(value, hard), hard))
+                except (OSError, ValueError):
+                    continue
         except Exception:
             return
 
     return apply
+
+
+def _environment(compiler: Compiler, work: Path) -> dict[str, str] | None:
+    """zig keeps its own cache: in the harness's cache folder when caching is on, else in the build's scratch."""
+    if compiler.kind != "zig":
+        return None
+    folder = str(cache.folder() / "zig") if cache.enabled() else str(work / "zig-cache")
+    return {**os.environ, "ZIG_GLOBAL_CACHE_DIR": folder, "ZIG_LOCAL_CACHE_DIR": folder}
 
 
 MAKE_WORD = re.compile(r"(?:\\ |\S)+")  # a name: anything but blanks, where "\ " is a blank of the name
