@@ -42,6 +42,7 @@ TSC_MNEMONICS = frozenset({"rdtsc", "rdtscp"})
 
 # An instruction's kind, and its flags: the numbers insn_decode.c gives.
 OTHER, PORT, RDTSC, RDTSCP, HLT = range(5)
+HOOKED_KINDS = frozenset({PORT, RDTSC, RDTSCP})  # each runs a hook of the harness (see above)
 MAY_ACCESS_MEMORY = 1  # as may_access_memory() says of its text
 ENDS_BLOCK = 2  # as ends_block() says of its text
 
@@ -315,9 +316,6 @@ def _block(code: bytes, address: int, bits: int, instructions: tuple[Instruction
         hooked_index,
         len(instructions) if icount is None else icount,
     )
-
-
-HOOKED_KINDS = frozenset({PORT, RDTSC, RDTSCP})
 
 
 @dataclass(frozen=True)
