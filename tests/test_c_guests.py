@@ -240,3 +240,10 @@ def test_an_installed_package_runs_a_projects_c_guest_under_pytest_and_the_api(i
     user_guest(guests, limit=4)  # the user's own header changes the verdict
     tests = run("-m", "pytest", "-q", "-p", "no:hypothesispytest")
     assert tests.returncode == 1 and "1 failed" in tests.stdout and guest.exists()
+
+
+def test_an_assembly_guest_through_the_c_preprocessor_gets_the_defines(tmp_path):
+    guest = tmp_path / "width.S"  # the capital S: ".s" is NASM's
+    guest.write_text("\t.text\n\t.globl main\nmain:\n\tmovl $TIMER_WIDTH - 24, %eax\n\tret\n")
+    assert run_guest(guest, ["--timer-width", "24"]).result.verdict is Verdict.PASS
+    assert run_guest(guest, ["--timer-width", "32"]).result.exit_code == 8
