@@ -171,6 +171,20 @@ def test_a_region_is_data_checked_when_made():
         MmioRegion(1 << 52, 4)
 
 
+def test_code_in_a_claimed_page_does_not_run(tmp_path):
+    run = run32(tmp_path, " jmp ebx\n", devices=[Registers()])
+    assert run.result.verdict == Verdict.ERROR and "non-executable" in run.result.report.reason
+
+
+def test_a_descriptor_table_in_a_claimed_page_ends_the_run_in_one_report(tmp_path):
+    # The GDT is read with no instruction's access (for CS's descriptor): not modelled, and said so.
+    body = " lgdt [gdtr]\n mov ax, 0x10\n mov ds, ax\n hlt\ngdtr: dw 0x17\n dd 0xFEB00000\n"
+    run = run32(tmp_path, body, devices=[Registers()])
+    assert run.result.verdict == Verdict.ERROR
+    assert run.result.report.reason == ("error: 4-byte MMIO read at 0xfeb00000: no instruction made this access "
+                                        "(a page table or descriptor table there?): not modelled")
+
+
 # --- the trace ----------------------------------------------------------------------------
 
 

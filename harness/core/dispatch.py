@@ -44,7 +44,7 @@ from pmtimer_harness.core.blocks import CAPSTONE, EMPTY_BLOCK, Block, BlockDecod
 from pmtimer_harness.core.bus import IN, OUT, PortAccess, PortBus
 from pmtimer_harness.core.code_watch import CodeWatch
 from pmtimer_harness.core.cpu import code_bits, disassemble_at, linear_pc, program_counter_register
-from pmtimer_harness.core.mmio_bus import READ, WRITE, MmioAccess, MmioBus
+from pmtimer_harness.core.mmio_bus import READ, WRITE, MmioAccess, MmioAccessError, MmioBus
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.timekeeping import HostTime, Time, VirtualTime
 from pmtimer_harness.core.tsc import VirtualTsc
@@ -80,9 +80,9 @@ class Dispatch:
     """
 
     __slots__ = (
-        "bus", "counts", "mmio", "mmio_access", "mmio_before", "mmio_instruction", "mmio_replay", "mmio_value",
-        "on_failure", "on_internal_error", "on_trace", "readers", "start_bits", "stop_requested", "stopped", "time",
-        "uc", "writers",
+        "bus", "counts", "mmio", "mmio_access", "mmio_before", "mmio_failing", "mmio_instruction", "mmio_replay",
+        "mmio_value", "on_failure", "on_internal_error", "on_trace", "readers", "start_bits", "stop_requested",
+        "stopped", "time", "uc", "writers",
     )
 
     def __init__(self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler, time: Time) -> None:
@@ -104,6 +104,7 @@ class Dispatch:
         self.mmio_instruction: Instruction | None = None  # the accessing instruction, while the device has it
         self.mmio_before: int | None = None  # instructions retired before it
         self.mmio_replay: tuple[int, MmioAccess, int] | None = None  # see on_mmio
+        self.mmio_failing = False  # reporting an access no instruction made
 
     def install(self, hooks: NativeHooks) -> None:
         hooks.on_in(self.on_in)
@@ -256,26 +257,32 @@ class Dispatch:
         access = self.mmio_access
         piece = base + offset
         if access is None or not (access.address < piece + size and piece < access.address + access.width):
-            self._unhooked_mmio(piece, size)
+            self._unhooked_mmio(MmioAccess(READ, piece, size))
             return (1 << 8 * size) - 1
         shift = 8 * (piece - access.address)
         value = self.mmio_value >> shift if shift >= 0 else self.mmio_value << -shift
         return value & ((1 << 8 * size) - 1)
 
-    def mmio_piece_write(self, _uc: unicorn.Uc, offset: int, size: int, _value: int, base: int) -> None:
+    def mmio_piece_write(self, _uc: unicorn.Uc, offset: int, size: int, value: int, base: int) -> None:
         """Written already, whole, by ``on_mmio``."""
         access = self.mmio_access
         piece = base + offset
         if access is None or not (access.address < piece + size and piece < access.address + access.width):
-            self._unhooked_mmio(piece, size)
+            self._unhooked_mmio(MmioAccess(WRITE, piece, size, value & ((1 << 8 * size) - 1)))
 
-    def _unhooked_mmio(self, address: int, size: int) -> None:
-        # The CPU read or wrote a claimed page with no instruction's access: a
-        # page-table walk or a descriptor-table load through MMIO.
-        if not self.stopped:
-            reason = (f"the CPU itself made a {size}-byte access at MMIO {address:#010x} (a page-table walk or "
-                      "a descriptor load): not modelled")
-            self.on_internal_error("at an MMIO access", CountLost(reason))
+    def _unhooked_mmio(self, access: MmioAccess) -> None:
+        # A claimed page read or written with no instruction's access: a
+        # page-table walk or a descriptor table there, read by the CPU or by
+        # the harness (the GDT, for the mode a block runs in).  The report
+        # reads the same tables again: those reads stay here.
+        if self.stopped or self.mmio_failing:
+            return
+        self.mmio_failing = True
+        reason = "no instruction made this access (a page table or descriptor table there?): not modelled"
+        try:
+            self.on_failure(access, MmioAccessError(access, reason))  # type: ignore[arg-type]
+        finally:
+            self.mmio_failing = False
 
     def forget_code(self, address: int, size: int) -> None:
         """Guest memory at ``address`` changed behind the CPU's back (an interrupt frame)."""
