@@ -50,6 +50,45 @@ def report_of(run):
     return run.result.report.format() if run.result.report else ""
 
 
+# --- the Unicorn facts the MMIO path stands on (harness/core/dispatch.py) -----------------------
+
+
+def _bare_cpu(*, memory_hook=False, stop_in_read=False):
+    """inc ecx; inc ecx; mov eax, [BASE] at 0x1000, run on bare Unicorn; the PC each callback saw, EIP, EAX."""
+    import unicorn
+    from unicorn import x86_const as x86
+
+    uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_32)
+    uc.mem_map(0, 0x2000)
+    uc.mem_write(0x1000, bytes([0x41, 0x41, 0xA1, 0x00, 0x00, 0xB0, 0xFE, 0x90]))
+    seen = {}
+
+    def piece(engine, _offset, _size, _user):
+        seen["callback pc"] = engine.reg_read(x86.UC_X86_REG_EIP)
+        if stop_in_read:
+            engine.emu_stop()
+        return 0x42
+
+    def hook(engine, _kind, _address, _size, _value, _user):
+        seen["hook pc"] = engine.reg_read(x86.UC_X86_REG_EIP)
+
+    uc.mmio_map(BASE, 0x1000, piece, None, None, None)
+    if memory_hook:
+        uc.hook_add(unicorn.UC_HOOK_MEM_READ, hook, None, BASE, BASE + 0xFFF)
+    uc.emu_start(0x1000, 0x1008)
+    return seen, uc.reg_read(x86.UC_X86_REG_EIP), uc.reg_read(x86.UC_X86_REG_EAX)
+
+
+def test_unicorn_gives_an_mmio_callback_the_block_s_pc_and_a_memory_hook_the_instruction_s():
+    assert _bare_cpu()[0] == {"callback pc": 0x1000}  # where the block began: stale
+    assert _bare_cpu(memory_hook=True)[0] == {"hook pc": 0x1002, "callback pc": 0x1002}  # the hook first, synced
+
+
+def test_unicorn_leaves_an_instruction_undone_when_a_stop_comes_during_its_mmio_access():
+    _, eip, eax = _bare_cpu(stop_in_read=True)
+    assert (eip, eax) == (0x1002, 0)
+
+
 # --- the access, as the instruction made it -------------------------------------------------
 
 
