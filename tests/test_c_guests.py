@@ -247,3 +247,12 @@ def test_an_assembly_guest_through_the_c_preprocessor_gets_the_defines(tmp_path)
     guest.write_text("\t.text\n\t.globl main\nmain:\n\tmovl $TIMER_WIDTH - 24, %eax\n\tret\n")
     assert run_guest(guest, ["--timer-width", "24"]).result.verdict is Verdict.PASS
     assert run_guest(guest, ["--timer-width", "32"]).result.exit_code == 8
+
+
+def test_with_no_compiler_at_all_the_error_says_how_to_get_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(c_compiler.importlib.util, "find_spec", lambda name: None)
+    assert main(["run", str(user_guest(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'pmtimer-harness[c]'" in err and "apt-get install gcc" in err
