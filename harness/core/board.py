@@ -9,6 +9,10 @@ interrupt takes here: the SCI (PM1) into IRQ 9 of the 8259 pair, each user
 device's line (``core/irq_lines.py``) into the IRQ it names, and from the PIC
 to whoever asks for a vector.
 
+A user's device may also claim memory-mapped registers: the board keeps them
+on its MMIO bus (``core/mmio_bus.py``), which refuses a region over the
+memory the machine maps, and hands the pages claimed to the machine to map.
+
 The board knows nothing of Unicorn: the machine asks it for a vector, for the
 next timer event, and for the devices' saved state, and writes the tables into
 guest memory itself.  It lives in core, beside the bus it fills and the machine

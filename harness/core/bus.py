@@ -55,6 +55,9 @@ class Device(Protocol):
     def restore(self, state: dict[str, object], now_ns: int) -> None: ...
 
     # Optional: def register_name(self, port: int) -> str, the register's name for traces.
+    # Optional: memory-mapped registers, ``regions: tuple[MmioRegion, ...]`` answered by
+    # ``mmio_read(address, width, now_ns)`` and ``mmio_write(address, width, value, now_ns)``
+    # (``core/mmio_bus.py``); a device of such registers only has ``windows = ()``.
 
 
 @dataclass(frozen=True)
