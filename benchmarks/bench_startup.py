@@ -6,8 +6,9 @@ spell of the machine falls on all of them:
 - floor: ``python -c "import unicorn"``, the least any Unicorn harness in Python pays;
 - bare Unicorn run: the floor plus mapping memory, writing the guest's bytes
   and running them with one IN hook (no harness at all);
-- import unicorn, capstone: the floor of this design, whose virtual clock
-  decodes each translation block with capstone to count its instructions;
+- import unicorn, capstone: what a run would pay to decode its blocks with
+  capstone, as the Python path does (the compiled path decodes them in C and
+  loads no capstone);
 - harness: ``python -m pmtimer_harness run benchmarks/one_read.asm`` (one timer
   read, then exit), with the assembly cache and Python's bytecode cache warm,
   as on a user's machine;
