@@ -29,6 +29,7 @@
 #define NEAR_THE_WRAP 0x00FFC000u   /* 4.6 ms below it: a 10 ms span crosses it */
 #define TEN_MS_OF_TICKS 35795u      /* 10 ms x 3,579,545 Hz */
 #define STANDING_STILL_READS 100000 /* a timer that moves changes many times in this many reads */
+#define WRAPPED_BACK 0x100000u      /* a step back this long is a wrap, not a stray read */
 /* Under the virtual clock a read is placed within its TSC bracket; Bochs's count moves in 1 us steps
  * and Hyper-V's in 100 ns ones (3.6 ticks at most), so a span is judged within this many ticks. */
 #define EXACT_SLACK_TICKS 4u
@@ -58,18 +59,30 @@ static inline uint32_t tsc_now(void)
 	return (uint32_t)rdtsc();
 }
 
-/* Reads until the low 24 bits are just below the wrap; false if the count stood still on the way. */
-static inline bool wait_until_near_the_wrap(uint16_t port)
+/* Reads until the low 24 bits are just below the wrap.  NULL when they are; else why they never will be: the
+ * count stood still, or went back by more than a stray read's step (it wrapped below the 24-bit top). */
+static inline const char *wait_until_near_the_wrap(uint16_t port)
 {
-	uint32_t last = inl(port), unchanged = 0;
-	while ((last & LOW_24_BITS) < NEAR_THE_WRAP) {
-		uint32_t now = inl(port);
+	uint32_t last = inl(port) & LOW_24_BITS, unchanged = 0;
+	while (last < NEAR_THE_WRAP) {
+		uint32_t now = inl(port) & LOW_24_BITS;
 		unchanged = now == last ? unchanged + 1 : 0;
 		if (unchanged == STANDING_STILL_READS)
-			return false;
+			return "the count stands still";
+		if (last - now < LOW_24_BITS / 2 && last - now > WRAPPED_BACK)
+			return "the count went back before reaching the top of 24 bits: it wraps below 2^24";
 		last = now;
 	}
-	return true;
+	return NULL;
+}
+
+/* Reports the FAIL that ends a span that cannot begin, and says whether it can. */
+static inline bool near_the_wrap(uint16_t port)
+{
+	const char *why_not = wait_until_near_the_wrap(port);
+	if (why_not)
+		report(false, "the count reaches 0x%x, just below the 24-bit wrap (%s)", NEAR_THE_WRAP, why_not);
+	return !why_not;
 }
 
 /* The guest's own measuring read, as distinct from the consumer's: three reads in order (compared as

@@ -108,10 +108,8 @@ int main(void)
 	if (!HAS_PM_TIMER)
 		return report_summary();
 	struct reference_clock clock = reference_clock(&timer);
-	if (!wait_until_near_the_wrap(timer.port)) {
-		report(false, "the timer moves");
+	if (!near_the_wrap(timer.port))
 		return report_summary();
-	}
 	wait_and_check(10000, &clock);
 	wait_and_check(1000, &clock);
 	return report_summary();

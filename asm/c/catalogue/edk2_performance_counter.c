@@ -62,10 +62,8 @@ int main(void)
 	report_info("GetPerformanceCounterProperties: %llu to 0x%llx at %llu Hz", (unsigned long long)start_value,
 		    (unsigned long long)end_value, (unsigned long long)frequency);
 	struct reference_clock clock = reference_clock(&timer);
-	if (!wait_until_near_the_wrap(timer.port)) {
-		report(false, "the timer moves");
+	if (!near_the_wrap(timer.port))
 		return report_summary();
-	}
 
 	/* The span's ends are the guest's own steady reads: what is checked is the modulo arithmetic. */
 	struct timed_read first = steady_read_timed(timer.port);
