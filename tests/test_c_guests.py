@@ -256,3 +256,12 @@ def test_with_no_compiler_at_all_the_error_says_how_to_get_one(tmp_path, monkeyp
     assert main(["run", str(user_guest(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'pmtimer-harness[c]'" in err and "apt-get install gcc" in err
+
+
+def test_a_refused_read_through_an_inlined_function_names_the_guests_own_line(tmp_path):
+    guest = tmp_path / "narrow.c"
+    guest.write_text('#include "harness.h"\n\nint main(void)\n{\n\tuint16_t low = inw(TIMER_PORT);\n'
+                     '\treport(low != 0xFFFF, "a narrow read answers");\n\treturn report_summary();\n}\n')
+    report = run_guest(guest, ["--platform", "bhyve"]).result.report
+    assert report.source.startswith("narrow.c:5 (main+") and "inw(TIMER_PORT)" in report.source
+    assert report.source.endswith("[inw: harness.h:52]")

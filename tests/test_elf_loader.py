@@ -6,7 +6,7 @@ import struct
 import pytest
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.frontends.cli import main
-from pmtimer_harness.tools.elf_image import ElfError, read_elf
+from pmtimer_harness.tools.elf_image import ElfError, SourceLines, read_elf
 from pmtimer_harness.tools.guest import GuestError
 from pmtimer_harness.tools.runner import run_guest
 
@@ -101,3 +101,9 @@ def test_an_elfs_class_is_its_start_mode_and_another_mode_is_refused(tmp_path):
     with pytest.raises(GuestError, match="is a 32-bit ELF: it starts in 32-bit mode"):
         run_elf(tmp_path, elf32([(0x8000, EXIT_CODE_5, 5)]), ["--mode", "16"])
     assert run_elf(tmp_path, elf32([(0x8000, EXIT_CODE_5, 5)])).result.verdict is Verdict.FAIL  # exit code 5
+
+
+@pytest.mark.parametrize("data", [b"", b"\x7fELF\x01\x01\x01" + bytes(100), elf32([(0x8000, EXIT_CODE_5, 5)])])
+def test_an_elf_without_readable_symbols_or_lines_names_no_address_and_never_fails(data):
+    lines = SourceLines(data)
+    assert lines.get(0x8000) is None and 0x8000 not in lines and len(lines) == 0

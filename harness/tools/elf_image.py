@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import io
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pmtimer_harness.tools import files
@@ -37,6 +37,7 @@ ELF_CLASSES = {1: 32, 2: 64}  # EI_CLASS
 MACHINES = {32: "EM_386", 64: "EM_X86_64"}  # e_machine, as pyelftools names it
 MAX_SOURCE_TEXT = 60  # the characters of a C line shown beside an address
 MAX_SOURCE_FILE_BYTES = 4 << 20  # a larger "source" is not read for its lines
+MAX_INLINED_BYTES = 1 << 16  # an inlined call further back than this cannot hold the address: look no further
 
 
 class ElfError(ValueError):
@@ -124,6 +125,17 @@ def _symbols(elf: object) -> dict[str, int]:
             and symbol["st_shndx"] != "SHN_UNDEF"}
 
 
+@dataclass(frozen=True, order=True)
+class InlinedCall:
+    """A function inlined into another: where its code lies, and the line that called it."""
+
+    low: int
+    high: int  # the first address past it
+    path: str = field(compare=False)
+    line: int = field(compare=False)
+    name: str = field(compare=False)
+
+
 @dataclass(frozen=True)
 class LineRow:
     address: int
@@ -141,6 +153,8 @@ class SourceLines(Mapping[int, str]):
         self._starts: list[int] = []
         self._functions: list[tuple[int, int, str]] = []  # (address, size, name), sorted
         self._texts: dict[str, list[str] | None] = {}
+        self._calls: list[InlinedCall] = []  # sorted by (low, high)
+        self._call_starts: list[int] = []
 
     def __bool__(self) -> bool:
         return True  # without parsing: the machine asks whether there is a map at all
@@ -159,15 +173,39 @@ class SourceLines(Mapping[int, str]):
         return sum(1 for _ in self)
 
     def get(self, address: int, default: str | None = None) -> str | None:  # type: ignore[override]
+        try:
+            return self._named(address, default)
+        except Exception:  # asked from inside a report or a trace: a name it cannot give is no name, not a failure
+            return default
+
+    def _named(self, address: int, default: str | None) -> str | None:
         self._parse()
         row = self._row_at(address)
         function = self._function_at(address)
         if row is None and function is None:
             return default
+        inlined = ""
+        call = self._call_at(address)
+        if call is not None and row is not None:
+            # The line that called an inlined function (inl() in the guest's own code), then the function's.
+            inlined = f" [{call.name}: {PurePosixPath(row.path).name}:{row.line}]"
+            row = LineRow(address, call.path, call.line, False)
         where = f"{PurePosixPath(row.path).name}:{row.line}" if row else "?"
         named = f" ({function})" if function else ""
         text = self._text(row) if row else ""
-        return f"{where}{named}: {text}" if text else f"{where}{named}"
+        return (f"{where}{named}: {text}" if text else f"{where}{named}") + inlined
+
+    def _call_at(self, address: int) -> InlinedCall | None:
+        """The outermost inlined call whose code holds ``address``, if any."""
+        index = bisect.bisect_right(self._call_starts, address) - 1
+        while index >= 0:
+            call = self._calls[index]
+            if call.low <= address < call.high:
+                return call
+            if address - call.low > MAX_INLINED_BYTES:
+                return None
+            index -= 1
+        return None
 
     def _row_at(self, address: int) -> LineRow | None:
         index = bisect.bisect_right(self._starts, address) - 1
@@ -212,10 +250,12 @@ class SourceLines(Mapping[int, str]):
             )
             if elf.has_dwarf_info():
                 self._rows = _line_rows(elf.get_dwarf_info())
+                self._calls = sorted(_inlined_calls(elf.get_dwarf_info()))
         except Exception:  # DWARF it cannot read: addresses stay unnamed; the run goes on
-            self._rows = []
+            self._rows, self._calls = [], []
         self._rows.sort(key=lambda row: (row.address, not row.ends))
         self._starts = [row.address for row in self._rows]
+        self._call_starts = [call.low for call in self._calls]
 
 
 def _is_code_label(symbol: object) -> bool:
@@ -269,3 +309,59 @@ def _text_of(value: object) -> str:
     if isinstance(raw, bytes):
         return raw.decode("utf-8", "replace")
     return raw if isinstance(raw, str) else ""
+
+
+def _inlined_calls(dwarf: object) -> list[InlinedCall]:
+    """Every outermost inlined call (DW_TAG_inlined_subroutine not inside another), with its ranges."""
+    calls: list[InlinedCall] = []
+    for unit in dwarf.iter_CUs():  # type: ignore[attr-defined]
+        program = dwarf.line_program_for_CU(unit)  # type: ignore[attr-defined]
+        top = unit.get_top_DIE()
+        if program is None:
+            continue
+        folder = _text_of(top.attributes.get("DW_AT_comp_dir"))
+        base = top.attributes["DW_AT_low_pc"].value if "DW_AT_low_pc" in top.attributes else 0
+        pending = list(top.iter_children())
+        while pending:
+            die = pending.pop()
+            if die.tag != "DW_TAG_inlined_subroutine":
+                pending.extend(die.iter_children())
+                continue
+            attributes = die.attributes
+            if "DW_AT_call_file" not in attributes or "DW_AT_call_line" not in attributes:
+                continue
+            path = _file_path(program, attributes["DW_AT_call_file"].value, folder)
+            name = _inlined_name(die)
+            for low, high in _die_ranges(dwarf, unit, die, base):
+                calls.append(InlinedCall(low, high, path, attributes["DW_AT_call_line"].value, name))
+    return calls
+
+
+def _inlined_name(die: object) -> str:
+    try:
+        origin = die.get_DIE_from_attribute("DW_AT_abstract_origin")  # type: ignore[attr-defined]
+        return _text_of(origin.attributes.get("DW_AT_name")) or "?"
+    except Exception:  # no origin, or one this reader cannot follow: the call still has its line
+        return "?"
+
+
+def _die_ranges(dwarf: object, unit: object, die: object, base: int) -> list[tuple[int, int]]:
+    """The address ranges of ``die``: low_pc and high_pc (an address, or a length), or a range list."""
+    attributes = die.attributes  # type: ignore[attr-defined]
+    if "DW_AT_low_pc" in attributes and "DW_AT_high_pc" in attributes:
+        low, high = attributes["DW_AT_low_pc"].value, attributes["DW_AT_high_pc"]
+        return [(low, high.value if high.form == "DW_FORM_addr" else low + high.value)]
+    ranges = attributes.get("DW_AT_ranges")
+    if ranges is None or ranges.form != "DW_FORM_sec_offset":
+        return []  # a DWARF 5 index (rnglistx) is left unread: the address keeps the inlined function's line
+    from elftools.dwarf.ranges import BaseAddressEntry
+
+    found = []
+    for entry in dwarf.range_lists().get_range_list_at_offset(ranges.value, cu=unit):  # type: ignore[attr-defined]
+        if isinstance(entry, BaseAddressEntry):
+            base = entry.base_address
+        elif entry.is_absolute:
+            found.append((entry.begin_offset, entry.end_offset))
+        else:
+            found.append((base + entry.begin_offset, base + entry.end_offset))
+    return found
