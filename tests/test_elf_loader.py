@@ -107,3 +107,9 @@ def test_an_elfs_class_is_its_start_mode_and_another_mode_is_refused(tmp_path):
 def test_an_elf_without_readable_symbols_or_lines_names_no_address_and_never_fails(data):
     lines = SourceLines(data)
     assert lines.get(0x8000) is None and 0x8000 not in lines and len(lines) == 0
+
+
+def test_an_elf_with_thousands_of_program_headers_is_refused_at_once():
+    data = elf32([(0x8000 + 16 * number, b"\x90", 1) for number in range(5000)])
+    with pytest.raises(ElfError, match="5,000 program headers, over the cap of 256"):
+        read_elf(data, "g.elf", MEMORY)

@@ -37,6 +37,7 @@ ELF_CLASSES = {1: 32, 2: 64}  # EI_CLASS
 MACHINES = {32: "EM_386", 64: "EM_X86_64"}  # e_machine, as pyelftools names it
 MAX_SOURCE_TEXT = 60  # the characters of a C line shown beside an address
 MAX_SOURCE_FILE_BYTES = 4 << 20  # a larger "source" is not read for its lines
+MAX_SEGMENTS = 256  # each is checked against every other: a linked guest has a handful
 MAX_INLINED_BYTES = 1 << 16  # an inlined call further back than this cannot hold the address: look no further
 
 
@@ -94,6 +95,9 @@ def read_elf(data: bytes, name: str, memory: int) -> ElfImage:
 
 def _loadable_segments(elf: object, data: bytes, name: str, memory: int) -> list[tuple[int, bytes, int]]:
     """(address, file bytes, size in memory) of each PT_LOAD segment, every one checked before any is copied."""
+    count = elf.num_segments()  # type: ignore[attr-defined]
+    if count > MAX_SEGMENTS:
+        raise ElfError(f"{name}: {count:,} program headers, over the cap of {MAX_SEGMENTS}")
     found: list[tuple[int, bytes, int]] = []
     for segment in elf.iter_segments():  # type: ignore[attr-defined]
         if segment["p_type"] != "PT_LOAD" or segment["p_memsz"] == 0:
