@@ -275,13 +275,15 @@ class PulsingRegisters(Registers):
 
 
 @pytest.mark.parametrize("clock", ["host", "virtual"])
-def test_a_write_that_stops_the_cpu_reaches_the_device_once(tmp_path, clock):
-    # The stop leaves the instruction undone and Unicorn runs it again: the device still sees it once.
+def test_a_write_that_asks_for_a_stop_reaches_the_device_once(tmp_path, clock):
+    # A stop made during the access would leave the instruction undone, to run again: it waits for the next access.
     regs = PulsingRegisters()
-    body = " mov ecx, 20\nagain: mov [ebx], ecx\n dec ecx\n jnz again\n mov al, 0\n out 0xF4, al\n"
+    body = " mov ecx, 20\nagain: add [ebx], ecx\n dec ecx\n jnz again\n mov al, 0\n out 0xF4, al\n"
     run = run32(tmp_path, body, "--clock", clock, devices=[regs])
     assert run.result.verdict == Verdict.PASS, report_of(run)
-    assert [entry[3] for entry in regs.log] == list(range(20, 0, -1))
+    assert [entry[0] for entry in regs.log] == ["read", "write"] * 20
+    written = [entry[3] for entry in regs.log if entry[0] == "write"]
+    assert written == [0x1234 + sum(range(ecx, 21)) for ecx in range(20, 0, -1)]
 
 
 @pytest.mark.parametrize("dispatch", ["native", "python"])

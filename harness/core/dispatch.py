@@ -80,9 +80,9 @@ class Dispatch:
     """
 
     __slots__ = (
-        "bus", "counts", "mmio", "mmio_access", "mmio_before", "mmio_failing", "mmio_instruction", "mmio_replay",
+        "bus", "counts", "mmio", "mmio_access", "mmio_before", "mmio_busy", "mmio_failing", "mmio_instruction",
         "mmio_value", "on_failure", "on_internal_error", "on_trace", "readers", "start_bits", "stop_requested",
-        "stopped", "time", "uc", "writers",
+        "stop_waiting", "stopped", "time", "uc", "writers",
     )
 
     def __init__(self, uc: unicorn.Uc, bus: PortBus, start_bits: int, on_failure: FailureHandler, time: Time) -> None:
@@ -96,6 +96,7 @@ class Dispatch:
         self.on_trace: TraceHandler | None = None
         self.stopped = False
         self.stop_requested = False  # the CPU was asked to stop since emu_start began
+        self.stop_waiting = False  # a stop asked for during an MMIO access, for the next one to make
         self.time = time
         self.counts = time.counts
         self.mmio = MmioBus()  # the board's, once the machine hands it over
@@ -103,7 +104,7 @@ class Dispatch:
         self.mmio_value = 0  # what it read, handed to Unicorn piece by piece
         self.mmio_instruction: Instruction | None = None  # the accessing instruction, while the device has it
         self.mmio_before: int | None = None  # instructions retired before it
-        self.mmio_replay: tuple[int, MmioAccess, int] | None = None  # see on_mmio
+        self.mmio_busy = False  # a device has the MMIO access
         self.mmio_failing = False  # reporting an access no instruction made
 
     def install(self, hooks: NativeHooks) -> None:
@@ -191,6 +192,9 @@ class Dispatch:
 
     def stop_cpu(self) -> None:
         """Ask the CPU to stop: it does at the next block boundary (at once under a code hook)."""
+        if self.mmio_busy and not self.stopped:
+            self.stop_waiting = True  # stopping now would leave the access undone (below)
+            return
         self.stop_requested = True
         self.uc.emu_stop()
 
@@ -205,10 +209,11 @@ class Dispatch:
     # A stop requested during an MMIO access, or pending when one starts (a
     # port hook earlier in the block asked for it), makes Unicorn leave that
     # instruction undone, the CPU standing at it, after the callbacks ran.  So
-    # an access under a pending stop never reaches the device (the instruction
-    # runs again after the stop), and one that asked for a stop the run goes
-    # on from is kept, and given back when the instruction runs again
-    # (``mmio_replay``), so that the device sees each access once.
+    # an access under a pending stop never reaches the device: the instruction
+    # runs again after the stop.  And a stop the device's access asks for (a
+    # line it moved, under the host clock) waits for the next MMIO access, or
+    # the next block boundary under the virtual clock, so that the device sees
+    # each access once.  Only a stop that ends the run is made at once.
 
     def claim_mmio(self, address: int, size: int) -> None:
         """The guest's accesses to the pages at ``address`` go to ``on_mmio``."""
@@ -221,17 +226,14 @@ class Dispatch:
         access = MmioAccess(WRITE, address, width, value & ((1 << 8 * width) - 1)) if write else \
             MmioAccess(READ, address, width)
         self.mmio_access, self.mmio_value = access, (1 << 8 * width) - 1
+        if self.stop_waiting and not self.stopped:
+            self.stop_waiting = False
+            self.stop_cpu()
         if self.stopped or self.stop_requested:
             return  # the run has ended, or the CPU leaves this instruction undone
+        self.mmio_busy = True
         try:
-            pc = self.read_pc()
-            replay, self.mmio_replay = self.mmio_replay, None
-            if replay is not None and replay[:2] == (pc, access):
-                self.mmio_value = replay[2]  # the instruction the CPU left undone, again: the device has seen it
-                return
-            if replay is not None and replay[0] != pc:
-                self.mmio_replay = replay  # an interrupt handler's access: the undone one comes after its IRET
-            self.mmio_before = self.place_mmio(pc)
+            self.mmio_before = self.place_mmio(self.read_pc())
             now_ns = self.time.time_at(self.mmio_before)
             if write:
                 self.mmio.write(address, width, access.value or 0, now_ns)
@@ -241,11 +243,11 @@ class Dispatch:
                 self.on_trace(access if write else MmioAccess(READ, address, width, self.mmio_value), now_ns)
             if write:
                 self.time.check_soon()  # the write may have started a device's timed event
-            if self.stop_requested and not self.stopped:
-                self.mmio_replay = (pc, access, self.mmio_value)
         except BaseException as error:  # whatever a device raises goes to the machine (module docstring)
+            self.mmio_busy = False  # a stop now ends the run: made at once
             self.on_failure(access, error)
         finally:
+            self.mmio_busy = False
             self.mmio_instruction = self.mmio_before = None
 
     def place_mmio(self, pc: int) -> int | None:
@@ -399,6 +401,10 @@ class VirtualDispatch(Dispatch):
         # reads the host's TSC (unicorn: helper_rdtsc, the stop_request check
         # in its loop): when a TSC read follows in the block, the stop waits
         # for the next block boundary, a check point.
+        if self.mmio_busy and not self.stopped:
+            self.stop_deferred = True  # stopping now would leave the access undone: at the block boundary
+            self.counts.next_check = 0
+            return
         if self.checking:
             self.skipped = True
         else:

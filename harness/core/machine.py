@@ -394,7 +394,7 @@ class Machine:
             trace.last_address = None
         fault = None
         timeout_us = run_time.begin_slice(max(0.0, slice_s))
-        dispatch.stop_requested = False  # emu_start forgets a stop asked for while the CPU was not running
+        dispatch.stop_requested = dispatch.stop_waiting = False  # emu_start forgets a stop asked for before it
         try:
             self.uc.emu_start(begin, UNREACHABLE, timeout=timeout_us)
         except unicorn.UcError as error:
