@@ -46,14 +46,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from pmtimer_harness.asm import C_GUEST_DIR, C_INCLUDE_DIR, C_LIBRARY_DIR
+from pmtimer_harness.core.config import MAX_MEMORY
 from pmtimer_harness.tools import cache, files
-from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
+from pmtimer_harness.tools.assembler import STOPPED_AT_FILE_CAP, AssemblyError, NasmNotFound
 from pmtimer_harness.tools.files import shown_name
 
 CC_ENV = "CC"
 C_START = C_LIBRARY_DIR / "start.S"  # linked first: the entry, at the load address
 COMPILE_TIMEOUT_S = 120  # zig's clang fills its own cache on first use: far slower than later runs
 MAX_OUTPUT_BYTES = 256 << 20  # the most any one compiler output file may grow to (an object, the ELF)
+FILE_CAP_WORDS = (b"File size limit exceeded", b"File too large")  # gcc's, clang's words for SIGXFSZ, EFBIG
 MAX_COMPILER_MEMORY = 2 << 30  # address space: gcc and zig's clang build guests in far less
 MAX_DIAGNOSTIC_LINES = 12  # a compile error shows the compiler's first lines, as NASM's would be shown
 VERSION_TIMEOUT_S = 60
@@ -284,6 +286,10 @@ def _compile(compiler: Compiler, arguments: list[str], work: Path, source: Path,
     except OSError as error:
         raise CompilerNotFound(f"{shlex.join(compiler.command)} could not be started: "
                                f"{error.strerror or error}") from None
+    # The compiler itself, or the assembler it ran (gcc reports its child's signal as an internal error).
+    if run.returncode == STOPPED_AT_FILE_CAP or any(words in run.stderr for words in FILE_CAP_WORDS):
+        raise CompileError(f"{shown_name(source)}: the C compiler wrote a file past the cap of "
+                           f"{MAX_OUTPUT_BYTES >> 20} MiB; guest RAM is at most {MAX_MEMORY >> 20} MiB")
     if run.returncode != 0:
         raise CompileError(diagnostic(run.stderr.decode("utf-8", "backslashreplace"), source, run.returncode))
 
