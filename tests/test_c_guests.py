@@ -114,8 +114,8 @@ def test_a_header_beside_the_guest_decides_its_verdict(tmp_path):
     assert run_guest(guest).result.verdict is Verdict.FAIL
 
 
-def test_the_cache_rebuilds_when_an_included_header_changes_and_not_for_other_files(tmp_path, cache_dir,
-                                                                                      monkeypatch):
+@pytest.mark.usefixtures("cache_dir")
+def test_the_cache_rebuilds_when_an_included_header_changes_and_not_for_other_files(tmp_path, monkeypatch):
     guest = user_guest(tmp_path)
     compiles = []
     real = c_compiler._compile
