@@ -17,7 +17,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     image = commands.add_parser(
         "image", help="write a raw bootable disk image of a guest (QEMU, Bochs, VirtualBox, dd to a USB stick)",
     )
-    image.add_argument("guest", help="path to a NASM source (.asm)")
+    image.add_argument("guest", help="path to a NASM (.asm) or C (.c, .S) source")
     image.add_argument("-o", "--output", required=True, metavar="FILE", help="the disk image to write")
     image.add_argument("--platform", default="qemu", metavar="NAME",
                        help="the platform the guest is assembled for (default qemu; see the platforms command)")

@@ -30,7 +30,7 @@ from pmtimer_harness.tools.runner import GuestRun, RunWatcher, guest_config, res
 
 def add_to(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="run one guest (.asm or .bin)")
-    run.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
+    run.add_argument("guest", help="path to a NASM (.asm) or C (.c, .S) source, an ELF (.elf) or a flat binary (.bin)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     add_trace_options(run)
     add_cache_option(run)
