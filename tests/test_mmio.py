@@ -1,7 +1,19 @@
 """Memory-mapped registers: a device's MmioRegion, the bus's rules, the accessing instruction's place and time."""
 
+import os
+
 import pytest
-from pmtimer_harness import ConfigError, MmioRegion, Verdict, build_machine, restore_snapshot, take_snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pmtimer_harness import (
+    ConfigError,
+    MmioRegion,
+    Verdict,
+    build_machine,
+    restore_snapshot,
+    run_guest,
+    take_snapshot,
+)
 from pmtimer_harness.core.bus import PortAccess
 
 from tests.guests import run_source, write_guest
@@ -167,6 +179,50 @@ def test_a_user_device_reading_a_wrong_value_ends_the_run_naming_device_address_
     assert run.result.verdict == Verdict.ERROR
     assert run.result.report.reason == (f"error: 4-byte MMIO read at 0xfeb00000: regs returned {shown}: "
                                         "a read returns an int from 0 to 0xffffffff")
+
+
+READ_AND_EXIT = bytes.fromhex("a10000b0fe" "e6f4" "f4")  # mov eax, [BASE]; out 0xF4, al; hlt (32-bit code)
+LONG = os.environ.get("HARNESS_FUZZ") == "long"
+
+
+class Returns(Registers):
+    """mmio_read returns ``value``, or raises it if it is an exception."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def mmio_read(self, address, width, now_ns):
+        if isinstance(self.value, BaseException):
+            raise self.value
+        return self.value
+
+
+@settings(max_examples=2000 if LONG else 30, deadline=None, database=None, derandomize=not LONG)
+@given(value=st.one_of(
+    st.integers(-(1 << 40), 1 << 40), st.floats(), st.text(max_size=4), st.none(), st.booleans(),
+    st.sampled_from([SystemExit(1), KeyboardInterrupt(), ValueError("bad"), RecursionError()]),
+))
+def test_whatever_mmio_read_returns_or_raises_the_run_ends_in_a_verdict_that_explains_it(value):
+    result = run_guest(READ_AND_EXIT, list(ON_32_BITS), devices=[Returns(value)]).result
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFF_FFFF:
+        assert result.exit_code == value & 0xFF
+    else:
+        assert result.verdict in (Verdict.ERROR, Verdict.INTERRUPTED) and "regs" in result.report.reason
+        assert result.report.access.describe() == "4-byte MMIO read at 0xfeb00000"
+
+
+def test_a_device_whose_regions_cannot_be_read_is_refused_in_one_line(tmp_path):
+    class Hostile(Registers):
+        def __init__(self):
+            self.log = []
+
+        @property
+        def regions(self):
+            raise RuntimeError("no")
+
+    with pytest.raises(ConfigError, match="regions must be a sequence of MmioRegion"):
+        build_machine(write_guest(tmp_path, "hlt\n"), devices=[Hostile()])
 
 
 class Raising(Registers):

@@ -211,7 +211,7 @@ def _regions_of(device: Device) -> tuple[MmioRegion, ...]:
     name = device.name
     try:
         regions = tuple(getattr(device, "regions", ()))
-    except TypeError:
+    except Exception:  # a user's object: whatever reading it raises, it is not a sequence of regions
         raise ValueError(f"device {name}: regions must be a sequence of MmioRegion") from None
     if not all(isinstance(region, MmioRegion) for region in regions):
         raise ValueError(f"device {name}: regions must be a sequence of MmioRegion, not {reprlib.repr(regions)}")
