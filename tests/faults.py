@@ -304,3 +304,10 @@ class EduAckKeepsTheLine(Edu):
 
     def _lower(self, value):
         self.irq_status &= ~value
+
+
+class AllOnesTimer(PmTimer):
+    """Every read is all ones: a port whose pins nothing drives, as a timer the firmware disabled reads."""
+
+    def read(self, port, width, now_ns):
+        return (1 << (8 * width)) - 1

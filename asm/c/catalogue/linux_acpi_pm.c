@@ -150,8 +150,8 @@ int main(void)
 	elapsed_across_the_wrap(&clock);
 
 	int passed = 0;
-	for (int check = 0; check < ACPI_PM_MONOTONICITY_CHECKS; check++)
-		passed += one_consistency_check();
+	while (passed < ACPI_PM_MONOTONICITY_CHECKS && one_consistency_check()) /* Linux stops at the first failure */
+		passed++;
 	report(passed == ACPI_PM_MONOTONICITY_CHECKS, "the boot-time consistency check of init_acpi_pm_clocksource passes");
 
 	verified_reads();
