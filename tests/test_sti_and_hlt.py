@@ -117,8 +117,23 @@ def test_a_hlt_waits_through_many_events_that_wake_nothing_until_the_one_that_do
     assert run.result.virtual_ns >= 50_000  # the fiftieth microsecond
 
 
-def test_a_hlt_with_events_for_ever_and_no_interrupt_ends_at_the_timeout_not_in_a_hang(tmp_path):
+def test_a_hlt_with_events_for_ever_and_no_interrupt_is_halted_after_the_machine_s_patience(tmp_path):
+    from pmtimer_harness.core.machine import HLT_PATIENCE_EVENTS
+
     bell = LateBell(rings_at=0)  # never rings, always keeps time
-    run = run_source(tmp_path, HLT_UNTIL_RUNG, "--max-instructions", "100000", "--timeout", "0.3", devices=[bell])
-    assert run.result.verdict is Verdict.TIMEOUT, run.result.report
+    run = run_source(tmp_path, HLT_UNTIL_RUNG, "--max-instructions", "100000", devices=[bell])
+    assert run.result.verdict is Verdict.HALTED, run.result.report
+    assert f"{HLT_PATIENCE_EVENTS:,} device events" in run.result.report.reason
+    assert bell.events >= HLT_PATIENCE_EVENTS and run.result.virtual_ns >= HLT_PATIENCE_EVENTS * 1_000
+
+
+def test_a_device_whose_next_event_does_not_move_time_on_ends_the_wait(tmp_path):
+    class StuckBell(LateBell):
+        def advance_to(self, now_ns: int) -> int | None:
+            self.events += 1
+            return 1_000  # in the past once time passes it: a wait on it would go round for ever
+
+    run = run_source(tmp_path, HLT_UNTIL_RUNG, "--max-instructions", "100000", "--timeout", "5",
+                     devices=[StuckBell(rings_at=0)])
+    assert run.result.verdict is Verdict.HALTED, run.result.report
     assert run.result.wall_seconds < 2

@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFF
 MAX_SLICE_S = 0.25  # the CPU runs at most this long before the run loop looks at the budget and Ctrl-C
+# How long a halted CPU waits through device events that wake it for none: an hour of guest time (a 32-bit
+# PM timer's top bit toggles every 600 s) or this many events (an RTC at 8192 Hz behind a masked line).
+HLT_PATIENCE_NS = 3600 * 10**9
+HLT_PATIENCE_EVENTS = 100_000
 
 EXCEPTION_NAMES = {
     0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
@@ -141,6 +145,7 @@ class Machine:
                 instruction_trace.ranges,
             )
         self._stop: Stop | None = None
+        self._hlt_waited_out = False  # the last HLT's wait ran out of patience, rather than of events
         self._interrupted_by: int = signal.SIGINT
         self._memory_fault: str | None = None
         self._image_size = 0
@@ -504,15 +509,23 @@ class Machine:
             return False
         now_ns = self._time_at(pc)
         # Event after event, as long as one is to come: several devices keep time (the SCI, the RTC, COM1's
-        # input, a user's), and the one that wakes the CPU may come after many that do not.  The run's
-        # --timeout and Ctrl-C end the wait (under the virtual clock each event costs no idle host time).
-        while not self.time.gives_up():
+        # input, a user's), and the one that wakes the CPU may come after many that do not.  A device whose
+        # events never wake it (a masked line, a status bit that never sets) would keep the wait going for
+        # ever: it ends after HLT_PATIENCE_NS of guest time or HLT_PATIENCE_EVENTS events, the same on every
+        # run under the virtual clock; the run's --timeout and Ctrl-C end it too.
+        give_up_ns = now_ns + HLT_PATIENCE_NS
+        for _ in range(HLT_PATIENCE_EVENTS):
+            if self.time.gives_up():
+                return False
             if self.board.pending_vector(now_ns) is not None:
                 return self._take_interrupt(now_ns)
             event_ns = self.board.next_event_ns(now_ns)
-            if event_ns is None:
+            if event_ns is None or event_ns <= now_ns:  # none to come, or one that would not move time on
                 return False
+            if event_ns > give_up_ns:
+                break
             now_ns = self.time.wait_until(now_ns, event_ns)
+        self._hlt_waited_out = True
         return False
 
     def _serviced_wakeup(self) -> bool:
@@ -626,6 +639,9 @@ class Machine:
         hlt = self.dispatch.halted_at(pc)
         if hlt is not None:
             reason = "halted: HLT, and no interrupt is coming to wake the CPU"
+            if self._hlt_waited_out:
+                reason = (f"halted: HLT, and no interrupt woke the CPU in {HLT_PATIENCE_NS // 10**9:,} s of guest "
+                          f"time or {HLT_PATIENCE_EVENTS:,} device events")
             why = self._why_no_interrupt()
             if why:
                 reason += f": {why}"
