@@ -10,9 +10,9 @@ PROTOCOL_METHODS = ("read", "write", "state", "restore")
 
 
 def docs_device() -> type:
-    (block,) = [block for block in python_blocks() if "class Answer" in block]
+    (block,) = [block for block in python_blocks() if "class Answer:" in block]
     # The class alone: the rest of the example runs guests, which test_readme already does.
-    source = "from pmtimer_harness import PortWindow\n" + block[block.index("class Answer"):block.index("\n\nimage = ")]
+    source = "from pmtimer_harness import PortWindow\n" + block[block.index("class Answer:"):block.index("\n\nimage = ")]
     namespace: dict[str, object] = {"__name__": "readme_example"}
     exec(compile(source, "docs/your-project.md", "exec"), namespace)
     return namespace["Answer"]
