@@ -11,7 +11,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # Two stamps: running needs only the runtime dependencies; the dev extra
-# (pytest, xdist, hypothesis, ruff and vulture, matplotlib) comes with the first make test.
+# (pytest, xdist, hypothesis, ruff and vulture, matplotlib, pip's clang for C guests) comes with the first make test.
 RUN_STAMP := $(VENV)/.installed-run
 STAMP     := $(VENV)/.installed
 

@@ -222,24 +222,45 @@ def test_gdb_breaks_at_a_c_function_and_shows_its_line(tmp_path):
     assert "_start () at" in output and "start.S:" in output
 
 
-def test_an_installed_package_runs_a_projects_c_guest_under_pytest_and_the_api(installed_python, tmp_path):
+BROKEN_GUEST = '#include "harness.h"\nint main(void)\n{\n\treturn undeclared_counter;\n}\n'
+
+
+@pytest.mark.parametrize("compiler", ["system", "pip"])
+def test_an_installed_package_runs_a_projects_c_guest_under_pytest_suite_and_the_api(installed_python, tmp_path,
+                                                                                      compiler):
+    """The must-show of C guests, with the system's compiler and with none on PATH but pip's clang."""
+    import os
     import subprocess
 
+    if compiler == "pip" and not HAS_ZIGLANG:
+        pytest.skip("the ziglang package is not installed (pip install 'pmtimer-harness[c]')")
     project = tmp_path / "project"
     guests = project / "tests" / "guests"
     guests.mkdir(parents=True)
     guest = user_guest(guests)
     (project / "pytest.ini").write_text("[pytest]\nharness_guests =\n    tests/guests/*.c\n")
+    env = {key: value for key, value in os.environ.items() if key not in ("CC", "PYTHONPATH", "PYTEST_ADDOPTS")}
+    env["HARNESS_CACHE_DIR"] = str(tmp_path / "cache")
+    if compiler == "pip":
+        env["PATH"] = str(tmp_path / "no-compilers-here")
 
     def run(*arguments):
-        return subprocess.run([str(installed_python), *arguments], cwd=project, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run([str(installed_python), *arguments], cwd=project, env=env, capture_output=True,
+                              text=True, timeout=180)
 
-    api = "from pmtimer_harness import run_guest; print(run_guest('tests/guests/mine.c').result.verdict.value)"
-    assert run("-c", api).stdout.strip() == "pass"
+    api = ("from pmtimer_harness import run_guest; run = run_guest('tests/guests/mine.c'); "
+           "print(run.result.verdict.value, run.build['compiler'])")
+    verdict, used = run("-c", api).stdout.split(maxsplit=1)
+    assert verdict == "pass" and ("ziglang" in used) == (compiler == "pip"), used
+    suite = run("-m", "pmtimer_harness", "suite", "tests/guests")
+    assert suite.returncode == 0 and "mine.c" in suite.stdout and "pass" in suite.stdout, suite.stdout + suite.stderr
+
     user_guest(guests, limit=4)  # the user's own header changes the verdict
-    tests = run("-m", "pytest", "-q", "-p", "no:hypothesispytest")
-    assert tests.returncode == 1 and "1 failed" in tests.stdout and guest.exists()
+    (guests / "broken.c").write_text(BROKEN_GUEST)
+    tests = run("-m", "pytest", "-q", "-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+    assert tests.returncode == 1 and "2 failed" in tests.stdout and guest.exists(), tests.stdout + tests.stderr
+    assert "the header's limit is 3" in tests.stdout  # the failed check, as the guest reported it
+    assert "undeclared_counter" in tests.stdout and "Traceback" not in tests.stdout + tests.stderr
 
 
 def test_an_assembly_guest_through_the_c_preprocessor_gets_the_defines(tmp_path):
