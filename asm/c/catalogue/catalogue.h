@@ -45,12 +45,18 @@ static inline struct reference_clock reference_clock(const struct pm_timer *time
 	(void)timer;
 	return (struct reference_clock){ { PM_TMR_HZ, VIRTUAL_TSC_HZ }, true };
 #else
-	return (struct reference_clock){ tsc_calibrate(timer), false };
+	/* 24 bits, whatever the consumer's mask: the calibration's 2^17 ticks are a forward step in either width. */
+	struct pm_timer low_24_bits = { timer->port, 24, LOW_24_BITS };
+	return (struct reference_clock){ tsc_calibrate(&low_24_bits), false };
 #endif
 }
 
+/* The TSC ticks in this many timer ticks; UINT32_MAX where they are more than 32 bits hold. */
 static inline uint32_t tsc_for_ticks(const struct reference_clock *clock, uint32_t ticks)
 {
+	uint64_t product = (uint64_t)ticks * clock->rate.tsc;
+	if ((uint32_t)(product >> 32) >= clock->rate.ticks)
+		return UINT32_MAX;
 	return muldiv32(ticks, clock->rate.tsc, clock->rate.ticks);
 }
 
