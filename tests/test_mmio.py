@@ -251,6 +251,14 @@ def test_regions_that_overlap_guest_ram_or_the_acpi_tables_or_another_device_are
     build_machine(guest, devices=[Registers(), Registers(base=BASE + 0x100)])  # one page, two devices: fine
 
 
+def test_a_region_of_a_terabyte_is_mapped_at_once_and_pages_two_devices_share_once(tmp_path):
+    guest = write_guest(tmp_path, "hlt\n")
+    machine = build_machine(guest, devices=[Registers(base=1 << 32, length=1 << 40)])
+    assert machine.board.mmio.mapped == [(1 << 32, (1 << 32) + (1 << 40))]  # (first, end)
+    machine = build_machine(guest, devices=[Registers(length=0x1800), Registers(base=BASE + 0x1800, length=0x1000)])
+    assert machine.board.mmio.mapped == [(BASE, BASE + 0x2000), (BASE + 0x2000, BASE + 0x3000)]
+
+
 def test_a_region_needs_mmio_read_and_mmio_write(tmp_path):
     class Half(Registers):
         mmio_write = None

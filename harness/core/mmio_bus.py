@@ -73,7 +73,7 @@ class MmioBus:
         self.reserved = tuple(reserved)
         self.devices: list[Device] = []
         self.claims: list[MmioClaim] = []
-        self.pages: set[int] = set()  # page numbers mapped for the claims
+        self.mapped: list[tuple[int, int]] = []  # (first, end) of the pages mapped for the claims
         self.unclaimed_log: list[str] = []
         self.unclaimed_count = 0
         self._logged: set[tuple[str, int]] = set()
@@ -109,16 +109,13 @@ class MmioBus:
                                  f"{_span(claim.region)}")
 
     def _map_pages(self, regions: Sequence[MmioRegion]) -> list[tuple[int, int]]:
-        new = sorted({page for region in regions for page in range(region.base // PAGE, -(-region.end // PAGE))}
-                     - self.pages)
-        self.pages.update(new)
+        """The whole pages the regions touch, less those mapped already (a page two regions share)."""
         runs: list[tuple[int, int]] = []
-        for page in new:
-            if runs and runs[-1][0] + runs[-1][1] == page * PAGE:
-                runs[-1] = (runs[-1][0], runs[-1][1] + PAGE)
-            else:
-                runs.append((page * PAGE, PAGE))
-        return runs
+        for region in regions:
+            first, end = region.base // PAGE * PAGE, -(-region.end // PAGE) * PAGE
+            runs += _uncovered(first, end, self.mapped + runs)
+        self.mapped += runs
+        return [(start, stop - start) for start, stop in runs]
 
     def claimant(self, address: int, width: int = 1) -> MmioClaim | None:
         """The claim whose region the access's bytes touch first, if any."""
@@ -189,6 +186,15 @@ class MmioBus:
         if more:
             notes.append(f"unclaimed MMIO: {more:,} more noted, not listed (the first {MAX_UNCLAIMED_NOTES} are)")
         return notes
+
+
+def _uncovered(first: int, end: int, mapped: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``first``-``end`` that no (start, stop) of ``mapped`` covers."""
+    parts = [(first, end)]
+    for start, stop in mapped:
+        parts = [piece for low, high in parts for piece in ((low, min(high, start)), (max(low, stop), high))
+                 if piece[0] < piece[1]]
+    return parts
 
 
 def _overlap(region: MmioRegion, first: int, end: int) -> bool:
