@@ -39,6 +39,8 @@ class MmioRegion:
     refuse_other_widths: bool = True
 
     def __post_init__(self) -> None:
+        if not all(isinstance(number, int) and not isinstance(number, bool) for number in (self.base, self.length)):
+            raise ValueError(f"an MMIO region's base and length are whole numbers, not {self.base!r}, {self.length!r}")
         if not 0 <= self.base < PHYSICAL_LIMIT or self.length < 1 or self.base + self.length > PHYSICAL_LIMIT:
             raise ValueError(f"MMIO region {self.base:#x}+{self.length:#x} is outside the 52-bit physical space")
         bad = (self.read_widths | self.write_widths) - set(MMIO_WIDTHS)

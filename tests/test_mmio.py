@@ -272,6 +272,8 @@ def test_a_region_is_data_checked_when_made():
         MmioRegion(BASE, 4, read_widths=frozenset({3}))
     with pytest.raises(ValueError, match="physical space"):
         MmioRegion(1 << 52, 4)
+    with pytest.raises(ValueError, match="whole numbers"):
+        MmioRegion(4e9, 4)  # a float would reach Unicorn's ctypes and fail there
 
 
 def test_code_in_a_claimed_page_does_not_run(tmp_path):
