@@ -21,8 +21,8 @@
  *     span by target / actual.  The TSC's frequency is that span x 20.
  * What the guest checks, starting 8192 ticks below the 24-bit wrap so that
  * the 50 ms cross it:
- *   - the calibration ends as the count passes its target, not 2^24 or more
- *     past it;
+ *   - the calibration ends as the count passes its target, less than 2^23
+ *     ticks past it;
  *   - under the virtual clock, whose TSC counts 1 GHz exactly, the frequency
  *     Xen computes is within MAX_PPM of it.  On a real clock the TSC's rate
  *     is not known: that check is skipped.
@@ -128,7 +128,9 @@ int main(void)
 	uint64_t frequency = (uint64_t)elapsed * CALIBRATE_FRAC;
 	report_info("%u ticks for a target of %u; the TSC runs at %llu Hz", actual, target,
 		    (unsigned long long)frequency);
-	report(actual - target < target, "the calibration ends as the count passes its target");
+	/* A step past the target, however late a busy host made it: not the 2^32 - 2^24 of a wrong mask, nor
+	 * the step back of a stray read. */
+	report(actual - target < 1u << 23, "the calibration ends as the count passes its target");
 #if CLOCK_VIRTUAL
 	uint64_t error = frequency > VIRTUAL_TSC_HZ ? frequency - VIRTUAL_TSC_HZ : VIRTUAL_TSC_HZ - frequency;
 	report(error <= VIRTUAL_TSC_HZ / 1000000u * MAX_PPM, "the TSC's frequency, calibrated by the timer, is "
