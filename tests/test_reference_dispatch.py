@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 import pytest
-from pmtimer_harness.core import machine as machine_module
+from pmtimer_harness.core import reference_dispatch as reference_module
 from pmtimer_harness.core.config import native_dispatch_built
 from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
 from pmtimer_harness.tools.runner import run_guest
@@ -96,7 +96,7 @@ class MiscountingDispatch(ReferenceDispatch):
 def test_the_comparison_catches_a_reference_path_that_miscounts(monkeypatch):
     guest = bundled("monotonic.asm")
     fast = outcome(guest, "python")
-    monkeypatch.setattr(machine_module, "ReferenceDispatch", MiscountingDispatch)
+    monkeypatch.setattr(reference_module, "ReferenceDispatch", MiscountingDispatch)
     broken = outcome(guest, "reference")
     assert broken["result"]["instructions"] != fast["result"]["instructions"]
     assert broken["accesses"] != fast["accesses"]

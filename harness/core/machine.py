@@ -31,12 +31,10 @@ from pmtimer_harness.core.clock import VirtualClock, make_clock
 from pmtimer_harness.core.config import BOOT_DRIVE, ConfigError, MachineConfig
 from pmtimer_harness.core.cpu import disassemble_at, is_canonical, new_cpu, read_registers, resume_address
 from pmtimer_harness.core.dispatch import HostDispatch, VirtualDispatch
-from pmtimer_harness.core.insn_trace import InstructionTrace
 from pmtimer_harness.core.interrupts import DeliveryError, after_sti, deliver, guest_installed, interrupts_enabled
 from pmtimer_harness.core.mmio_bus import MmioAccess
 from pmtimer_harness.core.native_dispatch import NativeDispatch
 from pmtimer_harness.core.native_hooks import NativeHooks
-from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
 from pmtimer_harness.core.result import Report, RunResult, Verdict, exit_verdict
 from pmtimer_harness.core.timekeeping import HostTime, VirtualTime, make_time
 from pmtimer_harness.core.trace import TracedAccess, Tracer, as_tracer
@@ -48,6 +46,8 @@ from unicorn import x86_const as x86
 
 if TYPE_CHECKING:
     from pmtimer_harness.core.gdbstub import GdbStub
+    from pmtimer_harness.core.insn_trace import InstructionTrace
+    from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFF
 MAX_SLICE_S = 0.25  # the CPU runs at most this long before the run loop looks at the budget and Ctrl-C
@@ -140,6 +140,8 @@ class Machine:
             self.dispatch.trace_with(self._trace_access)
         self.instruction_trace: InstructionTrace | None = None
         if trace is not None and instruction_trace is not None:
+            from pmtimer_harness.core.insn_trace import InstructionTrace  # only --trace insn: start-up
+
             self.instruction_trace = InstructionTrace(
                 self.uc, config.mode, self.source_map, self._emit_trace, instruction_trace.limit,
                 instruction_trace.ranges,
@@ -171,6 +173,8 @@ class Machine:
     def _make_dispatch(self) -> VirtualDispatch | HostDispatch | ReferenceDispatch:
         time, mode = self.time, self.config.mode
         if self.config.dispatch == "reference":  # it counts every instruction itself, so it serves both clocks
+            from pmtimer_harness.core.reference_dispatch import ReferenceDispatch  # only when chosen: start-up
+
             return ReferenceDispatch(self.uc, self.bus, mode, self._access_failed, time, self._check_point)
         if isinstance(time, HostTime):
             return HostDispatch(self.uc, self.bus, mode, self._access_failed, time)

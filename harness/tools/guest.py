@@ -35,15 +35,18 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.config import MAX_MEMORY, MachineConfig
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM, UnknownPlatform, profile
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES, NASM_TIMEOUT_S, ImageTooLarge, assemble
-from pmtimer_harness.tools.elf_image import ElfError, ElfImage, elf_bits, read_elf
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.options import HeaderOptionError, header_parser
+
+if TYPE_CHECKING:
+    from pmtimer_harness.tools.elf_image import ElfImage
 
 SOURCE_SUFFIXES = (".asm", ".nasm", ".s")
 C_SUFFIXES = (".c", ".S")  # compared as written: ".s" is NASM's, ".S" the C compiler's
@@ -170,6 +173,8 @@ def as_nasm_comment(line: str) -> str:
 
 
 def _elf_start_mode(path: Path) -> int:
+    from pmtimer_harness.tools.elf_image import elf_bits  # only an ELF guest is read as one: start-up
+
     try:
         with files.open_regular(path, MAX_MEMORY) as file:
             bits = elf_bits(file.read(5))
@@ -284,6 +289,8 @@ def load_guest(path: Path, config: MachineConfig, use_cache: bool | None = None)
 
 def _elf_image(data: bytes, path: Path, config: MachineConfig) -> ElfImage:
     """The ELF's image, refused in one line when it cannot start as ``config`` says (its class is its mode)."""
+    from pmtimer_harness.tools.elf_image import ElfError, read_elf  # only an ELF guest is read as one: start-up
+
     try:
         elf = read_elf(data, shown_name(path), config.memory)
     except ElfError as error:
