@@ -31,3 +31,20 @@ def test_harness_cache_dir_wins_over_the_user_cache_folder(monkeypatch, tmp_path
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "mine"))
     assert cache.folder() == Path(tmp_path / "mine")
+
+
+@pytest.mark.parametrize(("xdg", "home"), [
+    (None, "/home/user"), ("", "/home/user/"), ("relative/cache", "/home/user"), ("/xdg/cache", "/home/user"),
+    ("/xdg/cache/", None), (None, "/"), (None, "relative/home"), ("relative", ""),
+])
+def test_the_user_cache_folder_is_the_one_platformdirs_finds(monkeypatch, xdg, home):
+    # The folder is found without loading platformdirs where its rule is plain (start-up): the same folder.
+    import platformdirs
+
+    for name, value in (("XDG_CACHE_HOME", xdg), ("HOME", home)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    expected = platformdirs.user_cache_path("pmtimer-harness", appauthor=False, opinion=False)
+    assert cache.user_cache_folder() / "pmtimer-harness" == expected
