@@ -101,6 +101,8 @@ class Instruction:
 
 @dataclass(frozen=True, slots=True)  # slots: the block hook reads icount on every block
 class Block:
+    """A translation block as decoded once: its instructions, and the ones that run a hook of the harness."""
+
     address: int
     size: int
     bits: int

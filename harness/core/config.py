@@ -121,6 +121,8 @@ IO_SEMANTICS_RULES: dict[str, dict[str, object]] = {
 
 @dataclass(frozen=True)
 class MachineConfig:
+    """Every option of a run, each with its default; the platform fills in what is left None."""
+
     memory: int = DEFAULT_MEMORY
     mode: int = 16
     load_address: int = BOOT_SECTOR_ADDRESS

@@ -81,6 +81,8 @@ AccessObserver = Callable[[PortAccess, int], None]  # every port access, with it
 
 @dataclass(frozen=True)
 class InstructionTraceOptions:
+    """``--trace insn``: how many instructions at most, and the address ranges traced."""
+
     limit: int = 10_000
     ranges: tuple[tuple[int, int], ...] = ()  # (first, last) addresses; empty: everywhere
 

@@ -115,6 +115,8 @@ def _format_registers(registers: dict[str, int]) -> str:
 
 @dataclass
 class RunResult:
+    """How a run ended and what it did: verdict, exit code, console, counts and time."""
+
     verdict: Verdict
     exit_code: int | None
     console: str

@@ -158,6 +158,8 @@ class FadtFacts:
 
 @dataclass(frozen=True)
 class AcpiTable:
+    """One ACPI structure as the guest finds it: its name, where it lies in guest memory, its bytes."""
+
     name: str
     address: int
     data: bytes

@@ -45,6 +45,8 @@ PM1_PROPERTIES = frozenset({"tmr_en", "sci", "handover", "pm1_access"})  # a PM1
 
 @dataclass(frozen=True)
 class Profile:
+    """A platform: how its timer, PM1 block, FADT and board behave, each property with its source."""
+
     name: str
     summary: str
     port: int | None  # None: no timer at all
@@ -477,6 +479,8 @@ UNVERIFIABLE: Mapping[str, str] = MappingProxyType({
 
 @dataclass(frozen=True)
 class Quirk:
+    """One platform's flaw, added to another with ``--quirk``: the properties it changes, and its source."""
+
     name: str
     summary: str
     changes: Mapping[str, object]

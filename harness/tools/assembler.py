@@ -72,6 +72,8 @@ class NasmNotFound(Exception):
 
 @dataclass(frozen=True)
 class Assembly:
+    """NASM's output for a guest: the image, its listing and symbols, every file NASM read."""
+
     image: bytes
     listing: dict[int, str]  # offset in the image -> "file:line: source"
     symbols: dict[str, int]  # label -> address (as NASM computed it: org + offset)

@@ -59,6 +59,8 @@ class CacheError(OSError):
 
 @dataclass(frozen=True)
 class Entry:
+    """What the cache keeps of one assembly: NASM's image, listing and map, and the files it read."""
+
     image: bytes
     listing: str
     symbol_map: str
@@ -143,6 +145,8 @@ def lookup(cache_key: str) -> Entry | None:
 
 @dataclass(frozen=True)
 class StoredEntry:
+    """An entry as read back from its file, with the digests its files had when it was stored."""
+
     entry: Entry
     digests: tuple[tuple[Path, str], ...]  # each file NASM read, with its content's digest when stored
 

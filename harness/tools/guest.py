@@ -69,6 +69,8 @@ class GuestError(Exception):
 
 @dataclass(frozen=True)
 class GuestHeader:
+    """A guest's header lines: ``; harness:`` options, ``; expect:`` verdicts, ``; variant:`` lines."""
+
     options: tuple[str, ...] = ()
     expect: Verdict = Verdict.PASS
     on_platform: tuple[tuple[str, Verdict], ...] = ()  # (platform, verdict) as declared
@@ -94,6 +96,8 @@ def _verdict(word: str, path: Path, number: int) -> Verdict:
 
 @dataclass(frozen=True)
 class Guest:
+    """A guest ready to load: its image, and what names its addresses (source lines, symbols)."""
+
     path: Path
     image: bytes
     source_map: Mapping[int, str]  # linear address -> "file:line: source"

@@ -50,6 +50,8 @@ class ItemProgress(Protocol):
 
 @dataclass
 class GuestRun:
+    """One guest's run: the machine it ran on, the verdict its header expected, and the result."""
+
     guest: Path
     config: MachineConfig
     expect: Verdict
