@@ -22,10 +22,10 @@ that owns it; ``platform/`` holds what it reads (the profiles, the tables' shape
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.bus import Device, PortBus
 from pmtimer_harness.core.config import ConfigError, MachineConfig
-from pmtimer_harness.core.device_specs import UserDevice
 from pmtimer_harness.core.irq_lines import IrqLine
 from pmtimer_harness.core.mmio_bus import MmioBus
 from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, Pm1Registers, Pm1Rules
@@ -38,6 +38,9 @@ from pmtimer_harness.devices.snapshot_port import SnapshotPort
 from pmtimer_harness.devices.uart16550 import COM1_IRQ, Uart16550
 from pmtimer_harness.platform.acpi_tables import RSDP_ADDRESS, SCI_IRQ, TABLES_END, AcpiTable, FadtFacts, build_tables
 from pmtimer_harness.platform.profiles import Profile, Restore
+
+if TYPE_CHECKING:
+    from pmtimer_harness.core.device_specs import UserDevice
 
 Notify = Callable[[], None]
 MapMmio = Callable[[int, int], None]  # (address, size): pages the machine maps for a device's MMIO regions

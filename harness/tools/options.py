@@ -12,6 +12,7 @@ platform the user chose).
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 from collections.abc import Sequence
 
@@ -130,7 +131,9 @@ class _HeaderParser(argparse.ArgumentParser):
         raise HeaderOptionError(message)
 
 
+@functools.cache
 def header_parser() -> argparse.ArgumentParser:
+    """The parser of a guest's ``; harness:`` options: built once, as parsing leaves it unchanged."""
     parser = _HeaderParser(prog="; harness:", add_help=False)
     add_machine_options(parser)
     return parser

@@ -20,11 +20,10 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pmtimer_harness.core.bus import Device
 from pmtimer_harness.core.config import ConfigError, MachineConfig
-from pmtimer_harness.core.device_specs import UserDevice, user_devices
 from pmtimer_harness.core.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
 from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
@@ -33,6 +32,9 @@ from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM
 from pmtimer_harness.tools.guest import Guest, GuestError, GuestHeader, load_guest, read_header
 from pmtimer_harness.tools.options import HeaderOptionError, device_specs, header_parser, machine_config
 from pmtimer_harness.tools.output import output_target, shown
+
+if TYPE_CHECKING:
+    from pmtimer_harness.core.device_specs import UserDevice
 
 IMAGE_NAME = "<image>"  # the name a guest given as bytes goes by in results
 
@@ -179,7 +181,7 @@ def _prepare(
         gdb_port=gdb_port,
         announce=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    for attached in [*_header_devices(header, guest_path, options), *user_devices([*_specs_given(options), *devices])]:
+    for attached in [*_header_devices(header, guest_path, options), *_user_devices([*_specs_given(options), *devices])]:
         machine.board.attach_user(attached)
     if uart_input is not None:
         machine.board.give_uart_input(uart_input)
@@ -201,9 +203,18 @@ def _header_devices(
             if ":" in spec.partition(",")[0]:
                 raise ConfigError(f"--device {spec!r}: a guest's header may name only an installed device "
                                   "(NAME); give module:Class on the command line, in harness_devices or to the API")
-        return user_devices(specs)
+        return _user_devices(specs)
     except ConfigError as error:
         raise GuestError(f"{path}: its '; harness:' line: {error}") from None
+
+
+def _user_devices(devices: Sequence[Device | str]) -> list[UserDevice]:
+    """The devices, each with the SPEC a snapshot records; a run that attaches none does not load their module."""
+    if not devices:
+        return []
+    from pmtimer_harness.core.device_specs import user_devices
+
+    return user_devices(devices)
 
 
 def _specs_given(options: Sequence[str] | argparse.Namespace | MachineConfig) -> list[str]:
