@@ -12,7 +12,8 @@ PROTOCOL_METHODS = ("read", "write", "state", "restore")
 def docs_device() -> type:
     (block,) = [block for block in python_blocks() if "class Answer:" in block]
     # The class alone: the rest of the example runs guests, which test_readme already does.
-    source = "from pmtimer_harness import PortWindow\n" + block[block.index("class Answer:"):block.index("\n\nimage = ")]
+    device = block[block.index("class Answer:"):block.index("\n\nimage = ")]
+    source = "from pmtimer_harness import PortWindow\n" + device
     namespace: dict[str, object] = {"__name__": "readme_example"}
     exec(compile(source, "docs/your-project.md", "exec"), namespace)
     return namespace["Answer"]
