@@ -42,6 +42,8 @@ GUESTS = sorted(CATALOGUE.glob("*.c"))
 LONG = os.environ.get("HARNESS_FUZZ") == "long"
 DOCS_MATRIX = Path(__file__).resolve().parent.parent / "docs" / "matrix.md"
 TABLE_TITLE = "## Real consumers, in C"
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_TITLE = "## Which system's timer code works where"
 
 # The C consumer and the NASM guest that reads the timer the same way.
 COUNTERPARTS = {
@@ -102,10 +104,10 @@ def test_a_c_consumer_and_its_nasm_counterpart_agree_cell_by_cell(guest):
     assert [(cell.platform, cell.verdict) for cell in ours] == [(cell.platform, cell.verdict) for cell in theirs]
 
 
-def catalogue_table() -> dict[str, dict[str, str]]:
-    """docs/matrix.md's table of the catalogue: each guest's verdict per platform, as the cells show them."""
-    text = DOCS_MATRIX.read_text(encoding="utf-8")
-    section = text[text.index(TABLE_TITLE):]
+def catalogue_table(page: Path = DOCS_MATRIX, title: str = TABLE_TITLE) -> dict[str, dict[str, str]]:
+    """A page's table of the catalogue: each guest's verdict per platform, as the cells show them."""
+    text = page.read_text(encoding="utf-8")
+    section = text[text.index(title):]
     rows = [line for line in section.splitlines() if line.startswith("|")]
     header = [name.strip() for name in rows[0].strip("|").split("|")]
     table = {}
@@ -115,8 +117,10 @@ def catalogue_table() -> dict[str, dict[str, str]]:
     return table
 
 
-def test_docs_matrix_shows_every_catalogue_guest_as_its_header_declares_it_on_every_platform():
-    table = catalogue_table()
+@pytest.mark.parametrize(("page", "title"), [(DOCS_MATRIX, TABLE_TITLE), (README, README_TITLE)],
+                         ids=["docs/matrix.md", "README.md"])
+def test_the_docs_show_every_catalogue_guest_as_its_header_declares_it_on_every_platform(page, title):
+    table = catalogue_table(page, title)
     assert sorted(table) == [guest.name for guest in GUESTS]
     for guest in GUESTS:
         header = checked_header(guest)
