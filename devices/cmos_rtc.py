@@ -37,15 +37,18 @@ at 0x32 is RAM, set to 20 at reset).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.devices.interrupt_line import InterruptLine
 from pmtimer_harness.devices.ports import PortWindow
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
 RTC_INDEX_PORT = 0x70
 RTC_DATA_PORT = 0x71
 RTC_IRQ = 8
-EPOCH = datetime(2000, 1, 1)  # what the clock reads at time 0: a Saturday, 00:00:00
+EPOCH = (2000, 1, 1)  # what the clock reads at time 0: a Saturday, 00:00:00
 NS_PER_S = 1_000_000_000
 CENTURY_S = 100 * 366 * 86_400  # the most a saved setting may lie from EPOCH
 UIP_NS = 244_000  # UIP is set this long before each update (datasheet: t_BUC)
@@ -178,11 +181,11 @@ class CmosRtc:
         """The time of day the registers show at ``now_ns``."""
         if self.held is not None:
             return self.held
-        return EPOCH + timedelta(seconds=self.offset_s + now_ns // NS_PER_S)
+        return after_epoch(self.offset_s + now_ns // NS_PER_S)
 
     @staticmethod
     def _seconds(moment: datetime) -> int:
-        return int((moment - EPOCH).total_seconds())
+        return int((moment - after_epoch(0)).total_seconds())
 
     def _encode(self, register: int, moment: datetime) -> int:
         value = TIME_FIELDS[register](moment)
@@ -268,7 +271,14 @@ class CmosRtc:
         self.index, self.nmi_masked, self.cmos, self.flags = index, bool(state["nmi_masked"]), bytearray(cmos), flags
         self.seen_ns = min(int(state["seen_ns"]), now_ns)  # type: ignore[call-overload]  # host time restarts at 0
         self.offset_s = offset_s
-        self.held = None if held is None else EPOCH + timedelta(seconds=int(held))  # type: ignore[call-overload]
+        self.held = None if held is None else after_epoch(int(held))  # type: ignore[call-overload]
+
+
+def after_epoch(seconds: int) -> datetime:
+    """The time of day ``seconds`` after EPOCH."""
+    from datetime import datetime, timedelta  # loaded once a guest reads or sets the clock, not at start-up
+
+    return datetime(*EPOCH) + timedelta(seconds=seconds)
 
 
 TIME_NAMES = {SECONDS: "second", MINUTES: "minute", HOURS: "hour", DATE: "day", MONTH: "month", YEAR: "year"}
