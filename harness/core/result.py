@@ -35,20 +35,20 @@ def exit_verdict(code: int) -> Verdict:
     return Verdict.SKIP if code == SKIP_EXIT_CODE else Verdict.FAIL
 
 
-CHECK_LINE = re.compile(r"^(PASS|FAIL|SKIP|XFAIL|XPASS): (.*)$", re.MULTILINE)
+# Patterns as text: re compiles each on first use and keeps it, so a run whose guest prints none compiles none.
+CHECK_LINE = r"(?m)^(PASS|FAIL|SKIP|XFAIL|XPASS): (.*)$"
 # report_summary prints a clause after "N tests" only when its count is not 0.
-SUMMARY_LINE = re.compile(
-    r"^SUMMARY: (?P<tests>\d+) tests"
+SUMMARY_LINE = (
+    r"(?m)^SUMMARY: (?P<tests>\d+) tests"
     r"(?:, (?P<failures>\d+) unexpected failures)?"
     r"(?:, (?P<expected_failures>\d+) expected failures)?"
-    r"(?:, (?P<skipped>\d+) skipped)?\s*$",
-    re.MULTILINE,
+    r"(?:, (?P<skipped>\d+) skipped)?\s*$"
 )
 
 
 def check_lines(console: str) -> list[tuple[str, str]]:
     """(kind, what) for each PASS, FAIL, SKIP, XFAIL and XPASS line the guest printed."""
-    return CHECK_LINE.findall(console)
+    return re.findall(CHECK_LINE, console)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class CheckSummary:
 
 def check_summary(console: str) -> CheckSummary | None:
     """The last SUMMARY line the guest printed, or None if it printed none."""
-    found = list(SUMMARY_LINE.finditer(console))
+    found = list(re.finditer(SUMMARY_LINE, console))
     if not found:
         return None
     counts = {name: int(value) for name, value in found[-1].groupdict().items() if value is not None}

@@ -276,14 +276,14 @@ def _dependencies(
     return parse_dependencies(os.fsdecode(run.stdout), source.parent, work)
 
 
-DEPENDENCY_WORD = re.compile(r'"([^"]*)"|(\S+)')
+DEPENDENCY_WORD = r'"([^"]*)"|(\S+)'  # compiled (and kept) by re once NASM runs: a cached guest needs none
 
 
 def parse_dependencies(text: str, folder: Path, work: Path) -> tuple[Path, ...]:
     """The files in a Watcom-style dependency line (``guest : a.asm "b c.inc" &``), without our own."""
     _, _, after = text.partition(":")
     paths = []
-    for quoted, plain in DEPENDENCY_WORD.findall(after):
+    for quoted, plain in re.findall(DEPENDENCY_WORD, after):
         word = quoted or plain
         if word == "&":
             continue

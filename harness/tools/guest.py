@@ -58,9 +58,10 @@ EXPECT_TAG = "; expect:"
 VARIANT_TAG = "; variant:"
 PORTABLE_TAG = "; portable:"
 PEERS = ("qemu", "bochs")  # the VMMs a guest boots in besides the harness
+# Patterns as text: re compiles each on first use and keeps it, so a guest without such lines compiles none.
 # "no" or "not PEER", then the reason after a space, comma or colon: "nope" is neither.
-PORTABLE_VALUE = re.compile(r"(?:no|not\s+(?P<peer>[\w.-]+))(?:[\s,:]+(?P<reason>.*))?", re.IGNORECASE | re.DOTALL)
-VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+PORTABLE_VALUE = r"(?is)(?:no|not\s+(?P<peer>[\w.-]+))(?:[\s,:]+(?P<reason>.*))?"
+VARIANT_NAME = r"^[A-Za-z0-9_.+-]+$"
 
 
 class GuestError(Exception):
@@ -191,7 +192,7 @@ def _elf_start_mode(path: Path) -> int:
 
 def portable_declaration(value: str, where: str) -> tuple[str, str]:
     """(the peer refused, or "all"; the reason) from ``no, REASON`` or ``not PEER, REASON``."""
-    match = PORTABLE_VALUE.fullmatch(value.strip())
+    match = re.fullmatch(PORTABLE_VALUE, value.strip())
     peer = match and (match["peer"] or "all").lower()
     if peer is None or peer not in ("all", *PEERS):
         raise GuestError(f"{where}: '; portable:' takes 'no, REASON' or 'not PEER, REASON' "
@@ -247,7 +248,7 @@ def _variant(path: Path, number: int, text: str, taken: list[str]) -> tuple[str,
     except ValueError as error:
         raise GuestError(f"{path}:{number}: bad '; variant:' line: {error}") from None
     name, *options = words or [""]
-    if not VARIANT_NAME.match(name) or name in taken:
+    if not re.match(VARIANT_NAME, name) or name in taken:
         raise GuestError(f"{path}:{number}: '; variant:' needs a new name of letters, digits, _.+-: {name!r}")
     return name, tuple(options)
 

@@ -24,7 +24,7 @@ from pmtimer_harness.core.config import (
     dispatch_from_environment,
 )
 
-SIZE = re.compile(r"^(0x[0-9a-f]+|\d+)\s*(k|kib|m|mib|g|gib)?$", re.IGNORECASE)
+SIZE = r"(?i)^(0x[0-9a-f]+|\d+)\s*(k|kib|m|mib|g|gib)?$"  # compiled (and kept) by re once a size is given
 SIZE_UNITS = {None: 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
 
 
@@ -49,7 +49,7 @@ def address_range(text: str) -> tuple[int, int]:
 
 def size(text: str) -> int:
     """A byte count: 1048576, 0x100000, 1M, 640K, 2MiB."""
-    match = SIZE.match(text.strip())
+    match = re.match(SIZE, text.strip())
     if match is None:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 1M, 640K or 0x100000)")
     unit = match.group(2).lower() if match.group(2) else None
