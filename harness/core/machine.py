@@ -37,7 +37,6 @@ from pmtimer_harness.core.native_dispatch import NativeDispatch
 from pmtimer_harness.core.native_hooks import NativeHooks
 from pmtimer_harness.core.result import Report, RunResult, Verdict, exit_verdict
 from pmtimer_harness.core.timekeeping import HostTime, VirtualTime, make_time
-from pmtimer_harness.core.trace import TracedAccess, Tracer, as_tracer
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.devices.ports import DeviceError
@@ -48,6 +47,9 @@ if TYPE_CHECKING:
     from pmtimer_harness.core.gdbstub import GdbStub
     from pmtimer_harness.core.insn_trace import InstructionTrace
     from pmtimer_harness.core.reference_dispatch import ReferenceDispatch
+    from pmtimer_harness.core.trace import Tracer
+
+    TraceSink = Tracer | Callable[[str], None]  # a Tracer, or a function given each trace line as text
 
 UNREACHABLE = 0xFFFF_FFFF_FFFF_FFFF
 MAX_SLICE_S = 0.25  # the CPU runs at most this long before the run loop looks at the budget and Ctrl-C
@@ -75,7 +77,6 @@ UC_FAULTS = {
     unicorn.UC_ERR_EXCEPTION: "unhandled CPU exception",
 }
 
-TraceSink = Tracer | Callable[[str], None]  # a Tracer, or a function given each trace line as text
 AccessObserver = Callable[[PortAccess, int], None]  # every port access, with its time
 
 
@@ -118,7 +119,11 @@ class Machine:
         self.time = make_time(self.clock, config.instruction_budget, self._stop_cpu, block_hook=reference)
         self.uc.mem_map(0, config.memory)
         self.source_map = source_map or {}
-        self._trace = as_tracer(trace)
+        self._trace: Tracer | None = None
+        if trace is not None:
+            from pmtimer_harness.core.trace import as_tracer  # only a traced run: start-up
+
+            self._trace = as_tracer(trace)
         self.board = Board(
             config,
             on_exit=self._guest_exited,
@@ -698,6 +703,8 @@ class Machine:
             register = self.bus.register_name(access.port)
             claim = self.bus.claimant(access.port)
             device = claim[0].name if claim else None
+        from pmtimer_harness.core.trace import TracedAccess  # loaded with the tracer
+
         traced = TracedAccess(access, now_ns, instructions, device, register, instruction, source)
         self._tracing(lambda trace: trace.access(traced))
 

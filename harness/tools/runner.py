@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pmtimer_harness.core.bus import Device
 from pmtimer_harness.core.config import ConfigError, MachineConfig
-from pmtimer_harness.core.machine import AccessObserver, InstructionTraceOptions, Machine, TraceSink
+from pmtimer_harness.core.machine import AccessObserver, InstructionTraceOptions, Machine
 from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
@@ -35,6 +35,7 @@ from pmtimer_harness.tools.output import output_target, shown
 
 if TYPE_CHECKING:
     from pmtimer_harness.core.device_specs import UserDevice
+    from pmtimer_harness.core.machine import TraceSink
 
 IMAGE_NAME = "<image>"  # the name a guest given as bytes goes by in results
 

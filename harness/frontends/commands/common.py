@@ -9,15 +9,19 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.config import ConfigError
-from pmtimer_harness.core.machine import InstructionTraceOptions, TraceSink
+from pmtimer_harness.core.machine import InstructionTraceOptions
 from pmtimer_harness.core.result import RunResult, Verdict
-from pmtimer_harness.core.trace import PortRange, Tracer
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.options import address_range, number
 from pmtimer_harness.tools.output import open_output
 from pmtimer_harness.tools.runner import GuestRun
+
+if TYPE_CHECKING:
+    from pmtimer_harness.core.machine import TraceSink
+    from pmtimer_harness.core.trace import PortRange
 
 # Exit statuses, the same for every command (docs/running.md, "Exit status").
 PASS_STATUS = 0
@@ -200,6 +204,8 @@ def trace_options(args: argparse.Namespace) -> Iterator[tuple[TraceSink | None, 
     if mode is None:
         yield None, None
         return
+    from pmtimer_harness.core.trace import Tracer  # only a traced run: start-up
+
     instructions = None
     if mode == "insn":
         instructions = InstructionTraceOptions(limit=args.trace_limit, ranges=tuple(args.trace_range))
