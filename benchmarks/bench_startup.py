@@ -3,6 +3,7 @@
 Contenders, each a fresh process, interleaved round by round so that a slow
 spell of the machine falls on all of them:
 
+- Python alone: ``python -c pass``, what every contender pays before its first import;
 - floor: ``python -c "import unicorn"``, the least any Unicorn harness in Python pays;
 - bare Unicorn run: the floor plus mapping memory, writing the guest's bytes
   and running them with one IN hook (no harness at all);
@@ -88,6 +89,7 @@ def bare_contender() -> list[str]:
 
 def main() -> int:
     contenders = {
+        "Python alone (pass)": [sys.executable, "-c", "pass"],
         FLOOR: [sys.executable, "-c", "import unicorn"],
         "bare Unicorn run": bare_contender(),
         "import unicorn, capstone": [sys.executable, "-c", "import unicorn, capstone"],
