@@ -136,4 +136,4 @@ def test_a_device_whose_next_event_does_not_move_time_on_ends_the_wait(tmp_path)
     stuck = StuckBell(rings_at=0)
     run = run_source(tmp_path, HLT_UNTIL_RUNG, "--max-instructions", "100000", "--timeout", "5", devices=[stuck])
     assert run.result.verdict is Verdict.HALTED, run.result.report  # not a wait going round to the timeout
-    assert stuck.events < 10
+    assert "device events" in run.result.report.reason  # the board moves a past event on by 1 ns at a time
