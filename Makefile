@@ -20,8 +20,11 @@ STAMP     := $(VENV)/.installed
 run: $(RUN_STAMP) nasm
 	$(PY) -m pmtimer_harness suite
 
+# Two pytest-xdist workers by default (CI's two cores): make test TEST_WORKERS=8, or 0 for one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) test-tools lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_loop.py

@@ -59,6 +59,14 @@ def installed_python(wheel, tmp_path_factory) -> Path:
     return fresh_environment(tmp_path_factory.mktemp("installed"), wheel)
 
 
+def pytest_collection_modifyitems(items):
+    """Under ``pytest -n N`` (make test), the tests of the installed wheel share one worker: each worker
+    would otherwise build the wheel and its virtual environment again (``--dist loadgroup``)."""
+    for item in items:
+        if {"wheel", "installed_python"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("wheel"))
+
+
 OURS = ("pytest-of-", "harness-test-cache-")  # pytest's tmp_path folders, the cache above
 
 
