@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pmtimer_harness.asm import BUNDLED_GUESTS_DIR, C_LIBRARY_DIR
+from pmtimer_harness.asm import BUNDLED_GUESTS_DIR, C_GUEST_DIR, C_LIBRARY_DIR
 from pmtimer_harness.columns import aligned
 from pmtimer_harness.core.result import Report, RunResult, Verdict, check_summary
 from pmtimer_harness.tools.files import shown_name
@@ -42,13 +42,22 @@ SuiteRow = GuestRun | Unbuilt
 
 
 def bundled_guests() -> list[Path]:
+    """The bundled NASM guests (``asm/*.asm``)."""
     return sorted(BUNDLED_GUESTS_DIR.glob("*.asm"))
 
 
+def bundled_c_guests() -> list[Path]:
+    """The bundled C guests: ``asm/c/*.c``, then the catalogue of real consumers (``asm/c/catalogue``)."""
+    return sorted(C_GUEST_DIR.glob("*.c")) + sorted((C_GUEST_DIR / "catalogue").glob("*.c"))
+
+
 def guests_in(paths: Sequence[str | Path]) -> list[Path]:
-    """The guests ``paths`` name: files as given, folders searched below for sources outside ``include/``."""
+    """The guests ``paths`` name: files as given, folders searched below for sources outside ``include/``.
+
+    None named: every bundled guest, NASM and C.
+    """
     if not paths:
-        return bundled_guests()
+        return bundled_guests() + bundled_c_guests()
     guests: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
