@@ -51,9 +51,13 @@ lint: $(STAMP)
 	$(PY) -m ruff check harness devices asm tests benchmarks
 	$(PY) -m vulture --min-confidence 100 harness devices asm tests benchmarks
 
+# The bundled C guests need a C compiler: with none on PATH (nor $$CC), the [c] extra brings pip's clang.
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	@if [ -z "$$CC" ] && ! command -v gcc >/dev/null 2>&1 && ! command -v clang >/dev/null 2>&1; then \
+	  echo "no C compiler on PATH: installing pip's clang for the C guests (the [c] extra) ..."; \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[c]'; fi
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
