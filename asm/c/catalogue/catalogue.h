@@ -91,6 +91,16 @@ static inline bool near_the_wrap(uint16_t port)
 	return !why_not;
 }
 
+/* One read through the consumer's own reader, bracketed by the TSC: what the consumer saw, and when. */
+static inline struct timed_read timed_by(uint32_t (*reader)(void))
+{
+	struct timed_read read;
+	read.tsc_before = tsc_now();
+	read.value = reader();
+	read.tsc_after = tsc_now();
+	return read;
+}
+
 /* The guest's own measuring read, as distinct from the consumer's: three reads in order (compared as
  * they are, as FreeBSD's acpi_timer_get_timecount_safe does), the middle one kept, bracketed by the TSC
  * from before the first to after the last.  So a chipset's stray read (PIIX4's, 256 ticks behind) is

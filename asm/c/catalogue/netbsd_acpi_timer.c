@@ -85,24 +85,15 @@ static uint32_t timecount(void)
 	return fast ? inl(timer.port) : acpitimer_read_safe();
 }
 
-static struct timed_read timecount_timed(void)
-{
-	struct timed_read read;
-	read.tsc_before = tsc_now();
-	read.value = timecount();
-	read.tsc_after = tsc_now();
-	return read;
-}
-
 static void elapsed_across_2_to_the_24(const struct reference_clock *clock)
 {
 	if (!near_the_wrap(timer.port))
 		return;
-	struct timed_read start = timecount_timed();
+	struct timed_read start = timed_by(timecount);
 	uint32_t span = tsc_for_ticks(clock, TEN_MS_OF_TICKS);
 	while (tsc_now() - start.tsc_after < span)
 		(void)timecount();
-	struct timed_read end = timecount_timed();
+	struct timed_read end = timed_by(timecount);
 	report_info("mask 0x%x; the span runs from 0x%x to 0x%x", timer.mask, start.value, end.value);
 	struct step_judgement judged = judge_span(timer.mask, clock, &start, &end);
 	report_span(&judged, "elapsed ticks across 2^24, masked by AcpiGetTimerResolution");

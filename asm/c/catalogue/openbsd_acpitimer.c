@@ -77,24 +77,15 @@ static bool acpitimer_delay(uint32_t usecs)
 	return true;
 }
 
-static struct timed_read acpitimer_read_timed(void)
-{
-	struct timed_read read;
-	read.tsc_before = tsc_now();
-	read.value = acpitimer_read();
-	read.tsc_after = tsc_now();
-	return read;
-}
-
 static void elapsed_across_2_to_the_24(void)
 {
 	if (!near_the_wrap(timer.port))
 		return;
-	struct timed_read start = acpitimer_read_timed();
+	struct timed_read start = timed_by(acpitimer_read);
 	uint32_t span = tsc_for_ticks(clock, TEN_MS_OF_TICKS);
 	while (tsc_now() - start.tsc_after < span)
 		(void)acpitimer_read();
-	struct timed_read end = acpitimer_read_timed();
+	struct timed_read end = timed_by(acpitimer_read);
 	report_info("mask 0x%x; the span runs from 0x%x to 0x%x", timer.mask, start.value, end.value);
 	struct step_judgement judged = judge_span(timer.mask, clock, &start, &end);
 	report_span(&judged, "elapsed ticks across 2^24, read by acpitimer_read and masked as TMR_VAL_EXT says");

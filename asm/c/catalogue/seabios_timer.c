@@ -67,25 +67,16 @@ static bool timer_check(uint32_t end)
 	return (int32_t)(timer_read() - end) > 0;
 }
 
-static struct timed_read timer_read_timed(void)
-{
-	struct timed_read read;
-	read.tsc_before = tsc_now();
-	read.value = timer_read();
-	read.tsc_after = tsc_now();
-	return read;
-}
-
 /* True when the span moved at all: a timer that stands still ends the guest, as SeaBIOS would hang. */
 static bool elapsed_across_the_wrap(const struct reference_clock *clock)
 {
 	if (!near_the_wrap(timer_port))
 		return false;
-	struct timed_read start = timer_read_timed();
+	struct timed_read start = timed_by(timer_read);
 	uint32_t span = tsc_for_ticks(clock, TEN_MS_OF_TICKS);
 	while (tsc_now() - start.tsc_after < span)
 		(void)timer_read();
-	struct timed_read end = timer_read_timed();
+	struct timed_read end = timed_by(timer_read);
 	report_info("extended values from 0x%x to 0x%x", start.value, end.value);
 	struct step_judgement judged = judge_span(0xFFFFFFFFu, clock, &start, &end);
 	report_span(&judged, "elapsed ticks across the wrap, extended as SeaBIOS does");
