@@ -213,19 +213,25 @@ def _limits(file_cap: int | None) -> Callable[[], None] | None:
 
     None too where the system has no such limits (Windows): there NASM's size is only measured afterwards.
     """
+    return None if file_cap is None else child_limits(file_cap, memory_cap(file_cap))
+
+
+def child_limits(file_bytes: int, memory_bytes: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` holding a child (NASM, a C compiler) to files of ``file_bytes`` and that much memory.
+
+    None where the system has no such limits (Windows).
+    """
     try:
         import resource
     except ImportError:
         return None
-    if file_cap is None:
-        return None
-    wanted = [(resource.RLIMIT_FSIZE, file_cap), (resource.RLIMIT_AS, memory_cap(file_cap))]
+    wanted = [(resource.RLIMIT_FSIZE, file_bytes), (resource.RLIMIT_AS, memory_bytes)]
 
     def apply() -> None:
         # In the child, between fork and exec: nothing may raise (a system that refuses a limit runs without it).
         # Once RLIMIT_AS holds, the forked copy of a large parent may have no memory left for Python itself: a
-        # MemoryError here would keep NASM from starting at all, so no call follows the last limit (not even a
-        # context manager's exit) and any failure ends the function quietly.
+        # MemoryError here would keep the child from starting at all, so no call follows the last limit (not
+        # even a context manager's exit) and any failure ends the function quietly.
         try:
             for limit, value in wanted:
                 try:

@@ -48,7 +48,7 @@ from pathlib import Path
 from pmtimer_harness.asm import C_GUEST_DIR, C_INCLUDE_DIR, C_LIBRARY_DIR
 from pmtimer_harness.core.config import MAX_MEMORY
 from pmtimer_harness.tools import cache, files
-from pmtimer_harness.tools.assembler import STOPPED_AT_FILE_CAP, AssemblyError, NasmNotFound
+from pmtimer_harness.tools.assembler import STOPPED_AT_FILE_CAP, AssemblyError, NasmNotFound, child_limits
 from pmtimer_harness.tools.files import shown_name
 
 CC_ENV = "CC"
@@ -311,25 +311,7 @@ def _limits() -> Callable[[], None] | None:
     Files of at most MAX_OUTPUT_BYTES, and MAX_COMPILER_MEMORY of address space: a guest that includes
     ``/dev/zero`` makes the compiler read without end, and it stops at the limit, not at the host's memory.
     """
-    try:
-        import resource
-    except ImportError:
-        return None
-    wanted = [(resource.RLIMIT_FSIZE, MAX_OUTPUT_BYTES), (resource.RLIMIT_AS, MAX_COMPILER_MEMORY)]
-
-    def apply() -> None:
-        # Between fork and exec: nothing may raise (a system that refuses a limit compiles without it).
-        try:
-            for limit, value in wanted:
-                try:
-                    _, hard = resource.getrlimit(limit)
-                    resource.setrlimit(limit, (value if hard == resource.RLIM_INFINITY else min(value, hard), hard))
-                except (OSError, ValueError):
-                    continue
-        except Exception:
-            return
-
-    return apply
+    return child_limits(MAX_OUTPUT_BYTES, MAX_COMPILER_MEMORY)
 
 
 def _environment(compiler: Compiler, work: Path) -> dict[str, str] | None:
