@@ -83,26 +83,15 @@ class TracedAccess:
     def as_dict(self) -> dict[str, object]:
         access = self.access
         if isinstance(access, MmioAccess):
-            return {
-                "event": "mmio",
-                "time_ns": self.now_ns,
-                "instructions": self.instructions,
-                "direction": access.direction,
-                "physical_address": access.address,
-                "width": access.width,
-                "value": access.value,
-                "device": self.device,
-                "register": self.register,
-                "address": None if self.instruction is None else self.instruction.address,
-                "instruction": None if self.instruction is None else self.instruction.text,
-                "source": self.source,
-            }
+            event, target, location = "mmio", "physical_address", access.address
+        else:
+            event, target, location = "access", "port", access.port
         return {
-            "event": "access",
+            "event": event,
             "time_ns": self.now_ns,
             "instructions": self.instructions,
             "direction": access.direction,
-            "port": access.port,
+            target: location,
             "width": access.width,
             "value": access.value,
             "device": self.device,
