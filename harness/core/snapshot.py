@@ -315,7 +315,12 @@ def _upgraded(chunk: Chunk, known: int, upgrades: dict[int, Callable[[bytes], by
         step = upgrades.get(version)
         if step is None:
             raise SnapshotError(f"chunk {chunk.name!r} version {version} has no upgrade to {version + 1}")
-        payload, version = step(payload), version + 1
+        try:
+            payload = step(payload)
+        except Exception as error:  # a crafted payload, or a user's step: the snapshot is refused, in one line
+            raise SnapshotError(f"chunk {chunk.name!r} version {version} cannot be upgraded: "
+                                f"{type(error).__name__}: {error}") from None
+        version += 1
     return Chunk(chunk.name, version, payload, chunk.optional)
 
 
