@@ -1,0 +1,39 @@
+"""C guests against what a first-time user and a hostile input do: the docs' example, stale builds, compilers
+that hang or talk without end, printf's conversions."""
+
+import re
+
+import pytest
+from pmtimer_harness.tools import c_compiler
+from pmtimer_harness.tools.guest import checked_header
+from pmtimer_harness.tools.runner import run_guest
+
+from tests.guests import REPO
+
+try:
+    c_compiler.find_compiler()
+    HAS_COMPILER = True
+except c_compiler.CompilerNotFound:
+    HAS_COMPILER = False
+pytestmark = pytest.mark.skipif(not HAS_COMPILER, reason="no C compiler here (pip install 'pmtimer-harness[c]')")
+
+C_BLOCK = re.compile(r"^```c\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def docs_c_examples() -> list[tuple[str, str]]:
+    return [(page.name, block) for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+            for block in C_BLOCK.findall(page.read_text())]
+
+
+def test_the_docs_show_a_c_example():
+    assert docs_c_examples()  # a pattern that finds none would run none
+
+
+@pytest.mark.parametrize(("page", "text"), docs_c_examples())
+def test_every_c_example_in_the_docs_runs_as_written_with_the_verdicts_it_declares(tmp_path, page, text):
+    guest = tmp_path / "my_guest.c"
+    guest.write_text(text)
+    header = checked_header(guest)  # its header lines are read as the harness reads them
+    assert run_guest(guest).result.verdict is header.expect, page
+    for platform, verdict in header.on_platform:
+        assert run_guest(guest, ["--platform", platform]).result.verdict is verdict, f"{page}: {platform}"
