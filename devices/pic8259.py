@@ -237,6 +237,8 @@ class PicPair:
                     continue
                 slave_line = self.slave.highest_request() if chip is self.master and line == CASCADE_IRQ else None
                 irq = 8 + slave_line if slave_line is not None else first + line
+                if chip.imr & bit and irq != first + line:
+                    return f"IRQ {irq} is requested, but the master PIC masks IRQ {CASCADE_IRQ}, the slave's input"
                 if chip.imr & bit:
                     return f"IRQ {irq} is requested, but masked at the PIC"
                 in_service = chip.isr & ((bit << 1) - 1)  # fully nested: the same line or one above it

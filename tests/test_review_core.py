@@ -8,6 +8,7 @@ from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.snapshot import DEVICE_PREFIX, load, take
 from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode
+from pmtimer_harness.devices.pic8259 import PicPair
 
 EXIT_AT_ONCE = bytes.fromhex("b000e6f4")  # mov al, 0; out 0xF4, al
 
@@ -50,3 +51,35 @@ def test_a_version_1_uart_chunk_that_is_a_json_list_names_the_chunk_and_its_vers
         assert str(error).startswith("chunk 'devices/uart16550' version 1 cannot be upgraded: AttributeError")
     else:
         raise AssertionError("a version-1 UART chunk holding a list loaded")
+
+
+# --- the PIC: why it holds a request back, when the master masks the slave's cascade input ----------
+
+
+@settings(max_examples=200, deadline=None)
+@given(master_mask=st.integers(0, 0xFF), slave_mask=st.integers(0, 0xFF), raised=st.sets(st.integers(0, 15)),
+       taken=st.integers(0, 3))
+def test_a_request_said_to_be_masked_is_masked_where_the_guest_would_look(master_mask, slave_mask, raised, taken):
+    pic = PicPair()
+    for port, value in [(0x20, 0x11), (0xA0, 0x11), (0x21, 0x20), (0xA1, 0x28), (0x21, 0x04), (0xA1, 0x02),
+                        (0x21, 0x01), (0xA1, 0x01), (0x21, master_mask), (0xA1, slave_mask)]:
+        pic.write(port, 1, value, 0)
+    for irq in raised:
+        pic.set_irq(irq, True)
+    for _ in range(taken):  # delivered, and left in service: no EOI
+        pic.acknowledge()
+    reason = pic.held_back()
+    if pic.pending_vector() is not None or reason is None or "masked at the PIC" not in reason:
+        return
+    irq = int(reason.split()[1])
+    chip, line = (pic.slave, irq - 8) if irq >= 8 else (pic.master, irq)
+    assert chip.imr & 1 << line, reason
+
+
+def test_a_slave_request_behind_the_masked_cascade_names_the_master_s_irq_2():
+    pic = PicPair()
+    for port, value in [(0x20, 0x11), (0xA0, 0x11), (0x21, 0x20), (0xA1, 0x28), (0x21, 0x04), (0xA1, 0x02),
+                        (0x21, 0x01), (0xA1, 0x01), (0x21, 0xFF), (0xA1, 0x00)]:
+        pic.write(port, 1, value, 0)
+    pic.set_irq(11, True)
+    assert pic.held_back() == "IRQ 11 is requested, but the master PIC masks IRQ 2, the slave's input"
