@@ -4,6 +4,7 @@ that hang or talk without end, printf's conversions."""
 import re
 
 import pytest
+from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.tools import c_compiler
 from pmtimer_harness.tools.guest import checked_header
 from pmtimer_harness.tools.runner import run_guest
@@ -37,3 +38,27 @@ def test_every_c_example_in_the_docs_runs_as_written_with_the_verdicts_it_declar
     assert run_guest(guest).result.verdict is header.expect, page
     for platform, verdict in header.on_platform:
         assert run_guest(guest, ["--platform", platform]).result.verdict is verdict, f"{page}: {platform}"
+
+
+SHADOWED_GUEST = """\
+#include "harness.h"
+int main(void)
+{
+#ifdef GUESTS_OWN_HARNESS_H
+	report(false, "the guest's own harness.h was read");
+#endif
+	return report_summary();
+}
+"""
+
+
+@pytest.mark.usefixtures("cache_dir")
+def test_a_header_put_beside_the_guest_after_its_build_is_read_not_the_cached_build(tmp_path):
+    guest = tmp_path / "mine.c"
+    guest.write_text(SHADOWED_GUEST)
+    assert run_guest(guest).result.verdict is Verdict.PASS
+    library_header = REPO / "asm" / "c" / "include" / "harness.h"
+    (tmp_path / "harness.h").write_text(f'#define GUESTS_OWN_HARNESS_H 1\n#include "{library_header}"\n')
+    assert run_guest(guest).result.verdict is Verdict.FAIL  # every file the build read is unchanged
+    (tmp_path / "harness.h").unlink()
+    assert run_guest(guest).result.verdict is Verdict.PASS

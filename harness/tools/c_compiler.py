@@ -229,7 +229,7 @@ def build(
     key = cache.key(recipe, source, text, [str(C_GUEST_DIR)], defines)
     if use_cache:
         entry = cache.lookup(key)
-        if entry is not None:
+        if entry is not None and not shadowing_headers(source, entry.dependencies):
             return CBuild(entry.image, entry.dependencies, compiler, compiling, linking)
     library = _library(compiler, bits, source, timeout_s)
     with tempfile.TemporaryDirectory(prefix="harness-cc-") as scratch:
@@ -247,6 +247,20 @@ def build(
     if use_cache:
         cache.store(key, cache.Entry(elf, "", "", tuple(dependencies)))
     return CBuild(elf, tuple(dependencies), compiler, compiling, linking)
+
+
+def shadowing_headers(source: Path, dependencies: tuple[Path, ...]) -> list[Path]:
+    """Files beside ``source`` that a compile would now read in place of a header it read from elsewhere.
+
+    The guest's folder is searched first (``-I``), so a ``harness.h`` or ``stdint.h`` put there since the
+    build hides the library's or the compiler's: every file the build read is unchanged, yet a compile now
+    reads another.  Headers are matched by name, as the compiler's search finds them.
+    """
+    folder = source.parent
+    beside = {path.name for path in dependencies if path.parent == folder}
+    elsewhere = {path.name for path in dependencies
+                 if path.parent != folder and not path.is_relative_to(C_LIBRARY_DIR)} - beside
+    return [folder / name for name in sorted(elsewhere) if (folder / name).exists()]
 
 
 def _library(compiler: Compiler, bits: int, guest: Path, timeout_s: float) -> LibraryBuild:
