@@ -1,7 +1,10 @@
 """C guests against what a first-time user and a hostile input do: the docs' example, stale builds, compilers
 that hang or talk without end, printf's conversions."""
 
+import os
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from pmtimer_harness.core.result import Verdict
@@ -62,3 +65,28 @@ def test_a_header_put_beside_the_guest_after_its_build_is_read_not_the_cached_bu
     assert run_guest(guest).result.verdict is Verdict.FAIL  # every file the build read is unchanged
     (tmp_path / "harness.h").unlink()
     assert run_guest(guest).result.verdict is Verdict.PASS
+
+
+def running_processes_naming(text: str) -> list[int]:
+    """The live (not zombie) processes whose command line holds ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            continue
+        if text.encode() in command and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_compiler_blocked_on_a_fifo_the_guest_includes_is_stopped_with_its_children_at_the_deadline(tmp_path):
+    fifo = tmp_path / "never_written"
+    os.mkfifo(fifo)
+    guest = tmp_path / "blocked.c"
+    guest.write_text(f'#include "{fifo}"\nint main(void) {{ return 0; }}\n')
+    with pytest.raises(c_compiler.CompileError, match="did not finish within 1 s"):
+        run_guest(guest, ["--timeout", "1"], use_cache=False)
+    assert running_processes_naming(str(guest)) == []  # gcc's cc1, clang's -cc1: not left behind

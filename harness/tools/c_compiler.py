@@ -32,14 +32,17 @@ is unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -57,6 +60,10 @@ COMPILE_TIMEOUT_S = 120  # zig's clang fills its own cache on first use: far slo
 MAX_OUTPUT_BYTES = 256 << 20  # the most any one compiler output file may grow to (an object, the ELF)
 FILE_CAP_WORDS = (b"File size limit exceeded", b"File too large")  # gcc's, clang's words for SIGXFSZ, EFBIG
 MAX_COMPILER_MEMORY = 2 << 30  # address space: gcc and zig's clang build guests in far less
+MAX_MESSAGE_BYTES = 64 << 10  # of the compiler's stderr: its first lines are all a diagnostic shows
+MESSAGE_CHUNK = 1 << 16
+READER_JOIN_S = 5  # the group is dead by then: its pipe is closed
+GROUPS = sys.platform != "win32"  # a build step runs in a process group of its own, killed as one
 MAX_DIAGNOSTIC_LINES = 12  # a compile error shows the compiler's first lines, as NASM's would be shown
 VERSION_TIMEOUT_S = 60
 
@@ -162,7 +169,8 @@ def find_compiler() -> Compiler:
 def identify(command: tuple[str, ...]) -> Compiler:
     """The compiler behind ``command``: its kind and version line, from ``--version``."""
     try:
-        run = subprocess.run([*command, "--version"], capture_output=True, timeout=VERSION_TIMEOUT_S)
+        run = subprocess.run([*command, "--version"], stdin=subprocess.DEVNULL, capture_output=True,
+                             timeout=VERSION_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise CompilerNotFound(f"{shlex.join(command)} could not be run: {error}") from None
     text = run.stdout.decode("utf-8", "replace")
@@ -293,19 +301,59 @@ def _compile_unit(
 
 def _compile(compiler: Compiler, arguments: list[str], work: Path, source: Path, timeout_s: float) -> None:
     try:
-        run = subprocess.run([*compiler.command, *arguments], capture_output=True, timeout=timeout_s, cwd=work,
-                             preexec_fn=_limits(), env=_environment(compiler, work))
+        status, messages = _run_compiler([*compiler.command, *arguments], work, _environment(compiler, work),
+                                         timeout_s)
     except subprocess.TimeoutExpired:
         raise CompileError(f"{shown_name(source)}: the C compiler did not finish within {timeout_s:g} s") from None
     except OSError as error:
         raise CompilerNotFound(f"{shlex.join(compiler.command)} could not be started: "
                                f"{error.strerror or error}") from None
     # The compiler itself, or the assembler it ran (gcc reports its child's signal as an internal error).
-    if run.returncode == STOPPED_AT_FILE_CAP or any(words in run.stderr for words in FILE_CAP_WORDS):
+    if status == STOPPED_AT_FILE_CAP or any(words in messages for words in FILE_CAP_WORDS):
         raise CompileError(f"{shown_name(source)}: the C compiler wrote a file past the cap of "
                            f"{MAX_OUTPUT_BYTES >> 20} MiB; guest RAM is at most {MAX_MEMORY >> 20} MiB")
-    if run.returncode != 0:
-        raise CompileError(diagnostic(run.stderr.decode("utf-8", "backslashreplace"), source, run.returncode))
+    if status != 0:
+        raise CompileError(diagnostic(messages.decode("utf-8", "backslashreplace"), source, status))
+
+
+def _run_compiler(command: list[str], work: Path, environment: dict[str, str], timeout_s: float) -> tuple[int, bytes]:
+    """Run one step of a build: its status, and the first MAX_MESSAGE_BYTES of what it wrote to stderr.
+
+    gcc and clang are drivers: cc1, as and ld are their children.  The step runs in a process group of its
+    own, killed as a whole when it ends or at the deadline, so a cc1 blocked on a FIFO the guest includes,
+    or busy expanding macros, does not outlive the build.  Messages past the first are read and dropped:
+    a macro expanded a million times can warn a million times.  TimeoutExpired at the deadline.
+    """
+    process = subprocess.Popen(command, cwd=work, env=environment, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_limits(),
+                               start_new_session=GROUPS)
+    messages = bytearray()
+
+    def read_messages() -> None:
+        assert process.stderr is not None
+        while chunk := process.stderr.read1(MESSAGE_CHUNK):
+            messages.extend(chunk[: MAX_MESSAGE_BYTES - len(messages)])
+
+    reader = threading.Thread(target=read_messages, daemon=True)
+    reader.start()
+    try:
+        status = process.wait(timeout=timeout_s)
+    finally:
+        _stop_group(process)
+        reader.join(timeout=READER_JOIN_S)
+        assert process.stderr is not None
+        process.stderr.close()
+    return status, bytes(messages)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the step's driver and whatever it started that is still running (its group, where there are groups)."""
+    if GROUPS:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    elif process.poll() is None:
+        process.kill()
+    process.wait()
 
 
 def diagnostic(text: str, source: Path, status: int) -> str:
@@ -328,12 +376,14 @@ def _limits() -> Callable[[], None] | None:
     return child_limits(MAX_OUTPUT_BYTES, MAX_COMPILER_MEMORY)
 
 
-def _environment(compiler: Compiler, work: Path) -> dict[str, str] | None:
-    """zig keeps its own cache: in the harness's cache folder when caching is on, else in the build's scratch."""
+def _environment(compiler: Compiler, work: Path) -> dict[str, str]:
+    """The compiler's temporary files in the build's scratch (a step killed at its deadline leaves them there,
+    and the scratch goes); zig's own cache in the harness's cache folder when caching is on, else in the scratch."""
+    environment = {**os.environ, "TMPDIR": str(work), "TMP": str(work), "TEMP": str(work)}
     if compiler.kind != "zig":
-        return None
+        return environment
     folder = str(cache.folder() / "zig") if cache.enabled() else str(work / "zig-cache")
-    return {**os.environ, "ZIG_GLOBAL_CACHE_DIR": folder, "ZIG_LOCAL_CACHE_DIR": folder}
+    return {**environment, "ZIG_GLOBAL_CACHE_DIR": folder, "ZIG_LOCAL_CACHE_DIR": folder}
 
 
 MAKE_WORD = re.compile(r"(?:\\ |\S)+")  # a name: anything but blanks, where "\ " is a blank of the name
