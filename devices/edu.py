@@ -27,8 +27,9 @@ QEMU reads it as all ones and drops it as a write.  Offsets with no register
 read as all ones and drop writes, as in edu.c.
 
 A model, not QEMU: QEMU's edu is a PCI device whose 1 MiB BAR 0 the firmware
-places; here there is no PCI bus, and the BAR is at ``base`` (default
-0xFEA00000, where SeaBIOS tends to put it on QEMU's ``pc`` machine), its
+places; here there is no PCI bus, and the BAR is at ``base`` (a multiple of
+1 MiB, as a BAR is aligned to its size: PCI Local Bus spec 3.0, 6.2.5.1;
+default 0xFEA00000, where SeaBIOS tends to put it on QEMU's ``pc`` machine), its
 line on IRQ ``irq`` of the PIC pair (default 11, a PCI interrupt's usual
 line there).  QEMU computes the factorial in a thread and finishes whenever
 the host schedules it; here it finishes ``delay_ns`` of virtual time after
@@ -84,6 +85,9 @@ class Edu:
     def __init__(self, base: int = EDU_BASE, irq: int = EDU_IRQ, delay_ns: int = FACTORIAL_DELAY_NS) -> None:
         if isinstance(delay_ns, bool) or not isinstance(delay_ns, int) or delay_ns < 0:
             raise ValueError(f"delay_ns must be a whole number of nanoseconds, 0 or more, not {delay_ns!r}")
+        if isinstance(base, int) and base % BAR_SIZE:
+            raise ValueError(f"base {base:#x} is not a multiple of 1 MiB: a PCI BAR is aligned to its size, and the "
+                             "registers' 4-byte accesses must be aligned")
         self.base = base
         self.irq = irq
         self.delay_ns = delay_ns

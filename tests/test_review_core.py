@@ -2,13 +2,18 @@
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.config import ConfigError, MachineConfig
+from pmtimer_harness.core.device_specs import build_device
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.snapshot import DEVICE_PREFIX, load, take
 from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode
 from pmtimer_harness.devices.pic8259 import PicPair
+from pmtimer_harness.frontends.cli import main
+
+from tests.guests import write_guest
 
 EXIT_AT_ONCE = bytes.fromhex("b000e6f4")  # mov al, 0; out 0xF4, al
 
@@ -83,3 +88,20 @@ def test_a_slave_request_behind_the_masked_cascade_names_the_master_s_irq_2():
         pic.write(port, 1, value, 0)
     pic.set_irq(11, True)
     assert pic.held_back() == "IRQ 11 is requested, but the master PIC masks IRQ 2, the slave's input"
+
+
+# --- edu: a base its registers cannot be reached at ------------------------------------------------
+
+
+@given(base=st.integers(0x10_0000, (1 << 40) - 1).filter(lambda base: base % 0x10_0000))
+@settings(max_examples=25, deadline=None)
+def test_an_edu_base_off_a_mib_boundary_is_refused_when_built(base):
+    with pytest.raises(ConfigError, match="not a multiple of 1 MiB"):
+        build_device(f"edu,base={base:#x}")
+
+
+def test_an_edu_base_off_a_mib_boundary_is_a_one_line_usage_error(tmp_path, capsys):
+    guest = write_guest(tmp_path, "bits 32\n mov eax, [0xFEA00002]\n out 0xF4, al\n", header="; harness: --mode 32\n")
+    assert main(["run", str(guest), "--device", "edu,base=0xFEA00002"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a multiple of 1 MiB" in err
