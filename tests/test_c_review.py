@@ -90,3 +90,17 @@ def test_a_compiler_blocked_on_a_fifo_the_guest_includes_is_stopped_with_its_chi
     with pytest.raises(c_compiler.CompileError, match="did not finish within 1 s"):
         run_guest(guest, ["--timeout", "1"], use_cache=False)
     assert running_processes_naming(str(guest)) == []  # gcc's cc1, clang's -cc1: not left behind
+
+
+def test_warnings_before_a_compile_error_do_not_hide_it(tmp_path):
+    guest = tmp_path / "noisy.c"
+    warnings = "\n".join(f"int; /* {number} */" for number in range(20))  # "useless type name" each
+    guest.write_text(f"{warnings}\nint main(void) {{ return undeclared_name; }}\n")
+    with pytest.raises(c_compiler.CompileError, match=r"noisy\.c:21:.*undeclared_name"):
+        run_guest(guest, use_cache=False)
+
+
+def test_a_build_steps_messages_are_read_to_their_cap_and_no_further(tmp_path):
+    talker = [sys.executable, "-c", "import sys; sys.stderr.write('warning: x\\n' * 1_000_000)"]
+    status, messages = c_compiler._run_compiler(talker, tmp_path, dict(os.environ), 30)
+    assert status == 0 and len(messages) == c_compiler.MAX_MESSAGE_BYTES

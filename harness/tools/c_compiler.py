@@ -67,12 +67,14 @@ GROUPS = sys.platform != "win32"  # a build step runs in a process group of its 
 MAX_DIAGNOSTIC_LINES = 12  # a compile error shows the compiler's first lines, as NASM's would be shown
 VERSION_TIMEOUT_S = 60
 
+# No warnings (-w): a successful build shows none, and a dozen before an error would fill the lines a failed
+# one shows and hide why it failed.
 # Freestanding: no host headers' libc, no start files, no stack canaries (no TLS to read them from), no
 # position-independent code (the image is placed where it was linked).  No SSE: the start state leaves
 # CR4.OSFXSR clear, as a PC does, so SSE instructions would fault; floating point is x87 in 32-bit guests.
 COMPILE_FLAGS = (
     "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
-    "-nostdlib", "-static", "-O2", "-g", "-std=gnu11", "-mno-sse", "-mno-sse2", "-mno-mmx",
+    "-nostdlib", "-static", "-O2", "-g", "-std=gnu11", "-mno-sse", "-mno-sse2", "-mno-mmx", "-w",
 )
 BITS_FLAGS = {32: (), 64: ("-mno-red-zone",)}  # interrupts would write below the stack pointer
 TARGETS = {  # what each kind of compiler is told for each start mode
@@ -313,7 +315,8 @@ def _compile(compiler: Compiler, arguments: list[str], work: Path, source: Path,
         raise CompileError(f"{shown_name(source)}: the C compiler wrote a file past the cap of "
                            f"{MAX_OUTPUT_BYTES >> 20} MiB; guest RAM is at most {MAX_MEMORY >> 20} MiB")
     if status != 0:
-        raise CompileError(diagnostic(messages.decode("utf-8", "backslashreplace"), source, status))
+        raise CompileError(diagnostic(messages.decode("utf-8", "backslashreplace"), source, status,
+                                      cut=len(messages) >= MAX_MESSAGE_BYTES))
 
 
 def _run_compiler(command: list[str], work: Path, environment: dict[str, str], timeout_s: float) -> tuple[int, bytes]:
@@ -356,14 +359,20 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def diagnostic(text: str, source: Path, status: int) -> str:
-    """The compiler's first lines: where and what; the rest is in a compile of one's own."""
+def diagnostic(text: str, source: Path, status: int, cut: bool = False) -> str:
+    """The compiler's first lines: where and what; the rest is in a compile of one's own.
+
+    ``cut``: the compiler wrote more than was read (MAX_MESSAGE_BYTES).
+    """
     lines = [line.rstrip() for line in text.splitlines() if line.strip()]
     if not lines:
         return f"{shown_name(source)}: the C compiler failed with status {status}"
     shown = lines[:MAX_DIAGNOSTIC_LINES]
-    if len(lines) > len(shown):
-        shown.append(f"({len(lines) - len(shown)} more lines from the compiler)")
+    left = len(lines) - len(shown)
+    if cut:
+        shown.append(f"(more than {left} more lines from the compiler)")
+    elif left:
+        shown.append(f"({left} more lines from the compiler)")
     return "\n".join(shown)
 
 
