@@ -189,8 +189,10 @@ class Edu:
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= WORD:
                 raise ValueError(f"edu state: {field} {value!r} is not a 32-bit value")
             setattr(self, field, value)
-        done_ns = state["done_ns"]
-        if done_ns is not None and (not isinstance(done_ns, int) or isinstance(done_ns, bool)):
+        done_ns, irq_on_done = state["done_ns"], state["irq_on_done"]
+        if done_ns is not None and (not isinstance(done_ns, int) or isinstance(done_ns, bool) or done_ns < 0):
             raise ValueError(f"edu state: done_ns {done_ns!r} is not a time")
-        self.irq_on_done = bool(state["irq_on_done"])
+        if not isinstance(irq_on_done, bool):
+            raise ValueError(f"edu state: irq_on_done {irq_on_done!r} is not true/false")
+        self.irq_on_done = irq_on_done
         self.done_ns = done_ns

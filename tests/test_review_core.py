@@ -10,6 +10,7 @@ from pmtimer_harness.core.device_specs import build_device
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.snapshot import DEVICE_PREFIX, load, take
 from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode
+from pmtimer_harness.devices.edu import STATE_FIELDS, Edu
 from pmtimer_harness.devices.pic8259 import PicPair
 from pmtimer_harness.frontends.cli import main
 
@@ -105,3 +106,17 @@ def test_an_edu_base_off_a_mib_boundary_is_a_one_line_usage_error(tmp_path, caps
     assert main(["run", str(guest), "--device", "edu,base=0xFEA00002"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a multiple of 1 MiB" in err
+
+
+EDU_FIELD = st.none() | st.booleans() | st.integers(-2, 2**33) | st.sampled_from(["", "no", "0"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(state=st.fixed_dictionaries({name: EDU_FIELD for name in STATE_FIELDS}))
+def test_edu_state_is_refused_or_restored_exactly_as_saved(state):
+    device = Edu()
+    try:
+        device.restore(dict(state), 0)
+    except ValueError:
+        return
+    assert device.state(0) == state
