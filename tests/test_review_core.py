@@ -8,9 +8,11 @@ from hypothesis import strategies as st
 from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.core.device_specs import build_device
 from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.core.mmio_bus import MAX_NOTED_ADDRESSES, MmioBus
 from pmtimer_harness.core.snapshot import DEVICE_PREFIX, load, take
 from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode
 from pmtimer_harness.devices.edu import STATE_FIELDS, Edu
+from pmtimer_harness.devices.mmio import MmioRegion
 from pmtimer_harness.devices.pic8259 import PicPair
 from pmtimer_harness.frontends.cli import main
 
@@ -120,3 +122,30 @@ def test_edu_state_is_refused_or_restored_exactly_as_saved(state):
     except ValueError:
         return
     assert device.state(0) == state
+
+
+# --- the MMIO bus: a sweep of a region that floats other widths -------------------------------------
+
+
+class Floating:
+    """A 1 MiB region taking 4-byte accesses and floating others."""
+
+    name = "floating"
+    windows = ()
+    regions = (MmioRegion(0xFEB0_0000, 0x10_0000, frozenset({4}), frozenset({4}), refuse_other_widths=False),)
+
+    def mmio_read(self, address, width, now_ns):
+        return 0
+
+    def mmio_write(self, address, width, value, now_ns):
+        pass
+
+
+def test_a_byte_sweep_of_a_floating_region_notes_a_bounded_number_of_addresses():
+    bus = MmioBus()
+    bus.attach(Floating())
+    for address in range(0xFEB0_0000, 0xFEB0_0000 + MAX_NOTED_ADDRESSES + 1000):
+        assert bus.read(address, 1, 0) == 0xFF
+    assert len(bus._logged) == bus.unclaimed_count == MAX_NOTED_ADDRESSES
+    assert bus.unclaimed_notes()[-1] == ("unclaimed MMIO: past 131,072 addresses and directions, more went "
+                                         "uncounted")

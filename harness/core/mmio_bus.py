@@ -32,6 +32,9 @@ from pmtimer_harness.devices.ports import UnclaimedPorts
 
 READ, WRITE = "read", "write"
 PAGE = 0x1000
+# Addresses and directions noted at most: as many as the port bus can note.  A guest sweeping a large region
+# that floats other widths would otherwise grow the record by an entry an access.
+MAX_NOTED_ADDRESSES = 2 * 0x10000
 MmioReader = Callable[[int, int, int], int]  # (address, width, now_ns) -> value
 Reserved = tuple[int, int, str]  # (first address, end, what the machine keeps there)
 
@@ -77,6 +80,7 @@ class MmioBus:
         self.unclaimed_log: list[str] = []
         self.unclaimed_count = 0
         self._logged: set[tuple[str, int]] = set()
+        self.uncounted = False  # an address went unnoted: MAX_NOTED_ADDRESSES were noted already
 
     def attach(self, device: Device, *, checked: bool = True) -> list[tuple[int, int]]:
         """Claim the device's regions; the runs of pages (address, size) the machine must now map.
@@ -171,6 +175,9 @@ class MmioBus:
         key = (access.direction, access.address)
         if key in self._logged:
             return
+        if len(self._logged) >= MAX_NOTED_ADDRESSES:
+            self.uncounted = True
+            return
         self._logged.add(key)
         self.unclaimed_count += 1
         if len(self.unclaimed_log) >= MAX_UNCLAIMED_NOTES:
@@ -185,6 +192,8 @@ class MmioBus:
         more = self.unclaimed_count - len(notes)
         if more:
             notes.append(f"unclaimed MMIO: {more:,} more noted, not listed (the first {MAX_UNCLAIMED_NOTES} are)")
+        if self.uncounted:
+            notes.append(f"unclaimed MMIO: past {MAX_NOTED_ADDRESSES:,} addresses and directions, more went uncounted")
         return notes
 
 
