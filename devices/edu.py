@@ -33,12 +33,18 @@ default 0xFEA00000, where SeaBIOS tends to put it on QEMU's ``pc`` machine), its
 line on IRQ ``irq`` of the PIC pair (default 11, a PCI interrupt's usual
 line there).  QEMU computes the factorial in a thread and finishes whenever
 the host schedules it; here it finishes ``delay_ns`` of virtual time after
-the write (default 1 us), the same on every run.  Not modelled: DMA (0x80-0x98
+the write (default 1 us), the same on every run; a snapshot keeps its
+distance from the time of saving, so that a restored run whose time starts
+afresh (the host clock's does, at 0) waits only what was left.  Not modelled: DMA (0x80-0x98
 and the buffer at 0x40000: a device here never touches guest memory, so an
 access to the DMA registers is refused), MSI, and the PCI configuration space.
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import ClassVar
 
 from pmtimer_harness.devices.interrupt_line import InterruptLine
 from pmtimer_harness.devices.mmio import MmioRegion
@@ -61,7 +67,7 @@ STATUS_IRQFACT = 0x80
 FACT_IRQ = 0x00000001
 WORD = 0xFFFF_FFFF
 FLOATING = (1 << 64) - 1  # edu_mmio_read's ``~0ULL``, cut to the access's width
-STATE_FIELDS = ("liveness", "fact", "irq_on_done", "irq_status", "done_ns")
+STATE_FIELDS = ("liveness", "fact", "irq_on_done", "irq_status", "done_ns", "saved_ns")
 
 
 def factorial32(value: int) -> int:
@@ -74,11 +80,19 @@ def factorial32(value: int) -> int:
     return result
 
 
+def _saved_time_added(payload: bytes) -> bytes:
+    """Version 1 had no time of saving: its ``done_ns`` is taken as it stands, as version 1 took it."""
+    state = json.loads(payload)
+    state.update(saved_ns=None)
+    return json.dumps(state).encode()
+
+
 class Edu:
     """QEMU's edu teaching device at ``base``, its interrupt on IRQ ``irq``."""
 
     name = "edu"
-    state_version = 1
+    state_version = 2
+    state_upgrades: ClassVar[dict[int, Callable[[bytes], bytes]]] = {1: _saved_time_added}
     irq_trigger = "level"  # PCI INTx
     windows = ()
 
@@ -178,7 +192,8 @@ class Edu:
     # --- saved state -------------------------------------------------------------
 
     def state(self, now_ns: int) -> dict[str, object]:
-        return {field: getattr(self, field) for field in STATE_FIELDS}
+        return {"liveness": self.liveness, "fact": self.fact, "irq_on_done": self.irq_on_done,
+                "irq_status": self.irq_status, "done_ns": self.done_ns, "saved_ns": now_ns}
 
     def restore(self, state: dict[str, object], now_ns: int) -> None:
         missing = [field for field in STATE_FIELDS if field not in state]
@@ -189,9 +204,12 @@ class Edu:
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= WORD:
                 raise ValueError(f"edu state: {field} {value!r} is not a 32-bit value")
             setattr(self, field, value)
-        done_ns, irq_on_done = state["done_ns"], state["irq_on_done"]
-        if done_ns is not None and (not isinstance(done_ns, int) or isinstance(done_ns, bool) or done_ns < 0):
-            raise ValueError(f"edu state: done_ns {done_ns!r} is not a time")
+        done_ns, irq_on_done, saved_ns = state["done_ns"], state["irq_on_done"], state["saved_ns"]
+        for name, time in (("done_ns", done_ns), ("saved_ns", saved_ns)):
+            if time is not None and (not isinstance(time, int) or isinstance(time, bool) or time < 0):
+                raise ValueError(f"edu state: {name} {time!r} is not a time")
+        if done_ns is not None and saved_ns is not None:
+            done_ns = max(0, done_ns + now_ns - saved_ns)
         if not isinstance(irq_on_done, bool):
             raise ValueError(f"edu state: irq_on_done {irq_on_done!r} is not true/false")
         self.irq_on_done = irq_on_done

@@ -37,7 +37,9 @@ disconnected (datasheet, MCR bit 4): a byte arriving then is lost.  Arrival
 is computed from the time, when the guest reads a register or when the board
 asks (``advance_to`` gives the next arrival: a HLT wakes for it), so the same
 input reaches the same guest at the same virtual times on every run; the
-bytes still to come are part of the saved state.
+bytes still to come are part of the saved state, with the time they were
+saved at, so that they keep their distance from it when a restored run's
+time starts afresh (the host clock's does, at 0).
 
 Not modelled: word length, parity and stop bits are kept in the LCR but
 change nothing (no parity, framing or break errors arise; a byte always
@@ -99,6 +101,13 @@ def _input_added(payload: bytes) -> bytes:
     return json.dumps(state).encode()
 
 
+def _saved_time_added(payload: bytes) -> bytes:
+    """Version 2 had no time of saving: its arrival time is taken as it stands, as version 2 took it."""
+    state = json.loads(payload)
+    state.update(saved_ns=None)
+    return json.dumps(state).encode()
+
+
 def loopback_inputs(mcr: int) -> int:
     """The MSR's inputs in loopback: CTS = RTS, DSR = DTR, RI = OUT1, DCD = OUT2 (datasheet, MCR bit 4)."""
     return ((mcr & RTS) << 3) | ((mcr & DTR) << 5) | ((mcr & OUT1) << 4) | ((mcr & OUT2) << 4)
@@ -106,8 +115,8 @@ def loopback_inputs(mcr: int) -> int:
 
 class Uart16550:
     name = "uart16550"
-    state_version = 2
-    state_upgrades: ClassVar[dict[int, Callable[[bytes], bytes]]] = {1: _input_added}
+    state_version = 3
+    state_upgrades: ClassVar[dict[int, Callable[[bytes], bytes]]] = {1: _input_added, 2: _saved_time_added}
     irq = COM1_IRQ
     reset_if_unsaved = True  # added to the board after the golden snapshots were written
 
@@ -319,7 +328,7 @@ class Uart16550:
         return {"ier": self.ier, "fcr": self.fcr, "lcr": self.lcr, "mcr": self.mcr, "lsr": self.lsr,
                 "msr": self.msr, "scr": self.scr, "divisor": self.divisor, "rx": list(self.rx),
                 "thr_ipending": self.thr_ipending, "incoming": self.incoming.hex(),
-                "next_arrival_ns": self.next_arrival_ns}
+                "next_arrival_ns": self.next_arrival_ns, "saved_ns": now_ns}
 
     def restore(self, state: dict[str, object], now_ns: int) -> None:
         for name in ("ier", "fcr", "lcr", "mcr", "lsr", "msr", "scr"):
@@ -336,12 +345,14 @@ class Uart16550:
         if not isinstance(pending, bool):
             raise ValueError("field 'thr_ipending' is missing or not true/false")
         self.divisor, self.rx, self.thr_ipending = divisor, list(rx), pending
-        self.incoming, self.next_arrival_ns = _incoming(state)
+        self.incoming, self.next_arrival_ns = _incoming(state, now_ns)
 
 
-def _incoming(state: dict[str, object]) -> tuple[bytes, int | None]:
-    """The saved input still to arrive, and when its first byte does: both, or neither."""
-    text, arrival = state.get("incoming"), state.get("next_arrival_ns")
+def _incoming(state: dict[str, object], now_ns: int) -> tuple[bytes, int | None]:
+    """The saved input still to arrive, and when its first byte does (as far from ``now_ns`` as from the save)."""
+    text, arrival, saved_ns = state.get("incoming"), state.get("next_arrival_ns"), state.get("saved_ns")
+    if saved_ns is not None and not (isinstance(saved_ns, int) and not isinstance(saved_ns, bool) and saved_ns >= 0):
+        raise ValueError("field 'saved_ns' is not a time in ns, or null")
     try:
         incoming = bytes.fromhex(text) if isinstance(text, str) else None
     except ValueError:
@@ -351,5 +362,7 @@ def _incoming(state: dict[str, object]) -> tuple[bytes, int | None]:
     waiting = isinstance(arrival, int) and not isinstance(arrival, bool) and arrival >= 0
     if bool(incoming) != waiting or (arrival is not None and not waiting):
         raise ValueError("field 'next_arrival_ns' is not a time in ns, with input to come, or null without")
-    return incoming, arrival if waiting else None
+    if not waiting:
+        return incoming, None
+    return incoming, max(0, arrival + now_ns - saved_ns) if saved_ns is not None else arrival
 

@@ -11,9 +11,10 @@ from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.mmio_bus import MAX_NOTED_ADDRESSES, MmioBus
 from pmtimer_harness.core.snapshot import DEVICE_PREFIX, load, take
 from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode
-from pmtimer_harness.devices.edu import STATE_FIELDS, Edu
+from pmtimer_harness.devices.edu import EDU_BASE, FACTORIAL, FACTORIAL_DELAY_NS, STATE_FIELDS, Edu
 from pmtimer_harness.devices.mmio import MmioRegion
 from pmtimer_harness.devices.pic8259 import PicPair
+from pmtimer_harness.devices.uart16550 import RESET_DIVISOR, Uart16550, character_ns
 from pmtimer_harness.frontends.cli import main
 
 from tests.guests import write_guest
@@ -116,12 +117,55 @@ EDU_FIELD = st.none() | st.booleans() | st.integers(-2, 2**33) | st.sampled_from
 @settings(max_examples=100, deadline=None)
 @given(state=st.fixed_dictionaries({name: EDU_FIELD for name in STATE_FIELDS}))
 def test_edu_state_is_refused_or_restored_exactly_as_saved(state):
+    saved_ns = state["saved_ns"]
+    now_ns = saved_ns if isinstance(saved_ns, int) and not isinstance(saved_ns, bool) and saved_ns >= 0 else 0
     device = Edu()
     try:
-        device.restore(dict(state), 0)
+        device.restore(dict(state), now_ns)
     except ValueError:
         return
-    assert device.state(0) == state
+    assert device.state(now_ns) == {**state, "saved_ns": now_ns}
+
+
+# --- times a device keeps, across a restore whose clock starts afresh (the host clock's, at 0) ---------
+
+
+def test_com1_input_on_its_way_keeps_its_distance_from_the_save_when_time_restarts():
+    device = Uart16550(on_transmit=lambda byte: None)
+    device.give_input(b"abc", now_ns=5 * 10**9)
+    saved = json.loads(json.dumps(device.state(5 * 10**9 + 1)))  # "a" is one character time less 1 ns away
+    fresh = Uart16550(on_transmit=lambda byte: None)
+    fresh.restore(saved, 0)
+    assert fresh.advance_to(0) == character_ns(RESET_DIVISOR) - 1
+    assert fresh.advance_to(character_ns(RESET_DIVISOR) - 1) == 2 * character_ns(RESET_DIVISOR) - 1
+
+
+def test_a_version_2_uart_state_keeps_its_arrival_time_as_it_stands():
+    device = Uart16550(on_transmit=lambda byte: None)
+    device.give_input(b"a", now_ns=1000)
+    old = {key: value for key, value in device.state(1000).items() if key != "saved_ns"}
+    fresh = Uart16550(on_transmit=lambda byte: None)
+    fresh.restore(json.loads(Uart16550.state_upgrades[2](json.dumps(old).encode())), 0)
+    assert fresh.next_arrival_ns == 1000 + character_ns(RESET_DIVISOR)
+
+
+def test_an_edu_factorial_in_flight_keeps_its_distance_from_the_save_when_time_restarts():
+    device = Edu()
+    device.mmio_write(EDU_BASE + FACTORIAL, 4, 5, 5 * 10**9)
+    saved = json.loads(json.dumps(device.state(5 * 10**9 + 400)))
+    fresh = Edu()
+    fresh.restore(saved, 0)
+    assert fresh.advance_to(0) == FACTORIAL_DELAY_NS - 400
+    assert fresh.mmio_read(EDU_BASE + FACTORIAL, 4, FACTORIAL_DELAY_NS - 400) == 120
+
+
+def test_a_version_1_edu_state_keeps_its_done_time_as_it_stands():
+    device = Edu()
+    device.mmio_write(EDU_BASE + FACTORIAL, 4, 5, 1000)
+    old = {key: value for key, value in device.state(1000).items() if key != "saved_ns"}
+    fresh = Edu()
+    fresh.restore(json.loads(Edu.state_upgrades[1](json.dumps(old).encode())), 0)
+    assert fresh.done_ns == 1000 + FACTORIAL_DELAY_NS
 
 
 # --- the MMIO bus: a sweep of a region that floats other widths -------------------------------------
