@@ -51,6 +51,18 @@ def test_an_old_device_chunk_of_any_payload_loads_or_is_refused_in_one_line(name
         assert "\n" not in str(error)
 
 
+def test_a_saved_timer_port_on_com1_s_ports_is_refused_as_a_snapshot_error():
+    def on_com1(chunk):
+        values = json.loads(chunk.payload)
+        values["config"]["timer_port"] = 0x3FE
+        return Chunk(chunk.name, chunk.version, json.dumps(values).encode())
+
+    chunks = [on_com1(chunk) if chunk.name == "config" else chunk for chunk in decode(SNAPSHOT)]
+    with pytest.raises(SnapshotError, match="uart16550 claims port 0x3fe, already claimed by pm-timer") as refused:
+        load(encode(chunks))
+    assert "\n" not in str(refused.value)
+
+
 def test_a_version_1_uart_chunk_that_is_a_json_list_names_the_chunk_and_its_version():
     chunks = [Chunk(chunk.name, 1, b"[1]") if chunk.name == "devices/uart16550" else chunk
               for chunk in decode(SNAPSHOT)]

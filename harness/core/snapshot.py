@@ -363,7 +363,10 @@ def load(
     time_state = read_time(chunks["time"])
     if time_state.clock != config.clock:
         raise SnapshotError(f"chunk 'time' is for the {time_state.clock} clock, the configuration says {config.clock}")
-    machine = Machine(config, **machine_options)
+    try:
+        machine = Machine(config, **machine_options)
+    except ConfigError as error:  # a configuration that passes every field's check yet builds no board
+        raise SnapshotError(f"the saved machine cannot be built: {error}") from None
     machine.warnings.extend(warnings)
     try:
         restore_ram(machine.uc, config.memory, chunks["ram"])
