@@ -332,11 +332,12 @@ def test_the_input_still_to_come_is_saved_and_goes_on_after_a_restore():
 def test_a_version_1_state_loads_with_no_input_on_its_way():
     import json
 
-    from pmtimer_harness.devices.uart16550 import _input_added
+    from pmtimer_harness.devices.uart16550 import _input_added, _saved_time_added
 
     device, _, _ = uart()
-    old = {key: value for key, value in device.state(0).items() if key not in ("incoming", "next_arrival_ns")}
-    upgraded = json.loads(_input_added(json.dumps(old).encode()))
+    added_since = ("incoming", "next_arrival_ns", "saved_ns")
+    old = {key: value for key, value in device.state(0).items() if key not in added_since}
+    upgraded = json.loads(_saved_time_added(_input_added(json.dumps(old).encode())))
     fresh, _, _ = uart()
     fresh.restore(upgraded, 0)
     assert (fresh.incoming, fresh.next_arrival_ns) == (b"", None)
