@@ -12,7 +12,8 @@ is the reference model.
 What is modelled:
 - the time of day from the virtual clock: EPOCH at time 0, plus the seconds
   the guest set.  Under the host clock, too, the time starts at EPOCH when
-  the machine starts: the same guest reads the same date on every clock.
+  the machine starts: the same guest reads the same date on every clock.  A
+  restored snapshot reads on from the time of day it saved.
 - register B: DM (binary or BCD), 24/12 (12-hour mode: bit 7 of the hours is
   PM), SET (the time holds still and takes the guest's writes; it runs on from
   them when SET is cleared), PIE and UIE;
@@ -265,11 +266,14 @@ class CmosRtc:
         index, flags = int(state["index"]), int(state["flags"])  # type: ignore[call-overload]
         if not 0 <= index < REGISTERS or flags & ~(PF | AF | UF):
             raise ValueError(f"index {index} or flags {flags:#x} out of range")
-        held, offset_s = state["held"], int(state["offset_s"])  # type: ignore[call-overload]
+        held, seen_ns = state["held"], int(state["seen_ns"])  # type: ignore[call-overload]
+        # ``seen_ns`` is the time of saving: the clock reads on from the second it read then, also when the
+        # restored run's time starts afresh (the host clock's does, at 0).
+        offset_s = int(state["offset_s"]) + seen_ns // NS_PER_S - now_ns // NS_PER_S  # type: ignore[call-overload]
         if not all(-CENTURY_S <= seconds <= CENTURY_S for seconds in (offset_s, 0 if held is None else int(held))):
             raise ValueError("offset_s or held is more than a century from the epoch")
         self.index, self.nmi_masked, self.cmos, self.flags = index, bool(state["nmi_masked"]), bytearray(cmos), flags
-        self.seen_ns = min(int(state["seen_ns"]), now_ns)  # type: ignore[call-overload]  # host time restarts at 0
+        self.seen_ns = min(seen_ns, now_ns)
         self.offset_s = offset_s
         self.held = None if held is None else after_epoch(int(held))  # type: ignore[call-overload]
 

@@ -11,6 +11,7 @@ from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.mmio_bus import MAX_NOTED_ADDRESSES, MmioBus
 from pmtimer_harness.core.snapshot import DEVICE_PREFIX, load, take
 from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode
+from pmtimer_harness.devices.cmos_rtc import CmosRtc
 from pmtimer_harness.devices.edu import EDU_BASE, FACTORIAL, FACTORIAL_DELAY_NS, STATE_FIELDS, Edu
 from pmtimer_harness.devices.mmio import MmioRegion
 from pmtimer_harness.devices.pic8259 import PicPair
@@ -205,3 +206,12 @@ def test_a_byte_sweep_of_a_floating_region_notes_a_bounded_number_of_addresses()
     assert len(bus._logged) == bus.unclaimed_count == MAX_NOTED_ADDRESSES
     assert bus.unclaimed_notes()[-1] == ("unclaimed MMIO: past 131,072 addresses and directions, more went "
                                          "uncounted")
+
+
+def test_the_rtc_reads_on_from_the_saved_time_of_day_when_time_restarts():
+    rtc = CmosRtc()
+    saved = json.loads(json.dumps(rtc.state(5 * 10**9 + 3)))  # 00:00:05 on the epoch's day
+    fresh = CmosRtc()
+    fresh.restore(saved, 0)
+    assert fresh.clock(0) == rtc.clock(5 * 10**9 + 3)
+    assert fresh.clock(10**9) == rtc.clock(6 * 10**9 + 3)
