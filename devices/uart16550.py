@@ -45,8 +45,10 @@ Not modelled: word length, parity and stop bits are kept in the LCR but
 change nothing (no parity, framing or break errors arise; a byte always
 arrives whole); the character timeout is given at once, not after four
 character times; DMA mode (FCR bit 3) and the transmit FIFO's depth do not
-matter with instant transmission.  Outside loopback the modem inputs read as
-QEMU's with no modem attached: CTS, DSR and DCD on, RI off.
+matter with instant transmission; an RBR read with nothing received reads 0,
+where the chip's RBR keeps the last byte (QEMU's too, without FIFOs).  Outside
+loopback the modem inputs read as QEMU's with no modem attached: CTS, DSR and
+DCD on, RI off.
 """
 
 from __future__ import annotations
