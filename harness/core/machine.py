@@ -515,6 +515,7 @@ class Machine:
 
         The virtual clock skips the idle time; the host clock sleeps.
         """
+        self._hlt_waited_out = False
         pc = self.dispatch.read_pc()
         if self.dispatch.halted_at(pc) is None or not interrupts_enabled(self.uc):
             return False
