@@ -1,6 +1,8 @@
 """C guests against what a first-time user and a hostile input do: the docs' example, stale builds, compilers
 that hang or talk without end, printf's conversions."""
 
+import ctypes
+import ctypes.util
 import os
 import re
 import sys
@@ -104,3 +106,52 @@ def test_a_build_steps_messages_are_read_to_their_cap_and_no_further(tmp_path):
     talker = [sys.executable, "-c", "import sys; sys.stderr.write('warning: x\\n' * 1_000_000)"]
     status, messages = c_compiler._run_compiler(talker, tmp_path, dict(os.environ), 30)
     assert status == 0 and len(messages) == c_compiler.MAX_MESSAGE_BYTES
+
+
+# (format, the C arguments, the same for the host's snprintf): every conversion, flag and size the library's
+# printf takes, held to the host C library's output.
+PRINTF_CASES = [
+    ("%d|%i|%u", "-42, 12, 4294967295u", [ctypes.c_int(-42), ctypes.c_int(12), ctypes.c_uint(4294967295)]),
+    ("%5d|%-5d|%05d|%+d|% d", "-42, -42, -42, 7, 7", [ctypes.c_int(v) for v in (-42, -42, -42, 7, 7)]),
+    ("%.3d|%.0d|%8.3d|%-8.3d|%08.3d", "7, 0, -7, 7, 7", [ctypes.c_int(v) for v in (7, 0, -7, 7, 7)]),
+    ("%x|%X|%#x|%#x|%#010x|%08x", "255, 255, 255, 0, 255, 0xdead",
+     [ctypes.c_uint(v) for v in (255, 255, 255, 0, 255, 0xDEAD)]),
+    ("%lu|%ld|%lx|%zu", "4000000000ul, -5l, 0xabcdul, (size_t)12345",
+     [ctypes.c_ulong(4000000000), ctypes.c_long(-5), ctypes.c_ulong(0xABCD), ctypes.c_size_t(12345)]),
+    ("%lld|%llu|%llx", "-9223372036854775807ll - 1, 18446744073709551615ull, 0x123456789abcdef0ull",
+     [ctypes.c_longlong(-(1 << 63)), ctypes.c_ulonglong((1 << 64) - 1), ctypes.c_ulonglong(0x123456789ABCDEF0)]),
+    ("%hhx|%hhd|%hd|%hu", "-1, 200, 70000, 70000", [ctypes.c_int(v) for v in (-1, 200, 70000, 70000)]),
+    ("%s|%5s|%-5s|%.2s|%s", '"ab", "ab", "ab", "abcd", (char *)0',
+     [b"ab", b"ab", b"ab", b"abcd", ctypes.c_char_p(None)]),
+    ("%c|%3c|%-3c|%%|%5%", "'z', 'z', 'z'", [ctypes.c_int(ord("z"))] * 3),
+]
+UNSUPPORTED = [  # printed as written, taking no argument
+    ('"%f|%d", 5', "%f|5"),
+    ('"%o|%*d|%n", 5', "%o|%*d|%n"),
+    ('"100%"', "100%"),
+]
+
+
+def host_printf(format_: str, arguments: list) -> str:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    buffer = ctypes.create_string_buffer(512)
+    libc.snprintf(buffer, len(buffer), format_.encode(), *arguments)
+    return buffer.value.decode()
+
+
+def printf_guest(folder: Path) -> Path:
+    calls = [f'\tprintf("[{format_}]\\n", {c_arguments});' for format_, c_arguments, _ in PRINTF_CASES]
+    calls += [f'\tputs("["); printf({arguments}); puts("]\\n");' for arguments, _ in UNSUPPORTED]
+    guest = folder / "formats.c"
+    guest.write_text('#include "harness.h"\nint main(void)\n{\n' + "\n".join(calls) + "\n\treturn 0;\n}\n")
+    return guest
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the host C library's snprintf is the reference")
+@pytest.mark.parametrize("mode", ["32", "64"])
+def test_printf_prints_every_conversion_flag_and_size_as_the_host_c_library_does(tmp_path, mode):
+    run = run_guest(printf_guest(tmp_path), ["--mode", mode])
+    assert run.result.verdict is Verdict.PASS
+    printed = re.findall(r"^\[(.*)\]$", run.result.console, re.MULTILINE)
+    expected = [host_printf(format_, arguments) for format_, _, arguments in PRINTF_CASES]
+    assert printed == expected + [shown for _, shown in UNSUPPORTED]
