@@ -38,11 +38,11 @@ bench: $(STAMP) nasm
 	$(PY) benchmarks/bench_runaway_memory.py
 
 # The long profile of the fuzzing (random guests, a user's hostile devices, files of every
-# kind on every input path, random bytes through both instruction decoders), and the
+# kind on every input path, mutated ELF guests, random bytes through both instruction decoders), and the
 # instruction count checked against a per-instruction count on every bundled guest whole.
 fuzz: $(STAMP) nasm
 	HARNESS_FUZZ=long $(PY) -m pytest -q tests/test_fuzz_guests.py tests/test_exact_count.py tests/test_hostile_devices.py \
-	  tests/test_hostile_files.py tests/test_insn_decode.py --hypothesis-show-statistics
+	  tests/test_hostile_files.py tests/test_insn_decode.py tests/test_elf_fuzz.py --hypothesis-show-statistics
 
 # vulture at 100% confidence reports only what can never run or be used: code
 # after a return, raise or break, under a condition that is always false, and

@@ -19,13 +19,15 @@ Its symbol table and DWARF line table (pyelftools) name each address:
 ``hello_timer.c:17 (main+0x12): report(...)``, in the form the NASM listing
 gives (``file:line: source``).  That map (``SourceLines``) is read the first
 time an address is asked for: a run that shows no source never parses DWARF,
-and DWARF it cannot read leaves addresses unnamed, never fails the run.
+and DWARF or a symbol table it cannot read leaves addresses unnamed, never
+fails the run (the segments alone decide what runs).
 """
 
 from __future__ import annotations
 
 import bisect
 import io
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -38,6 +40,7 @@ MACHINES = {32: "EM_386", 64: "EM_X86_64"}  # e_machine, as pyelftools names it
 MAX_SOURCE_TEXT = 60  # the characters of a C line shown beside an address
 MAX_SOURCE_FILE_BYTES = 4 << 20  # a larger "source" is not read for its lines
 MAX_SEGMENTS = 256  # each is checked against every other: a linked guest has a handful
+MAX_SYMBOLS = 1 << 16  # read from a symbol table: a hostile one may claim millions
 MAX_INLINED_BYTES = 1 << 16  # an inlined call further back than this cannot hold the address: look no further
 
 
@@ -78,6 +81,7 @@ def read_elf(data: bytes, name: str, memory: int) -> ElfImage:
             raise ElfError(f"{name}: an ELF of type {header.e_type}, not a linked executable (ET_EXEC)")
         segments = _loadable_segments(elf, data, name, memory)
         entry = header.e_entry
+        symbols = _symbols(elf)
     except ElfError:
         raise
     except Exception as error:  # pyelftools raises many kinds (ELFError, struct errors...) for a malformed file
@@ -90,7 +94,7 @@ def read_elf(data: bytes, name: str, memory: int) -> ElfImage:
     image = bytearray(end - base)
     for address, content, _ in segments:
         image[address - base : address - base + len(content)] = content
-    return ElfImage(base, bytes(image), entry, bits, _symbols(elf), SourceLines(data))
+    return ElfImage(base, bytes(image), entry, bits, symbols, SourceLines(data))
 
 
 def _loadable_segments(elf: object, data: bytes, name: str, memory: int) -> list[tuple[int, bytes, int]]:
@@ -121,12 +125,17 @@ def _loadable_segments(elf: object, data: bytes, name: str, memory: int) -> list
 
 
 def _symbols(elf: object) -> dict[str, int]:
-    table = elf.get_section_by_name(".symtab")  # type: ignore[attr-defined]
-    if table is None:
+    """Functions and objects by name; none from a symbol table this reader cannot read.
+
+    Symbols only name addresses, as the DWARF does: the segments decide what runs, so a broken section
+    table or symbol table leaves the image's addresses unnamed and the guest still runs.
+    """
+    try:
+        return {symbol.name: symbol["st_value"] for symbol in _symbol_entries(elf)
+                if symbol["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE")
+                and symbol["st_shndx"] != "SHN_UNDEF"}
+    except Exception:  # pyelftools raises many kinds for a malformed table (ELFParseError, FieldError...)
         return {}
-    return {symbol.name: symbol["st_value"] for symbol in table.iter_symbols()
-            if symbol.name and symbol["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE")
-            and symbol["st_shndx"] != "SHN_UNDEF"}
 
 
 @dataclass(frozen=True, order=True)
@@ -269,8 +278,11 @@ def _is_code_label(symbol: object) -> bool:
 
 
 def _symbol_entries(elf: object) -> list:
+    """The named symbols of ``.symtab``, the first MAX_SYMBOLS of them (a linked guest has hundreds)."""
     table = elf.get_section_by_name(".symtab")  # type: ignore[attr-defined]
-    return [] if table is None else [symbol for symbol in table.iter_symbols() if symbol.name]
+    if table is None:
+        return []
+    return [symbol for symbol in itertools.islice(table.iter_symbols(), MAX_SYMBOLS) if symbol.name]
 
 
 def _line_rows(dwarf: object) -> list[LineRow]:
