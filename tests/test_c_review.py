@@ -155,3 +155,22 @@ def test_printf_prints_every_conversion_flag_and_size_as_the_host_c_library_does
     printed = re.findall(r"^\[(.*)\]$", run.result.console, re.MULTILINE)
     expected = [host_printf(format_, arguments) for format_, _, arguments in PRINTF_CASES]
     assert printed == expected + [shown for _, shown in UNSUPPORTED]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a name of bytes that are not UTF-8: Linux's file systems")
+@pytest.mark.usefixtures("cache_dir")
+def test_a_guest_and_header_whose_names_are_not_utf8_build_run_and_are_cached(tmp_path, monkeypatch):
+    folder = os.fsencode(tmp_path)
+    with open(os.path.join(folder, b"limit\xff.h"), "w") as header:
+        header.write("#define LIMIT 3\n")
+    guest = os.path.join(folder, b"mine\xff.c")
+    with open(guest, "wb") as source:
+        source.write(b'#include "harness.h"\n#include "limit\xff.h"\n'
+                     b'int main(void)\n{\n\treport(LIMIT == 3, "the limit");\n\treturn report_summary();\n}\n')
+    compiles = []
+    real = c_compiler._compile
+    monkeypatch.setattr(c_compiler, "_compile", lambda *args: (compiles.append(args), real(*args)))
+    assert run_guest(os.fsdecode(guest)).result.verdict is Verdict.PASS
+    built = len(compiles)
+    assert run_guest(os.fsdecode(guest)).result.verdict is Verdict.PASS
+    assert len(compiles) == built  # from the cache, its dependencies named by their bytes

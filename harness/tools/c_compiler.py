@@ -298,7 +298,8 @@ def _compile_unit(
     """Compile ``unit`` to ``name``.o in ``work``; the files it read (its -MD output)."""
     _compile(compiler, [*flags, "-MD", "-MF", f"{name}.d", "-c", str(unit), "-o", f"{name}.o"], work, guest,
              timeout_s)
-    return parse_make_dependencies(files.read_text(work / f"{name}.d", MAX_OUTPUT_BYTES), work)
+    # As the system encodes names: a header's name need not be UTF-8, and its bytes must name it again.
+    return parse_make_dependencies(os.fsdecode(files.read_bytes(work / f"{name}.d", MAX_OUTPUT_BYTES)), work)
 
 
 def _compile(compiler: Compiler, arguments: list[str], work: Path, source: Path, timeout_s: float) -> None:

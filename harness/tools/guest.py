@@ -139,7 +139,8 @@ def read_header(path: Path) -> GuestHeader:
     if not is_source(path):
         return GuestHeader()
     try:
-        text = files.read_text(path, MAX_SOURCE_BYTES)
+        # A C source may hold bytes that are not UTF-8 (a Latin-1 comment, a header's name), as compilers take it.
+        text = files.read_text(path, MAX_SOURCE_BYTES, errors="surrogateescape" if is_c_source(path) else "strict")
     except UnicodeDecodeError:
         raise GuestError(f"{path}: not a text file; a raw binary guest should end in .bin") from None
     if is_c_source(path):
