@@ -21,6 +21,7 @@ try:
     HAS_COMPILER = True
 except c_compiler.CompilerNotFound:
     HAS_COMPILER = False
+pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.skipif(not HAS_COMPILER, reason="no C compiler here (pip install 'pmtimer-harness[c]')")
 
 C_BLOCK = re.compile(r"^```c\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -174,3 +175,15 @@ def test_a_guest_and_header_whose_names_are_not_utf8_build_run_and_are_cached(tm
     built = len(compiles)
     assert run_guest(os.fsdecode(guest)).result.verdict is Verdict.PASS
     assert len(compiles) == built  # from the cache, its dependencies named by their bytes
+
+
+def test_under_pytest_a_cc_that_cannot_run_fails_the_c_guest_instead_of_skipping_it(pytester, monkeypatch):
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")  # seconds per inner run, not needed here
+    monkeypatch.setenv("CC", "no-such-compiler -m32")
+    pytester.makeini("[pytest]\nharness_guests =\n    guests/*.c\n")
+    guests = pytester.mkdir("guests")
+    (guests / "mine.c").write_text('#include "harness.h"\nint main(void) { return report_summary(); }\n')
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no-such-compiler*was not found*"])
+    assert "Traceback" not in result.stdout.str()

@@ -271,7 +271,10 @@ class GuestItem(pytest.Item):
 
 
 def without_nasm(config: pytest.Config, error: Exception) -> None:
-    """No NASM: skip, saying why; or, asked to require it, fail."""
+    """No NASM or C compiler: skip, saying why; or, asked to require it, fail.  A ``$CC`` that names a
+    compiler that cannot run fails: the user chose that one, and skipping would hide their mistake."""
+    if getattr(error, "configured", False):
+        pytest.fail(str(error), pytrace=False)
     if config.getoption("harness_require_nasm"):
         pytest.fail(f"{error} (--harness-require-nasm)", pytrace=False)
     pytest.skip(str(error))

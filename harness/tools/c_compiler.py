@@ -109,9 +109,14 @@ class CompileError(AssemblyError):
 
 
 class CompilerNotFound(NasmNotFound):
-    """No C compiler to build a C guest with; the message says how to get one on each system."""
+    """No C compiler to build a C guest with; the message says how to get one on each system.
 
-    def __init__(self, message: str | None = None) -> None:
+    ``configured``: the compiler is the one ``$CC`` names.  No compiler at all may be a reason to skip a
+    C guest (as no NASM is a NASM guest's); a ``$CC`` that cannot run is the user's mistake, to be fixed.
+    """
+
+    def __init__(self, message: str | None = None, configured: bool = False) -> None:
+        self.configured = configured
         Exception.__init__(self, message or (
             "no C compiler was found for a C guest. Install one: `pip install 'pmtimer-harness[c]'` (clang, "
             "carried by the ziglang package, on any system); or Linux `sudo apt-get install gcc`, macOS "
@@ -152,12 +157,15 @@ def find_compiler() -> Compiler:
         try:
             command = tuple(shlex.split(configured))
         except ValueError as error:
-            raise CompilerNotFound(f"{CC_ENV}={configured!r} is not a command: {error}") from None
+            raise CompilerNotFound(f"{CC_ENV}={configured!r} is not a command: {error}", configured=True) from None
         program = shutil.which(command[0]) if command else None
         if program is None:
             raise CompilerNotFound(f"{CC_ENV}={configured!r}: {command[0] if command else configured!r} "
-                                   "was not found; set CC to a C compiler, or unset it")
-        return identify((program, *command[1:]))
+                                   "was not found; set CC to a C compiler, or unset it", configured=True)
+        try:
+            return identify((program, *command[1:]))
+        except CompilerNotFound as error:
+            raise CompilerNotFound(f"{CC_ENV}={configured!r}: {error}", configured=True) from None
     for name in ("gcc", "clang"):
         program = shutil.which(name)
         if program is not None:
