@@ -187,3 +187,16 @@ def test_under_pytest_a_cc_that_cannot_run_fails_the_c_guest_instead_of_skipping
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*no-such-compiler*was not found*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_dwarf_over_its_cap_is_not_read_and_addresses_keep_their_function_names(tmp_path, monkeypatch):
+    from pmtimer_harness.core.config import MachineConfig
+    from pmtimer_harness.tools import elf_image
+
+    guest = tmp_path / "mine.c"
+    guest.write_text(SHADOWED_GUEST)
+    built = c_compiler.build(guest, MachineConfig().nasm_defines(), 32, use_cache=False)
+    main_address = elf_image.read_elf(built.elf, "mine.elf", 1 << 20).symbols["main"]
+    assert elf_image.read_elf(built.elf, "mine.elf", 1 << 20).source_map.get(main_address).startswith("mine.c:")
+    monkeypatch.setattr(elf_image, "MAX_DEBUG_BYTES", 100)  # pyelftools takes seconds a MiB of it
+    assert elf_image.read_elf(built.elf, "mine.elf", 1 << 20).source_map.get(main_address) == "? (main)"

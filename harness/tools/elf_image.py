@@ -20,7 +20,8 @@ Its symbol table and DWARF line table (pyelftools) name each address:
 gives (``file:line: source``).  That map (``SourceLines``) is read the first
 time an address is asked for: a run that shows no source never parses DWARF,
 and DWARF or a symbol table it cannot read leaves addresses unnamed, never
-fails the run (the segments alone decide what runs).
+fails the run (the segments alone decide what runs); DWARF of more than
+MAX_DEBUG_BYTES is not read, so that naming an address stays quick.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ MAX_SOURCE_TEXT = 60  # the characters of a C line shown beside an address
 MAX_SOURCE_FILE_BYTES = 4 << 20  # a larger "source" is not read for its lines
 MAX_SEGMENTS = 256  # each is checked against every other: a linked guest has a handful
 MAX_SYMBOLS = 1 << 16  # read from a symbol table: a hostile one may claim millions
+MAX_DEBUG_BYTES = 4 << 20  # of DWARF read for lines: pyelftools takes ~2 s a MiB; a linked guest has tens of KiB
 MAX_INLINED_BYTES = 1 << 16  # an inlined call further back than this cannot hold the address: look no further
 
 
@@ -261,7 +263,7 @@ class SourceLines(Mapping[int, str]):
                 (symbol["st_value"], symbol["st_size"], symbol.name)
                 for symbol in _symbol_entries(elf) if _is_code_label(symbol)
             )
-            if elf.has_dwarf_info():
+            if elf.has_dwarf_info() and _debug_bytes(elf) <= MAX_DEBUG_BYTES:
                 self._rows = _line_rows(elf.get_dwarf_info())
                 self._calls = sorted(_inlined_calls(elf.get_dwarf_info()))
         except Exception:  # DWARF it cannot read: addresses stay unnamed; the run goes on
@@ -269,6 +271,12 @@ class SourceLines(Mapping[int, str]):
         self._rows.sort(key=lambda row: (row.address, not row.ends))
         self._starts = [row.address for row in self._rows]
         self._call_starts = [call.low for call in self._calls]
+
+
+def _debug_bytes(elf: object) -> int:
+    """The size of the DWARF sections, as their headers give it."""
+    return sum(section["sh_size"] for section in elf.iter_sections()  # type: ignore[attr-defined]
+               if section.name.startswith(".debug"))
 
 
 def _is_code_label(symbol: object) -> bool:
