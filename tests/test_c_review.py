@@ -6,6 +6,7 @@ import ctypes.util
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,12 @@ def test_dwarf_over_its_cap_is_not_read_and_addresses_keep_their_function_names(
     assert elf_image.read_elf(built.elf, "mine.elf", 1 << 20).source_map.get(main_address).startswith("mine.c:")
     monkeypatch.setattr(elf_image, "MAX_DEBUG_BYTES", 100)  # pyelftools takes seconds a MiB of it
     assert elf_image.read_elf(built.elf, "mine.elf", 1 << 20).source_map.get(main_address) == "? (main)"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups")
+def test_a_build_step_whose_child_left_its_group_holding_the_pipe_does_not_hold_the_build(tmp_path, monkeypatch):
+    monkeypatch.setattr(c_compiler, "READER_JOIN_S", 0.2)
+    leaver = [sys.executable, "-c", "import subprocess; subprocess.Popen(['sleep', '3'], start_new_session=True)"]
+    began = time.perf_counter()
+    status, _ = c_compiler._run_compiler(leaver, tmp_path, dict(os.environ), 30)
+    assert status == 0 and time.perf_counter() - began < 2  # not until the child that left ends

@@ -354,7 +354,8 @@ def _run_compiler(command: list[str], work: Path, environment: dict[str, str], t
         _stop_group(process)
         reader.join(timeout=READER_JOIN_S)
         assert process.stderr is not None
-        process.stderr.close()
+        if not reader.is_alive():  # one that left the group still holds the pipe: closing it would wait on the read
+            process.stderr.close()
     return status, bytes(messages)
 
 
