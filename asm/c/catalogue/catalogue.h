@@ -145,4 +145,21 @@ static inline void report_span(const struct step_judgement *judged, const char *
 	report(judged->sound, "%s", what);
 }
 
+/* The consumer's own reader across the wrap at 2^24: a read just below the wrap, reads for 10 ms by the
+ * TSC, a read after; the step, masked as the consumer masks it, judged against the TSC. */
+static inline void span_across_the_wrap(uint32_t (*reader)(void), uint16_t port, uint32_t mask,
+					const struct reference_clock *clock, const char *what)
+{
+	if (!near_the_wrap(port))
+		return;
+	struct timed_read start = timed_by(reader);
+	uint32_t span = tsc_for_ticks(clock, TEN_MS_OF_TICKS);
+	while (tsc_now() - start.tsc_after < span)
+		(void)reader();
+	struct timed_read end = timed_by(reader);
+	report_info("mask 0x%x; the span runs from 0x%x to 0x%x", mask, start.value, end.value);
+	struct step_judgement judged = judge_span(mask, clock, &start, &end);
+	report_span(&judged, what);
+}
+
 #endif

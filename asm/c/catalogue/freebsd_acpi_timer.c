@@ -117,20 +117,6 @@ static void choose_the_read(void)
 		    bare_metal ? "bare-metal" : "virtual-machine", fast ? "fast" : "safe");
 }
 
-static void elapsed_across_2_to_the_24(const struct reference_clock *clock)
-{
-	if (!near_the_wrap(timer.port))
-		return;
-	struct timed_read start = timed_by(timecount);
-	uint32_t span = tsc_for_ticks(clock, TEN_MS_OF_TICKS);
-	while (tsc_now() - start.tsc_after < span)
-		(void)timecount();
-	struct timed_read end = timed_by(timecount);
-	report_info("mask 0x%x; the span runs from 0x%x to 0x%x", timer.mask, start.value, end.value);
-	struct step_judgement judged = judge_span(timer.mask, clock, &start, &end);
-	report_span(&judged, "elapsed ticks across 2^24, masked as TMR_VAL_EXT says");
-}
-
 static void every_step_forward(void)
 {
 	unsigned backward = 0;
@@ -155,7 +141,8 @@ int main(void)
 	ext = timer.width == 32;
 	struct reference_clock clock = reference_clock(&timer);
 	choose_the_read();
-	elapsed_across_2_to_the_24(&clock);
+	span_across_the_wrap(timecount, timer.port, timer.mask, &clock,
+			     "elapsed ticks across 2^24, masked as TMR_VAL_EXT says");
 	every_step_forward();
 	return report_summary();
 }

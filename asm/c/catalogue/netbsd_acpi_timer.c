@@ -85,20 +85,6 @@ static uint32_t timecount(void)
 	return fast ? inl(timer.port) : acpitimer_read_safe();
 }
 
-static void elapsed_across_2_to_the_24(const struct reference_clock *clock)
-{
-	if (!near_the_wrap(timer.port))
-		return;
-	struct timed_read start = timed_by(timecount);
-	uint32_t span = tsc_for_ticks(clock, TEN_MS_OF_TICKS);
-	while (tsc_now() - start.tsc_after < span)
-		(void)timecount();
-	struct timed_read end = timed_by(timecount);
-	report_info("mask 0x%x; the span runs from 0x%x to 0x%x", timer.mask, start.value, end.value);
-	struct step_judgement judged = judge_span(timer.mask, clock, &start, &end);
-	report_span(&judged, "elapsed ticks across 2^24, masked by AcpiGetTimerResolution");
-}
-
 static void every_step_forward(void)
 {
 	unsigned backward = 0;
@@ -127,7 +113,8 @@ int main(void)
 	fast = passed >= TIMER_TESTS;
 	report_info("acpitimer_test passed %d of %d times: ACPI-%s, %d-bit", passed, TIMER_TESTS, fast ? "Fast" : "Safe",
 		    timer.width);
-	elapsed_across_2_to_the_24(&clock);
+	span_across_the_wrap(timecount, timer.port, timer.mask, &clock,
+			     "elapsed ticks across 2^24, masked by AcpiGetTimerResolution");
 	every_step_forward();
 	return report_summary();
 }

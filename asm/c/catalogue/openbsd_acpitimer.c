@@ -77,20 +77,6 @@ static bool acpitimer_delay(uint32_t usecs)
 	return true;
 }
 
-static void elapsed_across_2_to_the_24(void)
-{
-	if (!near_the_wrap(timer.port))
-		return;
-	struct timed_read start = timed_by(acpitimer_read);
-	uint32_t span = tsc_for_ticks(clock, TEN_MS_OF_TICKS);
-	while (tsc_now() - start.tsc_after < span)
-		(void)acpitimer_read();
-	struct timed_read end = timed_by(acpitimer_read);
-	report_info("mask 0x%x; the span runs from 0x%x to 0x%x", timer.mask, start.value, end.value);
-	struct step_judgement judged = judge_span(timer.mask, clock, &start, &end);
-	report_span(&judged, "elapsed ticks across 2^24, read by acpitimer_read and masked as TMR_VAL_EXT says");
-}
-
 static void delay_of_a_millisecond(void)
 {
 	uint32_t cycles = muldiv32(DELAY_US, PM_TMR_HZ, 1000000u);
@@ -139,7 +125,8 @@ int main(void)
 	}
 	struct reference_clock reference = reference_clock(&timer);
 	clock = &reference;
-	elapsed_across_2_to_the_24();
+	span_across_the_wrap(acpitimer_read, timer.port, timer.mask, clock,
+			     "elapsed ticks across 2^24, read by acpitimer_read and masked as TMR_VAL_EXT says");
 	delay_of_a_millisecond();
 	every_step_forward();
 	return report_summary();
