@@ -39,16 +39,27 @@ def cache_dir(tmp_path, monkeypatch):
     return folder
 
 
+SOURCE_LEFT_OUT = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*.so", "*.pyd")
+
+
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
-    """The package's wheel, built once per session (pip wheel, as a user's pip install builds it)."""
+    """The package's wheel, built once per session by pip, from a copy of the source.
+
+    A copy, because a build writes into the tree it builds (build/, the egg-info) and the other test
+    worker reads and writes that tree meanwhile; no build isolation, because the dev extra holds the
+    setuptools the build needs and a build then needs no index.
+    """
+    source = tmp_path_factory.mktemp("source") / "pmtimer-harness"
+    shutil.copytree(REPO, source, ignore=SOURCE_LEFT_OUT)
     folder = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), "."],
-        cwd=REPO, check=True, capture_output=True, timeout=300,
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(folder), "."],
+        cwd=source, capture_output=True, text=True, timeout=300,
     )
-    (built,) = folder.glob("*.whl")
-    return built
+    assert built.returncode == 0, f"pip wheel failed:\n{built.stdout}{built.stderr}"
+    (whl,) = folder.glob("*.whl")
+    return whl
 
 
 @pytest.fixture(scope="session")
