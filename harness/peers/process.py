@@ -33,6 +33,7 @@ OUTPUT_LIMIT = 1 << 20  # bytes of console kept
 DIAGNOSTIC_LINES = 20  # last lines of standard error kept
 CHUNK = 1 << 16
 CANCEL_POLL_S = 0.1  # how soon a cancelled run stops its emulator
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 KEEP, DROP, STOP = "keep", "drop", "stop"
 Watch = Callable[[str], str]  # a line of standard error -> KEEP, DROP or STOP
@@ -76,7 +77,7 @@ def run_watched(
     began = time.perf_counter()
     process = subprocess.Popen(
         list(command), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=(sys.platform != "win32"),
+        start_new_session=(sys.platform != "win32"), preexec_fn=_dies_with_the_harness(),
     )
     output = bytearray()
     dropped = [0]
@@ -120,6 +121,35 @@ def run_watched(
         returncode, output.decode("utf-8", "replace"), dropped[0], list(diagnostics),
         timed_out=timed_out, stopped_by_watch=stopped_by_watch.is_set(), wall_seconds=time.perf_counter() - began,
     )
+
+
+def _dies_with_the_harness() -> Callable[[], None] | None:
+    """Linux: the emulator is sent SIGKILL if the harness dies first (None elsewhere).
+
+    The kill in ``run_watched`` needs the harness alive: a SIGKILL, or a worker pool that kills a worker
+    before it stops, would leave the emulator running a guest that may never end, in a group of its own
+    that nothing else will stop (prctl(2), PR_SET_PDEATHSIG).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    harness = os.getpid()
+
+    def apply() -> None:
+        # In the child, between fork and exec: nothing may raise.
+        try:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != harness:  # the harness died before the line above took hold
+                os.kill(os.getpid(), signal.SIGKILL)
+        except Exception:
+            return
+
+    return apply
 
 
 def _wait_for(over: threading.Event, timeout_s: float, began: float, cancel: threading.Event | None) -> bool:
