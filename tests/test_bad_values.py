@@ -58,7 +58,7 @@ def test_a_bad_header_option_names_the_guest_file(tmp_path, capsys):
 def test_qemu_refuses_a_raw_binary_rather_than_assembling_it(tmp_path, capsys):
     image = tmp_path / "guest.bin"
     image.write_bytes(bytes([0xB0, 0x00, 0xE6, 0xF4]))
-    assert "give the NASM source" in one_line_usage_error(capsys, ["qemu", str(image)])
+    assert "give its source (.asm, .c or .S)" in one_line_usage_error(capsys, ["qemu", str(image)])
 
 
 def test_qemu_refuses_binary_junk_named_like_a_source(tmp_path, capsys):

@@ -41,7 +41,7 @@ def test_the_platform_decides_how_the_guest_is_assembled(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("name", "body", "options", "message"), [
-    ("raw.bin", None, [], "give the NASM source"),
+    ("raw.bin", None, [], "give its source (.asm, .c or .S)"),
     ("guest.asm", "hlt\n", ["--platform", "nowhere"], "no platform 'nowhere'"),
     ("huge.asm", "times 70000 db 0\n", [], "the boot loader reads at most 65024"),
 ])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.peers.disk import CYLINDER, SECTOR, boot_config, cylinders, disk_image
+from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source, source_dependencies
 from pmtimer_harness.tools.output import refuse_inputs, shown, write_output
 
@@ -28,7 +29,8 @@ def command_image(args: argparse.Namespace) -> int:
     guest = Path(args.guest)
     check_guest_path(guest)
     if not is_source(guest):
-        raise GuestError(f"{guest}: an image holds the guest assembled for its platform: give the NASM source")
+        raise GuestError(f"{shown_name(guest)}: an image holds the guest built for its platform: give its source "
+                         "(.asm, .c or .S)")
     # A real machine's clock: the guest takes the paths written for real time (CLOCK_VIRTUAL 0).
     # Started where and as its header says (--load-address, --mode), as in the harness.
     platform = boot_config(guest, MachineConfig(platform=args.platform, clock="host"))

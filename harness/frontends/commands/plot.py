@@ -15,7 +15,7 @@ from pmtimer_harness.tools.output import shown
 
 def add_to(commands: argparse._SubParsersAction) -> None:
     plot = commands.add_parser("plot", help="draw the timer values a guest read against time (needs matplotlib)")
-    plot.add_argument("guest", help="path to a NASM source (.asm) or raw flat binary (.bin)")
+    plot.add_argument("guest", help="path to a guest: NASM (.asm), C (.c, .S), ELF (.elf) or flat binary (.bin)")
     plot.add_argument("-o", "--output", default="timer.png",
                       help="the picture to write; its suffix names the format (default timer.png)")
     plot.add_argument("--view", choices=VIEWS, default="both",

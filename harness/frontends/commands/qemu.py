@@ -13,12 +13,13 @@ from pmtimer_harness.frontends.commands.common import VERDICT_STATUS, printable
 from pmtimer_harness.frontends.commands.peer_options import add_timeout, choice
 from pmtimer_harness.peers.portable import portability
 from pmtimer_harness.peers.qemu import ACCELS, MACHINES, kvm_unavailable, run_in_qemu
+from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import GuestError, check_guest_path, is_source, read_header
 
 
 def add_to(commands: argparse._SubParsersAction) -> None:
     qemu = commands.add_parser("qemu", help="run one guest, unmodified, in QEMU (needs qemu-system-x86_64)")
-    qemu.add_argument("guest", help="path to a NASM source (.asm)")
+    qemu.add_argument("guest", help="path to a guest's source: NASM (.asm) or C (.c, .S)")
     qemu.add_argument("--machine", type=choice(MACHINES), default="pc", help="QEMU machine type: pc (default) or q35")
     qemu.add_argument("--accel", type=choice(ACCELS), default="tcg",
                       help="tcg (default): QEMU emulates the CPU; kvm: the host's CPU runs the guest")
@@ -32,7 +33,8 @@ def command_qemu(args: argparse.Namespace) -> int:
     check_guest_path(guest)
     read_header(guest)  # refuses a source that is not text (binary junk) in one line, before NASM does in many
     if not is_source(guest):
-        raise GuestError(f"{guest}: QEMU runs a guest assembled for its platform: give the NASM source")
+        raise GuestError(f"{shown_name(guest)}: QEMU runs a guest built for its platform: give its source "
+                         "(.asm, .c or .S)")
     if args.accel == "kvm" and (reason := kvm_unavailable()) is not None:
         raise GuestError(f"-accel kvm cannot run here: {reason}")
     reason = portability(guest)
