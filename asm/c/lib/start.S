@@ -15,19 +15,9 @@
 _start:
 #ifdef __x86_64__
 	.code64
-	movl $stack_top, %esp
-	cld
-	movl $__bss_start, %edi
-	movl $__bss_end, %ecx
-	subl %edi, %ecx
-	shrl $2, %ecx
-	xorl %eax, %eax
-	rep stosl
-	call main
-	movl %eax, %edi
-	call exit
 #else
 	.code32
+#endif
 	movl $stack_top, %esp
 	cld
 	movl $__bss_start, %edi
@@ -37,9 +27,12 @@ _start:
 	xorl %eax, %eax
 	rep stosl
 	call main
-	pushl %eax
-	call exit
+#ifdef __x86_64__
+	movl %eax, %edi		/* exit's argument: in a register under the System V AMD64 convention */
+#else
+	pushl %eax		/* on the stack under the i386 convention */
 #endif
+	call exit
 1:	cli
 	hlt
 	jmp 1b
