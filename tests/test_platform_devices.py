@@ -9,7 +9,8 @@ from pmtimer_harness.frontends.cli import main
 from pmtimer_harness.platform.profiles import PROFILES
 from pmtimer_harness.tools.runner import resume_snapshot, run_guest
 
-from tests.guests import bundled, run_source
+from tests.guests import bundled, run_source, write_guest
+from tests.peer_marks import needs_bochs, needs_qemu
 from tests.test_uart16550 import OnIrq4
 
 WITHOUT_AN_RTC = ("firecracker", "qemu-microvm", "xen-pvh")
@@ -63,3 +64,48 @@ def test_a_snapshot_taken_with_com1_restored_where_there_is_none_drops_its_state
 def test_a_users_device_may_take_irq_4_where_the_platform_has_no_com1(tmp_path):
     run = run_source(tmp_path, "        mov al, 0\n        out 0xF4, al\n", "--platform", "xen", devices=[OnIrq4()])
     assert run.result.verdict == "pass"
+
+
+# COM1's scratch register reads back what was written; the RTC's register A is never all ones.
+# Exit code: bit 1 set if COM1 is missing, bit 0 if the RTC is.
+LEGACY_PROBE = """
+        xor bl, bl
+        mov dx, 0x3FF
+        mov al, 0x5A
+        out dx, al
+        in al, dx
+        cmp al, 0x5A
+        je com1_answers
+        or bl, 2
+com1_answers:
+        mov al, 0x0A
+        out 0x70, al
+        in al, 0x71
+        cmp al, 0xFF
+        jne rtc_answers
+        or bl, 1
+rtc_answers:
+        mov al, bl
+        out 0xF4, al
+        jmp $
+"""
+
+
+@needs_qemu
+@pytest.mark.parametrize("machine", ["pc", "q35"])
+def test_qemu_has_the_rtc_and_com1_its_profiles_claim(tmp_path, machine):
+    from pmtimer_harness.peers.qemu import run_in_qemu
+
+    guest = write_guest(tmp_path, LEGACY_PROBE)
+    profile = PROFILES["qemu" if machine == "pc" else "qemu-q35"]
+    assert profile.rtc and profile.com1
+    assert run_in_qemu(guest, machine=machine).exit_code == 0
+
+
+@needs_bochs
+def test_bochs_has_the_rtc_and_com1_its_profile_claims(tmp_path):
+    from pmtimer_harness.peers.bochs import run_in_bochs
+
+    guest = write_guest(tmp_path, LEGACY_PROBE)
+    assert PROFILES["bochs"].rtc and PROFILES["bochs"].com1
+    assert run_in_bochs(guest).exit_code == 0

@@ -117,13 +117,18 @@ def accel_missing(accel: str, qemu: str) -> str | None:
 
 
 def qemu_command(qemu: str, disk: Path, machine: str = "pc", accel: str = "tcg") -> list[str]:
-    """QEMU booting ``disk``: console on standard output, exit-port writes traced to standard error."""
+    """QEMU booting ``disk``: console on standard output, exit-port writes traced to standard error.
+
+    The debug console and COM1 share standard output (one multiplexed character device), as the harness
+    joins them into one console; COM1 is there as on QEMU's machines by default (-nodefaults drops it).
+    """
     return [
         qemu, "-machine", machine, "-accel", accel, "-m", "32",
-        "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-serial", "none",
+        "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
         "-drive", f"file={disk},format=raw,if=ide,index=0",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",
-        "-debugcon", "stdio",
+        "-chardev", "stdio,id=console,mux=on,signal=off",
+        "-device", "isa-debugcon,iobase=0xe9,chardev=console", "-serial", "chardev:console",
         "-trace", "memory_region_ops_write",
     ]
 
