@@ -86,6 +86,13 @@ static uint64_t grub_pmtimer_wait_count_tsc(uint16_t pmtimer, uint16_t num_pm_ti
 	}
 }
 
+static bool stopped_by_the_host(uint64_t tsc_diff)
+{
+	if (tsc_diff == 0)
+		return gave_up_because == IMPLAUSIBLE;
+	return pmtimer_delta - ONE_MS_OF_TICKS >= PLAUSIBLY_LATE;
+}
+
 int main(void)
 {
 	const uint8_t *fadt = acpi_find_rsdt_fadt();
@@ -101,9 +108,11 @@ int main(void)
 		finish();
 	}
 	uint64_t tsc_diff = grub_pmtimer_wait_count_tsc(pmtimer, ONE_MS_OF_TICKS);
-	/* On a real clock a busy host may stop the guest past GRUB's TSC limit: that is no fault of the timer's. */
-	for (int attempt = 1; attempt < PAUSED_ATTEMPTS && tsc_diff == 0 && gave_up_because == IMPLAUSIBLE; attempt++) {
-		report_info("%s (was the guest stopped?): calibrating again", gave_up_because);
+	/* On a real clock a busy host may stop the guest past GRUB's TSC limit, or past the end of its wait:
+	 * no fault of the timer's, and gone on the next try, where a wrong timer fails every one. */
+	for (int attempt = 1; attempt < PAUSED_ATTEMPTS && stopped_by_the_host(tsc_diff); attempt++) {
+		report_info("%s (was the guest stopped?): calibrating again",
+			    tsc_diff ? "the wait ended late" : gave_up_because);
 		tsc_diff = grub_pmtimer_wait_count_tsc(pmtimer, ONE_MS_OF_TICKS);
 	}
 	if (tsc_diff == 0)
