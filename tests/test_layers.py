@@ -2,8 +2,9 @@
 
 The layers, from the bottom; a module may import from its own layer and any below:
 
-0. ``asm`` (the guests' sources, as package data) and ``columns`` (text
-   layout): leaves, which import nothing of the package;
+0. ``asm`` (the guests' sources, as package data), ``columns`` (text
+   layout) and ``record`` (plain value classes): leaves, which import nothing
+   of the package;
 1. ``devices``: the device models;
 2. ``platform``: what real platforms are (the profiles and their sources, the
    ACPI tables' shape, fingerprints);
@@ -33,7 +34,7 @@ from tests.guests import REPO
 
 PACKAGE = "pmtimer_harness"
 LAYERS = {
-    "asm": 0, "columns": 0, "devices": 1, "platform": 2, "core": 3, "tools": 4, "peers": 5, "frontends": 6,
+    "asm": 0, "columns": 0, "record": 0, "devices": 1, "platform": 2, "core": 3, "tools": 4, "peers": 5, "frontends": 6,
     "__main__": 7,
 }
 TOP = 7  # the package's own __init__: its API reaches into every layer
