@@ -23,13 +23,13 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pmtimer_harness.asm import BUNDLED_INCLUDE_DIR
 from pmtimer_harness.core.config import MAX_MEMORY
+from pmtimer_harness.record import Record
 from pmtimer_harness.tools import cache, files
 from pmtimer_harness.tools.files import shown_name
 
@@ -70,14 +70,22 @@ class NasmNotFound(Exception):
         )
 
 
-@dataclass(frozen=True)
-class Assembly:
+class Assembly(Record):
     """NASM's output for a guest: the image, its listing and symbols, every file NASM read."""
 
-    image: bytes
-    listing: dict[int, str]  # offset in the image -> "file:line: source"
-    symbols: dict[str, int]  # label -> address (as NASM computed it: org + offset)
-    dependencies: tuple[Path, ...] = ()  # every file NASM read: the source, its includes, incbin files
+    __slots__ = ("image", "listing", "symbols", "dependencies")
+
+    def __init__(
+        self,
+        image: bytes,
+        listing: dict[int, str],  # offset in the image -> "file:line: source"
+        symbols: dict[str, int],  # label -> address (as NASM computed it: org + offset)
+        dependencies: tuple[Path, ...] = (),  # every file NASM read: the source, its includes, incbin files
+    ) -> None:
+        self.image = image
+        self.listing = listing
+        self.symbols = symbols
+        self.dependencies = dependencies
 
 
 def find_nasm() -> str:

@@ -36,9 +36,9 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from pmtimer_harness.record import Record
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.output import write_output
 
@@ -57,14 +57,16 @@ class CacheError(OSError):
     """Entries that could not be removed; the message is one line and names the folder."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Record):
     """What the cache keeps of one assembly: NASM's image, listing and map, and the files it read."""
 
-    image: bytes
-    listing: str
-    symbol_map: str
-    dependencies: tuple[Path, ...]
+    __slots__ = ("image", "listing", "symbol_map", "dependencies")
+
+    def __init__(self, image: bytes, listing: str, symbol_map: str, dependencies: tuple[Path, ...]) -> None:
+        self.image = image
+        self.listing = listing
+        self.symbol_map = symbol_map
+        self.dependencies = dependencies
 
 
 def enabled() -> bool:
@@ -143,12 +145,18 @@ def lookup(cache_key: str) -> Entry | None:
     return entry.entry
 
 
-@dataclass(frozen=True)
-class StoredEntry:
+class StoredEntry(Record):
     """An entry as read back from its file, with the digests its files had when it was stored."""
 
-    entry: Entry
-    digests: tuple[tuple[Path, str], ...]  # each file NASM read, with its content's digest when stored
+    __slots__ = ("entry", "digests")
+
+    def __init__(
+        self,
+        entry: Entry,
+        digests: tuple[tuple[Path, str], ...],  # each file NASM read, with its content's digest when stored
+    ) -> None:
+        self.entry = entry
+        self.digests = digests
 
 
 def parse_entry(data: object) -> StoredEntry | None:

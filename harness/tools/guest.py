@@ -33,13 +33,13 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.config import MAX_MEMORY, MachineConfig
 from pmtimer_harness.core.result import Verdict
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM, UnknownPlatform, profile
+from pmtimer_harness.record import Record
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES, NASM_TIMEOUT_S, ImageTooLarge, assemble
 from pmtimer_harness.tools.files import shown_name
@@ -68,14 +68,22 @@ class GuestError(Exception):
     """A guest that cannot be loaded: missing, of an unknown kind, empty, or with a bad header."""
 
 
-@dataclass(frozen=True)
-class GuestHeader:
+class GuestHeader(Record):
     """A guest's header lines: ``; harness:`` options, ``; expect:`` verdicts, ``; variant:`` lines."""
 
-    options: tuple[str, ...] = ()
-    expect: Verdict = Verdict.PASS
-    on_platform: tuple[tuple[str, Verdict], ...] = ()  # (platform, verdict) as declared
-    variants: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, options) for each "; variant:" line
+    __slots__ = ("options", "expect", "on_platform", "variants")
+
+    def __init__(
+        self,
+        options: tuple[str, ...] = (),
+        expect: Verdict = Verdict.PASS,
+        on_platform: tuple[tuple[str, Verdict], ...] = (),  # (platform, verdict) as declared
+        variants: tuple[tuple[str, tuple[str, ...]], ...] = (),  # (name, options) for each "; variant:" line
+    ) -> None:
+        self.options = options
+        self.expect = expect
+        self.on_platform = on_platform
+        self.variants = variants
 
     def expect_on(self, platform: str) -> Verdict:
         """The verdict expected on ``platform``: its own declaration, or the guest's."""
@@ -95,17 +103,28 @@ def _verdict(word: str, path: Path, number: int) -> Verdict:
         raise GuestError(f"{path}:{number}: '; expect:' takes one of {choices}, not {word!r}") from None
 
 
-@dataclass(frozen=True)
-class Guest:
+class Guest(Record):
     """A guest ready to load: its image, and what names its addresses (source lines, symbols)."""
 
-    path: Path
-    image: bytes
-    source_map: Mapping[int, str]  # linear address -> "file:line: source"
-    symbols: dict[str, int]  # label -> address; assumes the guest's org is its load address
-    load_address: int | None = None  # an ELF's own: its first loaded byte, where it starts
-    build: dict[str, object] | None = None  # a C guest's compiler and flags, for the run's record
-    elf: bytes | None = None  # an ELF guest's file: gdb reads its symbols and C lines from it
+    __slots__ = ("path", "image", "source_map", "symbols", "load_address", "build", "elf")
+
+    def __init__(
+        self,
+        path: Path,
+        image: bytes,
+        source_map: Mapping[int, str],  # linear address -> "file:line: source"
+        symbols: dict[str, int],  # label -> address; assumes the guest's org is its load address
+        load_address: int | None = None,  # an ELF's own: its first loaded byte, where it starts
+        build: dict[str, object] | None = None,  # a C guest's compiler and flags, for the run's record
+        elf: bytes | None = None,  # an ELF guest's file: gdb reads its symbols and C lines from it
+    ) -> None:
+        self.path = path
+        self.image = image
+        self.source_map = source_map
+        self.symbols = symbols
+        self.load_address = load_address
+        self.build = build
+        self.elf = elf
 
 
 def check_guest_path(path: Path) -> None:

@@ -18,7 +18,6 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,6 +28,7 @@ from pmtimer_harness.core.result import RunResult, Verdict
 from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM
+from pmtimer_harness.record import Record
 from pmtimer_harness.tools.guest import Guest, GuestError, GuestHeader, load_guest, read_header
 from pmtimer_harness.tools.options import HeaderOptionError, device_specs, header_parser, machine_config
 from pmtimer_harness.tools.output import output_target, shown
@@ -51,15 +51,25 @@ class ItemProgress(Protocol):
     def finished_item(self, name: str, outcome: str, wall_seconds: float) -> None: ...
 
 
-@dataclass
-class GuestRun:
+class GuestRun(Record):
     """One guest's run: the machine it ran on, the verdict its header expected, and the result."""
 
-    guest: Path
-    config: MachineConfig
-    expect: Verdict
-    result: RunResult
-    build: dict[str, object] | None = None  # a C guest's compiler, its version and flags
+    __slots__ = ("guest", "config", "expect", "result", "build")
+    __hash__ = None  # type: ignore[assignment]  # filled in as the run goes
+
+    def __init__(
+        self,
+        guest: Path,
+        config: MachineConfig,
+        expect: Verdict,
+        result: RunResult,
+        build: dict[str, object] | None = None,  # a C guest's compiler, its version and flags
+    ) -> None:
+        self.guest = guest
+        self.config = config
+        self.expect = expect
+        self.result = result
+        self.build = build
 
     @property
     def as_expected(self) -> bool:
@@ -159,7 +169,7 @@ def _prepare(
     header, config = guest_config(None if isinstance(guest, bytes) else guest_path, options)
     loaded = _load(guest, guest_path, config, use_cache)
     if loaded.load_address is not None and loaded.load_address != config.load_address:
-        config = replace(config, load_address=loaded.load_address)  # an ELF starts where it was linked
+        config = config.replace(load_address=loaded.load_address)  # an ELF starts where it was linked
     if labels is not None and loaded.symbols:
         from pmtimer_harness.core.gdbstub import write_label_script  # sockets: only a debugging run
 

@@ -6,7 +6,6 @@ import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -143,4 +142,4 @@ class _Echo:
         """The run as the report shows it: without the console text already on stdout."""
         if not self.shown or self.stream is not sys.stdout:
             return run
-        return replace(run, result=replace(run.result, console=""))
+        return run.replace(result=run.result.replace(console=""))
