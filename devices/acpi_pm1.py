@@ -36,12 +36,12 @@ TMR_STS still to come, and the SMI_CMD byte last written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
 
 from pmtimer_harness.devices.pm_timer import IoSemantics, PmTimer
 from pmtimer_harness.devices.ports import ACCESS_WIDTHS, PortWindow, is_whole
+from pmtimer_harness.record import Record
 
 PM1A_EVT_BLK = 0x400
 PM1A_CNT_BLK = 0x404
@@ -71,15 +71,24 @@ class SciGate(str, Enum):
     SMI_CMD_GATES = "smi-cmd-gates"  # only SMI_CMD changes SCI_EN, and no SCI comes while it is clear (ACRN)
 
 
-@dataclass(frozen=True)
-class Handover:
+class Handover(Record):
     """How the firmware leaves the platform: in ACPI mode (``smi_cmd`` 0), or in legacy mode until the OS asks."""
 
-    smi_cmd: int = 0  # the SMI_CMD port; 0: none, SCI_EN is set at hand-over
-    acpi_enable: int = 0  # the byte written there that sets SCI_EN
-    acpi_disable: int = 0  # and the one that clears it
-    sci_en_clear: bool = False  # no SMI_CMD, yet SCI_EN starts clear, the OS's to set (crosvm)
-    enable_sets_tmr_en: bool = False  # ACPI_ENABLE sets TMR_EN too (Hyper-V Gen1's pcat_facp_acpi_enable)
+    __slots__ = ("smi_cmd", "acpi_enable", "acpi_disable", "sci_en_clear", "enable_sets_tmr_en")
+
+    def __init__(
+        self,
+        smi_cmd: int = 0,  # the SMI_CMD port; 0: none, SCI_EN is set at hand-over
+        acpi_enable: int = 0,  # the byte written there that sets SCI_EN
+        acpi_disable: int = 0,  # and the one that clears it
+        sci_en_clear: bool = False,  # no SMI_CMD, yet SCI_EN starts clear, the OS's to set (crosvm)
+        enable_sets_tmr_en: bool = False,  # ACPI_ENABLE sets TMR_EN too (Hyper-V Gen1's pcat_facp_acpi_enable)
+    ) -> None:
+        self.smi_cmd = smi_cmd
+        self.acpi_enable = acpi_enable
+        self.acpi_disable = acpi_disable
+        self.sci_en_clear = sci_en_clear
+        self.enable_sets_tmr_en = enable_sets_tmr_en
 
     @property
     def legacy(self) -> bool:
@@ -99,8 +108,10 @@ def _smi_command_added(payload: bytes) -> bytes:
     return payload
 
 
-@dataclass(frozen=True)
-class Pm1Access:
+TWO_BYTES = frozenset({2})
+
+
+class Pm1Access(Record):
     """Which accesses the PM1 registers take, and what one of another width does.
 
     ``spans_block``: an access runs over the block byte by byte, so a 4-byte
@@ -111,12 +122,24 @@ class Pm1Access:
     VirtualBox's ``u32 &= 0xffff``).
     """
 
-    read_widths: frozenset[int] = field(default_factory=lambda: frozenset({2}))
-    write_widths: frozenset[int] = field(default_factory=lambda: frozenset({2}))
-    refusal: str = BHYVE_PM1_REFUSAL  # why another width stops the guest; "" with floats
-    floats: bool = False  # another width reads as the platform's empty slot, writes nothing, and the guest goes on
-    spans_block: bool = True
-    ports_per_register: int = 2  # 1: each register claims only its first port (bhyve, VirtualBox); the next is empty
+    __slots__ = ("read_widths", "write_widths", "refusal", "floats", "spans_block", "ports_per_register")
+
+    def __init__(
+        self,
+        read_widths: frozenset[int] = TWO_BYTES,
+        write_widths: frozenset[int] = TWO_BYTES,
+        refusal: str = BHYVE_PM1_REFUSAL,  # why another width stops the guest; "" with floats
+        floats: bool = False,  # another width reads as the platform's empty slot, writes nothing, and the guest goes on
+        spans_block: bool = True,
+        # 1: each register claims only its first port (bhyve, VirtualBox); the next is empty
+        ports_per_register: int = 2,
+    ) -> None:
+        self.read_widths = read_widths
+        self.write_widths = write_widths
+        self.refusal = refusal
+        self.floats = floats
+        self.spans_block = spans_block
+        self.ports_per_register = ports_per_register
 
     def describe(self) -> str:
         widths = "/".join(str(width) for width in sorted(self.read_widths))
@@ -135,14 +158,24 @@ BHYVE_PM1 = Pm1Access(ports_per_register=1)
 BYTES_PM1 = Pm1Access(frozenset({1, 2}), frozenset({1, 2}), refusal="")
 
 
-@dataclass(frozen=True)
-class Pm1Rules:
-    tmr_sts: TmrSts = TmrSts.TOP_BIT
-    sci: SciGate = SciGate.ALWAYS_ACPI
-    access: Pm1Access = field(default_factory=lambda: BHYVE_PM1)
-    first_tmr_sts: int | None = None  # the count that first sets TMR_STS; None: the watched bit's next toggle
-    handover: Handover = field(default_factory=lambda: ACPI_MODE)
-    tmr_en_kept: bool = True  # False: PM1_EN drops TMR_EN (bhyve keeps only its RTC, power button and GBL bits)
+class Pm1Rules(Record):
+    __slots__ = ("tmr_sts", "sci", "access", "first_tmr_sts", "handover", "tmr_en_kept")
+
+    def __init__(
+        self,
+        tmr_sts: TmrSts = TmrSts.TOP_BIT,
+        sci: SciGate = SciGate.ALWAYS_ACPI,
+        access: Pm1Access = BHYVE_PM1,
+        first_tmr_sts: int | None = None,  # the count that first sets TMR_STS; None: the watched bit's next toggle
+        handover: Handover = ACPI_MODE,
+        tmr_en_kept: bool = True,  # False: PM1_EN drops TMR_EN (bhyve keeps only its RTC, power button and GBL bits)
+    ) -> None:
+        self.tmr_sts = tmr_sts
+        self.sci = sci
+        self.access = access
+        self.first_tmr_sts = first_tmr_sts
+        self.handover = handover
+        self.tmr_en_kept = tmr_en_kept
 
     @staticmethod
     def of(semantics: IoSemantics) -> Pm1Rules:

@@ -15,14 +15,14 @@ region: QEMU's ``valid.unaligned`` is false unless a device says otherwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pmtimer_harness.record import Record
 
 MMIO_WIDTHS = (1, 2, 4, 8)
+ALL_MMIO_WIDTHS = frozenset(MMIO_WIDTHS)
 PHYSICAL_LIMIT = 1 << 52  # x86's widest physical address (SDM vol. 3A, 4.1.4: MAXPHYADDR is at most 52)
 
 
-@dataclass(frozen=True)
-class MmioRegion:
+class MmioRegion(Record):
     """``length`` bytes of physical address space from ``base``, with the widths each direction allows.
 
     An empty ``write_widths`` makes the region read-only.  ``refusal`` says,
@@ -31,19 +31,28 @@ class MmioRegion:
     read returns what the platform's empty slot does and a write is dropped.
     """
 
-    base: int
-    length: int
-    read_widths: frozenset[int] = field(default_factory=lambda: frozenset(MMIO_WIDTHS))
-    write_widths: frozenset[int] = field(default_factory=lambda: frozenset(MMIO_WIDTHS))
-    refusal: str = ""
-    refuse_other_widths: bool = True
+    __slots__ = ("base", "length", "read_widths", "write_widths", "refusal", "refuse_other_widths")
 
-    def __post_init__(self) -> None:
-        if not all(isinstance(number, int) and not isinstance(number, bool) for number in (self.base, self.length)):
-            raise ValueError(f"an MMIO region's base and length are whole numbers, not {self.base!r}, {self.length!r}")
-        if not 0 <= self.base < PHYSICAL_LIMIT or self.length < 1 or self.base + self.length > PHYSICAL_LIMIT:
-            raise ValueError(f"MMIO region {self.base:#x}+{self.length:#x} is outside the 52-bit physical space")
-        bad = (self.read_widths | self.write_widths) - set(MMIO_WIDTHS)
+    def __init__(
+        self,
+        base: int,
+        length: int,
+        read_widths: frozenset[int] = ALL_MMIO_WIDTHS,
+        write_widths: frozenset[int] = ALL_MMIO_WIDTHS,
+        refusal: str = "",
+        refuse_other_widths: bool = True,
+    ) -> None:
+        self.base = base
+        self.length = length
+        self.read_widths = read_widths
+        self.write_widths = write_widths
+        self.refusal = refusal
+        self.refuse_other_widths = refuse_other_widths
+        if not all(isinstance(number, int) and not isinstance(number, bool) for number in (base, length)):
+            raise ValueError(f"an MMIO region's base and length are whole numbers, not {base!r}, {length!r}")
+        if not 0 <= base < PHYSICAL_LIMIT or length < 1 or base + length > PHYSICAL_LIMIT:
+            raise ValueError(f"MMIO region {base:#x}+{length:#x} is outside the 52-bit physical space")
+        bad = (read_widths | write_widths) - ALL_MMIO_WIDTHS
         if bad:
             raise ValueError(f"MMIO access widths must be 1, 2, 4 or 8 bytes, not {sorted(bad)}")
 

@@ -27,11 +27,11 @@ default time base is exact: integer nanoseconds times 3,579,545, divided by 10^9
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
 
 from pmtimer_harness.devices.ports import PortWindow, is_whole
+from pmtimer_harness.record import Record
 
 PM_TMR_FREQUENCY_HZ = 3_579_545
 NS_PER_SECOND = 1_000_000_000
@@ -68,8 +68,7 @@ class TimerWrite(str, Enum):
     IGNORE = "ignore"  # dropped
 
 
-@dataclass(frozen=True)
-class TimeBase:
+class TimeBase(Record):
     """How nanoseconds become ticks: ``(ns - ns % quantum_ns) * numerator // denominator``.
 
     The quantum is the platform's own clock step (Hyper-V counts 100 ns units,
@@ -77,9 +76,14 @@ class TimeBase:
     per nanosecond, exact or as the platform's arithmetic truncates it.
     """
 
-    numerator: int = PM_TMR_FREQUENCY_HZ
-    denominator: int = NS_PER_SECOND
-    quantum_ns: int = 1
+    __slots__ = ("numerator", "denominator", "quantum_ns")
+
+    def __init__(
+        self, numerator: int = PM_TMR_FREQUENCY_HZ, denominator: int = NS_PER_SECOND, quantum_ns: int = 1
+    ) -> None:
+        self.numerator = numerator
+        self.denominator = denominator
+        self.quantum_ns = quantum_ns
 
     def ticks(self, now_ns: int) -> int:
         return (now_ns - now_ns % self.quantum_ns) * self.numerator // self.denominator
@@ -102,13 +106,20 @@ BHYVE_REFUSAL = (
 )
 
 
-@dataclass(frozen=True)
-class TimerAccess:
+class TimerAccess(Record):
     """The timer port's access rules: narrow reads, writes, and what a refusal means."""
 
-    narrow_reads: NarrowRead = NarrowRead.REFUSE
-    writes: TimerWrite = TimerWrite.REFUSE
-    refusal: str = BHYVE_REFUSAL
+    __slots__ = ("narrow_reads", "writes", "refusal")
+
+    def __init__(
+        self,
+        narrow_reads: NarrowRead = NarrowRead.REFUSE,
+        writes: TimerWrite = TimerWrite.REFUSE,
+        refusal: str = BHYVE_REFUSAL,
+    ) -> None:
+        self.narrow_reads = narrow_reads
+        self.writes = writes
+        self.refusal = refusal
 
     @staticmethod
     def of(semantics: IoSemantics) -> TimerAccess:

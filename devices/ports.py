@@ -8,10 +8,12 @@ never branches on an access it does not implement.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 
+from pmtimer_harness.record import Record
+
 ACCESS_WIDTHS = (1, 2, 4)
+ALL_ACCESS_WIDTHS = frozenset(ACCESS_WIDTHS)
 
 
 class UnclaimedPorts(str, Enum):
@@ -28,8 +30,7 @@ class UnclaimedPorts(str, Enum):
         return (1 << (8 * width)) - 1 if self is UnclaimedPorts.ALL_ONES else 0
 
 
-@dataclass(frozen=True)
-class PortWindow:
+class PortWindow(Record):
     """A run of ``length`` ports from ``base``, with the widths each direction allows.
 
     An empty ``write_widths`` means the window is read-only: any OUT is refused.
@@ -41,17 +42,26 @@ class PortWindow:
     ``VERR_IOM_IOPORT_UNUSED`` into all ones; crosvm's bus zero-fills).
     """
 
-    base: int
-    length: int
-    read_widths: frozenset[int] = field(default_factory=lambda: frozenset(ACCESS_WIDTHS))
-    write_widths: frozenset[int] = field(default_factory=lambda: frozenset(ACCESS_WIDTHS))
-    refusal: str = ""
-    refuse_other_widths: bool = True
+    __slots__ = ("base", "length", "read_widths", "write_widths", "refusal", "refuse_other_widths")
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.base <= 0xFFFF or self.length < 1 or self.base + self.length > 0x10000:
-            raise ValueError(f"port window {self.base:#x}+{self.length} is outside the 64 KiB I/O space")
-        bad = (self.read_widths | self.write_widths) - set(ACCESS_WIDTHS)
+    def __init__(
+        self,
+        base: int,
+        length: int,
+        read_widths: frozenset[int] = ALL_ACCESS_WIDTHS,
+        write_widths: frozenset[int] = ALL_ACCESS_WIDTHS,
+        refusal: str = "",
+        refuse_other_widths: bool = True,
+    ) -> None:
+        self.base = base
+        self.length = length
+        self.read_widths = read_widths
+        self.write_widths = write_widths
+        self.refusal = refusal
+        self.refuse_other_widths = refuse_other_widths
+        if not 0 <= base <= 0xFFFF or length < 1 or base + length > 0x10000:
+            raise ValueError(f"port window {base:#x}+{length} is outside the 64 KiB I/O space")
+        bad = (read_widths | write_widths) - ALL_ACCESS_WIDTHS
         if bad:
             raise ValueError(f"access widths must be 1, 2 or 4 bytes, not {sorted(bad)}")
 
