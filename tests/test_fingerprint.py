@@ -6,7 +6,6 @@ Each peer configuration boots the probe once per test process
 (``peer_fingerprint`` is cached); the harness runs it in-process.
 """
 
-import dataclasses
 import functools
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -260,6 +259,6 @@ def test_the_profile_fingerprint_equals_the_real_peers(configuration):
 )
 def test_a_profile_broken_on_purpose_no_longer_equals_the_real_peer(monkeypatch, change, field):
     real = dict(peer_fingerprint(QEMU_PC_TCG).fields)
-    monkeypatch.setitem(PROFILES, "qemu", dataclasses.replace(PROFILES["qemu"], **change))
+    monkeypatch.setitem(PROFILES, "qemu", PROFILES["qemu"].replace(**change))
     ours = dict(of_platform("qemu", 60).fields)
     assert ours[field] != real[field]

@@ -5,7 +5,6 @@ sources; here a profile with one property turned back to what the harness had
 before is put in its place, and the same expectation must fail.
 """
 
-from dataclasses import replace
 
 import pytest
 from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, SciGate
@@ -29,7 +28,7 @@ FLIPS = [
 @pytest.mark.parametrize(("platform", "change", "check"), FLIPS,
                          ids=[f"{f[0]}-{next(iter(f[1]))}" for f in FLIPS])
 def test_a_flipped_property_fails_its_typed_expectation(monkeypatch, platform, change, check):
-    monkeypatch.setitem(profiles.PROFILES, platform, replace(profiles.PROFILES[platform], **change))
+    monkeypatch.setitem(profiles.PROFILES, platform, profiles.PROFILES[platform].replace(**change))
     with pytest.raises(AssertionError):
         check(platform)
 
@@ -41,7 +40,7 @@ def test_bochs_without_its_late_first_tmr_sts_lets_overflow_irq_pass(monkeypatch
     from tests.guests import bundled
 
     assert run_guest(bundled("overflow_irq.asm"), ["--platform", "bochs"]).result.verdict == "fail"
-    monkeypatch.setitem(profiles.PROFILES, "bochs", replace(profiles.PROFILES["bochs"], first_tmr_sts=None))
+    monkeypatch.setitem(profiles.PROFILES, "bochs", profiles.PROFILES["bochs"].replace(first_tmr_sts=None))
     assert run_guest(bundled("overflow_irq.asm"), ["--platform", "bochs"]).result.verdict == "pass"
 
 
@@ -52,7 +51,7 @@ def test_the_sci_gate_flipped_to_sci_en_stops_the_sci_in_legacy_mode():
     board = Board(MachineConfig(platform="qemu"))
     board.pm1.write(0x602, 2, 1, 0)  # TMR_EN; TMR_STS is set at hand-over, SCI_EN is clear
     assert board.pm1.sci_asserted(0)  # acpi_update_sci has no SCI_EN term
-    board.pm1.rules = replace(board.pm1.rules, sci=SciGate.SCI_EN)
+    board.pm1.rules = board.pm1.rules.replace(sci=SciGate.SCI_EN)
     assert not board.pm1.sci_asserted(0)
 
 

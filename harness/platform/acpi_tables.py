@@ -20,7 +20,8 @@ Everything is built as bytes by pure functions; the board writes them.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, replace
+
+from pmtimer_harness.record import Record
 
 OEM_ID = b"PMTHRN"
 OEM_TABLE_ID = b"HARNESS "
@@ -74,41 +75,84 @@ FADT_X_PM1A_CNT_BLK = 172
 FADT_X_PM_TMR_BLK = 208
 
 
-@dataclass(frozen=True)
-class FadtShape:
+class FadtShape(Record):
     """How a platform's firmware writes the FADT, whatever devices it describes."""
 
-    revision: int = FADT_REVISION  # 1: the ACPI 1.0 table, 116 bytes, no X_ fields
-    length: int | None = None  # the table's length where the firmware's differs from its revision's (Bochs: 276)
-    # A separate copy for the RSDT (Xen's hvmloader, VirtualBox), of this revision and length; None: one table.
-    rsdt_copy_revision: int | None = None
-    rsdt_copy_length: int = FADT_V1_LENGTH
-    tmr_val_ext: bool | None = None  # None: set exactly for a 32-bit timer
-    pm_tmr_blk: bool = True  # False: only X_PM_TMR_BLK is filled (PM_TMR_BLK and PM_TMR_LEN 0)
-    # False: SMI_CMD, PM1a_EVT_BLK, PM1a_CNT_BLK and PM_TMR_BLK are 0 (their lengths kept); the X_ fields name them
-    legacy_blocks: bool = True
-    hardware_reduced: bool = False  # Flags bit 20, HW_REDUCED_ACPI
-    xsdt: bool = True  # False: a revision-0 RSDP with only the RSDT (ACPI 1.0 firmware)
-    rsdt: bool = True  # False: RsdtAddress 0, the XSDT alone (cloud-hypervisor, Firecracker, crosvm, QEMU microvm)
-    # Blocks the tables name where no device answers: PM1a at this base (Xen PVH), a timer at this port
-    # (an Intel PCH with ACPI_TIM_DIS), the timer only in the RSDT's copy (Xen PVH: cleared after the copy).
-    named_pm1_base: int | None = None
-    named_timer_port: int | None = None
-    named_timer_in_rsdt_copy_only: bool = False
-    timer_gas_without_timer: bool = False  # no timer, yet X_PM_TMR_BLK is an I/O GAS at address 0 (ACRN)
-    x_pm1_blocks: bool = True  # False: X_PM1a_EVT_BLK and X_PM1a_CNT_BLK left 0 (crosvm)
-    timer_access_size: int = GAS_ACCESS_DWORD  # X_PM_TMR_BLK's: 3 dword, 4 qword (Hyper-V), 0 undefined (QEMU)
-    timer_bit_width: int = 32  # X_PM_TMR_BLK's register bit width (Hyper-V Gen2: 64)
-    pm1_access_size: int = GAS_ACCESS_WORD  # X_PM1a_EVT_BLK's and X_PM1a_CNT_BLK's: 2 word, 0 undefined (QEMU)
-    pm1_event_access_size: int | None = None  # X_PM1a_EVT_BLK's, where it differs (Hyper-V Gen2: 4)
-    pm1_event_bit_width: int = 8 * PM1_EVT_LEN
+    __slots__ = (
+        "revision",
+        "length",
+        "rsdt_copy_revision",
+        "rsdt_copy_length",
+        "tmr_val_ext",
+        "pm_tmr_blk",
+        "legacy_blocks",
+        "hardware_reduced",
+        "xsdt",
+        "rsdt",
+        "named_pm1_base",
+        "named_timer_port",
+        "named_timer_in_rsdt_copy_only",
+        "timer_gas_without_timer",
+        "x_pm1_blocks",
+        "timer_access_size",
+        "timer_bit_width",
+        "pm1_access_size",
+        "pm1_event_access_size",
+        "pm1_event_bit_width",
+    )
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        revision: int = FADT_REVISION,  # 1: the ACPI 1.0 table, 116 bytes, no X_ fields
+        length: int | None = None,  # the table's length where the firmware's differs from its revision's (Bochs: 276)
+        # A separate copy for the RSDT (Xen's hvmloader, VirtualBox), of this revision and length; None: one table.
+        rsdt_copy_revision: int | None = None,
+        rsdt_copy_length: int = FADT_V1_LENGTH,
+        tmr_val_ext: bool | None = None,  # None: set exactly for a 32-bit timer
+        pm_tmr_blk: bool = True,  # False: only X_PM_TMR_BLK is filled (PM_TMR_BLK and PM_TMR_LEN 0)
+        # False: SMI_CMD, PM1a_EVT_BLK, PM1a_CNT_BLK and PM_TMR_BLK are 0 (their lengths kept); the X_ fields name them
+        legacy_blocks: bool = True,
+        hardware_reduced: bool = False,  # Flags bit 20, HW_REDUCED_ACPI
+        xsdt: bool = True,  # False: a revision-0 RSDP with only the RSDT (ACPI 1.0 firmware)
+        rsdt: bool = True,  # False: RsdtAddress 0, the XSDT alone (cloud-hypervisor, Firecracker, crosvm, QEMU microvm)
+        # Blocks the tables name where no device answers: PM1a at this base (Xen PVH), a timer at this port
+        # (an Intel PCH with ACPI_TIM_DIS), the timer only in the RSDT's copy (Xen PVH: cleared after the copy).
+        named_pm1_base: int | None = None,
+        named_timer_port: int | None = None,
+        named_timer_in_rsdt_copy_only: bool = False,
+        timer_gas_without_timer: bool = False,  # no timer, yet X_PM_TMR_BLK is an I/O GAS at address 0 (ACRN)
+        x_pm1_blocks: bool = True,  # False: X_PM1a_EVT_BLK and X_PM1a_CNT_BLK left 0 (crosvm)
+        timer_access_size: int = GAS_ACCESS_DWORD,  # X_PM_TMR_BLK's: 3 dword, 4 qword (Hyper-V), 0 undefined (QEMU)
+        timer_bit_width: int = 32,  # X_PM_TMR_BLK's register bit width (Hyper-V Gen2: 64)
+        pm1_access_size: int = GAS_ACCESS_WORD,  # X_PM1a_EVT_BLK's and X_PM1a_CNT_BLK's: 2 word, 0 undefined (QEMU)
+        pm1_event_access_size: int | None = None,  # X_PM1a_EVT_BLK's, where it differs (Hyper-V Gen2: 4)
+        pm1_event_bit_width: int = 8 * PM1_EVT_LEN,
+    ) -> None:
+        self.revision = revision
+        self.length = length
+        self.rsdt_copy_revision = rsdt_copy_revision
+        self.rsdt_copy_length = rsdt_copy_length
+        self.tmr_val_ext = tmr_val_ext
+        self.pm_tmr_blk = pm_tmr_blk
+        self.legacy_blocks = legacy_blocks
+        self.hardware_reduced = hardware_reduced
+        self.xsdt = xsdt
+        self.rsdt = rsdt
+        self.named_pm1_base = named_pm1_base
+        self.named_timer_port = named_timer_port
+        self.named_timer_in_rsdt_copy_only = named_timer_in_rsdt_copy_only
+        self.timer_gas_without_timer = timer_gas_without_timer
+        self.x_pm1_blocks = x_pm1_blocks
+        self.timer_access_size = timer_access_size
+        self.timer_bit_width = timer_bit_width
+        self.pm1_access_size = pm1_access_size
+        self.pm1_event_access_size = pm1_event_access_size
+        self.pm1_event_bit_width = pm1_event_bit_width
         # A shape the builder cannot write is a mistake in a profile, found when it is made.
-        if self.length is not None and not FADT_V1_LENGTH <= self.length <= FADT_LENGTH:
-            raise ValueError(f"an FADT is {FADT_V1_LENGTH} to {FADT_LENGTH} bytes, not {self.length}")
-        if not FADT_V1_LENGTH <= self.rsdt_copy_length <= TABLES_END - RSDT_FADT_ADDRESS:
-            raise ValueError(f"the RSDT's copy of the FADT cannot be {self.rsdt_copy_length} bytes here")
+        if length is not None and not FADT_V1_LENGTH <= length <= FADT_LENGTH:
+            raise ValueError(f"an FADT is {FADT_V1_LENGTH} to {FADT_LENGTH} bytes, not {length}")
+        if not FADT_V1_LENGTH <= rsdt_copy_length <= TABLES_END - RSDT_FADT_ADDRESS:
+            raise ValueError(f"the RSDT's copy of the FADT cannot be {rsdt_copy_length} bytes here")
 
     def describe(self, width: int | None) -> str:
         """The shape as the table and the docs show it; ``width`` None: the board has no timer."""
@@ -141,28 +185,56 @@ class FadtShape:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
-class FadtFacts:
+SPEC_FADT_SHAPE = FadtShape()  # the specification's table: revision 6, each block in its legacy and X_ fields
+
+
+class FadtFacts(Record):
     """What the FADT says: the devices the board built, in the shape the platform's firmware gives the table."""
 
-    timer_port: int | None = 0x408  # None: the platform has no timer
-    tmr_val_ext: bool = True
-    pm1_event_port: int | None = 0x400  # PM1a_EVT_BLK; None: no PM1 block
-    pm1_control_port: int | None = 0x404
-    sci_irq: int = SCI_IRQ
-    smi_cmd: int = 0  # 0: no SMI command port, the platform is always in ACPI mode
-    acpi_enable: int = 0
-    acpi_disable: int = 0
-    shape: FadtShape = FadtShape()
+    __slots__ = (
+        "timer_port",
+        "tmr_val_ext",
+        "pm1_event_port",
+        "pm1_control_port",
+        "sci_irq",
+        "smi_cmd",
+        "acpi_enable",
+        "acpi_disable",
+        "shape",
+    )
+
+    def __init__(
+        self,
+        timer_port: int | None = 0x408,  # None: the platform has no timer
+        tmr_val_ext: bool = True,
+        pm1_event_port: int | None = 0x400,  # PM1a_EVT_BLK; None: no PM1 block
+        pm1_control_port: int | None = 0x404,
+        sci_irq: int = SCI_IRQ,
+        smi_cmd: int = 0,  # 0: no SMI command port, the platform is always in ACPI mode
+        acpi_enable: int = 0,
+        acpi_disable: int = 0,
+        shape: FadtShape = SPEC_FADT_SHAPE,
+    ) -> None:
+        self.timer_port = timer_port
+        self.tmr_val_ext = tmr_val_ext
+        self.pm1_event_port = pm1_event_port
+        self.pm1_control_port = pm1_control_port
+        self.sci_irq = sci_irq
+        self.smi_cmd = smi_cmd
+        self.acpi_enable = acpi_enable
+        self.acpi_disable = acpi_disable
+        self.shape = shape
 
 
-@dataclass(frozen=True)
-class AcpiTable:
+class AcpiTable(Record):
     """One ACPI structure as the guest finds it: its name, where it lies in guest memory, its bytes."""
 
-    name: str
-    address: int
-    data: bytes
+    __slots__ = ("name", "address", "data")
+
+    def __init__(self, name: str, address: int, data: bytes) -> None:
+        self.name = name
+        self.address = address
+        self.data = data
 
 
 def checksum_byte(data: bytes) -> int:
@@ -266,7 +338,7 @@ def build_tables(facts: FadtFacts) -> list[AcpiTable]:
         tables.append(AcpiTable("XSDT", XSDT_ADDRESS, xsdt))
     tables += [AcpiTable("FACP", FADT_ADDRESS, fadt(facts)), AcpiTable("DSDT", DSDT_ADDRESS, dsdt)]
     if copy:
-        copied = replace(facts, timer_port=shape.named_timer_port) if shape.named_timer_in_rsdt_copy_only else facts
+        copied = facts.replace(timer_port=shape.named_timer_port) if shape.named_timer_in_rsdt_copy_only else facts
         rsdt_fadt = fadt(copied, shape.rsdt_copy_revision, shape.rsdt_copy_length)
         tables.append(AcpiTable("FACP", RSDT_FADT_ADDRESS, rsdt_fadt))
     return tables

@@ -12,7 +12,6 @@ Sources are named ``repo: path (function)``, as in the project's reference notes
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
 
@@ -20,8 +19,9 @@ from pmtimer_harness.devices.acpi_pm1 import ACPI_MODE, BHYVE_PM1, BYTES_PM1, Ha
 from pmtimer_harness.devices.pm_timer import BHYVE_REFUSAL, EXACT, NS_PER_SECOND, NarrowRead, TimeBase, TimerWrite
 from pmtimer_harness.devices.ports import UnclaimedPorts
 from pmtimer_harness.platform import sources as src
-from pmtimer_harness.platform.acpi_tables import FadtShape
+from pmtimer_harness.platform.acpi_tables import SPEC_FADT_SHAPE, FadtShape
 from pmtimer_harness.platform.sources import MODEL, is_model
+from pmtimer_harness.record import Record
 
 DEFAULT_PLATFORM = "acpi"
 
@@ -43,32 +43,82 @@ TIMER_PROPERTIES = frozenset({"width", "narrow_reads", "writes", "tmr_sts", "fir
 PM1_PROPERTIES = frozenset({"tmr_en", "sci", "handover", "pm1_access"})  # a PM1 block may stand without a timer
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(Record):
     """A platform: how its timer, PM1 block, FADT and board behave, each property with its source."""
 
-    name: str
-    summary: str
-    port: int | None  # None: no timer at all
-    width: int
-    narrow_reads: NarrowRead
-    writes: TimerWrite
-    tmr_sts: TmrSts
-    sci: SciGate
-    pm1_base: int | None  # PM1a_EVT_BLK (PM1_STS, PM1_EN at +2), PM1a_CNT_BLK at +4; None: no PM1 block
-    first_tmr_sts: int | None = None  # the count that first sets TMR_STS (0: set at hand-over); None: next toggle
-    handover: Handover = ACPI_MODE  # SMI_CMD 0 and SCI_EN set, or legacy mode until ACPI_ENABLE
-    tmr_en: bool = True  # False: PM1_EN drops TMR_EN, so it reads back 0 and the timer never raises the SCI (bhyve)
-    unclaimed_ports: UnclaimedPorts = UnclaimedPorts.ALL_ONES
-    time_base: TimeBase = EXACT
-    unlatched_reads: bool = False
-    restore: Restore = Restore.CONTINUES
-    fadt: FadtShape = field(default_factory=FadtShape)
-    pm1_access: Pm1Access = BYTES_PM1
-    rtc: bool = True  # the CMOS/RTC at 0x70/0x71, IRQ 8; False: its ports are the platform's empty slots
-    com1: bool = True  # a 16550 UART at 0x3F8-0x3FF, IRQ 4; False: likewise
-    refusal: str = ""  # what a refused timer access means on this platform
-    sources: Mapping[str, str] = field(default_factory=dict)
+    __slots__ = (
+        "name",
+        "summary",
+        "port",
+        "width",
+        "narrow_reads",
+        "writes",
+        "tmr_sts",
+        "sci",
+        "pm1_base",
+        "first_tmr_sts",
+        "handover",
+        "tmr_en",
+        "unclaimed_ports",
+        "time_base",
+        "unlatched_reads",
+        "restore",
+        "fadt",
+        "pm1_access",
+        "rtc",
+        "com1",
+        "refusal",
+        "sources",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        summary: str,
+        port: int | None,  # None: no timer at all
+        width: int,
+        narrow_reads: NarrowRead,
+        writes: TimerWrite,
+        tmr_sts: TmrSts,
+        sci: SciGate,
+        pm1_base: int | None,  # PM1a_EVT_BLK (PM1_STS, PM1_EN at +2), PM1a_CNT_BLK at +4; None: no PM1 block
+        first_tmr_sts: int | None = None,  # the count that first sets TMR_STS (0: set at hand-over); None: next toggle
+        handover: Handover = ACPI_MODE,  # SMI_CMD 0 and SCI_EN set, or legacy mode until ACPI_ENABLE
+        # False: PM1_EN drops TMR_EN, so it reads back 0 and the timer never raises the SCI (bhyve)
+        tmr_en: bool = True,
+        unclaimed_ports: UnclaimedPorts = UnclaimedPorts.ALL_ONES,
+        time_base: TimeBase = EXACT,
+        unlatched_reads: bool = False,
+        restore: Restore = Restore.CONTINUES,
+        fadt: FadtShape = SPEC_FADT_SHAPE,
+        pm1_access: Pm1Access = BYTES_PM1,
+        rtc: bool = True,  # the CMOS/RTC at 0x70/0x71, IRQ 8; False: its ports are the platform's empty slots
+        com1: bool = True,  # a 16550 UART at 0x3F8-0x3FF, IRQ 4; False: likewise
+        refusal: str = "",  # what a refused timer access means on this platform
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.summary = summary
+        self.port = port
+        self.width = width
+        self.narrow_reads = narrow_reads
+        self.writes = writes
+        self.tmr_sts = tmr_sts
+        self.sci = sci
+        self.pm1_base = pm1_base
+        self.first_tmr_sts = first_tmr_sts
+        self.handover = handover
+        self.tmr_en = tmr_en
+        self.unclaimed_ports = unclaimed_ports
+        self.time_base = time_base
+        self.unlatched_reads = unlatched_reads
+        self.restore = restore
+        self.fadt = fadt
+        self.pm1_access = pm1_access
+        self.rtc = rtc
+        self.com1 = com1
+        self.refusal = refusal
+        self.sources = {} if sources is None else sources
 
     @property
     def has_timer(self) -> bool:
@@ -193,8 +243,8 @@ ACPI = _add(Profile(
         com1=src.PC_COM1,
     ),
 ))
-_add(replace(
-    ACPI, name="bhyve",
+_add(ACPI.replace(
+    name="bhyve",
     summary="bhyve as shipped: +720 ppm, 4-byte IN only, TMR_STS never set and TMR_EN dropped, legacy mode "
             "(SMI_CMD 0xB2, ACPI_ENABLE 0xA0), a revision-5 FADT, and the count restarts near 0 after a restore",
     tmr_sts=TmrSts.NEVER, tmr_en=False, sci=SciGate.SMI_CMD_ONLY, handover=Handover(0xB2, 0xA0, 0xA1),
@@ -225,35 +275,35 @@ QEMU = _add(Profile(
     fadt=FadtShape(revision=1, xsdt=False), sources=QEMU_SOURCES,
 ))
 QEMU_Q35_FADT = FadtShape(revision=3, xsdt=False, timer_access_size=0, pm1_access_size=0)
-_add(replace(
-    QEMU, name="qemu-q35",
+_add(QEMU.replace(
+    name="qemu-q35",
     summary="QEMU q35 under TCG behind SeaBIOS: as qemu, with a revision-3 FADT (X_PM_TMR_BLK access size 0) "
             "and ICH9's ACPI_ENABLE 0x02",
     handover=Handover(smi_cmd=0xB2, acpi_enable=0x02, acpi_disable=0x03), fadt=QEMU_Q35_FADT,
     sources=recited(QEMU_SOURCES, fadt=src.QEMU_FADT_Q35, handover=src.QEMU_LEGACY_Q35),
 ))
-_add(replace(
-    QEMU, name="qemu-kvm",
+_add(QEMU.replace(
+    name="qemu-kvm",
     summary="QEMU pc under KVM behind SeaBIOS: as qemu, but unaligned reads split into pieces, and ACPI mode "
             "at hand-over (no SMM: SMI_CMD 0)",
     narrow_reads=NarrowRead.SPLIT, handover=ACPI_MODE,
     sources=recited(QEMU_SOURCES, narrow_reads=src.QEMU_NARROW_KVM, handover=src.QEMU_ACPI_ONLY),
 ))
-_add(replace(
-    QEMU, name="qemu-q35-kvm",
+_add(QEMU.replace(
+    name="qemu-q35-kvm",
     summary="QEMU q35 under KVM behind SeaBIOS: as qemu-kvm, with q35's revision-3 FADT",
     narrow_reads=NarrowRead.SPLIT, handover=ACPI_MODE, fadt=QEMU_Q35_FADT,
     sources=recited(QEMU_SOURCES, fadt=src.QEMU_FADT_Q35, narrow_reads=src.QEMU_NARROW_KVM,
                     handover=src.QEMU_ACPI_ONLY),
 ))
-_add(replace(
-    QEMU, name="qemu-ovmf", summary="QEMU pc behind OVMF: the same timer at 0xB008",
+_add(QEMU.replace(
+    name="qemu-ovmf", summary="QEMU pc behind OVMF: the same timer at 0xB008",
     port=0xB008, pm1_base=0xB000, fadt=FadtShape(revision=1),
     sources=recited(QEMU_SOURCES, port=src.OVMF_PORT, pm1_base=src.OVMF_PORT, handover=src.OVMF_AS_QEMU,
                     fadt=src.OVMF_AS_QEMU),
 ))
-_add(replace(
-    ACPI, name="qemu-microvm",
+_add(ACPI.replace(
+    name="qemu-microvm",
     summary="QEMU microvm under KVM: no timer and no PM1 block, a hardware-reduced revision-5 FADT named by the "
             "XSDT alone, no RTC, COM1",
     **NO_TIMER_BOARD, fadt=FadtShape(revision=5, hardware_reduced=True, rsdt=False), rtc=False,
@@ -277,15 +327,15 @@ XEN = _add(Profile(
     fadt=FadtShape(revision=4, rsdt_copy_revision=1, timer_access_size=0, pm1_access_size=0), com1=False,
     sources=XEN_SOURCES,
 ))
-_add(replace(
-    XEN, name="xen-v0",
+_add(XEN.replace(
+    name="xen-v0",
     summary="Xen HVM's old port layout (a guest migrated from Xen 4.0 or older): as xen, the timer at 0x1F48",
     port=0x1F48, pm1_base=0x1F40,
     sources=recited(XEN_SOURCES, port=src.XEN_PORTS_V0, pm1_base=src.XEN_PORTS_V0, fadt=src.XEN_FADT_V0,
                     handover=src.XEN_V0_HANDOVER),
 ))
-_add(replace(
-    ACPI, name="xen-pvh",
+_add(ACPI.replace(
+    name="xen-pvh",
     summary="Xen PVH: no timer and no PM1 device, yet a revision-5 FADT naming PM1 blocks at 0xB000 and a "
             "revision-1 copy for the RSDT naming a timer at 0xB008, all reading all ones",
     **NO_TIMER_BOARD, rtc=False, com1=False,
@@ -328,8 +378,8 @@ HYPERV = _add(Profile(
                    pm1_event_bit_width=64),
     com1=False, sources=HYPERV_SOURCES,
 ))
-_add(replace(
-    HYPERV, name="hyperv-gen1",
+_add(HYPERV.replace(
+    name="hyperv-gen1",
     summary="Hyper-V generation 1: the same PM device as a PIIX4 function of PCI revision 2 (Linux then reads the "
             "timer three times a read), legacy mode (SMI_CMD 0xB2, ACPI_ENABLE 0xE1)",
     handover=Handover(0xB2, 0xE1, 0x1E, enable_sets_tmr_en=True), fadt=FadtShape(), com1=True,
@@ -353,8 +403,8 @@ _add(Profile(
         unclaimed_ports=src.CLOUD_HV_UNCLAIMED, rtc=src.CLOUD_HV_DEVICES, com1=src.CLOUD_HV_DEVICES,
     ),
 ))
-_add(replace(
-    ACPI, name="firecracker",
+_add(ACPI.replace(
+    name="firecracker",
     summary="Firecracker: no timer and no PM1 block, a hardware-reduced FADT named by the XSDT alone, "
             "unclaimed ports reading 0",
     **NO_TIMER_BOARD, fadt=FadtShape(hardware_reduced=True, rsdt=False), unclaimed_ports=UnclaimedPorts.ZERO,
@@ -362,8 +412,8 @@ _add(replace(
     sources=uncited(src.FIRECRACKER_FADT, unclaimed_ports=src.FIRECRACKER_UNCLAIMED, rtc=src.FIRECRACKER_DEVICES,
                     com1=src.FIRECRACKER_DEVICES),
 ))
-_add(replace(
-    ACPI, name="crosvm",
+_add(ACPI.replace(
+    name="crosvm",
     summary="crosvm: no timer, a PM1 block whose SCI_EN starts clear, an FADT that is not hardware-reduced and "
             "names no timer, the XSDT alone, unclaimed ports reading 0",
     port=None, tmr_sts=TmrSts.NEVER, pm1_base=0x600, pm1_access=CROSVM_PM1, sci=SciGate.SCI_EN,
@@ -373,8 +423,8 @@ _add(replace(
                     sci=src.CROSVM_SCI, handover=src.CROSVM_PM1, unclaimed_ports=src.CROSVM_UNCLAIMED,
                     rtc=src.CROSVM_RTC, com1=src.CROSVM_COM1),
 ))
-_add(replace(
-    ACPI, name="acrn",
+_add(ACPI.replace(
+    name="acrn",
     summary="ACRN's post-launched VMs: no timer (PM_TMR_BLK 0, an empty X_PM_TMR_BLK, TMR_VAL_EXT still set), "
             "bhyve's PM1 block and legacy mode (SMI_CMD 0xB2, ACPI_ENABLE 0xA0), a revision-5 FADT",
     port=None, tmr_sts=TmrSts.NEVER, tmr_en=False, pm1_access=ACRN_PM1, sci=SciGate.SMI_CMD_GATES,
@@ -384,8 +434,8 @@ _add(replace(
                     tmr_en=src.ACRN_POST_TMR_EN, sci=src.ACRN_POST_SCI, handover=src.ACRN_POST_HANDOVER,
                     unclaimed_ports=src.ACRN_UNCLAIMED, rtc=src.ACRN_POST_RTC, com1=src.ACRN_POST_COM1),
 ))
-_add(replace(
-    ACPI, name="acrn-prelaunched",
+_add(ACPI.replace(
+    name="acrn-prelaunched",
     summary="ACRN's pre-launched VMs: no timer, no PM1 block, a hardware-reduced revision-5 FADT named by the "
             "XSDT alone",
     **NO_TIMER_BOARD, fadt=FadtShape(revision=5, hardware_reduced=True, tmr_val_ext=True, rsdt=False),
@@ -409,8 +459,8 @@ BOCHS = _add(Profile(
     first_tmr_sts=0xFFFFFF, handover=Handover(smi_cmd=0xB2, acpi_enable=0xF1, acpi_disable=0xF0),
     sources=BOCHS_SOURCES,
 ))
-_add(replace(
-    BOCHS, name="bochs-uefi",
+_add(BOCHS.replace(
+    name="bochs-uefi",
     summary="Bochs 3.1 under UEFI: its own revision-5 FADT sets TMR_VAL_EXT on the 24-bit timer (a flag meant as "
             "RTC_S4), which a reader that trusts the flag takes for 32 bits",
     fadt=FadtShape(revision=5, length=276, tmr_val_ext=True),
@@ -425,24 +475,24 @@ CHIPSET_SOURCES = cited(
     restore=src.CHIPSET_RESTORE, fadt=src.SPEC_FADT, unclaimed_ports=src.CHIPSET_NARROW, rtc=src.PC_RTC,
     com1=src.PC_COM1,
 )
-CHIPSET = replace(
-    ACPI, narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE, pm1_access=BYTES_PM1, refusal="",
+CHIPSET = ACPI.replace(
+    narrow_reads=NarrowRead.LOW_BYTES, writes=TimerWrite.IGNORE, pm1_access=BYTES_PM1, refusal="",
     sources=CHIPSET_SOURCES,
 )
-_add(replace(
-    CHIPSET, name="piix4",
+_add(CHIPSET.replace(
+    name="piix4",
     summary="Intel PIIX4 before revision 3: 24 bits, and about 4.2% of reads are not latched",
     width=24, unlatched_reads=True,
     sources=recited(CHIPSET_SOURCES, width=src.LINUX_PIIX4, unlatched_reads=src.PIIX4_SHAPE),
 ))
-_add(replace(
-    CHIPSET, name="intel-pch", summary="an Intel PCH under coreboot: the timer at 0x1808, 24 bits",
+_add(CHIPSET.replace(
+    name="intel-pch", summary="an Intel PCH under coreboot: the timer at 0x1808, 24 bits",
     port=0x1808, width=24, pm1_base=0x1800,
     sources=recited(CHIPSET_SOURCES, port=src.INTEL_PCH, width=src.INTEL_PCH, pm1_base=src.INTEL_PCH,
                     fadt=src.INTEL_PCH),
 ))
-_add(replace(
-    CHIPSET, name="intel-pch-tim-dis",
+_add(CHIPSET.replace(
+    name="intel-pch-tim-dis",
     summary="an Intel PCH whose timer is disabled (ACPI_TIM_DIS): the FADT still names 0x1808, which reads all ones, "
             "and TMR_STS never comes",
     port=None, tmr_sts=TmrSts.NEVER, pm1_base=0x1800, fadt=FadtShape(named_timer_port=0x1808, tmr_val_ext=False),
@@ -451,12 +501,12 @@ _add(replace(
                     tmr_sts=src.INTEL_PCH_NO_TMR_STS, first_tmr_sts=src.INTEL_PCH_NO_TMR_STS, pm1_base=src.INTEL_PCH,
                     fadt=src.INTEL_PCH_TIM_DIS, unclaimed_ports=src.INTEL_PCH_DISABLED_READS),
 ))
-_add(replace(
-    CHIPSET, name="amd-fch", summary="an AMD FCH under coreboot (Picasso and later): the timer at 0x408, 32 bits",
+_add(CHIPSET.replace(
+    name="amd-fch", summary="an AMD FCH under coreboot (Picasso and later): the timer at 0x408, 32 bits",
     sources=recited(CHIPSET_SOURCES, port=src.AMD_FCH, width=src.AMD_FCH, pm1_base=src.AMD_FCH, fadt=src.AMD_FCH),
 ))
-_add(replace(
-    ACPI, name="no-pm-timer",
+_add(ACPI.replace(
+    name="no-pm-timer",
     summary="no timer and no PM1 block, a hardware-reduced FADT that declares none: the shape Firecracker, QEMU "
             "microvm and ACRN's pre-launched VMs share (each a profile of its own)",
     **NO_TIMER_BOARD, fadt=FadtShape(hardware_reduced=True),
@@ -477,14 +527,16 @@ UNVERIFIABLE: Mapping[str, str] = MappingProxyType({
 # --- quirks: one property of one platform, on any other ------------------------------
 
 
-@dataclass(frozen=True)
-class Quirk:
+class Quirk(Record):
     """One platform's flaw, added to another with ``--quirk``: the properties it changes, and its source."""
 
-    name: str
-    summary: str
-    changes: Mapping[str, object]
-    source: str
+    __slots__ = ("name", "summary", "changes", "source")
+
+    def __init__(self, name: str, summary: str, changes: Mapping[str, object], source: str) -> None:
+        self.name = name
+        self.summary = summary
+        self.changes = changes
+        self.source = source
 
 
 QUIRKS: dict[str, Quirk] = {quirk.name: quirk for quirk in (
@@ -575,17 +627,17 @@ def resolve(
     a quirk or an option for a timer the board does not have, and TMR_STS on
     bit 31 of a 24-bit timer, which would never be set.
     """
-    chosen = replace(profile(name), **_quirk_changes(quirks))
+    chosen = profile(name).replace(**_quirk_changes(quirks))
     if not chosen.has_timer:
         board = f"{name} with {', '.join(quirks)}" if quirks else name
         _refuse_timer_changes(board, quirks, port=port, width=width, access=access)
         return chosen
     if access:
-        chosen = replace(chosen, **access)
+        chosen = chosen.replace(**access)
     if port is not None:
-        chosen = replace(chosen, port=port)
+        chosen = chosen.replace(port=port)
     if width is not None:
-        chosen = replace(chosen, width=width)
+        chosen = chosen.replace(width=width)
     if chosen.tmr_sts is TmrSts.BIT_31 and chosen.width == 24:
         raise PlatformConflict(
             "TMR_STS follows bit 31 and a 24-bit timer has none: it would never be set "
