@@ -28,9 +28,9 @@ capstone the first time something asks for it (a trace, a report).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from pmtimer_harness.core.cpu import MAX_INSTRUCTION_BYTES, disassemble_one, disassembler
+from pmtimer_harness.record import Record
 
 try:
     from pmtimer_harness.core import _native
@@ -99,17 +99,28 @@ class Instruction:
         return f"Instruction({self.address:#x}, {self.size}, kind={self.kind}, flags={self.flags})"
 
 
-@dataclass(frozen=True, slots=True)  # slots: the block hook reads icount on every block
-class Block:
+class Block(Record):
     """A translation block as decoded once: its instructions, and the ones that run a hook of the harness."""
 
-    address: int
-    size: int
-    bits: int
-    instructions: tuple[Instruction, ...]
-    hooked_instructions: tuple[Instruction, ...]  # port instructions and TSC reads, in order
-    hooked_index: tuple[int, ...]  # for each hooked instruction, how many instructions precede it here
-    icount: int  # a field, not a property: read once per block on the hot path
+    __slots__ = ("address", "size", "bits", "instructions", "hooked_instructions", "hooked_index", "icount")
+
+    def __init__(
+        self,
+        address: int,
+        size: int,
+        bits: int,
+        instructions: tuple[Instruction, ...],
+        hooked_instructions: tuple[Instruction, ...],  # port instructions and TSC reads, in order
+        hooked_index: tuple[int, ...],  # for each hooked instruction, how many instructions precede it here
+        icount: int,  # a field, not a property: read once per block on the hot path
+    ) -> None:
+        self.address = address
+        self.size = size
+        self.bits = bits
+        self.instructions = instructions
+        self.hooked_instructions = hooked_instructions
+        self.hooked_index = hooked_index
+        self.icount = icount
 
     @property
     def end(self) -> int:
@@ -320,13 +331,20 @@ def _block(code: bytes, address: int, bits: int, instructions: tuple[Instruction
     )
 
 
-@dataclass(frozen=True)
-class BlockDecoder:
+class BlockDecoder(Record):
     """A way to decode blocks: ``load(bits)`` readies it before a run, out of the guest's time."""
 
-    name: str
-    decode: Callable[..., Block]  # (code, address, bits, icount=None)
-    load: Callable[[int], object]
+    __slots__ = ("name", "decode", "load")
+
+    def __init__(
+        self,
+        name: str,
+        decode: Callable[..., Block],  # (code, address, bits, icount=None)
+        load: Callable[[int], object],
+    ) -> None:
+        self.name = name
+        self.decode = decode
+        self.load = load
 
 
 CAPSTONE = BlockDecoder("capstone", decode_block, disassembler)

@@ -28,10 +28,10 @@ from __future__ import annotations
 import operator
 import reprlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from pmtimer_harness.devices.ports import PortWindow, UnclaimedPorts
+from pmtimer_harness.record import Record
 
 IN, OUT = "in", "out"
 Reader = Callable[[int, int, int], int]  # (port, width, now_ns) -> value
@@ -60,14 +60,16 @@ class Device(Protocol):
     # (``core/mmio_bus.py``); a device of such registers only has ``windows = ()``.
 
 
-@dataclass(frozen=True)
-class PortAccess:
+class PortAccess(Record):
     """One IN or OUT as the guest issued it."""
 
-    direction: str
-    port: int
-    width: int
-    value: int | None = None
+    __slots__ = ("direction", "port", "width", "value")
+
+    def __init__(self, direction: str, port: int, width: int, value: int | None = None) -> None:
+        self.direction = direction
+        self.port = port
+        self.width = width
+        self.value = value
 
     def describe(self) -> str:
         what = f"{self.width}-byte {self.direction.upper()} at port {self.port:#06x}"

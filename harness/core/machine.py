@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import unicorn
@@ -41,6 +40,7 @@ from pmtimer_harness.devices.acpi_pm1 import Pm1Registers
 from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.devices.ports import DeviceError
 from pmtimer_harness.platform.acpi_tables import RSDP_ADDRESS, TABLES_END
+from pmtimer_harness.record import Record
 from unicorn import x86_const as x86
 
 if TYPE_CHECKING:
@@ -80,22 +80,37 @@ UC_FAULTS = {
 AccessObserver = Callable[[PortAccess, int], None]  # every port access, with its time
 
 
-@dataclass(frozen=True)
-class InstructionTraceOptions:
+class InstructionTraceOptions(Record):
     """``--trace insn``: how many instructions at most, and the address ranges traced."""
 
-    limit: int = 10_000
-    ranges: tuple[tuple[int, int], ...] = ()  # (first, last) addresses; empty: everywhere
+    __slots__ = ("limit", "ranges")
+
+    def __init__(
+        self,
+        limit: int = 10_000,
+        ranges: tuple[tuple[int, int], ...] = (),  # (first, last) addresses; empty: everywhere
+    ) -> None:
+        self.limit = limit
+        self.ranges = ranges
 
 
-@dataclass
-class Stop:
+class Stop(Record):
     """The first reason the run ended: latched, never replaced."""
 
-    verdict: Verdict
-    instructions: int | None  # None under the host clock, which does not count them
-    exit_code: int | None = None
-    report: Report | None = None
+    __slots__ = ("verdict", "instructions", "exit_code", "report")
+    __hash__ = None  # filled in as the run goes
+
+    def __init__(
+        self,
+        verdict: Verdict,
+        instructions: int | None,  # None under the host clock, which does not count them
+        exit_code: int | None = None,
+        report: Report | None = None,
+    ) -> None:
+        self.verdict = verdict
+        self.instructions = instructions
+        self.exit_code = exit_code
+        self.report = report
 
 
 class Machine:

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from pmtimer_harness.core.bus import MAX_UNCLAIMED_NOTES, Device, PortAccessError, checked_value
 from pmtimer_harness.devices.mmio import MmioRegion
 from pmtimer_harness.devices.ports import UnclaimedPorts
+from pmtimer_harness.record import Record
 
 READ, WRITE = "read", "write"
 PAGE = 0x1000
@@ -39,14 +39,16 @@ MmioReader = Callable[[int, int, int], int]  # (address, width, now_ns) -> value
 Reserved = tuple[int, int, str]  # (first address, end, what the machine keeps there)
 
 
-@dataclass(frozen=True)
-class MmioAccess:
+class MmioAccess(Record):
     """One read or write of a claimed page, as the guest's instruction made it."""
 
-    direction: str
-    address: int
-    width: int
-    value: int | None = None
+    __slots__ = ("direction", "address", "width", "value")
+
+    def __init__(self, direction: str, address: int, width: int, value: int | None = None) -> None:
+        self.direction = direction
+        self.address = address
+        self.width = width
+        self.value = value
 
     def describe(self) -> str:
         what = f"{self.width}-byte MMIO {self.direction} at {self.address:#010x}"
@@ -59,11 +61,13 @@ class MmioAccessError(PortAccessError):
     """An MMIO access the bus cannot complete; reported as a refused port access is."""
 
 
-@dataclass(frozen=True)
-class MmioClaim:
-    region: MmioRegion
-    device: Device
-    read: MmioReader
+class MmioClaim(Record):
+    __slots__ = ("region", "device", "read")
+
+    def __init__(self, region: MmioRegion, device: Device, read: MmioReader) -> None:
+        self.region = region
+        self.device = device
+        self.read = read
 
 
 class MmioBus:

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from time import perf_counter, sleep
 
 from pmtimer_harness.core.clock import HostClock, VirtualClock
+from pmtimer_harness.record import Record
 
 NEVER = 1 << 127  # a time, or a count, no run reaches
 HOST_RECHECK_NS = 1_000_000  # under the host clock, how often to look again while IF is clear
@@ -61,16 +61,21 @@ class Counts:
         self.next_check = next_check  # a check point at the first block boundary at or past this count
 
 
-@dataclass
-class TimeState:
+class TimeState(Record):
     """Where the run stands: the counts virtual time is made of, and the time they make."""
 
-    clock: str
-    instructions: int
-    port_accesses: int
-    port_writes: int
-    idle_ns: int
-    now_ns: int
+    __slots__ = ("clock", "instructions", "port_accesses", "port_writes", "idle_ns", "now_ns")
+    __hash__ = None  # filled in as the run goes
+
+    def __init__(
+        self, clock: str, instructions: int, port_accesses: int, port_writes: int, idle_ns: int, now_ns: int
+    ) -> None:
+        self.clock = clock
+        self.instructions = instructions
+        self.port_accesses = port_accesses
+        self.port_writes = port_writes
+        self.idle_ns = idle_ns
+        self.now_ns = now_ns
 
 
 def _ignore(_watching: bool) -> None:
