@@ -22,7 +22,6 @@ access before it, and the count the verdict reports, must agree.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 from dataclasses import dataclass, field
@@ -144,7 +143,7 @@ def fast_run(image: bytes, config: MachineConfig) -> FastRun:
     machine = Machine(config)
     machine.load(image)
     result = machine.run()
-    said = dataclasses.replace(result, wall_seconds=0.0).as_dict()
+    said = result.replace(wall_seconds=0.0).as_dict()
     ram = hashlib.sha256(bytes(machine.uc.mem_read(0, config.memory))).hexdigest()
     return FastRun(result, (said, read_registers(machine.uc, config.mode), ram))
 
@@ -161,8 +160,8 @@ class CountedRun:
 
 def counted_run(image: bytes, config: MachineConfig) -> CountedRun:
     """The runs above: the compiled path where it is built (the default then), and the Python path beside it."""
-    compiled = dataclasses.replace(config, dispatch=default_dispatch())
-    python = dataclasses.replace(config, dispatch="python")
+    compiled = config.replace(dispatch=default_dispatch())
+    python = config.replace(dispatch="python")
     fast, python_fast = fast_run(image, compiled), fast_run(image, python)
     return CountedRun(
         fast.result, observed_run(image, compiled, False), observed_run(image, compiled, True),

@@ -4,7 +4,6 @@ Each case is checked against a per-instruction reference count
 (``tests/reference_count.py``): at every port access and at the verdict.
 """
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -123,7 +122,7 @@ def test_a_loop_instruction_that_jumps_to_itself_is_counted_each_time(tmp_path, 
 def test_every_bundled_guest_is_counted_exactly(guest):
     _, config = guest_config(guest)
     if BUNDLED_BUDGET is not None:
-        config = dataclasses.replace(config, max_instructions=min(config.instruction_budget, BUNDLED_BUDGET))
+        config = config.replace(max_instructions=min(config.instruction_budget, BUNDLED_BUDGET))
     assert_counts_exact(counted_run(load_guest(guest, config).image, config))
 
 

@@ -11,7 +11,6 @@ runs fifty times as many random examples.
 """
 
 import contextlib
-import dataclasses
 import os
 import subprocess
 import sys
@@ -268,11 +267,11 @@ def test_a_bundled_guest_gives_the_same_block_records_both_ways(guest, monkeypat
         decoded.append((block, decode_block(code, address, bits, icount)))
         return block
 
-    monkeypatch.setattr(NativeDispatch, "decoder", dataclasses.replace(COMPILED, decode=recording))
+    monkeypatch.setattr(NativeDispatch, "decoder", COMPILED.replace(decode=recording))
     _, config = guest_config(guest)
-    config = dataclasses.replace(config, dispatch="native")
+    config = config.replace(dispatch="native")
     if BUNDLED_BUDGET is not None:
-        config = dataclasses.replace(config, max_instructions=min(config.instruction_budget, BUNDLED_BUDGET))
+        config = config.replace(max_instructions=min(config.instruction_budget, BUNDLED_BUDGET))
     machine = Machine(config)
     machine.load(load_guest(guest, config).image)
     machine.run()

@@ -1,6 +1,6 @@
 """Machine configuration: every option a run can take, with its default.
 
-One frozen dataclass; the command line, a guest's ``; harness:`` header and
+One record, not changed once built; the command line, a guest's ``; harness:`` header and
 the Python API all end up here.  ``platform`` names a profile
 (``harness/platform/profiles.py``) and ``quirks`` lay single properties over
 it; the timer's port and width, when not given, come from the profile (None
@@ -11,8 +11,7 @@ profile's access rules.  Explicit options are laid over the quirks.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pmtimer_harness.core.clock import DEFAULT_INSN_NS, DEFAULT_IO_NS
 from pmtimer_harness.devices.acpi_pm1 import BHYVE_PM1, BYTES_PM1
@@ -26,6 +25,7 @@ from pmtimer_harness.devices.pm_timer import (
     NarrowRead,
     TimerWrite,
 )
+from pmtimer_harness.record import Record
 
 if TYPE_CHECKING:
     from pmtimer_harness.platform.profiles import Profile
@@ -82,6 +82,16 @@ def default_dispatch() -> str:
     return "native" if native_dispatch_built() else "python"
 
 
+class _DispatchNotGiven:
+    """``dispatch`` left out: ``default_dispatch()`` when the configuration is built (None is refused, as 1 is)."""
+
+    def __repr__(self) -> str:
+        return "default_dispatch()"
+
+
+DISPATCH_NOT_GIVEN: Any = _DispatchNotGiven()
+
+
 def dispatch_from_environment() -> str | None:
     """HARNESS_DISPATCH, if set: the dispatch a run takes where neither its command line nor its guest names one."""
     chosen = os.environ.get(DISPATCH_VARIABLE, "")
@@ -119,32 +129,51 @@ IO_SEMANTICS_RULES: dict[str, dict[str, object]] = {
 }
 
 
-@dataclass(frozen=True)
-class MachineConfig:
+class MachineConfig(Record):
     """Every option of a run, each with its default; the platform fills in what is left None."""
 
-    memory: int = DEFAULT_MEMORY
-    mode: int = 16
-    load_address: int = BOOT_SECTOR_ADDRESS
-    clock: str = "virtual"
-    insn_ns: int = DEFAULT_INSN_NS
-    io_ns: int = DEFAULT_IO_NS
-    timer_width: int = None  # type: ignore[assignment]  # None: the platform's
-    timer_port: int = None  # type: ignore[assignment]  # None: the platform's
-    timer_start: int = 0
-    io_semantics: str | None = None  # None: the platform's access rules
-    strict_io: bool = False
-    max_instructions: int | None = None  # None: DEFAULT_MAX_INSTRUCTIONS under the virtual clock
-    timeout: float = DEFAULT_TIMEOUT_S
-    platform: str = "acpi"
-    quirks: tuple[str, ...] = field(default=())
-    dispatch: str = field(default_factory=default_dispatch)
+    __slots__ = (
+        "memory", "mode", "load_address", "clock", "insn_ns", "io_ns", "timer_width", "timer_port", "timer_start",
+        "io_semantics", "strict_io", "max_instructions", "timeout", "platform", "quirks", "dispatch",
+    )
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        memory: int = DEFAULT_MEMORY,
+        mode: int = 16,
+        load_address: int = BOOT_SECTOR_ADDRESS,
+        clock: str = "virtual",
+        insn_ns: int = DEFAULT_INSN_NS,
+        io_ns: int = DEFAULT_IO_NS,
+        timer_width: int | None = None,  # None: the platform's
+        timer_port: int | None = None,  # None: the platform's
+        timer_start: int = 0,
+        io_semantics: str | None = None,  # None: the platform's access rules
+        strict_io: bool = False,
+        max_instructions: int | None = None,  # None: DEFAULT_MAX_INSTRUCTIONS under the virtual clock
+        timeout: float = DEFAULT_TIMEOUT_S,
+        platform: str = "acpi",
+        quirks: tuple[str, ...] = (),
+        dispatch: str = DISPATCH_NOT_GIVEN,
+    ) -> None:
         from pmtimer_harness.platform.profiles import PlatformError  # profiles import devices only
 
-        if isinstance(self.quirks, list):
-            object.__setattr__(self, "quirks", tuple(self.quirks))
+        self.memory = memory
+        self.mode = mode
+        self.load_address = load_address
+        self.clock = clock
+        self.insn_ns = insn_ns
+        self.io_ns = io_ns
+        self.timer_width = timer_width
+        self.timer_port = timer_port
+        self.timer_start = timer_start
+        self.io_semantics = io_semantics
+        self.strict_io = strict_io
+        self.max_instructions = max_instructions
+        self.timeout = timeout
+        self.platform = platform
+        self.quirks = tuple(quirks) if isinstance(quirks, list) else quirks
+        self.dispatch = default_dispatch() if dispatch is DISPATCH_NOT_GIVEN else dispatch
         self._check_types()
         if self.io_semantics is not None and self.io_semantics not in IO_SEMANTICS_RULES:
             raise ConfigError(f"--io-semantics must be 'bhyve' or 'qemu', not {self.io_semantics!r}")
@@ -153,8 +182,8 @@ class MachineConfig:
         except PlatformError as error:
             raise ConfigError(str(error)) from None
         if resolved.has_timer:
-            object.__setattr__(self, "timer_port", resolved.port)
-            object.__setattr__(self, "timer_width", resolved.width)
+            self.timer_port = resolved.port
+            self.timer_width = resolved.width
         self._check()
 
     def profile(self) -> Profile:
@@ -190,7 +219,7 @@ class MachineConfig:
                 "--max-instructions needs the virtual clock: the host clock does not count instructions "
                 "(use --timeout)"
             )
-        object.__setattr__(self, "dispatch", DISPATCH_ALIASES.get(self.dispatch, self.dispatch))
+        self.dispatch = DISPATCH_ALIASES.get(self.dispatch, self.dispatch)
         if self.dispatch not in DISPATCHES:
             raise ConfigError(f"--dispatch must be 'native', 'python' or 'reference', not {self.dispatch!r}")
         if self.dispatch == "native" and not native_dispatch_built():
@@ -222,7 +251,7 @@ class MachineConfig:
         return DEFAULT_MAX_INSTRUCTIONS if self.max_instructions is None else self.max_instructions
 
     def as_dict(self) -> dict[str, object]:
-        values = asdict(self)
+        values = self.fields()
         values["quirks"] = list(self.quirks)
         return values
 

@@ -8,11 +8,11 @@ lines and its SUMMARY line, in the form of kvm-unit-tests' lib/report.c
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from pmtimer_harness.core.bus import PortAccess
 from pmtimer_harness.core.mmio_bus import MmioAccess
+from pmtimer_harness.record import Record, plain
 
 
 class Verdict(str, Enum):
@@ -51,14 +51,22 @@ def check_lines(console: str) -> list[tuple[str, str]]:
     return re.findall(CHECK_LINE, console)
 
 
-@dataclass(frozen=True)
-class CheckSummary:
+class CheckSummary(Record):
     """The guest's SUMMARY line: every test it reported, and how many were not passes."""
 
-    tests: int
-    failures: int = 0  # FAIL and XPASS: the unexpected ones
-    expected_failures: int = 0  # XFAIL
-    skipped: int = 0
+    __slots__ = ("tests", "failures", "expected_failures", "skipped")
+
+    def __init__(
+        self,
+        tests: int,
+        failures: int = 0,  # FAIL and XPASS: the unexpected ones
+        expected_failures: int = 0,  # XFAIL
+        skipped: int = 0,
+    ) -> None:
+        self.tests = tests
+        self.failures = failures
+        self.expected_failures = expected_failures
+        self.skipped = skipped
 
     @property
     def figure(self) -> str:
@@ -77,20 +85,32 @@ def check_summary(console: str) -> CheckSummary | None:
     return CheckSummary(**counts)
 
 
-@dataclass
-class Report:
+class Report(Record):
     """Why a run ended other than by the guest's own exit code, and where the guest stood."""
 
-    reason: str
-    address: int | None = None
-    instruction: str | None = None
-    source: str | None = None
-    access: PortAccess | MmioAccess | None = None
-    registers: dict[str, int] = field(default_factory=dict)
-    details: str | None = None
+    __slots__ = ("reason", "address", "instruction", "source", "access", "registers", "details")
+    __hash__ = None  # filled in as the run goes
+
+    def __init__(
+        self,
+        reason: str,
+        address: int | None = None,
+        instruction: str | None = None,
+        source: str | None = None,
+        access: PortAccess | MmioAccess | None = None,
+        registers: dict[str, int] | None = None,
+        details: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.address = address
+        self.instruction = instruction
+        self.source = source
+        self.access = access
+        self.registers = {} if registers is None else registers
+        self.details = details
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return plain(self)
 
     def format(self) -> str:
         lines = [self.reason]
@@ -113,22 +133,40 @@ def _format_registers(registers: dict[str, int]) -> str:
     return ("\n" + " " * 15).join(rows)
 
 
-@dataclass
-class RunResult:
+class RunResult(Record):
     """How a run ended and what it did: verdict, exit code, console, counts and time."""
 
-    verdict: Verdict
-    exit_code: int | None
-    console: str
-    instructions: int | None  # None under the host clock, which does not count them
-    virtual_ns: int | None  # None under the host clock
-    port_reads: int
-    port_writes: int
-    wall_seconds: float
-    report: Report | None = None
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = (
+        "verdict", "exit_code", "console", "instructions", "virtual_ns", "port_reads", "port_writes",
+        "wall_seconds", "report", "warnings",
+    )
+    __hash__ = None  # filled in as the run goes
+
+    def __init__(
+        self,
+        verdict: Verdict,
+        exit_code: int | None,
+        console: str,
+        instructions: int | None,  # None under the host clock, which does not count them
+        virtual_ns: int | None,  # None under the host clock
+        port_reads: int,
+        port_writes: int,
+        wall_seconds: float,
+        report: Report | None = None,
+        warnings: list[str] | None = None,
+    ) -> None:
+        self.verdict = verdict
+        self.exit_code = exit_code
+        self.console = console
+        self.instructions = instructions
+        self.virtual_ns = virtual_ns
+        self.port_reads = port_reads
+        self.port_writes = port_writes
+        self.wall_seconds = wall_seconds
+        self.report = report
+        self.warnings = [] if warnings is None else warnings
 
     def as_dict(self) -> dict[str, object]:
-        data = asdict(self)
+        data = plain(self)
         data["verdict"] = self.verdict.value
         return data

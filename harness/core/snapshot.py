@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import unicorn
 from pmtimer_harness.core.bus import Device
@@ -383,7 +382,7 @@ def load(
 
 def _moved_to(config: MachineConfig, platform: str) -> tuple[MachineConfig, str]:
     try:
-        moved = replace(config, platform=platform, quirks=(), timer_port=None, timer_width=None, io_semantics=None)
+        moved = config.replace(platform=platform, quirks=(), timer_port=None, timer_width=None, io_semantics=None)
     except ConfigError as error:
         raise SnapshotError(str(error)) from None
     note = f"restored on platform {platform}, saved on {config.platform}"

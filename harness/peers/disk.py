@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from pmtimer_harness.core.config import MachineConfig
@@ -89,7 +88,7 @@ def boot_config(guest: Path, platform: MachineConfig) -> MachineConfig:
         chosen = vars(header_parser().parse_args(list(header.options)))
     except HeaderOptionError as error:
         raise GuestError(f"{guest}: its '; harness:' line: {error}") from None
-    return replace(platform, **{name: chosen[name] for name in START_FIELDS if name in chosen})
+    return platform.replace(**{name: chosen[name] for name in START_FIELDS if name in chosen})
 
 
 def check_start(guest: Path, config: MachineConfig, size: int) -> None:
