@@ -11,7 +11,7 @@ profile's access rules.  Explicit options are laid over the quirks.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pmtimer_harness.core.clock import DEFAULT_INSN_NS, DEFAULT_IO_NS
 from pmtimer_harness.devices.acpi_pm1 import BHYVE_PM1, BYTES_PM1
@@ -82,16 +82,6 @@ def default_dispatch() -> str:
     return "native" if native_dispatch_built() else "python"
 
 
-class _DispatchNotGiven:
-    """``dispatch`` left out: ``default_dispatch()`` when the configuration is built (None is refused, as 1 is)."""
-
-    def __repr__(self) -> str:
-        return "default_dispatch()"
-
-
-DISPATCH_NOT_GIVEN: Any = _DispatchNotGiven()
-
-
 def dispatch_from_environment() -> str | None:
     """HARNESS_DISPATCH, if set: the dispatch a run takes where neither its command line nor its guest names one."""
     chosen = os.environ.get(DISPATCH_VARIABLE, "")
@@ -154,7 +144,7 @@ class MachineConfig(Record):
         timeout: float = DEFAULT_TIMEOUT_S,
         platform: str = "acpi",
         quirks: tuple[str, ...] = (),
-        dispatch: str = DISPATCH_NOT_GIVEN,
+        dispatch: str | None = None,  # None: default_dispatch(), chosen when the configuration is built
     ) -> None:
         from pmtimer_harness.platform.profiles import PlatformError  # profiles import devices only
 
@@ -173,7 +163,7 @@ class MachineConfig(Record):
         self.timeout = timeout
         self.platform = platform
         self.quirks = tuple(quirks) if isinstance(quirks, list) else quirks
-        self.dispatch = default_dispatch() if dispatch is DISPATCH_NOT_GIVEN else dispatch
+        self.dispatch = default_dispatch() if dispatch is None else dispatch
         self._check_types()
         if self.io_semantics is not None and self.io_semantics not in IO_SEMANTICS_RULES:
             raise ConfigError(f"--io-semantics must be 'bhyve' or 'qemu', not {self.io_semantics!r}")
