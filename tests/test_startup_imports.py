@@ -40,6 +40,8 @@ NOT_FOR_A_PLAIN_RUN = {
     "subprocess": "NASM, when the cache has no entry",
     "datetime": "a guest that reads the RTC's clock",
     "traceback": "a failure",
+    # a class every run defines is a record (harness/record.py): a dataclass compiles its methods at import
+    "dataclasses": "a command that defines a dataclass (suite, matrix, plot, the peers)",
     # what other commands need
     "pmtimer_harness.frontends.commands.suite": "suite",
     "pmtimer_harness.frontends.suite": "suite",
