@@ -98,7 +98,7 @@ class Stop(Record):
     """The first reason the run ended: latched, never replaced."""
 
     __slots__ = ("verdict", "instructions", "exit_code", "report")
-    __hash__ = None  # filled in as the run goes
+    __hash__ = None  # type: ignore[assignment]  # filled in as the run goes
 
     def __init__(
         self,

@@ -89,7 +89,7 @@ class Report(Record):
     """Why a run ended other than by the guest's own exit code, and where the guest stood."""
 
     __slots__ = ("reason", "address", "instruction", "source", "access", "registers", "details")
-    __hash__ = None  # filled in as the run goes
+    __hash__ = None  # type: ignore[assignment]  # filled in as the run goes
 
     def __init__(
         self,
@@ -140,7 +140,7 @@ class RunResult(Record):
         "verdict", "exit_code", "console", "instructions", "virtual_ns", "port_reads", "port_writes",
         "wall_seconds", "report", "warnings",
     )
-    __hash__ = None  # filled in as the run goes
+    __hash__ = None  # type: ignore[assignment]  # filled in as the run goes
 
     def __init__(
         self,

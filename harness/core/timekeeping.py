@@ -65,7 +65,7 @@ class TimeState(Record):
     """Where the run stands: the counts virtual time is made of, and the time they make."""
 
     __slots__ = ("clock", "instructions", "port_accesses", "port_writes", "idle_ns", "now_ns")
-    __hash__ = None  # filled in as the run goes
+    __hash__ = None  # type: ignore[assignment]  # filled in as the run goes
 
     def __init__(
         self, clock: str, instructions: int, port_accesses: int, port_writes: int, idle_ns: int, now_ns: int
