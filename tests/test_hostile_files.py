@@ -122,6 +122,20 @@ def test_a_file_at_its_bound_is_read_whole(tmp_path):
     assert files.sha256(path, 1024) == files.sha256(path, 4096)
 
 
+@given(st.binary(max_size=3 * 65536 + 7))
+@settings(max_examples=25)
+def test_a_files_digest_is_sha256_as_hashlib_gives_it(content):
+    # The digest the cache keeps comes from CPython's built-in SHA-256 (no OpenSSL at start-up):
+    # an entry written by one and read by the other must still match.
+    import hashlib
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "content"
+        path.write_bytes(content)
+        assert files.sha256(path, len(content)) == hashlib.sha256(content).hexdigest()
+
+
 def test_a_name_is_shown_on_one_line_whatever_its_bytes():
     assert files.shown_name(os.fsdecode(b"/g/a\xff\nb#.asm")) == "/g/a\\xff\\x0ab#.asm"
 

@@ -42,6 +42,8 @@ NOT_FOR_A_PLAIN_RUN = {
     "traceback": "a failure",
     # a class every run defines is a record (harness/record.py): a dataclass compiles its methods at import
     "dataclasses": "a command that defines a dataclass (suite, matrix, plot, the peers)",
+    # the cache's digests are CPython's own SHA-256 (tools/files.py)
+    "_hashlib": "OpenSSL's digests, which no run needs",
     # what other commands need
     "pmtimer_harness.frontends.commands.suite": "suite",
     "pmtimer_harness.frontends.suite": "suite",

@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -114,7 +113,7 @@ def max_bytes() -> int:
 
 def key(nasm_version: str, source: Path, text: bytes, include_dirs: list[str], defines: dict[str, int]) -> str:
     """The entry's name: NASM's version, the source's path and bytes (``text``), the include folders, the defines."""
-    digest = hashlib.sha256()
+    digest = files.new_sha256()
     for part in (nasm_version, str(source), *include_dirs):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     digest.update(text)

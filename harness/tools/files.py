@@ -21,13 +21,23 @@ the user's (one line, the usage status) handle it already.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from pmtimer_harness.tools.output import KINDS
+
+try:
+    # SHA-256 as CPython builds it in, the module hashlib itself falls back to without OpenSSL:
+    # hashlib loads OpenSSL first, about 11 million instructions, a tenth of a run's start-up
+    # (docs/limits.md, "Start-up").  The digests are the same bytes either way.
+    from _sha2 import sha256 as new_sha256  # CPython 3.12 and later
+except ImportError:
+    try:
+        from _sha256 import sha256 as new_sha256  # CPython 3.10 and 3.11
+    except ImportError:
+        from hashlib import sha256 as new_sha256  # another Python
 
 DIGEST_CHUNK = 1 << 20
 OPEN_FLAGS = (
@@ -128,7 +138,7 @@ def read_text(path: str | os.PathLike[str], limit: int, errors: str = "strict") 
 
 def sha256(path: str | os.PathLike[str], limit: int) -> str:
     """The SHA-256 of the regular file at ``path``, read a MiB at a time, at most ``limit`` bytes."""
-    digest = hashlib.sha256()
+    digest = new_sha256()
     got = 0
     with open_regular(path, limit) as file:
         try:
