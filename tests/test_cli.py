@@ -85,6 +85,14 @@ def test_command_line_overrides_the_header(tmp_path):
     assert main(["run", str(guest), "--timer-start", "0"]) == 0
 
 
+def test_a_header_without_options_is_what_the_header_parser_makes_of_none():
+    # Such a header is not parsed (no parser is built for it): every option's default must be to be absent.
+    from pmtimer_harness.tools.options import header_parser, parse_header_options
+
+    assert parse_header_options(()) == header_parser().parse_args([])
+    assert vars(parse_header_options(["--timer-start", "5"])) == {"timer_start": 5}
+
+
 def test_json_output_has_the_documented_fields():
     done = run_cli("run", "asm/monotonic.asm", "--json")
     data = json.loads(done.stdout)

@@ -40,7 +40,7 @@ from pmtimer_harness.platform.profiles import PROFILES, UnknownPlatform, profile
 from pmtimer_harness.tools.assembler import AssemblyError, NasmNotFound
 from pmtimer_harness.tools.files import shown_name
 from pmtimer_harness.tools.guest import GuestHeader, checked_header
-from pmtimer_harness.tools.options import header_parser
+from pmtimer_harness.tools.options import parse_header_options
 from pmtimer_harness.tools.parallel import run_jobs
 from pmtimer_harness.tools.runner import run_guest
 
@@ -107,7 +107,7 @@ def budget(header: GuestHeader, given: Mapping[str, object] = NOTHING_GIVEN) -> 
     ``given`` holds the machine options the command line named, by field.
     """
     seconds = {"timeout": given.get("timeout", MATRIX_TIMEOUT_S)}
-    clock = given.get("clock") or vars(header_parser().parse_args(list(header.options))).get("clock")
+    clock = given.get("clock") or vars(parse_header_options(header.options)).get("clock")
     if clock == "host":
         return seconds
     return {"max_instructions": MATRIX_MAX_INSTRUCTIONS, **seconds}

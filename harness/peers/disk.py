@@ -37,7 +37,7 @@ from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import ImageTooLarge, find_nasm
 from pmtimer_harness.tools.guest import GuestError, built_image, read_header
-from pmtimer_harness.tools.options import HeaderOptionError, header_parser
+from pmtimer_harness.tools.options import HeaderOptionError, parse_header_options
 
 LOADER = Path(__file__).resolve().parent / "qemu_loader.asm"
 SECTOR = 512
@@ -85,7 +85,7 @@ def boot_config(guest: Path, platform: MachineConfig) -> MachineConfig:
     """``platform`` with the start the guest's header asks for: its mode, load address and RAM."""
     header = read_header(guest)
     try:
-        chosen = vars(header_parser().parse_args(list(header.options)))
+        chosen = vars(parse_header_options(header.options))
     except HeaderOptionError as error:
         raise GuestError(f"{guest}: its '; harness:' line: {error}") from None
     return platform.replace(**{name: chosen[name] for name in START_FIELDS if name in chosen})

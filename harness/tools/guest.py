@@ -43,7 +43,7 @@ from pmtimer_harness.record import Record
 from pmtimer_harness.tools import files
 from pmtimer_harness.tools.assembler import MAX_SOURCE_BYTES, NASM_TIMEOUT_S, ImageTooLarge, assemble
 from pmtimer_harness.tools.files import shown_name
-from pmtimer_harness.tools.options import HeaderOptionError, header_parser
+from pmtimer_harness.tools.options import HeaderOptionError, parse_header_options
 
 if TYPE_CHECKING:
     from pmtimer_harness.tools.elf_image import ElfImage
@@ -92,7 +92,7 @@ class GuestHeader(Record):
     @property
     def platform(self) -> str:
         """The platform the guest runs on when none is named: its header's ``--platform``, or the default."""
-        return vars(header_parser().parse_args(list(self.options))).get("platform", DEFAULT_PLATFORM)
+        return vars(parse_header_options(self.options)).get("platform", DEFAULT_PLATFORM)
 
 
 def _verdict(word: str, path: Path, number: int) -> Verdict:
@@ -245,7 +245,7 @@ def check_options(path: Path, header: GuestHeader) -> None:
     lines += [(f"'; variant: {name}'", options) for name, options in header.variants]
     for line, options in lines:
         try:
-            header_parser().parse_args(list(options))
+            parse_header_options(options)
         except HeaderOptionError as error:
             raise GuestError(f"{path}: its {line} line: {error}") from None
 

@@ -139,6 +139,13 @@ def header_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_header_options(options: Sequence[str]) -> argparse.Namespace:
+    """A header's options parsed; none at all need no parser (every option's default is to be absent)."""
+    if not options:
+        return argparse.Namespace()
+    return header_parser().parse_args(list(options))
+
+
 OPTION_FIELDS = (
     "memory", "mode", "load_address", "strict_io", "max_instructions", "timeout", "clock",
     "insn_ns", "io_ns", "timer_width", "timer_port", "timer_start", "io_semantics", "platform", "quirks",
@@ -150,7 +157,7 @@ PLATFORM_FIELDS = ("timer_width", "timer_port", "io_semantics", "quirks")
 
 def machine_config(header_options: Sequence[str], command_line: argparse.Namespace) -> MachineConfig:
     """Header options first, the command line over them, defaults for the rest."""
-    chosen = {name: value for name, value in vars(header_parser().parse_args(list(header_options))).items()
+    chosen = {name: value for name, value in vars(parse_header_options(header_options)).items()
               if name in OPTION_FIELDS}
     given = {name: value for name, value in vars(command_line).items() if name in OPTION_FIELDS}
     if "platform" in given:
@@ -166,5 +173,5 @@ def machine_config(header_options: Sequence[str], command_line: argparse.Namespa
 
 def device_specs(header_options: Sequence[str], command_line: argparse.Namespace) -> list[str]:
     """The ``--device`` SPECs of a run: the header's, then the command line's; all are attached."""
-    header = header_parser().parse_args(list(header_options))
+    header = parse_header_options(header_options)
     return [*getattr(header, "device", ()), *getattr(command_line, "device", ())]

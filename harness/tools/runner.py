@@ -30,7 +30,7 @@ from pmtimer_harness.devices.pm_timer import PmTimer
 from pmtimer_harness.platform.profiles import DEFAULT_PLATFORM
 from pmtimer_harness.record import Record
 from pmtimer_harness.tools.guest import Guest, GuestError, GuestHeader, load_guest, read_header
-from pmtimer_harness.tools.options import HeaderOptionError, device_specs, header_parser, machine_config
+from pmtimer_harness.tools.options import HeaderOptionError, device_specs, machine_config, parse_header_options
 from pmtimer_harness.tools.output import output_target, shown
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ def _specs_given(options: Sequence[str] | argparse.Namespace | MachineConfig) ->
     if isinstance(options, MachineConfig):
         return []
     if not isinstance(options, argparse.Namespace):
-        options = header_parser().parse_args(list(options))
+        options = parse_header_options(options)
     return device_specs((), options)
 
 
@@ -263,7 +263,7 @@ def guest_config(
     if isinstance(options, MachineConfig):
         return header, options
     if not isinstance(options, argparse.Namespace):
-        options = header_parser().parse_args(list(options))
+        options = parse_header_options(options)
     try:
         return header, machine_config(header.options, options)
     except HeaderOptionError as error:
