@@ -192,10 +192,6 @@ class PicPair:
         chip, line = (self.slave, irq - 8) if irq >= 8 else (self.master, irq)
         return bool(chip.lines & 1 << line)
 
-    def is_level_triggered(self, irq: int) -> bool:
-        chip, line = (self.slave, irq - 8) if irq >= 8 else (self.master, irq)
-        return bool(chip.level_lines & 1 << line)
-
     def _cascade(self) -> None:
         self.master.set_line(CASCADE_IRQ, self.slave.highest_request() is not None)
 
