@@ -15,14 +15,14 @@ region: QEMU's ``valid.unaligned`` is false unless a device says otherwise.
 
 from __future__ import annotations
 
-from pmtimer_harness.record import Record
+from pmtimer_harness.record import FrozenRecord
 
 MMIO_WIDTHS = (1, 2, 4, 8)
 ALL_MMIO_WIDTHS = frozenset(MMIO_WIDTHS)
 PHYSICAL_LIMIT = 1 << 52  # x86's widest physical address (SDM vol. 3A, 4.1.4: MAXPHYADDR is at most 52)
 
 
-class MmioRegion(Record):
+class MmioRegion(FrozenRecord):
     """``length`` bytes of physical address space from ``base``, with the widths each direction allows.
 
     An empty ``write_widths`` makes the region read-only.  ``refusal`` says,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pmtimer_harness.record import Record
+from pmtimer_harness.record import FrozenRecord
 
 ACCESS_WIDTHS = (1, 2, 4)
 ALL_ACCESS_WIDTHS = frozenset(ACCESS_WIDTHS)
@@ -30,7 +30,7 @@ class UnclaimedPorts(str, Enum):
         return (1 << (8 * width)) - 1 if self is UnclaimedPorts.ALL_ONES else 0
 
 
-class PortWindow(Record):
+class PortWindow(FrozenRecord):
     """A run of ``length`` ports from ``base``, with the widths each direction allows.
 
     An empty ``write_widths`` means the window is read-only: any OUT is refused.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from pmtimer_harness.record import Record, plain
+from pmtimer_harness.record import FrozenRecord, Record, plain
 
 
 class Reading(Record):
@@ -59,6 +59,44 @@ def test_replace_changes_the_named_fields_and_runs_the_checks_again():
 def test_replace_refuses_a_field_the_record_does_not_have():
     with pytest.raises(TypeError, match="Reading has no field colour"):
         Reading(1).replace(colour="red")
+
+
+class Frozen(FrozenRecord):
+    __slots__ = ("port", "value")
+
+    def __init__(self, port: int, value: int = 0) -> None:
+        self.port = port
+        self.value = value
+
+
+def test_a_frozen_record_s_field_is_set_once_and_it_stays_findable_in_a_set():
+    reading = Frozen(1, 2)
+    held = {reading}
+    with pytest.raises(AttributeError, match=r"Frozen.value is set once, when it is built: use replace\(\)"):
+        reading.value = 3
+    assert reading.value == 2 and reading in held
+    assert reading.replace(value=3) == Frozen(1, 3)
+
+
+def test_the_public_values_refuse_a_change_that_would_skip_their_checks():
+    from pmtimer_harness import MachineConfig, PortWindow
+
+    config, window = MachineConfig(), PortWindow(0x300, 1)
+    with pytest.raises(AttributeError, match="set once"):
+        config.timeout = -1
+    with pytest.raises(AttributeError, match="set once"):
+        window.base = 0x12345
+    assert config.timeout > 0 and window.base == 0x300
+
+
+def test_a_record_filled_in_as_a_run_goes_may_change_and_has_no_hash():
+    from pmtimer_harness.core.result import RunResult, Verdict
+
+    result = RunResult(Verdict.PASS, 0, "", 1, 1, 0, 0, 0.0)
+    result.console = "changed"
+    assert result.console == "changed"
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(result)
 
 
 def test_plain_turns_records_into_dicts_through_containers():

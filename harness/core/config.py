@@ -25,7 +25,7 @@ from pmtimer_harness.devices.pm_timer import (
     NarrowRead,
     TimerWrite,
 )
-from pmtimer_harness.record import Record
+from pmtimer_harness.record import FrozenRecord
 
 if TYPE_CHECKING:
     from pmtimer_harness.platform.profiles import Profile
@@ -119,7 +119,7 @@ IO_SEMANTICS_RULES: dict[str, dict[str, object]] = {
 }
 
 
-class MachineConfig(Record):
+class MachineConfig(FrozenRecord):
     """Every option of a run, each with its default; the platform fills in what is left None."""
 
     __slots__ = (
@@ -171,9 +171,9 @@ class MachineConfig(Record):
             resolved = self.profile()
         except PlatformError as error:
             raise ConfigError(str(error)) from None
-        if resolved.has_timer:
-            self.timer_port = resolved.port
-            self.timer_width = resolved.width
+        if resolved.has_timer:  # the platform's values, set once more while the configuration is built
+            object.__setattr__(self, "timer_port", resolved.port)
+            object.__setattr__(self, "timer_width", resolved.width)
         self._check()
 
     def profile(self) -> Profile:
@@ -209,7 +209,7 @@ class MachineConfig(Record):
                 "--max-instructions needs the virtual clock: the host clock does not count instructions "
                 "(use --timeout)"
             )
-        self.dispatch = DISPATCH_ALIASES.get(self.dispatch, self.dispatch)
+        object.__setattr__(self, "dispatch", DISPATCH_ALIASES.get(self.dispatch, self.dispatch))  # while built
         if self.dispatch not in DISPATCHES:
             raise ConfigError(f"--dispatch must be 'native', 'python' or 'reference', not {self.dispatch!r}")
         if self.dispatch == "native" and not native_dispatch_built():
