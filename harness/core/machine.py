@@ -131,7 +131,8 @@ class Machine:
         self.clock = make_clock(config.clock, config.insn_ns, config.io_ns)
         self.uc = new_cpu(config.mode)
         reference = config.dispatch == "reference"
-        self.time = make_time(self.clock, config.instruction_budget, self._stop_cpu, block_hook=reference)
+        self.time = make_time(self.clock, config.instruction_budget, self._stop_cpu, self.uc.emu_stop,
+                              block_hook=reference)
         self.uc.mem_map(0, config.memory)
         self.source_map = source_map or {}
         self._trace: Tracer | None = None
@@ -424,14 +425,14 @@ class Machine:
         if trace is not None:
             trace.last_address = None
         fault = None
-        timeout_us = run_time.begin_slice(max(0.0, slice_s))
         dispatch.stop_requested = dispatch.stop_waiting = False  # emu_start forgets a stop asked for before it
+        run_time.begin_slice(max(0.0, slice_s))
         try:
-            self.uc.emu_start(begin, UNREACHABLE, timeout=timeout_us)
+            self.uc.emu_start(begin, UNREACHABLE)
         except unicorn.UcError as error:
             fault = error
         finally:
-            sliced = run_time.end_slice(timeout_us > 0 and bool(self.uc.query(unicorn.UC_QUERY_TIMEOUT)))
+            sliced = run_time.end_slice()
         sliced = sliced and fault is None
         dispatch.settle(dispatch.read_pc(), fault is not None, self._last_code_hook_address())
         return fault, sliced

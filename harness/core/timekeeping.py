@@ -23,8 +23,8 @@ clocks is what each does with it:
   ``next_check`` instructions (the dispatch's block hook takes it), and a slice
   of wall-clock time ends at one too (``SliceTimer``);
 - under the host clock, check points come between runs of the CPU: a slice
-  ends by Unicorn's own timeout no later than the next timer event, and a
-  check point asked for at once stops the CPU.
+  ends no later than the next timer event (``SliceTimer`` stops the CPU), and
+  a check point asked for at once stops the CPU.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ class RunTime:
         self.counts = counts
         self.interrupted = False  # Ctrl-C: the run stops at the next chance
         self.wall_deadline = float("inf")  # time.perf_counter() when the run's --timeout is spent
+        self.slice_due = False  # set from the slice timer's thread: the slice's time ran out
+        self.slice_timer: SliceTimer | None = None
 
     def set_deadline(self, wall_deadline: float) -> None:
         """The run begins: it may last until ``time.perf_counter()`` reads ``wall_deadline``."""
@@ -100,6 +102,14 @@ class RunTime:
     def gives_up(self) -> bool:
         """Ctrl-C came, or the run's --timeout is spent."""
         return self.interrupted or self.out_of_wall_time()
+
+    def end_slice(self) -> bool:
+        """``emu_start`` returned: True if the slice's time ran out."""
+        if self.slice_timer is not None:
+            self.slice_timer.cancel()
+            self.slice_timer = None
+        ended, self.slice_due = self.slice_due, False
+        return ended
 
     def restore(self, state: TimeState) -> None:
         """Take up counting where a snapshot left off; look at interrupts before the first block."""
@@ -130,8 +140,6 @@ class VirtualTime(RunTime):
         self.budget = instruction_budget  # no check point later than this: the budget, or --save-at before it
         self.save_point: int | None = None
         self.due_ns = NEVER
-        self.slice_due = False  # set from the slice timer's thread: stop at the next block boundary
-        self.slice_timer: SliceTimer | None = None
         self.watch_accesses: Callable[[bool], None] = _ignore
 
     # --- time ---------------------------------------------------------------------
@@ -223,24 +231,19 @@ class VirtualTime(RunTime):
 
     # --- slices of wall-clock time ---------------------------------------------------
 
-    def begin_slice(self, seconds: float) -> int:
-        """The CPU is about to run for at most ``seconds``: the ``timeout`` for ``emu_start``, in microseconds.
+    def begin_slice(self, seconds: float) -> None:
+        """The CPU is about to run for at most ``seconds``: the slice timer ends it, at a check point.
 
-        Unicorn's own timeout stops the CPU from another thread, at a moment the
-        block accounting cannot see (during a block hook, the block is then
-        skipped; elsewhere, it runs whole).  A check point can: the slice timer
-        asks for one, and the check point stops the CPU.
+        A stop from another thread lands at a moment the block accounting
+        cannot see (during a block hook, the block is then skipped; elsewhere,
+        it runs whole).  A check point can: the slice timer asks for one, and
+        the check point stops the CPU.
         """
-        self.slice_timer = SliceTimer(self, seconds)
-        return 0  # no Unicorn timeout
+        self.slice_timer = SliceTimer(self._slice_ran_out, seconds, SliceTimer.RETRY_S)
 
-    def end_slice(self, _timed_out: bool) -> bool:
-        """``emu_start`` returned: True if the slice's time ran out."""
-        if self.slice_timer is not None:
-            self.slice_timer.cancel()
-            self.slice_timer = None
-        ended, self.slice_due = self.slice_due, False
-        return ended
+    def _slice_ran_out(self) -> None:
+        self.slice_due = True
+        self.counts.next_check = 0
 
     def take_slice_end(self) -> bool:
         """At a check point: True if the slice timer asked for a stop."""
@@ -252,17 +255,25 @@ class VirtualTime(RunTime):
 
 
 class SliceTimer:
-    """Asks virtual time for a check point once ``seconds`` have passed, until cancelled.
+    """Asks for the end of a slice once ``seconds`` have passed, and again every ``retry_s`` until cancelled.
 
-    It asks again every ``RETRY_S``: the run loop may overwrite ``next_check``
-    just after this thread set it.
+    An ask can be lost.  Under the virtual clock the run loop may overwrite
+    ``next_check`` just after this thread set it.  Under the host clock a stop
+    that comes before the CPU loop has started is forgotten: ``uc_emu_start``
+    clears the CPU's exit request as it starts the CPU (Unicorn 2.1,
+    ``resume_all_vcpus`` in qemu/softmmu/cpus.c), so a slice shorter than the
+    caller's way into it, or one whose caller was kept off the CPU that long,
+    would run on until something else stopped it: for seconds, in a guest that
+    only polls.  Unicorn's own ``timeout`` loses its stop the same way, so it is
+    not used.
     """
 
     RETRY_S = 0.02
 
-    def __init__(self, time: VirtualTime, seconds: float) -> None:
-        self._time = time
+    def __init__(self, ask: Callable[[], None], seconds: float, retry_s: float) -> None:
+        self._ask = ask
         self._seconds = seconds
+        self._retry_s = retry_s
         self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -271,9 +282,8 @@ class SliceTimer:
         if self._cancelled.wait(self._seconds):
             return
         while not self._cancelled.is_set():
-            self._time.slice_due = True
-            self._time.counts.next_check = 0
-            self._cancelled.wait(self.RETRY_S)
+            self._ask()
+            self._cancelled.wait(self._retry_s)
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -283,22 +293,24 @@ class SliceTimer:
 class HostTime(RunTime):
     """Host time; check points between runs of the CPU, and no instruction budget.
 
-    The machine runs the CPU in slices that end, by Unicorn's own timeout, no
-    later than the next timer event (``until_check_ns``); a device that asks
-    for a check point from inside a hook stops the CPU at once.  Unicorn's
-    timeout starts with each ``emu_start``, so no stop request is lost between
-    two runs of the CPU (a stop requested while the CPU is not running is
-    forgotten by the next ``emu_start``).
+    The machine runs the CPU in slices that end no later than the next timer
+    event (``until_check_ns``): the slice timer stops the CPU, and stops it
+    again every ``HOST_RECHECK_NS`` until it has stopped (``SliceTimer`` says
+    why once is not enough).  A device that asks for a check point from inside
+    a hook stops the CPU at once.
     """
 
     kind = "host"
 
-    def __init__(self, clock: HostClock, stop_cpu: Callable[[], None]) -> None:
+    def __init__(self, clock: HostClock, stop_cpu: Callable[[], None], stop_slice: Callable[[], None]) -> None:
         super().__init__(Counts())
         self.clock = clock
         self.due_ns = NEVER
         self.wakeup_requested = False
         self._stop_cpu = stop_cpu
+        # From the slice timer's thread, as Unicorn's own timeout would: not through the dispatch, whose
+        # record of a stop (for an MMIO access under way) holds only for one the CPU has heard.
+        self._stop_slice = stop_slice
 
     # --- time ---------------------------------------------------------------------
 
@@ -368,14 +380,16 @@ class HostTime(RunTime):
 
     # --- slices of wall-clock time ---------------------------------------------------
 
-    def begin_slice(self, seconds: float) -> int:
-        return max(1, int(seconds * 1_000_000))
+    def begin_slice(self, seconds: float) -> None:
+        """The CPU is about to run for at most ``seconds``: the slice timer stops it."""
+        self.slice_timer = SliceTimer(self._slice_ran_out, seconds, HOST_RECHECK_NS / 1e9)
 
-    def end_slice(self, timed_out: bool) -> bool:
-        return timed_out
+    def _slice_ran_out(self) -> None:
+        self.slice_due = True
+        self._stop_slice()
 
     def take_slice_end(self) -> bool:
-        return False  # a slice ends by Unicorn's timeout, not at a check point
+        return False  # a slice ends by the slice timer's stop, not at a check point
 
     def until_check_ns(self) -> int | None:
         if self.wakeup_requested:
@@ -387,7 +401,7 @@ class HostTimeAtBlocks(HostTime):
     """Host time for a dispatch with a block hook (the reference path): check points there, as virtually.
 
     The block hook takes a check point once ``next_check`` is reached or the
-    host time passes ``due_ns``; slices end by Unicorn's timeout, with no
+    host time passes ``due_ns``; slices end by the slice timer's stop, with no
     timer event to wait for between them.
     """
 
@@ -416,14 +430,17 @@ Time = VirtualTime | HostTime
 
 
 def make_time(
-    clock: VirtualClock | HostClock, instruction_budget: int, stop_cpu: Callable[[], None], block_hook: bool
+    clock: VirtualClock | HostClock, instruction_budget: int, stop_cpu: Callable[[], None],
+    stop_slice: Callable[[], None], block_hook: bool,
 ) -> Time:
     """The run's time under ``clock``.
 
     ``stop_cpu`` asks the CPU to stop, for the host clock's check points
-    between runs of the CPU; ``block_hook``: the dispatch takes check points
-    in a block hook instead (always so under the virtual clock).
+    between runs of the CPU; ``stop_slice`` stops it from the slice timer's
+    thread (Unicorn's ``emu_stop``); ``block_hook``: the dispatch takes check
+    points in a block hook instead (always so under the virtual clock).
     """
     if isinstance(clock, VirtualClock):
         return VirtualTime(clock, instruction_budget)
-    return HostTimeAtBlocks(clock, stop_cpu) if block_hook else HostTime(clock, stop_cpu)
+    host_time = HostTimeAtBlocks if block_hook else HostTime
+    return host_time(clock, stop_cpu, stop_slice)
