@@ -99,9 +99,8 @@ def forgetful_unicorn(monkeypatch):
     monkeypatch.setattr(unicorn.Uc, "emu_stop", emu_stop)
 
 
-def test_a_polling_guest_takes_its_interrupt_though_the_first_stop_of_each_slice_is_lost(
-    tmp_path, forgetful_unicorn
-):
+@pytest.mark.usefixtures("forgetful_unicorn")
+def test_a_polling_guest_takes_its_interrupt_though_the_first_stop_of_each_slice_is_lost(tmp_path):
     ticker = PeriodicTicker(period_ns=100_000)
     run = run_source(tmp_path, POLL, "--clock", "host", devices=[ticker])
     assert run.result.exit_code >= 1, "no interrupt came while the guest polled"
