@@ -5,6 +5,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+from pmtimer_harness.core.config import MachineConfig
+from pmtimer_harness.core.machine import Machine
+from pmtimer_harness.core.snapshot import take
 from pmtimer_harness.tools.runner import GuestRun, run_guest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -14,6 +17,14 @@ PRELUDE = """\
         bits 16
         org LOAD_ADDRESS
 """
+
+
+def snapshot_at_start(image: bytes, config: MachineConfig | None = None) -> bytes:
+    """A snapshot of a machine with ``image`` loaded at the boot address, before its first instruction."""
+    machine = Machine(config or MachineConfig())
+    machine.load(image)
+    machine.dispatch.resync(machine.config.load_address)
+    return take(machine)
 
 
 def write_guest(folder: Path, body: str, header: str = "", name: str = "guest.asm") -> Path:

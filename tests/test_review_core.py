@@ -9,7 +9,7 @@ from pmtimer_harness.core.config import ConfigError, MachineConfig
 from pmtimer_harness.core.device_specs import build_device
 from pmtimer_harness.core.machine import Machine
 from pmtimer_harness.core.mmio_bus import MAX_NOTED_ADDRESSES, MmioBus
-from pmtimer_harness.core.snapshot import DEVICE_PREFIX, load, take
+from pmtimer_harness.core.snapshot import DEVICE_PREFIX, load
 from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode
 from pmtimer_harness.devices.cmos_rtc import CmosRtc
 from pmtimer_harness.devices.edu import EDU_BASE, FACTORIAL, FACTORIAL_DELAY_NS, STATE_FIELDS, Edu
@@ -18,19 +18,12 @@ from pmtimer_harness.devices.pic8259 import PicPair
 from pmtimer_harness.devices.uart16550 import RESET_DIVISOR, Uart16550, character_ns
 from pmtimer_harness.frontends.cli import main
 
-from tests.guests import write_guest
+from tests.guests import snapshot_at_start, write_guest
 
 EXIT_AT_ONCE = bytes.fromhex("b000e6f4")  # mov al, 0; out 0xF4, al
 
 
-def fresh_snapshot() -> bytes:
-    machine = Machine(MachineConfig())
-    machine.load(EXIT_AT_ONCE)
-    machine.dispatch.resync(0x7C00)
-    return take(machine)
-
-
-SNAPSHOT = fresh_snapshot()
+SNAPSHOT = snapshot_at_start(EXIT_AT_ONCE)
 UPGRADED = sorted(DEVICE_PREFIX + device.name for device in Machine(MachineConfig()).board.devices
                   if getattr(device, "state_upgrades", None))
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),

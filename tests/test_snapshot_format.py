@@ -12,20 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pmtimer_harness.core.config import MachineConfig
 from pmtimer_harness.core.machine import Machine
-from pmtimer_harness.core.snapshot import load, read_chunks, take
+from pmtimer_harness.core.snapshot import load, read_chunks
 from pmtimer_harness.core.snapshot_format import Chunk, SnapshotError, decode, encode
+
+from tests.guests import snapshot_at_start
 
 EXIT_AFTER_A_READ = bytes.fromhex("ba0804 66ed b000 e6f4".replace(" ", ""))  # mov dx,0x408; in eax,dx; mov al,0; out
 
 
-def snapshot_of_a_fresh_machine() -> bytes:
-    machine = Machine(MachineConfig())
-    machine.load(EXIT_AFTER_A_READ)
-    machine.dispatch.resync(0x7C00)
-    return take(machine)
-
-
-VALID = snapshot_of_a_fresh_machine()
+VALID = snapshot_at_start(EXIT_AFTER_A_READ)
 
 
 def test_chunks_round_trip():
@@ -210,15 +205,8 @@ def test_a_large_guest_ram_saves_and_restores_without_a_copy_of_it():
 
 # --- mutations that keep every checksum valid: the reader's checks, not the CRC, must catch them ---
 
-def small_snapshot() -> bytes:
-    """A snapshot whose machine runs a few instructions under small budgets, so a mutated one ends soon too."""
-    machine = Machine(MachineConfig(max_instructions=20_000, timeout=5.0))
-    machine.load(EXIT_AFTER_A_READ)
-    machine.dispatch.resync(0x7C00)
-    return take(machine)
-
-
-SMALL = small_snapshot()
+# A machine under small budgets, so a mutated snapshot of it ends soon too.
+SMALL = snapshot_at_start(EXIT_AFTER_A_READ, MachineConfig(max_instructions=20_000, timeout=5.0))
 CHUNK_NAMES = [chunk.name for chunk in decode(SMALL)]
 
 
